@@ -1,0 +1,34 @@
+namespace StreamFarm.Protocol;
+
+/// <summary>One server of the farm as the FARM/SERVER lines carry it (see docs/protocol.md).</summary>
+public sealed record FarmMember
+{
+    public required string Id { get; init; }
+
+    public string Group { get; init; } = "default";
+
+    /// <summary>joining, active, draining, leaving.</summary>
+    public string State { get; init; } = "active";
+
+    /// <summary>alive, suspect, dead.</summary>
+    public string Liveness { get; init; } = "alive";
+
+    public int Users { get; init; }
+
+    public int Capacity { get; init; }
+
+    /// <summary>RTTP over TCP, <c>host:port</c>.</summary>
+    public string Tcp { get; init; } = "";
+
+    /// <summary>RTTP over WebSocket URL.</summary>
+    public string Ws { get; init; } = "";
+
+    /// <summary>Base URL of the HTTP side.</summary>
+    public string Http { get; init; } = "";
+}
+
+/// <summary>An immutable, versioned farm table. Readers take no locks.</summary>
+public sealed record FarmSnapshot(long Version, IReadOnlyList<FarmMember> Members)
+{
+    public static FarmSnapshot Empty { get; } = new(0, []);
+}

@@ -1,0 +1,27 @@
+namespace StreamFarm.Protocol;
+
+/// <summary>RTTP error codes (the word after <c>ERR</c>). Values are stable; append only.</summary>
+public enum RttpErrorCode : byte
+{
+    None = 0,
+    Syntax = 1,
+    UnknownVerb = 2,
+    BadSubject = 3,
+    BadField = 4,
+    BadEscape = 5,
+    BadUtf8 = 6,
+    TooManyFields = 7,
+    TooManySubs = 8,
+    Denied = 9,
+    DuplicateHello = 10,
+    LineTooLong = 11,
+    HelloRequired = 12,
+    HelloTimeout = 13,
+    Version = 14,
+    AuthFailed = 15,
+    Full = 16,
+    SlowConsumer = 17,
+    Idle = 18,
+    Binary = 19,
+    Internal = 20,
+}

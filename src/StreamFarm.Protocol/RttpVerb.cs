@@ -1,0 +1,24 @@
+namespace StreamFarm.Protocol;
+
+/// <summary>RTTP v1 verbs. Values are stable; append only.</summary>
+public enum RttpVerb : byte
+{
+    None = 0,
+    Hello = 1,
+    Welcome = 2,
+    Sub = 3,
+    Unsub = 4,
+    Pub = 5,
+    PubImage = 6,
+    Image = 7,
+    Update = 8,
+    Status = 9,
+    Farm = 10,
+    Server = 11,
+    FarmDel = 12,
+    Move = 13,
+    Ping = 14,
+    Pong = 15,
+    Err = 16,
+    Bye = 17,
+}

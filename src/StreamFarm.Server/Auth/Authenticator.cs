@@ -1,0 +1,41 @@
+namespace StreamFarm.Server.Auth;
+
+/// <summary>Checks HELLO credentials against <see cref="AuthOptions"/>.</summary>
+public sealed class Authenticator(AuthOptions options)
+{
+    /// <summary>The principal's permissions, or null when the credentials are missing or wrong.</summary>
+    public Permissions? Authenticate(string? user, string? password, string? token)
+    {
+        if (token is not null)
+        {
+            foreach (var t in options.Tokens)
+            {
+                if (PasswordHasher.VerifyToken(token, t.TokenHash))
+                {
+                    return new Permissions(t.Name, t.Subscribe, t.Publish);
+                }
+            }
+
+            return null;
+        }
+
+        if (user is not null)
+        {
+            foreach (var u in options.Users)
+            {
+                if (u.Name == user)
+                {
+                    return password is not null && PasswordHasher.VerifyPassword(password, u.PasswordHash)
+                        ? new Permissions(u.Name, u.Subscribe, u.Publish)
+                        : null;
+                }
+            }
+
+            return null;
+        }
+
+        return options.AnonymousAllowed
+            ? new Permissions("anonymous", options.AnonymousSubscribe, options.AnonymousPublish)
+            : null;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Text;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Server.Connections;
+
+/// <summary>The handling of each client verb. Runs on the read loop only.</summary>
+internal sealed partial class ClientSession
+{
+    private void Dispatch(RttpFrame frame)
+    {
+        if (!IsWelcomed && frame.Verb != RttpVerb.Hello)
+        {
+            SendError(RttpErrorCode.HelloRequired, "send HELLO <versions> first");
+            return;
+        }
+
+        switch (frame.Verb)
+        {
+            case RttpVerb.Hello: OnHello(frame); break;
+            case RttpVerb.Sub: OnSub(frame); break;
+            case RttpVerb.Unsub: OnUnsub(frame); break;
+            case RttpVerb.Pub: OnPub(frame, replace: false); break;
+            case RttpVerb.PubImage: OnPub(frame, replace: true); break;
+            case RttpVerb.Farm: _server.SendFarmTable(this); break;
+            case RttpVerb.Ping:
+                Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
+                break;
+            case RttpVerb.Pong: break;
+            case RttpVerb.Bye: Close(DisconnectReason.ClientBye, null); break;
+            default:
+                SendError(RttpErrorCode.Syntax, $"{frame.Verb.ToString().ToUpperInvariant()} is sent by servers, not clients");
+                break;
+        }
+    }
+
+    private void OnHello(RttpFrame frame)
+    {
+        if (IsWelcomed)
+        {
+            SendError(RttpErrorCode.DuplicateHello, "HELLO was already accepted");
+            return;
+        }
+
+        if (!SpeaksVersion1(frame.Arg(0)))
+        {
+            SendError(RttpErrorCode.Version, "this server speaks RTTP versions: 1");
+            return;
+        }
+
+        ClientName = frame.TryGetField("client"u8, out var name) ? Unescape(name) : null;
+        var user = frame.TryGetField("user"u8, out var u) ? Unescape(u) : null;
+        var password = frame.TryGetField("password"u8, out var p) ? Unescape(p) : null;
+        var token = frame.TryGetField("token"u8, out var t) ? Unescape(t) : null;
+        var permissions = _server.Authenticator.Authenticate(user, password, token);
+        if (permissions is null)
+        {
+            SendError(RttpErrorCode.AuthFailed, user is null && token is null ? "this server requires credentials (user= password= or token=)" : "wrong credentials");
+            return;
+        }
+
+        _permissions = permissions;
+        var o = _server.Options;
+        var welcome = RttpServer.Render(w =>
+        {
+            RttpWriter.WriteRaw(w, "WELCOME 1"u8);
+            RttpWriter.WriteField(w, "server"u8, o.Id);
+            RttpWriter.WriteField(w, "session"u8, Id);
+            RttpWriter.WriteField(w, "maxline"u8, o.Limits.MaxLineBytes);
+            RttpWriter.WriteField(w, "ping"u8, (long)o.Limits.PingInterval.TotalMilliseconds);
+            RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
+            RttpWriter.WriteRaw(w, "\n"u8);
+        });
+        Outbound.EnqueueControl(welcome);
+        _server.SendFarmTable(this);
+    }
+
+    private void OnSub(RttpFrame frame)
+    {
+        var max = _server.Options.Limits.MaxSubscriptionsPerConnection;
+        var added = 0;
+        for (var i = 0; i < frame.ArgCount; i++)
+        {
+            var subject = frame.Arg(i);
+            var name = Encoding.UTF8.GetString(subject);
+            if (_subscriptions.ContainsKey(name))
+            {
+                continue; // already subscribed: the client has the image and every update
+            }
+
+            if (!_permissions!.CanSubscribe(name))
+            {
+                Outbound.EnqueueStatus(subject, SubjectStatus.Denied);
+                continue;
+            }
+
+            if (_subscriptions.Count >= max)
+            {
+                SendError(RttpErrorCode.TooManySubs, $"at most {max} subscriptions per connection", "@subject=" + name);
+                break;
+            }
+
+            var record = _server.Subjects.GetOrAdd(subject);
+            _subscriptions[name] = record;
+            added++;
+            record.Subscribe(this);
+        }
+
+        _server.CountSubscriptions(added);
+        Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
+    }
+
+    private void OnUnsub(RttpFrame frame)
+    {
+        var removed = 0;
+        for (var i = 0; i < frame.ArgCount; i++)
+        {
+            var name = Encoding.UTF8.GetString(frame.Arg(i));
+            if (_subscriptions.Remove(name, out var record))
+            {
+                removed++;
+                if (record.Unsubscribe(this))
+                {
+                    _server.Subjects.RemoveIfUnused(record);
+                }
+            }
+        }
+
+        _server.CountSubscriptions(-removed);
+        Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
+    }
+
+    private void OnPub(RttpFrame frame, bool replace)
+    {
+        var subject = frame.Arg(0);
+        Span<char> chars = stackalloc char[subject.Length];
+        var n = Encoding.UTF8.GetChars(subject, chars);
+        if (!_permissions!.CanPublish(chars[..n]))
+        {
+            SendError(RttpErrorCode.Denied, $"{_permissions.Principal} may not publish to {chars[..n]}");
+            return;
+        }
+
+        _server.Subjects.GetOrAdd(subject).Publish(frame, replace);
+    }
+
+    private static bool SpeaksVersion1(ReadOnlySpan<byte> versions)
+    {
+        foreach (var range in versions.Split((byte)','))
+        {
+            if (versions[range].SequenceEqual("1"u8))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Unescape(ReadOnlySpan<byte> value) => FieldEscaping.Unescape(value);
+}

@@ -1,0 +1,265 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Auth;
+using StreamFarm.Server.Subjects;
+
+namespace StreamFarm.Server.Connections;
+
+/// <summary>
+/// One client connection: a read loop (parse, handle) and a write loop (drain the outbound queue),
+/// each owning its own state. Commands are in <c>ClientSession.Commands.cs</c>.
+/// </summary>
+internal sealed partial class ClientSession : IDisposable
+{
+    private readonly RttpServer _server;
+    private readonly IDuplexPipe _transport;
+    private readonly CancellationTokenSource _writeCancel = new();
+    private readonly RttpFrame _frame = new();
+    private readonly Dictionary<string, SubjectRecord> _subscriptions = new(StringComparer.Ordinal);
+    private readonly long _startedAt;
+    private long _lastReceived;
+    private long _lastSent;
+    private int _closing;
+    private Permissions? _permissions;
+
+    public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id)
+    {
+        _server = server;
+        _transport = transport;
+        Remote = remote;
+        Id = id;
+        _startedAt = _lastReceived = _lastSent = server.Time.GetTimestamp();
+        Outbound = new OutboundQueue(server.Options.Limits.MaxOutboundBytes, server.Time)
+        {
+            HardLimitExceeded = () => CloseSlowConsumer("outbound buffer exceeded four times its limit"),
+        };
+    }
+
+    public long Id { get; }
+
+    public string Remote { get; }
+
+    public OutboundQueue Outbound { get; }
+
+    public bool IsWelcomed => _permissions is not null;
+
+    public string? ClientName { get; private set; }
+
+    /// <summary>Set under the server's farm lock once the full table was queued.</summary>
+    public bool ReceivesFarmDeltas { get; set; }
+
+    public DisconnectReason CloseReason { get; private set; }
+
+    public int SubscriptionCount => Volatile.Read(ref _subscriptionCount);
+
+    private int _subscriptionCount;
+
+    public async Task RunAsync(CancellationToken connectionClosed)
+    {
+        using var link = connectionClosed.Register(() => Close(DisconnectReason.ClientClosed, null));
+        var writer = Outbound.RunWriterAsync(_transport.Output, _server.CountOut, () => Volatile.Write(ref _lastSent, _server.Time.GetTimestamp()), _writeCancel.Token);
+        try
+        {
+            await ReadLoopAsync();
+        }
+        catch (RttpProtocolException ex)
+        {
+            CloseWithError(ex.Code, ex.Message, DisconnectReason.ProtocolError);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            Close(DisconnectReason.TransportError, null);
+        }
+
+        Close(DisconnectReason.ClientClosed, null);
+
+        // Give the writer a bounded time to deliver the last lines (BYE, ERR); a client that does not
+        // read does not hold the server.
+        var grace = Task.Delay(TimeSpan.FromSeconds(2), _server.Time, CancellationToken.None);
+        if (await Task.WhenAny(writer, grace) != writer)
+        {
+            await _writeCancel.CancelAsync();
+        }
+
+        try
+        {
+            await writer;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // the transport is gone or the grace period ended
+        }
+
+        Cleanup();
+        await _transport.Output.CompleteAsync();
+        await _transport.Input.CompleteAsync();
+    }
+
+    public void Dispose() => _writeCancel.Dispose();
+
+    /// <summary>Ends the session: queues the last lines (if any), stops reading, lets the writer drain.</summary>
+    public void Close(DisconnectReason reason, byte[]? finalLines, bool discardPending = false)
+    {
+        if (Interlocked.Exchange(ref _closing, 1) == 1)
+        {
+            return;
+        }
+
+        CloseReason = reason;
+        Outbound.Complete(finalLines, discardPending);
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // reader already completed
+        }
+    }
+
+    /// <summary>Called by the server's timer: hello timeout, idle timeout, ping, slow consumer.</summary>
+    public void Housekeep()
+    {
+        if (Volatile.Read(ref _closing) == 1)
+        {
+            return;
+        }
+
+        var limits = _server.Options.Limits;
+        var time = _server.Time;
+        if (!IsWelcomed)
+        {
+            if (time.GetElapsedTime(_startedAt) > limits.HelloTimeout)
+            {
+                CloseWithError(RttpErrorCode.HelloTimeout, $"no HELLO within {limits.HelloTimeout.TotalSeconds:0.#} s", DisconnectReason.HelloTimeout);
+            }
+
+            return;
+        }
+
+        if (Outbound.OverLimitFor > limits.SlowConsumerTimeout)
+        {
+            CloseSlowConsumer($"outbound buffer over {limits.MaxOutboundBytes} bytes for more than {limits.SlowConsumerTimeout.TotalSeconds:0.#} s");
+            return;
+        }
+
+        if (time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
+        {
+            CloseWithError(RttpErrorCode.Idle, $"nothing received for {limits.IdleTimeout.TotalSeconds:0.#} s", DisconnectReason.IdleTimeout);
+            return;
+        }
+
+        if (time.GetElapsedTime(Volatile.Read(ref _lastSent)) >= limits.PingInterval)
+        {
+            Volatile.Write(ref _lastSent, time.GetTimestamp()); // one PING per interval even if the writer is stuck
+            Outbound.EnqueueControl(PingLine);
+        }
+    }
+
+    private static readonly byte[] PingLine = "PING\n"u8.ToArray();
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _transport.Input;
+        var maxLine = _server.Limits.MaxLineBytes;
+        while (Volatile.Read(ref _closing) == 0)
+        {
+            var result = await input.ReadAsync();
+            if (result.IsCanceled)
+            {
+                return;
+            }
+
+            var buffer = result.Buffer;
+            Volatile.Write(ref _lastReceived, _server.Time.GetTimestamp());
+            try
+            {
+                while (Volatile.Read(ref _closing) == 0)
+                {
+                    var status = RttpLineReader.TryReadLine(ref buffer, maxLine, out var line);
+                    if (status == OperationStatus.Done)
+                    {
+                        HandleLine(line);
+                    }
+                    else if (status == OperationStatus.InvalidData)
+                    {
+                        CloseWithError(RttpErrorCode.LineTooLong, $"line longer than {maxLine} bytes", DisconnectReason.ProtocolError);
+                        return;
+                    }
+                    else
+                    {
+                        break;
+                    }
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    private void HandleLine(in ReadOnlySequence<byte> line)
+    {
+        var error = RttpParser.TryParse(line, _frame, _server.Limits, out var reason);
+        if (error != RttpErrorCode.None)
+        {
+            SendError(error, reason);
+            return;
+        }
+
+        if (_frame.Verb == RttpVerb.None)
+        {
+            return; // empty line
+        }
+
+        _server.CountIn();
+        Dispatch(_frame);
+    }
+
+    internal void SendError(RttpErrorCode code, string? text, string? meta = null)
+    {
+        if (code.IsFatal())
+        {
+            CloseWithError(code, text, DisconnectReason.ProtocolError, meta);
+            return;
+        }
+
+        Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, code, text, meta)));
+    }
+
+    private void CloseWithError(RttpErrorCode code, string? text, DisconnectReason reason, string? meta = null) =>
+        Close(reason, RttpServer.Render(w => RttpWriter.WriteError(w, code, text, meta)));
+
+    private void CloseSlowConsumer(string text)
+    {
+        if (Volatile.Read(ref _closing) == 0)
+        {
+            _server.CountSlowConsumerClose();
+        }
+
+        // What waits would never be read in time: drop it and send only the reason.
+        Close(DisconnectReason.SlowConsumer, RttpServer.Render(w => RttpWriter.WriteError(w, RttpErrorCode.SlowConsumer, text)), discardPending: true);
+    }
+
+    private void Cleanup()
+    {
+        foreach (var record in _subscriptions.Values)
+        {
+            if (record.Unsubscribe(this))
+            {
+                _server.Subjects.RemoveIfUnused(record);
+            }
+        }
+
+        _server.CountSubscriptions(-_subscriptions.Count);
+        _subscriptions.Clear();
+        Volatile.Write(ref _subscriptionCount, 0);
+    }
+}

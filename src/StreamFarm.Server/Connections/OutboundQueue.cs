@@ -1,0 +1,350 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Subjects;
+
+namespace StreamFarm.Server.Connections;
+
+/// <summary>
+/// A connection's bounded outbound queue. Producers (publishers' fan-out, the session's own replies)
+/// enqueue under a short lock; one writer loop drains it in batches into the transport pipe, one
+/// flush per batch. Over <see cref="LimitOptions.MaxOutboundBytes"/> the queue conflates: a record
+/// message for a subject that already waits is merged into the waiting one. Above four times the
+/// limit (or over it for longer than the slow-consumer timeout) the owner cuts the connection.
+/// </summary>
+internal sealed class OutboundQueue
+{
+    private const int MaxBatchBytes = 64 * 1024;
+    private static readonly RttpLimits MergeLimits = new() { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
+    private readonly Lock _lock = new();
+    private readonly AsyncSignal _signal = new();
+    private readonly int _maxBytes;
+    private readonly TimeProvider _time;
+    private Entry[] _ring = new Entry[64];
+    private int _head;
+    private int _count;
+    private long _headIndex; // absolute index of _ring[_head]
+    private long _bytes;
+    private long _overSince; // timestamp when the queue went over the limit; 0 when under
+    private Dictionary<SubjectRecord, long>? _pendingBySubject; // only while conflating
+    private RttpFrame? _mergeFrame;
+    private bool _completed;
+    private long _conflations;
+
+    public OutboundQueue(int maxBytes, TimeProvider time)
+    {
+        _maxBytes = maxBytes;
+        _time = time;
+    }
+
+    public long QueuedBytes => Volatile.Read(ref _bytes);
+
+    public long Conflations => Volatile.Read(ref _conflations);
+
+    /// <summary>Raised (outside the lock) when the queue passes the hard limit; the owner closes the connection.</summary>
+    public Action? HardLimitExceeded { get; set; }
+
+    /// <summary>How long the queue has been over its limit, or zero.</summary>
+    public TimeSpan OverLimitFor
+    {
+        get
+        {
+            var since = Volatile.Read(ref _overSince);
+            return since == 0 ? TimeSpan.Zero : _time.GetElapsedTime(since);
+        }
+    }
+
+    public void EnqueueRecord(RecordMessage message)
+    {
+        bool hard;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            if (_bytes >= _maxBytes && TryConflate(message))
+            {
+                return;
+            }
+
+            Append(new Entry(message, null));
+            if (_pendingBySubject is not null)
+            {
+                _pendingBySubject[message.Subject] = _headIndex + _count - 1;
+            }
+
+            hard = _bytes > 4L * _maxBytes;
+        }
+
+        _signal.Set();
+        if (hard)
+        {
+            HardLimitExceeded?.Invoke();
+        }
+    }
+
+    public void EnqueueStatus(ReadOnlySpan<byte> subject, SubjectStatus status)
+    {
+        var w = new ArrayBufferWriter<byte>(subject.Length + 20);
+        RttpWriter.WriteStatus(w, subject, status);
+        EnqueueControl(w.WrittenSpan.ToArray());
+    }
+
+    /// <summary>Queues a rendered line (or lines) that is never conflated: replies, errors, farm deltas.</summary>
+    public void EnqueueControl(byte[] lines)
+    {
+        bool hard;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            Append(new Entry(null, lines));
+            hard = _bytes > 4L * _maxBytes;
+        }
+
+        _signal.Set();
+        if (hard)
+        {
+            HardLimitExceeded?.Invoke();
+        }
+    }
+
+    /// <summary>Queues the last lines (optional) and refuses everything after; the writer ends once drained.</summary>
+    public void Complete(byte[]? finalLines, bool discardPending = false)
+    {
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            if (discardPending)
+            {
+                Array.Clear(_ring);
+                _head = _count = 0;
+                _bytes = 0;
+                _pendingBySubject = null;
+            }
+
+            if (finalLines is not null)
+            {
+                Append(new Entry(null, finalLines));
+            }
+
+            _completed = true;
+        }
+
+        _signal.Set();
+    }
+
+    /// <summary>
+    /// The writer loop: waits for entries, writes them in batches, one flush per batch. Returns when
+    /// the queue is completed and drained, or the transport stops accepting writes.
+    /// Counts written messages into <paramref name="sent"/>.
+    /// </summary>
+    public async Task RunWriterAsync(PipeWriter output, Action<int> sent, Action onWrite, CancellationToken cancel)
+    {
+        var batch = new Entry[256];
+        while (!cancel.IsCancellationRequested)
+        {
+            await _signal.WaitAsync();
+            while (true)
+            {
+                var n = TakeBatch(batch, out var done);
+                if (n == 0)
+                {
+                    if (done)
+                    {
+                        return;
+                    }
+
+                    break;
+                }
+
+                for (var i = 0; i < n; i++)
+                {
+                    var e = batch[i];
+                    var span = e.Record is not null ? e.Record.Line.Span : e.Control;
+                    output.Write(span);
+                    batch[i] = default;
+                }
+
+                sent(n);
+                onWrite();
+                var result = await output.FlushAsync(cancel);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private int TakeBatch(Entry[] batch, out bool done)
+    {
+        lock (_lock)
+        {
+            var n = 0;
+            var bytes = 0L;
+            while (_count > 0 && n < batch.Length && bytes < MaxBatchBytes)
+            {
+                var e = _ring[_head];
+                _ring[_head] = default;
+                _head = (_head + 1) % _ring.Length;
+                _count--;
+                _headIndex++;
+                var size = e.Size;
+                bytes += size;
+                _bytes -= size;
+                batch[n++] = e;
+            }
+
+            if (_bytes < _maxBytes / 2 && _overSince != 0)
+            {
+                Volatile.Write(ref _overSince, 0);
+                _pendingBySubject = null;
+            }
+
+            done = _completed && _count == 0;
+            return n;
+        }
+    }
+
+    private void Append(Entry e)
+    {
+        if (_count == _ring.Length)
+        {
+            var bigger = new Entry[_ring.Length * 2];
+            for (var i = 0; i < _count; i++)
+            {
+                bigger[i] = _ring[(_head + i) % _ring.Length];
+            }
+
+            _ring = bigger;
+            _head = 0;
+        }
+
+        _ring[(_head + _count) % _ring.Length] = e;
+        _count++;
+        _bytes += e.Size;
+        if (_bytes >= _maxBytes && _overSince == 0)
+        {
+            Volatile.Write(ref _overSince, _time.GetTimestamp());
+        }
+    }
+
+    private bool TryConflate(RecordMessage message)
+    {
+        if (_pendingBySubject is null)
+        {
+            _pendingBySubject = new Dictionary<SubjectRecord, long>();
+            for (var i = 0; i < _count; i++)
+            {
+                var r = _ring[(_head + i) % _ring.Length].Record;
+                if (r is not null)
+                {
+                    _pendingBySubject[r.Subject] = _headIndex + i;
+                }
+            }
+        }
+
+        if (!_pendingBySubject.TryGetValue(message.Subject, out var index) || index < _headIndex)
+        {
+            return false;
+        }
+
+        ref var slot = ref _ring[(_head + (int)(index - _headIndex)) % _ring.Length];
+        if (slot.Record is not { } waiting || waiting.Subject != message.Subject)
+        {
+            return false;
+        }
+
+        var merged = Merge(waiting, message);
+        _bytes += merged.Length - waiting.Length;
+        slot = new Entry(merged, null);
+        _conflations++;
+        return true;
+    }
+
+    /// <summary>Merges a newer message of the same subject into a waiting one (the slow path).</summary>
+    private RecordMessage Merge(RecordMessage older, RecordMessage newer)
+    {
+        if (newer.IsImage)
+        {
+            return newer; // a full image supersedes whatever waited
+        }
+
+        _mergeFrame ??= new RttpFrame();
+        var fields = new List<(byte[] Name, byte[] Value)>();
+        Collect(older, fields);
+        Collect(newer, fields);
+        var fieldsLength = fields.Sum(f => f.Name.Length + f.Value.Length + 2);
+        var section = new byte[Math.Max(0, fieldsLength - 1)];
+        var p = 0;
+        foreach (var (name, value) in fields)
+        {
+            if (p > 0)
+            {
+                section[p++] = (byte)' ';
+            }
+
+            name.CopyTo(section, p);
+            p += name.Length;
+            section[p++] = (byte)'=';
+            value.CopyTo(section, p);
+            p += value.Length;
+        }
+
+        var subject = newer.Subject;
+        var buffer = new byte[RttpWriter.RecordLineLength(7, subject.NameUtf8.Length, section.Length)];
+        var w = new SpanWriter(buffer);
+        var count = older.Merged + newer.Merged;
+        if (older.IsImage)
+        {
+            RttpWriter.WriteImage(w, subject.NameUtf8, newer.Epoch, newer.Seq, section);
+        }
+        else
+        {
+            RttpWriter.WriteUpdate(w, subject.NameUtf8, newer.Epoch, newer.Seq, count, section);
+        }
+
+        return new RecordMessage(subject, older.IsImage, newer.Epoch, newer.Seq, count, buffer, w.Written);
+    }
+
+    private void Collect(RecordMessage message, List<(byte[] Name, byte[] Value)> fields)
+    {
+        var line = message.Line;
+        var sequence = new ReadOnlySequence<byte>(line[..^1]); // without the LF
+        RttpParser.TryParse(sequence, _mergeFrame!, MergeLimits, out _);
+        for (var i = 0; i < _mergeFrame!.FieldCount; i++)
+        {
+            var name = _mergeFrame.FieldName(i);
+            var value = _mergeFrame.FieldValue(i).ToArray();
+            var at = -1;
+            for (var j = 0; j < fields.Count && at < 0; j++)
+            {
+                at = fields[j].Name.AsSpan().SequenceEqual(name) ? j : -1;
+            }
+
+            if (at >= 0)
+            {
+                fields[at] = (fields[at].Name, value);
+            }
+            else
+            {
+                fields.Add((name.ToArray(), value));
+            }
+        }
+    }
+
+    private readonly record struct Entry(RecordMessage? Record, byte[]? Control)
+    {
+        public int Size => Record?.Length ?? Control?.Length ?? 0;
+    }
+}

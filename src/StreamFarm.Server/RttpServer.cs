@@ -1,0 +1,248 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Auth;
+using StreamFarm.Server.Connections;
+using StreamFarm.Server.Farm;
+using StreamFarm.Server.Subjects;
+
+namespace StreamFarm.Server;
+
+/// <summary>
+/// The streaming core of one server, independent of the transport: it runs a session over any duplex
+/// pipe (Kestrel TCP connection, WebSocket adapter, in-memory pipe pair), owns the subject table,
+/// the session list, the housekeeping timer (hello, idle, ping, slow consumers) and the counters.
+/// </summary>
+public sealed partial class RttpServer : IDisposable
+{
+    private readonly ConcurrentDictionary<long, ClientSession> _sessions = new();
+    private readonly ITimer _housekeeping;
+    private readonly Lock _farmLock = new();
+    private readonly ILogger _log;
+    private long _nextSessionId;
+    private volatile bool _stopping;
+    private long _messagesIn;
+    private long _messagesOut;
+    private long _conflationsClosed;
+    private long _slowConsumerCloses;
+    private long _subscriptions;
+    private long _rejectedFull;
+
+    public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
+    {
+        options.Validate();
+        Options = options;
+        Time = time;
+        _log = log;
+        Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
+        Authenticator = new Authenticator(options.Auth);
+        Subjects = new SubjectTable(time);
+        Farm = farm?.Invoke(this) ?? new LocalFarm(SelfMember, time);
+        Farm.Changed += OnFarmChanged;
+        var tick = TimeSpan.FromMilliseconds(Math.Clamp(options.Limits.PingInterval.TotalMilliseconds / 4, 10, 250));
+        _housekeeping = time.CreateTimer(_ => Housekeep(), null, tick, tick);
+    }
+
+    public ServerOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public IFarmView Farm { get; }
+
+    internal RttpLimits Limits { get; }
+
+    internal Authenticator Authenticator { get; }
+
+    internal SubjectTable Subjects { get; }
+
+    /// <summary>Where clients reach this server; set by the host once listeners are bound.</summary>
+    public (string Tcp, string Ws, string Http) Addresses { get; set; }
+
+    public int Connections => _sessions.Count;
+
+    public int Users => _sessions.Values.Count(s => s.IsWelcomed);
+
+    public long MessagesIn => Interlocked.Read(ref _messagesIn);
+
+    public long MessagesOut => Interlocked.Read(ref _messagesOut);
+
+    public long Conflations => Interlocked.Read(ref _conflationsClosed) + _sessions.Values.Sum(s => s.Outbound.Conflations);
+
+    public long SlowConsumerCloses => Interlocked.Read(ref _slowConsumerCloses);
+
+    public long Subscriptions => Interlocked.Read(ref _subscriptions);
+
+    public long RejectedFull => Interlocked.Read(ref _rejectedFull);
+
+    public bool IsStopping => _stopping;
+
+    /// <summary>This server's row of the farm table, from its live status.</summary>
+    public FarmMember SelfMember() => new()
+    {
+        Id = Options.Id,
+        Group = Options.Group,
+        State = _stopping ? "leaving" : "active",
+        Liveness = "alive",
+        Users = Users,
+        Capacity = Options.Capacity,
+        Tcp = Addresses.Tcp,
+        Ws = Addresses.Ws,
+        Http = Addresses.Http,
+    };
+
+    /// <summary>Runs one client session over <paramref name="transport"/> until it ends.</summary>
+    public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed)
+    {
+        if (_stopping)
+        {
+            await RefuseAsync(transport, "BYE SHUTDOWN server stopping\n"u8.ToArray());
+            return;
+        }
+
+        if (_sessions.Count >= Options.Capacity)
+        {
+            Interlocked.Increment(ref _rejectedFull);
+            await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));
+            return;
+        }
+
+        var id = Interlocked.Increment(ref _nextSessionId);
+        using var session = new ClientSession(this, transport, remote, id);
+        _sessions[id] = session;
+        Log.SessionStarted(_log, id, remote);
+        try
+        {
+            await session.RunAsync(connectionClosed);
+        }
+        finally
+        {
+            _sessions.TryRemove(id, out _);
+            Interlocked.Add(ref _conflationsClosed, session.Outbound.Conflations);
+            Log.SessionEnded(_log, id, remote, session.CloseReason);
+        }
+    }
+
+    /// <summary>Stops taking sessions and asks every client to leave (BYE SHUTDOWN, or MOVE when the farm has another server).</summary>
+    public void BeginShutdown()
+    {
+        _stopping = true;
+        var others = Farm.Current.Members.Any(m => m.Id != Options.Id && m.State == "active" && m.Liveness == "alive");
+        var goodbye = others ? "MOVE SHUTDOWN\n"u8.ToArray() : "BYE SHUTDOWN server stopping\n"u8.ToArray();
+        foreach (var s in _sessions.Values)
+        {
+            s.Close(DisconnectReason.ServerShutdown, goodbye);
+        }
+    }
+
+    /// <summary>Waits until every session has ended, or the timeout passes; true if all ended.</summary>
+    public async Task<bool> WaitForSessionsAsync(TimeSpan timeout)
+    {
+        var deadline = Time.GetTimestamp();
+        while (!_sessions.IsEmpty)
+        {
+            if (Time.GetElapsedTime(deadline) > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), Time);
+        }
+
+        return true;
+    }
+
+    internal void CountIn() => Interlocked.Increment(ref _messagesIn);
+
+    internal void CountOut(int n) => Interlocked.Add(ref _messagesOut, n);
+
+    internal void CountSubscriptions(int delta) => Interlocked.Add(ref _subscriptions, delta);
+
+    internal void CountSlowConsumerClose() => Interlocked.Increment(ref _slowConsumerCloses);
+
+    /// <summary>Queues WELCOME's farm table for a session and enrols it for deltas, atomically with respect to deltas.</summary>
+    internal void SendFarmTable(ClientSession session)
+    {
+        lock (_farmLock)
+        {
+            session.Outbound.EnqueueControl(Render(w => FarmCodec.WriteTable(w, Farm.Current)));
+            session.ReceivesFarmDeltas = true;
+        }
+    }
+
+    internal static byte[] Render(Action<ArrayBufferWriter<byte>> write)
+    {
+        var w = new ArrayBufferWriter<byte>(128);
+        write(w);
+        return w.WrittenSpan.ToArray();
+    }
+
+    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current)
+    {
+        lock (_farmLock)
+        {
+            var delta = Render(w => FarmCodec.WriteDelta(w, previous, current));
+            if (delta.Length == 0)
+            {
+                return;
+            }
+
+            foreach (var s in _sessions.Values)
+            {
+                if (s.ReceivesFarmDeltas)
+                {
+                    s.Outbound.EnqueueControl(delta);
+                }
+            }
+        }
+    }
+
+    private void Housekeep()
+    {
+        try
+        {
+            foreach (var s in _sessions.Values)
+            {
+                s.Housekeep();
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.HousekeepingFailed(_log, ex);
+        }
+    }
+
+    private static async Task RefuseAsync(IDuplexPipe transport, byte[] line)
+    {
+        try
+        {
+            await transport.Output.WriteAsync(line);
+            await transport.Output.CompleteAsync();
+            await transport.Input.CompleteAsync();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            // the client is already gone: nothing to tell it
+        }
+    }
+
+    public void Dispose()
+    {
+        _housekeeping.Dispose();
+        Farm.Changed -= OnFarmChanged;
+        (Farm as IDisposable)?.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "session {Id} from {Remote} started")]
+        public static partial void SessionStarted(ILogger logger, long id, string remote);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "session {Id} from {Remote} ended: {Reason}")]
+        public static partial void SessionEnded(ILogger logger, long id, string remote, DisconnectReason reason);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "housekeeping failed")]
+        public static partial void HousekeepingFailed(ILogger logger, Exception ex);
+    }
+}

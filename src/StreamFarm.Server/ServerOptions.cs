@@ -1,0 +1,112 @@
+using System.Net;
+using StreamFarm.Server.Auth;
+
+namespace StreamFarm.Server;
+
+/// <summary>
+/// Everything a node is configured with. Bound from the config file, then <c>STREAMFARM_*</c>
+/// environment variables, then command-line options (see docs/operations.md).
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>Stable unique id of this server in the farm.</summary>
+    public string Id { get; set; } = Environment.MachineName.ToLowerInvariant();
+
+    /// <summary>IP address every listener binds to (each server of a one-machine farm has its own).</summary>
+    public string Listen { get; set; } = "127.0.0.1";
+
+    public string Group { get; set; } = "default";
+
+    /// <summary>Most users this server takes; also the connection limit.</summary>
+    public int Capacity { get; set; } = 10_000;
+
+    /// <summary>RTTP over TCP. 0 picks a free port (tests).</summary>
+    public int TcpPort { get; set; } = 7400;
+
+    /// <summary>HTTP: status page, /farm, /healthz, /metrics and WebSocket RTTP at /rttp. 0 picks a free port.</summary>
+    public int HttpPort { get; set; } = 7480;
+
+    /// <summary>Host name clients should use in the farm table (defaults to <see cref="Listen"/>).</summary>
+    public string? AdvertiseHost { get; set; }
+
+    public LimitOptions Limits { get; set; } = new();
+
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>Longest time a graceful stop takes before remaining connections are cut.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Id) || Id.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            throw new ArgumentException($"id '{Id}' must be a non-empty word without spaces");
+        }
+
+        if (!IPAddress.TryParse(Listen, out _))
+        {
+            throw new ArgumentException($"listen '{Listen}' is not an IP address");
+        }
+
+        if (TcpPort is < 0 or > 65535 || HttpPort is < 0 or > 65535)
+        {
+            throw new ArgumentException("ports must be between 0 and 65535");
+        }
+
+        if (Capacity < 1)
+        {
+            throw new ArgumentException("capacity must be at least 1");
+        }
+
+        Limits.Validate();
+        Auth.Validate();
+    }
+}
+
+/// <summary>Per-connection and per-server limits (defaults in docs/protocol.md, section 6).</summary>
+public sealed class LimitOptions
+{
+    public int MaxLineBytes { get; set; } = 16 * 1024;
+
+    public int MaxFieldsPerMessage { get; set; } = 256;
+
+    public int MaxSubscriptionsPerConnection { get; set; } = 10_000;
+
+    /// <summary>Outbound bytes queued per connection before conflation starts.</summary>
+    public int MaxOutboundBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long a connection may stay over <see cref="MaxOutboundBytes"/> before it is cut.</summary>
+    public TimeSpan SlowConsumerTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The server sends PING after this long without sending anything.</summary>
+    public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A connection that sent nothing this long is closed with ERR IDLE.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public void Validate()
+    {
+        if (MaxLineBytes is < 256 or > 1024 * 1024)
+        {
+            throw new ArgumentException("limits.maxLineBytes must be between 256 and 1048576");
+        }
+
+        if (MaxFieldsPerMessage < 1 || MaxSubscriptionsPerConnection < 1)
+        {
+            throw new ArgumentException("limits must be positive");
+        }
+
+        if (MaxOutboundBytes < 4096)
+        {
+            throw new ArgumentException("limits.maxOutboundBytes must be at least 4096");
+        }
+
+        if (HelloTimeout <= TimeSpan.Zero || PingInterval <= TimeSpan.Zero || IdleTimeout <= PingInterval || SlowConsumerTimeout < TimeSpan.Zero)
+        {
+            throw new ArgumentException("timeouts must be positive and idleTimeout longer than pingInterval");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+using Microsoft.AspNetCore.Connections;
+
+namespace StreamFarm.Server.Transport;
+
+/// <summary>Kestrel's raw-TCP entry: each accepted connection becomes an RTTP session over its duplex pipe.</summary>
+internal sealed class RttpConnectionHandler(RttpServer server) : ConnectionHandler
+{
+    public override Task OnConnectedAsync(ConnectionContext connection) =>
+        server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed);
+}

@@ -1,0 +1,160 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Server.Transport;
+
+/// <summary>
+/// Carries RTTP over a WebSocket by presenting it to the session as a duplex pipe: text messages in
+/// become the input stream, and the session's output goes out as text messages that each end on a
+/// line boundary. Both pipes pause at a threshold, so memory per connection stays bounded.
+/// </summary>
+internal sealed class WebSocketBridge : IDuplexPipe
+{
+    private readonly WebSocket _socket;
+    private readonly Pipe _in;
+    private readonly Pipe _out;
+
+    public WebSocketBridge(WebSocket socket, int maxLineBytes)
+    {
+        _socket = socket;
+        var threshold = Math.Max(64 * 1024, maxLineBytes * 2L);
+        _in = new Pipe(new PipeOptions(pauseWriterThreshold: threshold, resumeWriterThreshold: threshold / 2, useSynchronizationContext: false));
+        _out = new Pipe(new PipeOptions(pauseWriterThreshold: threshold, resumeWriterThreshold: threshold / 2, useSynchronizationContext: false));
+    }
+
+    public PipeReader Input => _in.Reader;
+
+    public PipeWriter Output => _out.Writer;
+
+    /// <summary>Runs the session over this bridge until both directions are done.</summary>
+    public async Task RunAsync(Func<IDuplexPipe, CancellationToken, Task> session, CancellationToken aborted)
+    {
+        var receive = ReceiveLoopAsync(aborted);
+        var send = SendLoopAsync(aborted);
+        await session(this, aborted);
+        await send;
+        try
+        {
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", aborted);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // peer already gone
+        }
+
+        _socket.Abort();
+        await receive;
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken aborted)
+    {
+        var writer = _in.Writer;
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(4096);
+                var result = await _socket.ReceiveAsync(memory, aborted);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    failure = new RttpProtocolException(RttpErrorCode.Binary, "RTTP over WebSocket uses text messages only");
+                    break;
+                }
+
+                writer.Advance(result.Count);
+                var flush = await writer.FlushAsync(aborted);
+                if (flush.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // connection lost: the session sees the end of input
+        }
+
+        await writer.CompleteAsync(failure);
+    }
+
+    private async Task SendLoopAsync(CancellationToken aborted)
+    {
+        var reader = _out.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(aborted);
+                var buffer = result.Buffer;
+                var lastLf = buffer.PositionOf((byte)'\n') is null ? (SequencePosition?)null : LastLineEnd(buffer);
+                if (lastLf is { } end)
+                {
+                    var chunk = buffer.Slice(0, end);
+                    await SendAsync(chunk, aborted);
+                    reader.AdvanceTo(end, buffer.End);
+                }
+                else
+                {
+                    reader.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // connection lost
+        }
+
+        await reader.CompleteAsync();
+    }
+
+    private static SequencePosition LastLineEnd(in ReadOnlySequence<byte> buffer)
+    {
+        // Position just after the last LF: scan segments from the end.
+        SequencePosition? found = null;
+        var offset = 0L;
+        foreach (var segment in buffer)
+        {
+            var i = segment.Span.LastIndexOf((byte)'\n');
+            if (i >= 0)
+            {
+                found = buffer.GetPosition(offset + i + 1);
+            }
+
+            offset += segment.Length;
+        }
+
+        return found!.Value;
+    }
+
+    private async ValueTask SendAsync(ReadOnlySequence<byte> chunk, CancellationToken aborted)
+    {
+        if (chunk.IsSingleSegment)
+        {
+            await _socket.SendAsync(chunk.First, WebSocketMessageType.Text, endOfMessage: true, aborted);
+            return;
+        }
+
+        var position = chunk.Start;
+        while (chunk.TryGet(ref position, out var segment))
+        {
+            var last = position.Equals(chunk.End) || chunk.Slice(position).IsEmpty;
+            await _socket.SendAsync(segment, WebSocketMessageType.Text, last, aborted);
+        }
+    }
+}
