@@ -1,32 +1,42 @@
-using System.Diagnostics.Metrics;
+using Prometheus;
 
 namespace StreamFarm.Server;
 
 /// <summary>
-/// The server's instruments (System.Diagnostics.Metrics), read from its counters when scraped, so
-/// the hot path only bumps plain integers. Exported in Prometheus text by prometheus-net at /metrics.
+/// The server's Prometheus metrics (prometheus-net), one registry per server so several nodes in one
+/// process (tests, demo) keep separate figures. Values are read from the server's plain counters
+/// just before each scrape, so the hot path only bumps integers.
 /// </summary>
-internal sealed class ServerMetrics : IDisposable
+internal sealed class ServerMetrics
 {
-    public const string MeterPrefix = "StreamFarm.Server";
-
     public ServerMetrics(RttpServer server)
     {
-        // One meter per server, so several nodes in one process (tests, demo) keep separate figures.
-        Meter = new Meter($"{MeterPrefix}.{server.Options.Id}");
-        Meter.CreateObservableGauge("streamfarm_connections", () => server.Connections, description: "Open client connections");
-        Meter.CreateObservableGauge("streamfarm_users", () => server.Users, description: "Connected users (sessions past HELLO)");
-        Meter.CreateObservableGauge("streamfarm_subscriptions", () => server.Subscriptions, description: "Active subscriptions");
-        Meter.CreateObservableGauge("streamfarm_subjects", () => server.Subjects.Count, description: "Subjects held");
-        Meter.CreateObservableCounter("streamfarm_messages_in", () => server.MessagesIn, description: "Messages received from clients");
-        Meter.CreateObservableCounter("streamfarm_messages_out", () => server.MessagesOut, description: "Messages written to clients");
-        Meter.CreateObservableCounter("streamfarm_conflations", () => server.Conflations, description: "Updates merged into waiting ones for slow consumers");
-        Meter.CreateObservableCounter("streamfarm_slow_consumer_closes", () => server.SlowConsumerCloses, description: "Connections closed as slow consumers");
-        Meter.CreateObservableCounter("streamfarm_rejected_full", () => server.RejectedFull, description: "Connections refused because the server was full");
-        Meter.CreateObservableGauge("streamfarm_farm_servers", () => server.Farm.Current.Members.Count, description: "Servers in the farm table");
+        Registry = Metrics.NewCustomRegistry();
+        var f = Metrics.WithCustomRegistry(Registry);
+        var connections = f.CreateGauge("streamfarm_connections", "Open client connections");
+        var users = f.CreateGauge("streamfarm_users", "Connected users (sessions past HELLO)");
+        var subscriptions = f.CreateGauge("streamfarm_subscriptions", "Active subscriptions");
+        var subjects = f.CreateGauge("streamfarm_subjects", "Subjects held by this server");
+        var farmServers = f.CreateGauge("streamfarm_farm_servers", "Servers in the farm table");
+        var messagesIn = f.CreateCounter("streamfarm_messages_in_total", "Messages received from clients");
+        var messagesOut = f.CreateCounter("streamfarm_messages_out_total", "Messages written to clients");
+        var conflations = f.CreateCounter("streamfarm_conflations_total", "Updates merged into waiting ones for slow consumers");
+        var slow = f.CreateCounter("streamfarm_slow_consumer_closes_total", "Connections closed as slow consumers");
+        var full = f.CreateCounter("streamfarm_rejected_full_total", "Connections refused because the server was full");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            connections.Set(server.Connections);
+            users.Set(server.Users);
+            subscriptions.Set(server.Subscriptions);
+            subjects.Set(server.Subjects.Count);
+            farmServers.Set(server.Farm.Current.Members.Count);
+            messagesIn.IncTo(server.MessagesIn);
+            messagesOut.IncTo(server.MessagesOut);
+            conflations.IncTo(server.Conflations);
+            slow.IncTo(server.SlowConsumerCloses);
+            full.IncTo(server.RejectedFull);
+        });
     }
 
-    public Meter Meter { get; }
-
-    public void Dispose() => Meter.Dispose();
+    public CollectorRegistry Registry { get; }
 }

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Prometheus;
 using StreamFarm.Server.Http;
 using StreamFarm.Server.Transport;
 
@@ -18,16 +17,12 @@ namespace StreamFarm.Server;
 public sealed class StreamFarmNode : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly ServerMetrics _metrics;
-    private readonly IDisposable _meterAdapter;
     private int _stopped;
 
-    private StreamFarmNode(WebApplication app, RttpServer server, ServerMetrics metrics, IDisposable meterAdapter, IPEndPoint tcp, IPEndPoint http)
+    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http)
     {
         _app = app;
         Server = server;
-        _metrics = metrics;
-        _meterAdapter = meterAdapter;
         TcpEndPoint = tcp;
         HttpEndPoint = http;
     }
@@ -46,6 +41,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton<RttpServer>();
@@ -65,14 +61,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         });
         var app = builder.Build();
         var server = app.Services.GetRequiredService<RttpServer>();
-        var registry = Metrics.NewCustomRegistry();
-        var metrics = new ServerMetrics(server);
-        var adapter = MeterAdapter.StartListening(new MeterAdapterOptions
-        {
-            Registry = registry,
-            InstrumentFilterPredicate = i => i.Meter == metrics.Meter,
-        });
-        HttpEndpoints.Map(app, server, registry);
+        HttpEndpoints.Map(app, server, new ServerMetrics(server).Registry);
         app.Lifetime.ApplicationStopping.Register(server.BeginShutdown);
         await app.StartAsync(cancel);
 
@@ -81,7 +70,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         var host = options.AdvertiseHost ?? options.Listen;
         server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
         (server.Farm as Farm.LocalFarm)?.Refresh();
-        return new StreamFarmNode(app, server, metrics, adapter, tcp, http);
+        return new StreamFarmNode(app, server, tcp, http);
     }
 
     /// <summary>
@@ -104,8 +93,6 @@ public sealed class StreamFarmNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        _meterAdapter.Dispose();
-        _metrics.Dispose();
         await _app.DisposeAsync();
         Server.Dispose();
     }

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using StreamFarm.Server;
+
+namespace StreamFarm.Cli.Commands;
+
+/// <summary>
+/// <c>streamfarm node</c>: runs one server. Settings come from the config file, then STREAMFARM_*
+/// environment variables, then options, each overriding the one before.
+/// </summary>
+internal static class NodeCommand
+{
+    public static Command Create()
+    {
+        var id = new Option<string?>("--id") { Description = "stable unique server id" };
+        var listen = new Option<string?>("--listen") { Description = "IP address to listen on (every server of a one-machine farm has its own 127.x address)" };
+        var group = new Option<string?>("--group") { Description = "the server's group (for example a region)" };
+        var capacity = new Option<int?>("--capacity") { Description = "most users (and connections) this server takes" };
+        var tcpPort = new Option<int?>("--tcp-port") { Description = "RTTP over TCP port (default 7400)" };
+        var httpPort = new Option<int?>("--http-port") { Description = "HTTP port: status, /farm, /healthz, /metrics, WebSocket /rttp (default 7480)" };
+        var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join" };
+        var dns = new Option<string?>("--dns") { Description = "IP:PORT to answer the farm's DNS zone on" };
+        var zone = new Option<string?>("--zone") { Description = "the farm's DNS zone (default farm.test)" };
+        var service = new Option<string?>("--service") { Description = "the common service name (default stream)" };
+        var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
+        var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, dns, zone, service, config, logLevel };
+        command.SetAction(async (p, cancel) =>
+        {
+            var overrides = new Dictionary<string, string?>();
+            void Set<T>(Option<T> o, string key)
+            {
+                var v = p.GetValue(o);
+                if (v is not null)
+                {
+                    overrides[key] = Convert.ToString(v, CultureInfo.InvariantCulture);
+                }
+            }
+
+            Set(id, "id");
+            Set(listen, "listen");
+            Set(group, "group");
+            Set(capacity, "capacity");
+            Set(tcpPort, "tcpPort");
+            Set(httpPort, "httpPort");
+            var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides);
+            foreach (var (flag, value) in new[] { ("--seeds", p.GetValue(seeds)), ("--dns", p.GetValue(dns)), ("--zone", p.GetValue(zone)), ("--service", p.GetValue(service)) })
+            {
+                if (value is not null)
+                {
+                    Console.Error.WriteLine($"streamfarm: warning: {flag} is not available in this build yet (membership and DNS come next); running as a farm of one");
+                }
+            }
+
+            return await RunAsync(options, p.GetValue(logLevel) ?? LogLevel.Information, cancel);
+        });
+        return command;
+    }
+
+    public static ServerOptions LoadOptions(string? configFile, IDictionary<string, string?> overrides)
+    {
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile))
+            {
+                throw new CliError($"config file '{configFile}' does not exist", ExitCodes.Usage);
+            }
+
+            builder.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+        }
+
+        builder.AddEnvironmentVariables("STREAMFARM_");
+        builder.AddInMemoryCollection(overrides);
+        var options = new ServerOptions();
+        try
+        {
+            builder.Build().Bind(options);
+            options.Validate();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or InvalidDataException)
+        {
+            throw new CliError($"bad configuration: {e.Message}", ExitCodes.Usage);
+        }
+
+        return options;
+    }
+
+    public static async Task<int> RunAsync(ServerOptions options, LogLevel level, CancellationToken cancel)
+    {
+        StreamFarmNode node;
+        try
+        {
+            node = await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(level), cancel: cancel);
+        }
+        catch (IOException e)
+        {
+            throw new CliError($"cannot listen on {options.Listen} (tcp {options.TcpPort}, http {options.HttpPort}): {e.Message}");
+        }
+
+        Console.Out.WriteLine($"streamfarm node {options.Id} (group {options.Group}, capacity {options.Capacity}) listening:");
+        Console.Out.WriteLine($"  RTTP/TCP   {node.Server.Addresses.Tcp}");
+        Console.Out.WriteLine($"  WebSocket  {node.Server.Addresses.Ws}");
+        Console.Out.WriteLine($"  HTTP       {node.Server.Addresses.Http}  (status page, /farm, /healthz, /metrics)");
+        await WaitForStopSignalAsync(cancel);
+        Console.Out.WriteLine($"streamfarm node {options.Id}: stopping (telling {node.Server.Connections} client(s) why)");
+        await node.DisposeAsync();
+        Console.Out.WriteLine($"streamfarm node {options.Id}: stopped");
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Completes on SIGTERM, SIGINT (Ctrl-C) or cancellation, keeping the process alive for a graceful stop.</summary>
+    public static async Task WaitForStopSignalAsync(CancellationToken cancel)
+    {
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Handler(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            stop.TrySetResult();
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handler);
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handler);
+        using var reg = cancel.Register(() => stop.TrySetResult());
+        await stop.Task;
+    }
+}

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using StreamFarm.Cli;
+using StreamFarm.Cli.Commands;
+
+var root = new RootCommand("StreamFarm: a farm of real-time streaming servers speaking RTTP.");
+root.Subcommands.Add(NodeCommand.Create());
+root.Subcommands.Add(SubCommand.Create());
+root.Subcommands.Add(PubCommand.Create());
+root.Subcommands.Add(FarmCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(HashPasswordCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"streamfarm: {error.Message}");
+    }
+
+    Console.Error.WriteLine("try 'streamfarm --help'");
+    return ExitCodes.Usage;
+}
+
+try
+{
+    return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (CliError e)
+{
+    Console.Error.WriteLine($"streamfarm: {e.Message}");
+    return e.ExitCode;
+}

@@ -1,0 +1,26 @@
+namespace StreamFarm.Client;
+
+/// <summary>Options of one <see cref="RttpConnection"/>.</summary>
+public sealed record RttpConnectionOptions
+{
+    /// <summary>The client name sent in HELLO.</summary>
+    public string ClientName { get; init; } = "streamfarm-client";
+
+    /// <summary>User name (with <see cref="Password"/>), if the server requires credentials.</summary>
+    public string? User { get; init; }
+
+    /// <summary>Password of <see cref="User"/>.</summary>
+    public string? Password { get; init; }
+
+    /// <summary>Bearer token, instead of user and password.</summary>
+    public string? Token { get; init; }
+
+    /// <summary>Time allowed for TCP connect plus HELLO/WELCOME.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Longest line accepted from the server.</summary>
+    public int MaxLineBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Messages buffered for the application before the connection stops reading.</summary>
+    public int MessageBuffer { get; init; } = 10_000;
+}
