@@ -1,0 +1,176 @@
+using System.Text;
+using StreamFarm.Server.Tests.Kit;
+
+namespace StreamFarm.Server.Tests;
+
+/// <summary>Every bad-input case over a real socket: a clear ERR, and only protocol-breaking ones close.</summary>
+public sealed class BadInputTests
+{
+    [Theory]
+    [InlineData("FROB /x", "ERR UNKNOWN_VERB")]
+    [InlineData("SUB", "ERR SYNTAX")]
+    [InlineData("SUB FX/no-slash", "ERR BAD_SUBJECT")]
+    [InlineData("SUB /FX//double", "ERR BAD_SUBJECT")]
+    [InlineData("SUB /FX/*", "ERR BAD_SUBJECT")]
+    [InlineData("PUB /x", "ERR SYNTAX")]
+    [InlineData("PUB /x 9bad=1", "ERR BAD_FIELD")]
+    [InlineData("PUB /x a=1 loose", "ERR SYNTAX")]
+    [InlineData(@"PUB /x a=bad\q", "ERR BAD_ESCAPE")]
+    [InlineData(@"PUB /x a=trailing\", "ERR BAD_ESCAPE")]
+    [InlineData("PUB /x a=\u0001", "ERR SYNTAX")]
+    [InlineData("IMAGE /x 1 1 a=1", "ERR SYNTAX")]
+    [InlineData("HELLO 1", "ERR DUPLICATE_HELLO")]
+    public async Task BadLine_NonFatal_ErrThenSessionContinues(string line, string expected)
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync();
+        await c.SendAsync(line);
+        Assert.StartsWith(expected + " ", await c.NextAsync(), StringComparison.Ordinal);
+        await c.SendAsync("PING still-here");
+        Assert.Equal("PONG still-here", await c.NextAsync());
+    }
+
+    [Fact]
+    public async Task InvalidUtf8_BadUtf8_SessionContinues()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync();
+        await c.SendRawAsync([.. "PUB /x a="u8, 0xC3, 0x28, (byte)'\n']);
+        Assert.StartsWith("ERR BAD_UTF8 ", await c.NextAsync(), StringComparison.Ordinal);
+        await c.SendAsync("PING ok");
+        Assert.Equal("PONG ok", await c.NextAsync());
+    }
+
+    [Fact]
+    public async Task TooManyFields_ErrAndNothingPublished()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Limits.MaxFieldsPerMessage = 4);
+        await using var c = await node.ConnectAsync();
+        await c.SendAsync("PUB /x a=1 b=2 c=3 d=4 e=5");
+        Assert.StartsWith("ERR TOO_MANY_FIELDS ", await c.NextAsync(), StringComparison.Ordinal);
+        await c.SendAsync("SUB /x");
+        Assert.Equal("STATUS /x NOT_FOUND", await c.NextAsync());
+    }
+
+    [Fact]
+    public async Task TooManySubscriptions_ErrNamesFirstRefused_EarlierOnesKept()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Limits.MaxSubscriptionsPerConnection = 2);
+        await using var c = await node.ConnectAsync();
+        await c.SendAsync("SUB /a /b /c");
+        Assert.Equal("STATUS /a NOT_FOUND", await c.NextAsync());
+        Assert.Equal("STATUS /b NOT_FOUND", await c.NextAsync());
+        Assert.StartsWith("ERR TOO_MANY_SUBS @subject=/c ", await c.NextAsync(), StringComparison.Ordinal);
+        await c.SendAsync("PUB /b v=1");
+        Assert.Matches(@"^IMAGE /b \d+ 1 v=1$", await c.NextAsync());
+    }
+
+    [Fact]
+    public async Task LineTooLong_FatalErrThenClose_OtherClientsUnaffected()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Limits.MaxLineBytes = 1024);
+        await using var other = await node.ConnectAsync();
+        await using var c = await node.ConnectAsync();
+        await c.SendRawAsync(Encoding.ASCII.GetBytes("PUB /x a=" + new string('z', 5000)));
+        var rest = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR LINE_TOO_LONG ", Assert.Single(rest), StringComparison.Ordinal);
+        await other.SendAsync("PING fine");
+        Assert.Equal("PONG fine", await other.NextAsync());
+    }
+
+    [Fact]
+    public async Task LineTooLong_NeverTerminated_ClosedWithoutBufferingIt()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Limits.MaxLineBytes = 1024);
+        await using var c = await node.ConnectAsync();
+
+        // 1 MB with no newline: the server must give up after the limit instead of buffering it all.
+        var chunk = Encoding.ASCII.GetBytes(new string('y', 64 * 1024));
+        try
+        {
+            for (var i = 0; i < 16; i++)
+            {
+                await c.SendRawAsync(chunk);
+            }
+        }
+        catch (IOException)
+        {
+            // the server closed on us mid-stream: what we want
+        }
+
+        Assert.StartsWith("ERR LINE_TOO_LONG ", (await c.ReadToEndAsync()).FirstOrDefault() ?? "ERR LINE_TOO_LONG (reset)", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CommandBeforeHello_FatalHelloRequired()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync(hello: false);
+        await c.SendAsync("SUB /x");
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR HELLO_REQUIRED ", Assert.Single(lines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoHello_ClosedWithHelloTimeout()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Limits.HelloTimeout = TimeSpan.FromMilliseconds(200));
+        await using var c = await node.ConnectAsync(hello: false);
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR HELLO_TIMEOUT ", Assert.Single(lines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnsupportedVersion_FatalVersion()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync(hello: false);
+        await c.SendAsync("HELLO 2,3");
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR VERSION ", Assert.Single(lines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SilentClient_ClosedWithIdle()
+    {
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.PingInterval = TimeSpan.FromMilliseconds(50);
+            o.Limits.IdleTimeout = TimeSpan.FromMilliseconds(300);
+        });
+        await using var c = await node.ConnectAsync();
+        var lines = await c.ReadToEndAsync(); // never answers the PINGs
+        Assert.StartsWith("ERR IDLE ", lines.Last(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ServerFull_NewConnectionRefusedWithFull_ExistingUnaffected()
+    {
+        await using var node = await TestNode.StartAsync(o => o.Capacity = 2);
+        await using var a = await node.ConnectAsync();
+        await using var b = await node.ConnectAsync();
+        await using var c = await node.ConnectAsync(hello: false);
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR FULL @after=", Assert.Single(lines), StringComparison.Ordinal);
+        await a.SendAsync("PING a");
+        Assert.Equal("PONG a", await a.NextAsync());
+        Assert.Equal(1, node.Server.RejectedFull);
+    }
+
+    [Fact]
+    public async Task GarbageFlood_BoundedAndOthersServed()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var victim = await node.ConnectAsync();
+        await using var attacker = await node.ConnectAsync();
+        var garbage = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("XX\n", 20_000)));
+        await attacker.SendRawAsync(garbage);
+        await victim.SendAsync("PUB /v a=1");
+        await victim.SendAsync("SUB /v");
+        Assert.Matches(@"^IMAGE /v \d+ 1 a=1$", await victim.NextAsync());
+        for (var i = 0; i < 20_000; i++)
+        {
+            Assert.StartsWith("ERR UNKNOWN_VERB", await attacker.NextAsync(), StringComparison.Ordinal);
+        }
+    }
+}
