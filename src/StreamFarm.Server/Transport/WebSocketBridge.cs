@@ -47,7 +47,13 @@ internal sealed class WebSocketBridge : IDuplexPipe
             // peer already gone
         }
 
-        _socket.Abort();
+        // Wait for the peer's close frame before dropping the connection, so the last lines (an ERR,
+        // a BYE) are not lost to a reset; a peer that never answers is cut after a grace period.
+        if (await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)) != receive)
+        {
+            _socket.Abort();
+        }
+
         await receive;
     }
 
@@ -55,21 +61,28 @@ internal sealed class WebSocketBridge : IDuplexPipe
     {
         var writer = _in.Writer;
         Exception? failure = null;
+        byte[]? scratch = null;
         try
         {
             while (true)
             {
-                var memory = writer.GetMemory(4096);
+                var memory = failure is null ? writer.GetMemory(4096) : (scratch ??= new byte[4096]);
                 var result = await _socket.ReceiveAsync(memory, aborted);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     break;
                 }
 
+                if (failure is not null)
+                {
+                    continue; // after a protocol error, only wait for the close handshake
+                }
+
                 if (result.MessageType == WebSocketMessageType.Binary)
                 {
                     failure = new RttpProtocolException(RttpErrorCode.Binary, "RTTP over WebSocket uses text messages only");
-                    break;
+                    await writer.CompleteAsync(failure);
+                    continue;
                 }
 
                 writer.Advance(result.Count);
@@ -85,7 +98,10 @@ internal sealed class WebSocketBridge : IDuplexPipe
             // connection lost: the session sees the end of input
         }
 
-        await writer.CompleteAsync(failure);
+        if (failure is null)
+        {
+            await writer.CompleteAsync();
+        }
     }
 
     private async Task SendLoopAsync(CancellationToken aborted)
