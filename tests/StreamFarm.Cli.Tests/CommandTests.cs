@@ -1,0 +1,126 @@
+using System.Text.Json;
+
+namespace StreamFarm.Cli.Tests;
+
+/// <summary>The real command, as users and scripts run it: options, config precedence, output, exit codes.</summary>
+public sealed class CommandTests
+{
+    private static async Task<(CliProcess Node, string Tcp, string Http)> StartNodeAsync(string ip, IEnumerable<string>? extra = null, IDictionary<string, string>? env = null)
+    {
+        var node = CliProcess.Start(["node", "--id", "n1", "--listen", ip, "--tcp-port", "0", "--http-port", "0", .. extra ?? []], env);
+        var tcp = (await node.WaitForOutputAsync("RTTP/TCP")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        var http = (await node.WaitForOutputAsync("HTTP ")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        return (node, tcp, http);
+    }
+
+    [Fact]
+    public async Task Node_ConfigThenEnvThenOptions_EachOverridesTheOneBefore()
+    {
+        var config = Path.GetTempFileName();
+        await File.WriteAllTextAsync(config, """{ "id": "from-file", "group": "g-file", "capacity": 5, "limits": { "maxLineBytes": 4096 } }""");
+        var env = new Dictionary<string, string> { ["STREAMFARM_GROUP"] = "g-env", ["STREAMFARM_CAPACITY"] = "6" };
+        await using var node = CliProcess.Start(["node", "--config", config, "--listen", "127.0.0.41", "--tcp-port", "0", "--http-port", "0", "--capacity", "7"], env);
+        var http = (await node.WaitForOutputAsync("HTTP ")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        using var client = new HttpClient();
+        using var farm = JsonDocument.Parse(await client.GetStringAsync(http + "/farm"));
+        var me = farm.RootElement[0];
+        Assert.Equal("from-file", me.GetProperty("id").GetString());
+        Assert.Equal("g-env", me.GetProperty("group").GetString());
+        Assert.Equal(7, me.GetProperty("capacity").GetInt32());
+        File.Delete(config);
+    }
+
+    [Fact]
+    public async Task PubOnce_SubCountJson_PrintsImageAndUpdateThenExitsZero()
+    {
+        var (node, tcp, _) = await StartNodeAsync("127.0.0.42");
+        await using (node)
+        {
+            Assert.Equal(0, (await CliProcess.RunAsync(["pub", "/FX/GBPUSD", "bid=1.27", "venue=LSE IOB", "--server", tcp])).Code);
+            await using var sub = CliProcess.Start(["sub", "/FX/GBPUSD", "--server", tcp, "--json", "--count", "2"]);
+            await sub.WaitForOutputAsync("\"image\"");
+            var pub = await CliProcess.RunAsync(["pub", "/FX/GBPUSD", "bid=1.28", "--server", tcp]);
+            Assert.Equal(0, pub.Code);
+            Assert.Equal(0, await sub.WaitForExitAsync());
+            var lines = sub.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            Assert.Equal(2, lines.Count);
+            Assert.Equal("image", lines[0].GetProperty("type").GetString());
+            Assert.Equal("LSE IOB", lines[0].GetProperty("fields").GetProperty("venue").GetString());
+            Assert.Equal("n1", lines[0].GetProperty("server").GetString());
+            Assert.Equal("update", lines[1].GetProperty("type").GetString());
+            Assert.Equal(lines[0].GetProperty("seq").GetUInt64() + 1, lines[1].GetProperty("seq").GetUInt64());
+            Assert.Equal(lines[0].GetProperty("epoch").GetUInt64(), lines[1].GetProperty("epoch").GetUInt64());
+        }
+    }
+
+    [Fact]
+    public async Task PubFromStdin_EachLineAnUpdate()
+    {
+        var (node, tcp, _) = await StartNodeAsync("127.0.0.43");
+        await using (node)
+        {
+            var pub = await CliProcess.RunAsync(["pub", "/s/1", "--server", tcp], stdin: "n=1\nn=2 note=a\\sb\n\nn=3\n");
+            Assert.Equal(0, pub.Code);
+            var sub = await CliProcess.RunAsync(["sub", "/s/1", "--server", tcp, "--json", "--count", "1"]);
+            using var image = JsonDocument.Parse(sub.Stdout);
+            Assert.Equal(3UL, image.RootElement.GetProperty("seq").GetUInt64());
+            Assert.Equal("3", image.RootElement.GetProperty("fields").GetProperty("n").GetString());
+            Assert.Equal("a b", image.RootElement.GetProperty("fields").GetProperty("note").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task FarmOnceJson_TableOfOne()
+    {
+        var (node, tcp, _) = await StartNodeAsync("127.0.0.44", ["--group", "eu"]);
+        await using (node)
+        {
+            var farm = await CliProcess.RunAsync(["farm", "--server", tcp, "--json", "--once"]);
+            Assert.Equal(0, farm.Code);
+            using var doc = JsonDocument.Parse(farm.Stdout);
+            Assert.Equal("eu", doc.RootElement[0].GetProperty("group").GetString());
+            Assert.Equal(tcp, doc.RootElement[0].GetProperty("addresses").GetProperty("tcp").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Node_Sigterm_SubscriberToldWhy_NodeExitsZero()
+    {
+        var (node, tcp, _) = await StartNodeAsync("127.0.0.45");
+        await using (node)
+        {
+            await using var sub = CliProcess.Start(["sub", "/x", "--server", tcp]);
+            await sub.WaitForOutputAsync("STATUS /x NOT_FOUND");
+            node.Signal(15);
+            Assert.Equal(0, await node.WaitForExitAsync());
+            Assert.Equal(1, await sub.WaitForExitAsync());
+            Assert.Contains("BYE SHUTDOWN", sub.Stderr, StringComparison.Ordinal);
+            Assert.Contains("stopped", node.Stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "sub" }, 2)]
+    [InlineData(new[] { "pub", "/x", "notafield", "--server", "127.0.0.1:1" }, 2)]
+    [InlineData(new[] { "pub", "bad-subject", "a=1", "--server", "127.0.0.1:1" }, 2)]
+    [InlineData(new[] { "sub", "/x", "--server", "127.0.0.1:1" }, 1)]
+    [InlineData(new[] { "sub", "/x" }, 2)]
+    [InlineData(new[] { "node", "--listen", "not-an-ip" }, 2)]
+    [InlineData(new[] { "node", "--config", "/nonexistent.json" }, 2)]
+    [InlineData(new[] { "frobnicate" }, 2)]
+    public async Task Errors_MeaningfulExitCodeAndMessage(string[] args, int code)
+    {
+        var r = await CliProcess.RunAsync(args);
+        Assert.Equal(code, r.Code);
+        Assert.StartsWith("streamfarm: ", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal); // no stack traces
+    }
+
+    [Fact]
+    public async Task HashPassword_ProducesVerifiableHash()
+    {
+        var r = await CliProcess.RunAsync(["hash-password"], stdin: "s3cret\n");
+        Assert.Equal(0, r.Code);
+        Assert.StartsWith("pbkdf2-sha256$", r.Stdout, StringComparison.Ordinal);
+    }
+}
