@@ -40,9 +40,9 @@ internal static class DemoCommand
                 Console.Out.WriteLine($"""
                     StreamFarm demo running: server s1 with {names.Count} live subjects.
 
-                      watch prices:   dotnet run --project src/StreamFarm.Cli -- sub {names[0]} {names[^1]} --server {node.Server.Addresses.Tcp}
-                      as JSON lines:  dotnet run --project src/StreamFarm.Cli -- sub {names[1]} --server {node.Server.Addresses.Tcp} --json
-                      farm table:     dotnet run --project src/StreamFarm.Cli -- farm --server {node.Server.Addresses.Tcp}
+                      watch prices:   ./streamfarm sub {names[0]} {names[^1]} --server {node.Server.Addresses.Tcp}
+                      as JSON lines:  ./streamfarm sub {names[1]} --server {node.Server.Addresses.Tcp} --json
+                      farm table:     ./streamfarm farm --server {node.Server.Addresses.Tcp}
                       status page:    {node.Server.Addresses.Http}/   (also /farm, /metrics, /healthz)
                       WebSocket RTTP: {node.Server.Addresses.Ws}
 
