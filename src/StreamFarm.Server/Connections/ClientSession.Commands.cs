@@ -99,10 +99,8 @@ internal sealed partial class ClientSession
                 break;
             }
 
-            var record = _server.Subjects.GetOrAdd(subject);
-            _subscriptions[name] = record;
+            _subscriptions[name] = _server.Subjects.Subscribe(subject, this);
             added++;
-            record.Subscribe(this);
         }
 
         _server.CountSubscriptions(added);
@@ -140,7 +138,7 @@ internal sealed partial class ClientSession
             return;
         }
 
-        _server.Subjects.GetOrAdd(subject).Publish(frame, replace);
+        _server.Subjects.Publish(subject, frame, replace);
     }
 
     private static bool SpeaksVersion1(ReadOnlySpan<byte> versions)

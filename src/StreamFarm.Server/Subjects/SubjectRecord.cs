@@ -15,6 +15,7 @@ internal sealed class SubjectRecord
     private readonly List<Field> _fields = [];
     private ClientSession[] _subscribers = [];
     private ulong _seq;
+    private bool _retired;
 
     public SubjectRecord(string name, ulong epoch)
     {
@@ -33,14 +34,22 @@ internal sealed class SubjectRecord
 
     public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
 
-    /// <summary>Adds a subscriber and queues its first message (IMAGE, or STATUS NOT_FOUND) under the lock.</summary>
-    public void Subscribe(ClientSession session)
+    /// <summary>
+    /// Adds a subscriber and queues its first message (IMAGE, or STATUS NOT_FOUND) under the lock.
+    /// False when the record was retired from the table meanwhile: the caller looks it up again.
+    /// </summary>
+    public bool TrySubscribe(ClientSession session)
     {
         lock (_lock)
         {
+            if (_retired)
+            {
+                return false;
+            }
+
             if (Array.IndexOf(_subscribers, session) >= 0)
             {
-                return;
+                return true;
             }
 
             var next = new ClientSession[_subscribers.Length + 1];
@@ -55,6 +64,8 @@ internal sealed class SubjectRecord
             {
                 session.Outbound.EnqueueRecord(RenderImage());
             }
+
+            return true;
         }
     }
 
@@ -76,26 +87,38 @@ internal sealed class SubjectRecord
         }
     }
 
-    /// <summary>Whether nobody uses the record (checked again under the lock before removal).</summary>
-    public bool IsUnused
+    /// <summary>
+    /// Marks an unused record (no data, no subscribers) as retired, so that nobody subscribes to or
+    /// publishes into it after the table dropped it. True if it was retired.
+    /// </summary>
+    public bool TryRetire()
     {
-        get
+        lock (_lock)
         {
-            lock (_lock)
+            if (_seq != 0 || _subscribers.Length != 0)
             {
-                return _seq == 0 && _subscribers.Length == 0;
+                return false;
             }
+
+            _retired = true;
+            return true;
         }
     }
 
     /// <summary>
     /// Applies a PUB (merge) or PUBIMAGE (replace) from a parsed frame and fans the result out.
-    /// Returns the number of subscribers it was queued for.
+    /// Returns the number of subscribers it was queued for, or -1 if the record was retired
+    /// meanwhile (the caller looks it up again).
     /// </summary>
     public int Publish(RttpFrame frame, bool replace)
     {
         lock (_lock)
         {
+            if (_retired)
+            {
+                return -1;
+            }
+
             var first = _seq == 0;
             if (replace)
             {

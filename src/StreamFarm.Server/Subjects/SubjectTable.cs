@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Connections;
 
 namespace StreamFarm.Server.Subjects;
 
@@ -10,6 +12,27 @@ internal sealed class SubjectTable(TimeProvider time)
     private long _lastEpoch;
 
     public int Count => _records.Count;
+
+    /// <summary>Subscribes a session, looking the record up again if it was retired meanwhile.</summary>
+    public SubjectRecord Subscribe(ReadOnlySpan<byte> subjectUtf8, ClientSession session)
+    {
+        while (true)
+        {
+            var record = GetOrAdd(subjectUtf8);
+            if (record.TrySubscribe(session))
+            {
+                return record;
+            }
+        }
+    }
+
+    /// <summary>Publishes into the subject's record, looking it up again if it was retired meanwhile.</summary>
+    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace)
+    {
+        while (GetOrAdd(subjectUtf8).Publish(frame, replace) < 0)
+        {
+        }
+    }
 
     public SubjectRecord GetOrAdd(ReadOnlySpan<byte> subjectUtf8)
     {
@@ -35,7 +58,7 @@ internal sealed class SubjectTable(TimeProvider time)
     /// <summary>Removes a record nobody uses any more (no data, no subscribers).</summary>
     public void RemoveIfUnused(SubjectRecord record)
     {
-        if (record.IsUnused)
+        if (record.TryRetire())
         {
             ((ICollection<KeyValuePair<string, SubjectRecord>>)_records).Remove(KeyValuePair.Create(record.Name, record));
         }
