@@ -3,6 +3,10 @@ namespace StreamFarm.Server.Auth;
 /// <summary>Checks HELLO credentials against <see cref="AuthOptions"/>.</summary>
 public sealed class Authenticator(AuthOptions options)
 {
+    // Verified against for unknown users, so that a wrong user name costs as much as a wrong password
+    // and response times do not tell which user names exist.
+    private static readonly string DummyHash = PasswordHasher.HashPassword("unknown-user", PasswordHasher.DefaultIterations);
+
     /// <summary>The principal's permissions, or null when the credentials are missing or wrong.</summary>
     public Permissions? Authenticate(string? user, string? password, string? token)
     {
@@ -31,6 +35,7 @@ public sealed class Authenticator(AuthOptions options)
                 }
             }
 
+            _ = PasswordHasher.VerifyPassword(password ?? "", DummyHash);
             return null;
         }
 
