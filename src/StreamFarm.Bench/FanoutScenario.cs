@@ -1,0 +1,227 @@
+using System.Diagnostics;
+
+namespace StreamFarm.Bench;
+
+/// <summary>
+/// One fan-out scenario against one running server: N subscribers on one subject and one publisher
+/// that writes batches of identical messages, never more than the flow window ahead of the slowest
+/// subscriber. After a warm-up it measures, over a fixed interval, the messages all subscribers
+/// received and the CPU time the server used; then it stops publishing, waits for every subscriber
+/// to receive everything, and checks the counts.
+/// </summary>
+public sealed class FanoutScenario
+{
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+    private readonly ServerProcess _server;
+    private readonly FanoutSettings _settings;
+    private readonly List<LoadClient> _subscribers = [];
+    private long _published;
+
+    public FanoutScenario(ServerProcess server, int fanout, int payloadBytes, FanoutSettings settings)
+    {
+        _server = server;
+        Fanout = fanout;
+        PayloadBytes = payloadBytes;
+        _settings = settings;
+    }
+
+    public int Fanout { get; }
+
+    public int PayloadBytes { get; }
+
+    /// <summary>Payload of ASCII letters (no escaping needed in either protocol).</summary>
+    public static byte[] Payload(int size)
+    {
+        var payload = new byte[size];
+        for (var i = 0; i < size; i++)
+        {
+            payload[i] = (byte)('a' + (i % 26));
+        }
+
+        return payload;
+    }
+
+    /// <summary>Runs the scenario; failures end up in <see cref="ScenarioResult.Error"/>, not as exceptions.</summary>
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancel)
+    {
+        LoadClient? publisher = null;
+        try
+        {
+            return await MeasureAsync(p => publisher = p, cancel);
+        }
+        catch (Exception e) when (e is BenchException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            return Failed(e.Message);
+        }
+        finally
+        {
+            if (publisher is not null)
+            {
+                await publisher.DisposeAsync();
+            }
+
+            foreach (var s in _subscribers)
+            {
+                await s.DisposeAsync();
+            }
+
+            _subscribers.Clear();
+        }
+    }
+
+    private async Task<ScenarioResult> MeasureAsync(Action<LoadClient> keepPublisher, CancellationToken cancel)
+    {
+        for (var i = 0; i < Fanout; i++)
+        {
+            var sub = await ConnectAsync($"sub{i + 1}", cancel);
+            _subscribers.Add(sub);
+            await sub.SubscribeAsync(_settings.SetupTimeout, cancel);
+        }
+
+        var publisher = await ConnectAsync("pub", cancel);
+        keepPublisher(publisher);
+        var window = new FlowWindow(_settings.Window, _settings.Batch);
+        window.Attach(_subscribers);
+        var message = publisher.EncodePublish(Payload(PayloadBytes));
+        var batch = new byte[message.Length * window.Batch];
+        for (var i = 0; i < window.Batch; i++)
+        {
+            message.CopyTo(batch, i * message.Length);
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var publishing = Task.Run(() => PublishAsync(publisher, window, batch, stop.Token, cancel), cancel);
+
+        await WhileRunningAsync(publishing, _settings.Warmup, cancel);
+        var start = Snapshot();
+        await WhileRunningAsync(publishing, _settings.Duration, cancel);
+        var end = Snapshot();
+        await stop.CancelAsync();
+        await publishing; // throws if the publisher failed
+
+        var problems = await DrainAndCheckAsync(publisher, cancel);
+        var ticksPerSecond = (double)NativeMethods.ClockTicksPerSecond();
+        return new ScenarioResult
+        {
+            Server = _server.Kind,
+            Fanout = Fanout,
+            PayloadBytes = PayloadBytes,
+            Seconds = end.Time - start.Time,
+            Deliveries = end.Received - start.Received,
+            Published = end.Published - start.Published,
+            ServerCpuSeconds = (end.ServerTicks - start.ServerTicks) / ticksPerSecond,
+            BenchCpuSeconds = (end.BenchCpu - start.BenchCpu).TotalSeconds,
+            MachineCpuSeconds = (end.MachineTicks - start.MachineTicks) / ticksPerSecond,
+            WindowWaits = window.Waits,
+            Problems = problems,
+        };
+    }
+
+    private async Task PublishAsync(LoadClient publisher, FlowWindow window, byte[] batch, CancellationToken stop, CancellationToken cancel)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await window.WaitForRoomAsync(Volatile.Read(ref _published), _settings.StallTimeout, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            // Not cancelled by stop: a half-written batch would leave the count unknown.
+            await publisher.WriteAsync(batch, cancel);
+            Volatile.Write(ref _published, _published + window.Batch);
+        }
+    }
+
+    /// <summary>Waits for the interval, ending early (with its exception) if the publisher fails.</summary>
+    private static async Task WhileRunningAsync(Task publishing, TimeSpan interval, CancellationToken cancel)
+    {
+        if (interval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var delay = Task.Delay(interval, cancel);
+        if (await Task.WhenAny(publishing, delay) == publishing)
+        {
+            await publishing;
+            throw new BenchException("the publisher stopped early");
+        }
+
+        await delay;
+    }
+
+    /// <summary>After publishing stopped: waits until every subscriber saw every message, then checks counts.</summary>
+    private async Task<List<string>> DrainAndCheckAsync(LoadClient publisher, CancellationToken cancel)
+    {
+        var problems = new List<string>();
+        var published = Volatile.Read(ref _published);
+        var deadline = Stopwatch.StartNew();
+        while (_subscribers.Any(s => s.Progress < published && s.Failure is null) && deadline.Elapsed < DrainTimeout)
+        {
+            await Task.Delay(10, cancel);
+        }
+
+        if (publisher.Failure is not null)
+        {
+            problems.Add($"publisher: {publisher.Failure}");
+        }
+
+        var behind = _subscribers.Where(s => s.Progress != published).ToList();
+        if (behind.Count > 0)
+        {
+            var worst = behind.MinBy(s => s.Progress)!;
+            problems.Add($"{behind.Count} of {Fanout} subscriber(s) did not get all {published} messages within {DrainTimeout.TotalSeconds:0} s after publishing stopped (worst: {worst.Name} at {worst.Progress})");
+        }
+
+        foreach (var s in _subscribers)
+        {
+            if (s.Failure is not null)
+            {
+                problems.Add($"{s.Name}: {s.Failure}");
+            }
+
+            if (s.Anomaly is not null)
+            {
+                problems.Add($"{s.Name}: {s.Anomaly}");
+            }
+        }
+
+        if (_server.HasExited)
+        {
+            problems.Add($"the server process exited: {string.Join(" | ", _server.RecentOutput())}");
+        }
+
+        // Many subscribers usually fail the same way: keep the report short.
+        return problems.Count > 6 ? [.. problems.Take(5), $"... and {problems.Count - 5} more"] : problems;
+    }
+
+    private async Task<LoadClient> ConnectAsync(string name, CancellationToken cancel) => _server.Kind switch
+    {
+        ServerKind.StreamFarm => await RttpLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel),
+        ServerKind.Nats => await NatsLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel),
+        _ => throw new InvalidOperationException($"unknown server kind {_server.Kind}"),
+    };
+
+    private Sample Snapshot()
+    {
+        long received = 0;
+        foreach (var s in _subscribers)
+        {
+            received += s.Received;
+        }
+
+        return new Sample(Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency, received, Volatile.Read(ref _published), _server.CpuTicks(), Environment.CpuUsage.TotalTime, MachineCpu.BusyTicks());
+    }
+
+    private ScenarioResult Failed(string error)
+    {
+        var detail = _server.HasExited ? $"{error} (the server process exited: {string.Join(" | ", _server.RecentOutput())})" : error;
+        return new ScenarioResult { Server = _server.Kind, Fanout = Fanout, PayloadBytes = PayloadBytes, Error = detail };
+    }
+
+    private readonly record struct Sample(double Time, long Received, long Published, long ServerTicks, TimeSpan BenchCpu, long MachineTicks);
+}
