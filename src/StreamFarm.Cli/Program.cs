@@ -9,6 +9,7 @@ root.Subcommands.Add(PubCommand.Create());
 root.Subcommands.Add(FarmCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(HashPasswordCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using StreamFarm.Bench;
+
+namespace StreamFarm.Cli.Commands;
+
+/// <summary>
+/// <c>streamfarm bench fanout</c>: the side-by-side fan-out benchmark. It starts a StreamFarm node
+/// (this very program, as <c>dotnet streamfarm.dll node ...</c>) and nats-server, one at a time, on
+/// their own loopback addresses, drives both over raw sockets, and prints a Markdown (or JSON) report.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Benchmarks that compare StreamFarm with a reference server");
+        command.Subcommands.Add(CreateFanout());
+        return command;
+    }
+
+    private static Command CreateFanout()
+    {
+        var duration = new Option<double>("--duration") { Description = "seconds measured per scenario", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<double>("--warmup") { Description = "seconds of publishing before each measurement", DefaultValueFactory = _ => 1 };
+        var sizes = new Option<string>("--sizes") { Description = "payload sizes in bytes, comma-separated", DefaultValueFactory = _ => "16,128" };
+        var fanouts = new Option<string>("--fanouts") { Description = "subscribers per scenario (one publisher), comma-separated", DefaultValueFactory = _ => "1,10,100" };
+        var window = new Option<int>("--window") { Description = "most messages the publisher may be ahead of the slowest subscriber", DefaultValueFactory = _ => 1000 };
+        var nats = new Option<string?>("--nats-server") { Description = "path of nats-server (default: on PATH, else /usr/sbin/nats-server)" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var command = new Command("fanout", "One publisher, N subscribers on one subject: StreamFarm against nats-server, deliveries/s and server CPU per delivery")
+        {
+            duration, warmup, sizes, fanouts, window, nats, json,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var windowSize = p.GetValue(window);
+            var settings = new FanoutSettings
+            {
+                Duration = Seconds(p.GetValue(duration), "--duration"),
+                Warmup = Seconds(p.GetValue(warmup), "--warmup"),
+                PayloadSizes = ParseList(p.GetValue(sizes), "--sizes"),
+                Fanouts = ParseList(p.GetValue(fanouts), "--fanouts"),
+                Window = windowSize,
+                Batch = Math.Max(1, windowSize / 10),
+            };
+            try
+            {
+                settings.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliError(e.Message, ExitCodes.Usage);
+            }
+
+            var natsServer = p.GetValue(nats) ?? FindNatsServer();
+            BenchReport report;
+            try
+            {
+                report = await FanoutBenchmark.RunAsync(settings, StreamFarmLauncher(), natsServer, line => Console.Error.WriteLine($"bench: {line}"), cancel);
+            }
+            catch (BenchException e)
+            {
+                throw new CliError(e.Message, e);
+            }
+
+            if (p.GetValue(json))
+            {
+                using var stdout = Console.OpenStandardOutput();
+                report.WriteJson(stdout);
+                stdout.Write("\n"u8);
+            }
+            else
+            {
+                Console.Out.Write(report.ToMarkdown());
+            }
+
+            return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
+        });
+        return command;
+    }
+
+    /// <summary>The server to benchmark is this program: <c>dotnet streamfarm.dll</c>, whether we run through dotnet or the apphost.</summary>
+    private static ServerLauncher StreamFarmLauncher()
+    {
+        var dll = typeof(BenchCommand).Assembly.Location;
+        if (string.IsNullOrEmpty(dll) || !File.Exists(dll))
+        {
+            throw new CliError("cannot locate streamfarm.dll to start the server from");
+        }
+
+        var host = Environment.ProcessPath;
+        if (host is null || !Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.Ordinal))
+        {
+            host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
+        }
+
+        return new ServerLauncher(host, [dll]);
+    }
+
+    private static string FindNatsServer()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+        foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Append("/usr/sbin").Append("/usr/local/bin"))
+        {
+            var candidate = Path.Combine(dir, "nats-server");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new CliError("nats-server not found on PATH or in /usr/sbin (apt-get install nats-server, or give --nats-server)");
+    }
+
+    private static TimeSpan Seconds(double value, string option) =>
+        double.IsFinite(value) && value >= 0 && value <= 3600 ? TimeSpan.FromSeconds(value) : throw new CliError($"{option} must be between 0 and 3600 seconds", ExitCodes.Usage);
+
+    private static List<int> ParseList(string? text, string option)
+    {
+        var values = new List<int>();
+        foreach (var part in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            {
+                throw new CliError($"{option}: '{part}' is not a whole number", ExitCodes.Usage);
+            }
+
+            values.Add(v);
+        }
+
+        return values.Count > 0 ? values : throw new CliError($"{option} needs at least one number", ExitCodes.Usage);
+    }
+}
