@@ -117,7 +117,8 @@ public static class FieldEscaping
             }
         }
 
-        // Escapes only produce ASCII bytes, so UTF-8 validity of the escaped text is that of the value.
+        // Escapes only produce ASCII bytes (\xHH above 0x7F is refused), so UTF-8 validity of the
+        // escaped text is that of the value.
         return Utf8.IsValid(escaped) ? RttpErrorCode.None : RttpErrorCode.BadUtf8;
     }
 
@@ -189,7 +190,7 @@ public static class FieldEscaping
 
                 value = (byte)((hi << 4) | lo);
                 i += 2;
-                return true;
+                return value < 0x80; // \xHH is for control bytes; other bytes travel as UTF-8 text
             default:
                 return false;
         }

@@ -168,9 +168,9 @@ public static class RttpParser
             return RttpErrorCode.Syntax;
         }
 
-        if (frame.Verb == RttpVerb.Pub && frame.FieldCount == 0)
+        if (frame.Verb is RttpVerb.Pub or RttpVerb.Update && frame.FieldCount == 0)
         {
-            reason = "PUB needs at least one field: PUB <subject> <field>=<value>...";
+            reason = frame.Verb == RttpVerb.Pub ? "PUB needs at least one field: PUB <subject> <field>=<value>..." : "UPDATE needs at least one field";
             return RttpErrorCode.Syntax;
         }
 

@@ -39,9 +39,9 @@ public sealed class ServerOptions
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Id) || Id.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        if (Id.Length is 0 or > 64 || !Id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
         {
-            throw new ArgumentException($"id '{Id}' must be a non-empty word without spaces");
+            throw new ArgumentException($"id '{Id}' must be 1 to 64 characters of A-Z a-z 0-9 _ - .");
         }
 
         if (!IPAddress.TryParse(Listen, out _))

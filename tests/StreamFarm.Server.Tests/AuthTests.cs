@@ -85,4 +85,13 @@ public sealed class AuthTests
         o.Auth.AnonymousPublish = ["FX/no-slash"];
         Assert.Throws<ArgumentException>(o.Validate);
     }
+
+    [Theory]
+    [InlineData("node=1")]
+    [InlineData("two words")]
+    [InlineData("")]
+    public void Options_IdThatCannotTravelAsAToken_Rejected(string id)
+    {
+        Assert.Throws<ArgumentException>(new ServerOptions { Id = id }.Validate);
+    }
 }

@@ -100,7 +100,7 @@ public sealed class SlowConsumerTests
         var published = 0;
         for (var extra = 0; published < 50_000 && extra < 10; published++)
         {
-            while (published + 1 - Volatile.Read(ref readerSeq) > 16 && !readAll.IsCompleted)
+            while (published + 1 - Volatile.Read(ref readerSeq) > 4 && !readAll.IsCompleted)
             {
                 await Task.Delay(1);
             }
