@@ -1,0 +1,36 @@
+namespace StreamFarm.Membership;
+
+/// <summary>
+/// One member's record as the farm knows it. Immutable. <see cref="Incarnation"/> is raised only by
+/// the member itself, on every change of its own record and to refute a suspicion, so a higher
+/// incarnation always carries the newer status.
+/// </summary>
+public sealed record MemberInfo
+{
+    public required string Id { get; init; }
+
+    /// <summary><c>ip:port</c> of the member's gossip endpoint (UDP and TCP).</summary>
+    public required string Gossip { get; init; }
+
+    public ulong Incarnation { get; init; }
+
+    public Liveness Liveness { get; init; }
+
+    /// <summary>joining, active, draining, leaving.</summary>
+    public string State { get; init; } = "joining";
+
+    public string Group { get; init; } = "default";
+
+    public int Capacity { get; init; }
+
+    public int Users { get; init; }
+
+    public string Tcp { get; init; } = "";
+
+    public string Ws { get; init; } = "";
+
+    public string Http { get; init; } = "";
+
+    /// <summary>True for observers (a DNS responder): they see the farm but serve no clients.</summary>
+    public bool Observer { get; init; }
+}

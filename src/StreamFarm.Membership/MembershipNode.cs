@@ -1,0 +1,341 @@
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Membership;
+
+/// <summary>
+/// One member of the farm: SWIM failure detection with Lifeguard's refinements (indirect probes,
+/// suspicion that shortens with independent confirmations, local health awareness), gossip of
+/// changes with bounded retransmission, and periodic full-state exchange over the stream.
+/// All state changes run under one lock on timer and transport callbacks, with time and chance
+/// injected, so the same code runs against real sockets and against a seeded in-memory network.
+/// Partial files: <c>.Probe.cs</c> (failure detection), <c>.Handlers.cs</c> (incoming messages).
+/// </summary>
+public sealed partial class MembershipNode : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly MembershipOptions _options;
+    private readonly IMembershipTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly PacketSealer? _sealer;
+    private readonly IReadOnlyList<string> _seeds;
+    private readonly Dictionary<string, MemberEntry> _members = new(StringComparer.Ordinal);
+    private readonly BroadcastQueue _broadcasts = new();
+    private readonly Awareness _awareness;
+    private readonly List<ITimer> _timers = [];
+    private MemberInfo _self;
+    private FarmSnapshot _snapshot = FarmSnapshot.Empty;
+    private bool _joined;
+    private bool _stopped;
+
+    public MembershipNode(MemberInfo self, MembershipOptions options, IMembershipTransport transport, TimeProvider time, Random random, Keyring? keyring, IEnumerable<string>? seeds = null)
+    {
+        options.Validate();
+        _options = options;
+        _transport = transport;
+        _time = time;
+        _random = random;
+        _self = self with { Gossip = transport.LocalAddress, Liveness = Liveness.Alive };
+        _sealer = keyring is null ? null : new PacketSealer(keyring, options.FarmName, time);
+        _seeds = [.. (seeds ?? []).Where(s => s != transport.LocalAddress)];
+        _awareness = new Awareness(options.AwarenessMaxMultiplier);
+        _members[_self.Id] = new MemberEntry(_self, time.GetTimestamp());
+        transport.Attach(OnPacket, OnStream);
+    }
+
+    /// <summary>The current table: immutable and versioned.</summary>
+    public FarmSnapshot Snapshot => Volatile.Read(ref _snapshot);
+
+    /// <summary>Raised under the node's lock with (previous, current) on every change; handlers must be quick.</summary>
+    public event Action<FarmSnapshot, FarmSnapshot>? Changed;
+
+    public MembershipStats Stats { get; } = new();
+
+    public string Id => _self.Id;
+
+    public MemberInfo Self
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _self;
+            }
+        }
+    }
+
+    /// <summary>Whether a seed (or anyone) has answered: this member is part of a farm.</summary>
+    public bool Joined
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _joined || _seeds.Count == 0;
+            }
+        }
+    }
+
+    public long DroppedPackets => _sealer?.DroppedTotal ?? 0;
+
+    public long Dropped(DropReason reason) => _sealer?.Dropped(reason) ?? 0;
+
+    /// <summary>Every member this node knows, with its liveness.</summary>
+    public IReadOnlyList<MemberInfo> Members
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _members.Values.Select(e => e.Info)];
+            }
+        }
+    }
+
+    /// <summary>Starts the timers and joins through the seeds (retrying until one answers).</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            Publish();
+            Every(_options.ProbeInterval, ProbeTick);
+            Every(_options.GossipInterval, GossipTick);
+            Every(_options.PushPullInterval, PushPullTick);
+            Every(TimeSpan.FromMilliseconds(Math.Max(50, _options.ProbeInterval.TotalMilliseconds)), ReapTick);
+            if (_seeds.Count > 0)
+            {
+                JoinTick();
+                Every(_options.JoinRetryInterval, JoinTick);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Changes this member's own record (users, state, group...). The change gets a new incarnation
+    /// and is gossiped; callers coalesce (the server calls this at most once per status interval).
+    /// </summary>
+    public void UpdateSelf(Func<MemberInfo, MemberInfo> change)
+    {
+        lock (_lock)
+        {
+            var next = change(_self) with { Id = _self.Id, Gossip = _self.Gossip, Liveness = Liveness.Alive, Incarnation = _self.Incarnation + 1 };
+            if (next == _self with { Incarnation = _self.Incarnation + 1 })
+            {
+                return; // nothing changed
+            }
+
+            SetSelf(next);
+        }
+    }
+
+    /// <summary>Announces a graceful departure; the farm drops this member promptly.</summary>
+    public void Leave()
+    {
+        lock (_lock)
+        {
+            _self = _self with { State = "leaving", Incarnation = _self.Incarnation + 1 };
+            _members[_self.Id] = new MemberEntry(_self with { Liveness = Liveness.Left }, _time.GetTimestamp());
+            Broadcast(_self.Id, new Dead(_self.Id, _self.Incarnation, _self.Id, Left: true));
+            Publish();
+
+            // Tell a few members at once rather than waiting for the next gossip round.
+            GossipTick();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _stopped = true;
+            foreach (var t in _timers)
+            {
+                t.Dispose();
+            }
+
+            _timers.Clear();
+            foreach (var e in _members.Values)
+            {
+                e.Suspicion?.Dispose();
+            }
+        }
+    }
+
+    private void SetSelf(MemberInfo next)
+    {
+        _self = next;
+        _members[_self.Id] = new MemberEntry(_self, _time.GetTimestamp());
+        Broadcast(_self.Id, new Alive(_self));
+        Publish();
+    }
+
+    private void Every(TimeSpan period, Action tick)
+    {
+        // Random phase so members do not act in lock-step.
+        var phase = TimeSpan.FromMilliseconds(_random.NextDouble() * period.TotalMilliseconds);
+        _timers.Add(_time.CreateTimer(_ => Locked(tick), null, phase, period));
+    }
+
+    private void After(TimeSpan due, Action action) =>
+        _timers.Add(_time.CreateTimer(_ => Locked(action), null, due, Timeout.InfiniteTimeSpan));
+
+    private void Locked(Action action)
+    {
+        lock (_lock)
+        {
+            if (!_stopped)
+            {
+                action();
+            }
+        }
+    }
+
+    private int LiveCount => _members.Values.Count(e => e.Info.Liveness is Liveness.Alive or Liveness.Suspect);
+
+    private void Broadcast(string memberId, Message message) => _broadcasts.Enqueue(memberId, MessageCodec.Encode(message));
+
+    /// <summary>Sends one datagram: the message plus as many broadcasts as fit.</summary>
+    private void Send(string to, Message? message)
+    {
+        var first = message is null ? [] : MessageCodec.Encode(message);
+        var budget = _options.MaxPacketBytes - PacketSealer.Overhead - first.Length;
+        var extra = _broadcasts.Take(budget, MembershipMath.RetransmitLimit(_options.RetransmitMult, LiveCount));
+        if (first.Length == 0 && extra.Count == 0)
+        {
+            return;
+        }
+
+        var payload = new byte[first.Length + extra.Sum(e => e.Length)];
+        first.CopyTo(payload, 0);
+        var p = first.Length;
+        foreach (var e in extra)
+        {
+            e.CopyTo(payload, p);
+            p += e.Length;
+        }
+
+        var packet = _sealer?.Seal(payload) ?? payload;
+        Stats.Sent(packet.Length);
+        _transport.SendPacket(to, packet);
+    }
+
+    private void SendState(string to, bool join, bool reply)
+    {
+        var message = MessageCodec.EncodeStream(new PushPull(join, reply, _self.Id, _self.Gossip, [.. _members.Values.Select(e => e.Info)]));
+        var sealedMessage = _sealer?.Seal(message) ?? message;
+        Stats.StreamSent(sealedMessage.Length);
+        _transport.SendStream(to, sealedMessage);
+    }
+
+    private void GossipTick()
+    {
+        if (_broadcasts.Count == 0)
+        {
+            return;
+        }
+
+        // Live members, and the recently dead, who should hear that they were declared dead.
+        var candidates = _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness != Liveness.Left).Select(e => e.Info.Gossip).ToList();
+        for (var i = 0; i < _options.GossipNodes && candidates.Count > 0; i++)
+        {
+            var k = _random.Next(candidates.Count);
+            Send(candidates[k], null);
+            candidates.RemoveAt(k);
+        }
+    }
+
+    private void PushPullTick()
+    {
+        // Now and then with a member believed dead: if it is in fact alive (a healed partition), the
+        // exchange tells it, it refutes, and both sides see each other again.
+        var dead = _random.Next(4) == 0;
+        var candidates = _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness == (dead ? Liveness.Dead : Liveness.Alive)).ToList();
+        if (candidates.Count == 0 && dead)
+        {
+            candidates = [.. _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness == Liveness.Alive)];
+        }
+
+        if (candidates.Count > 0)
+        {
+            SendState(candidates[_random.Next(candidates.Count)].Info.Gossip, join: false, reply: false);
+        }
+    }
+
+    /// <summary>Joins through the seeds until one answers, and again whenever this member finds itself alone.</summary>
+    private void JoinTick()
+    {
+        if (_joined && LiveCount > 1)
+        {
+            return;
+        }
+
+        foreach (var seed in _seeds)
+        {
+            SendState(seed, join: true, reply: false);
+        }
+    }
+
+    /// <summary>Forgets dead and left members after the retention time.</summary>
+    private void ReapTick()
+    {
+        var changed = false;
+        foreach (var e in _members.Values.ToList())
+        {
+            if (e.Info.Id != _self.Id && e.Info.Liveness is Liveness.Dead or Liveness.Left && _time.GetElapsedTime(e.Since) > Retention(e.Info))
+            {
+                _members.Remove(e.Info.Id);
+                changed = true;
+            }
+        }
+
+        if (changed)
+        {
+            Publish();
+        }
+    }
+
+    // A member that left on purpose is gone promptly; a dead one stays visible a while (operators
+    // want to see it, and a late packet must not resurrect it at an old incarnation).
+    private TimeSpan Retention(MemberInfo m) =>
+        m.Liveness == Liveness.Left ? TimeSpan.FromTicks(Math.Min(_options.DeadRetention.Ticks, (_options.ProbeInterval * 2).Ticks)) : _options.DeadRetention;
+
+    /// <summary>Recomputes the farm table and raises <see cref="Changed"/> if it differs.</summary>
+    private void Publish()
+    {
+        var rows = _members.Values
+            .Where(e => !e.Info.Observer)
+            .OrderBy(e => e.Info.Id, StringComparer.Ordinal)
+            .Select(e => new FarmMember
+            {
+                Id = e.Info.Id,
+                Group = e.Info.Group,
+                State = e.Info.Liveness == Liveness.Left ? "leaving" : e.Info.State,
+                Liveness = e.Info.Liveness switch { Liveness.Alive => "alive", Liveness.Suspect => "suspect", _ => "dead" },
+                Users = e.Info.Users,
+                Capacity = e.Info.Capacity,
+                Tcp = e.Info.Tcp,
+                Ws = e.Info.Ws,
+                Http = e.Info.Http,
+            })
+            .ToList();
+        var previous = _snapshot;
+        if (previous.Members.SequenceEqual(rows))
+        {
+            return;
+        }
+
+        var next = new FarmSnapshot(previous.Version + 1, rows);
+        Volatile.Write(ref _snapshot, next);
+        Changed?.Invoke(previous, next);
+    }
+
+    private sealed class MemberEntry(MemberInfo info, long since)
+    {
+        public MemberInfo Info { get; } = info;
+
+        /// <summary>Timestamp of the last liveness change.</summary>
+        public long Since { get; } = since;
+
+        public Suspicion? Suspicion { get; set; }
+    }
+}

@@ -1,0 +1,207 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+
+namespace StreamFarm.Membership;
+
+/// <summary>
+/// Membership over real sockets: datagrams over UDP and stream messages over short TCP connections
+/// (<c>[length u32][message]</c>), both on the gossip port (7401). Receive loops and stream senders
+/// are owned tasks, awaited on dispose; the stream queue is bounded.
+/// </summary>
+public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposable
+{
+    private const int MaxStreamBytes = 16 * 1024 * 1024;
+    private const int StreamSenders = 4;
+    private readonly Socket _udp;
+    private readonly TcpListener _tcp;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Channel<(string To, byte[] Data)> _streams = Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
+    private readonly List<Task> _loops = [];
+    private Action<string, byte[]>? _onPacket;
+    private Action<string, byte[]>? _onStream;
+
+    public UdpMembershipTransport(IPEndPoint bind)
+    {
+        _udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _udp.Bind(bind);
+        var bound = (IPEndPoint)_udp.LocalEndPoint!;
+        _tcp = new TcpListener(bound);
+        _tcp.Start();
+        LocalAddress = $"{bound.Address}:{bound.Port}";
+    }
+
+    public string LocalAddress { get; }
+
+    public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream)
+    {
+        _onPacket = onPacket;
+        _onStream = onStream;
+        _loops.Add(Task.Run(ReceiveLoopAsync));
+        _loops.Add(Task.Run(AcceptLoopAsync));
+        for (var i = 0; i < StreamSenders; i++)
+        {
+            _loops.Add(Task.Run(StreamSendLoopAsync));
+        }
+    }
+
+    public void SendPacket(string to, byte[] packet)
+    {
+        if (!IPEndPoint.TryParse(to, out var endpoint))
+        {
+            return;
+        }
+
+        try
+        {
+            _udp.SendTo(packet, SocketFlags.None, endpoint);
+        }
+        catch (SocketException)
+        {
+            // unreachable now: the failure detector will notice
+        }
+    }
+
+    public void SendStream(string to, byte[] message) => _streams.Writer.TryWrite((to, message));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _streams.Writer.TryComplete();
+        _udp.Dispose();
+        _tcp.Stop();
+        try
+        {
+            await Task.WhenAll(_loops);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // stopping
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var buffer = new byte[65536];
+        EndPoint any = new IPEndPoint(_udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (!_stop.IsCancellationRequested)
+        {
+            SocketReceiveFromResult r;
+            try
+            {
+                r = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token);
+            }
+            catch (SocketException)
+            {
+                continue; // ICMP port unreachable from an earlier send, and the like
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            var from = (IPEndPoint)r.RemoteEndPoint;
+            _onPacket!($"{from.Address}:{from.Port}", buffer.AsSpan(0, r.ReceivedBytes).ToArray());
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _tcp.AcceptSocketAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = ReadStreamAsync(client); // bounded by its own timeout below; one message per connection
+        }
+    }
+
+    private async Task ReadStreamAsync(Socket client)
+    {
+        using var _ = client;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            var header = new byte[4];
+            if (!await ReadExactlyAsync(client, header, 0, timeout.Token))
+            {
+                return;
+            }
+
+            var length = BinaryPrimitives.ReadUInt32BigEndian(header);
+            if (length is 0 or > MaxStreamBytes)
+            {
+                return; // a length we will not trust
+            }
+
+            var data = new byte[length];
+            if (await ReadExactlyAsync(client, data, 0, timeout.Token))
+            {
+                var from = (IPEndPoint)client.RemoteEndPoint!;
+                _onStream!($"{from.Address}:{from.Port}", data);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // dropped: the periodic exchange repeats
+        }
+    }
+
+    private static async Task<bool> ReadExactlyAsync(Socket s, byte[] buffer, int offset, CancellationToken cancel)
+    {
+        while (offset < buffer.Length)
+        {
+            var n = await s.ReceiveAsync(buffer.AsMemory(offset), SocketFlags.None, cancel);
+            if (n == 0)
+            {
+                return false;
+            }
+
+            offset += n;
+        }
+
+        return true;
+    }
+
+    private async Task StreamSendLoopAsync()
+    {
+        await foreach (var (to, data) in _streams.Reader.ReadAllAsync())
+        {
+            if (!IPEndPoint.TryParse(to, out var endpoint))
+            {
+                continue;
+            }
+
+            using var s = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            try
+            {
+                await s.ConnectAsync(endpoint, timeout.Token);
+                var header = new byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);
+                await s.SendAsync(header, SocketFlags.None, timeout.Token);
+                await s.SendAsync(data, SocketFlags.None, timeout.Token);
+                s.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                if (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+using StreamFarm.Membership.Tests.Kit;
+
+namespace StreamFarm.Membership.Tests;
+
+/// <summary>
+/// Whole farms on the in-memory network with fake time, over many seeds: convergence, completeness
+/// (every crash detected), accuracy (no healthy member declared dead) and propagation. A failing
+/// run names its seed; replay it with that seed.
+/// </summary>
+public sealed class SimulationTests
+{
+    public static TheoryData<int> Seeds() => [.. Enumerable.Range(1, 100)];
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Join_TenMembersThroughOneSeed_AllSeeAllAlive(int seed)
+    {
+        using var farm = new SimulatedFarm(10, seed, encrypted: true);
+        farm.RunUntil(() => farm.Converged(10), TimeSpan.FromSeconds(10));
+        AssertNoFalseDeath(farm, crashed: []);
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Crash_DetectedDeadByEveryone_WithLossAndNoFalseVerdicts(int seed)
+    {
+        using var farm = new SimulatedFarm(8, seed);
+        farm.RunUntil(() => farm.Converged(8), TimeSpan.FromSeconds(10));
+        farm.Network.Loss = 0.05;
+        var victim = SimulatedFarm.Name(1 + (seed % 7));
+        farm.Crash(victim);
+        farm.RunUntil(() => farm.AllSee(m => m?.Liveness == "dead", victim), TimeSpan.FromSeconds(30));
+        AssertNoFalseDeath(farm, crashed: [victim]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Pause_OneAndAHalfSeconds_NobodyDeclaredDead(int seed)
+    {
+        using var farm = new SimulatedFarm(8, seed);
+        farm.RunUntil(() => farm.Converged(8), TimeSpan.FromSeconds(10));
+        var paused = SimulatedFarm.Name(2 + (seed % 6));
+        farm.Network.Pause(SimulatedFarm.Address(paused));
+        farm.Run(TimeSpan.FromMilliseconds(1500));
+        farm.Network.Resume(SimulatedFarm.Address(paused));
+        farm.Run(TimeSpan.FromSeconds(20));
+        AssertNoFalseDeath(farm, crashed: []);
+        Assert.True(farm.Converged(8), $"not converged after the pause (seed {seed})");
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void StatusChange_ReachesEveryoneQuickly(int seed)
+    {
+        using var farm = new SimulatedFarm(10, seed);
+        farm.RunUntil(() => farm.Converged(10), TimeSpan.FromSeconds(10));
+        farm.Nodes["n3"].UpdateSelf(m => m with { Users = 812, State = "draining" });
+        var took = farm.RunUntil(() => farm.AllSee(m => m?.Users == 812 && m.State == "draining", "n3"), TimeSpan.FromSeconds(5));
+        Assert.True(took < TimeSpan.FromSeconds(1), $"status took {took.TotalMilliseconds} ms to reach all (seed {seed})");
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Leave_Graceful_LeavingThenGoneEverywhere(int seed)
+    {
+        using var farm = new SimulatedFarm(6, seed);
+        farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(10));
+        farm.Nodes["n4"].Leave();
+        var leaver = farm.Nodes["n4"];
+        farm.RunUntil(() => farm.Nodes.Values.Where(n => n != leaver).All(n => n.Snapshot.Members.FirstOrDefault(m => m.Id == "n4") is null or { State: "leaving" }), TimeSpan.FromSeconds(3));
+        farm.Crash("n4");
+        farm.RunUntil(() => farm.Nodes.Values.All(n => n.Snapshot.Members.All(m => m.Id != "n4")), TimeSpan.FromSeconds(10));
+        AssertNoFalseDeath(farm, crashed: ["n4"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Restart_AfterCrash_ActiveAgainEverywhere(int seed)
+    {
+        using var farm = new SimulatedFarm(6, seed);
+        farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(10));
+        farm.Crash("n5");
+        farm.RunUntil(() => farm.AllSee(m => m?.Liveness == "dead", "n5"), TimeSpan.FromSeconds(30));
+        farm.Network.Restart(SimulatedFarm.Address("n5"));
+        farm.Start("n5", incarnation: 1); // a fresh process does not remember its old incarnation
+        farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(20));
+    }
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Partition_Healed_FarmConvergesAgain(int seed)
+    {
+        using var farm = new SimulatedFarm(6, seed);
+        farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(10));
+        string[] left = ["n0", "n1", "n2"];
+        string[] right = ["n3", "n4", "n5"];
+        farm.Network.Partition(left.Select(SimulatedFarm.Address), right.Select(SimulatedFarm.Address));
+        farm.RunUntil(() => left.All(l => right.All(r => farm.Nodes[l].Snapshot.Members.FirstOrDefault(m => m.Id == r) is null or { Liveness: "dead" })), TimeSpan.FromSeconds(60));
+        farm.Network.Heal();
+        farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(60));
+    }
+
+    private static void AssertNoFalseDeath(SimulatedFarm farm, string[] crashed)
+    {
+        var wrong = farm.Verdicts.Where(v => v.Liveness == "dead" && !crashed.Contains(v.Member)).ToList();
+        Assert.True(wrong.Count == 0, $"seed {farm.Seed}: healthy members declared dead: {string.Join(", ", wrong.Select(w => $"{w.Observer} said {w.Member} at {w.At.TotalSeconds:0.00}s"))}");
+    }
+}
