@@ -9,6 +9,7 @@ root.Subcommands.Add(PubCommand.Create());
 root.Subcommands.Add(FarmCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(HashPasswordCommand.Create());
+root.Subcommands.Add(KeygenCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 
 var parse = root.Parse(args);

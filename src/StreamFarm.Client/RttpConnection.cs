@@ -418,6 +418,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
     private RttpMessage ApplyFarm(FarmSnapshot snapshot)
     {
+        snapshot = snapshot with { Members = [.. snapshot.Members.OrderBy(m => m.Id, StringComparer.Ordinal)] };
         Volatile.Write(ref _farm, snapshot);
         if (_welcomeSummary is { } summary)
         {

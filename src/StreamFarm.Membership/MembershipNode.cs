@@ -118,6 +118,11 @@ public sealed partial class MembershipNode : IDisposable
     {
         lock (_lock)
         {
+            if (_members[_self.Id].Info.Liveness == Liveness.Left)
+            {
+                return; // after Leave() nothing may make this member look alive again
+            }
+
             var next = change(_self) with { Id = _self.Id, Gossip = _self.Gossip, Liveness = Liveness.Alive, Incarnation = _self.Incarnation + 1 };
             if (next == _self with { Incarnation = _self.Incarnation + 1 })
             {

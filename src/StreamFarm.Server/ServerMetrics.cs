@@ -1,4 +1,5 @@
 using Prometheus;
+using StreamFarm.Membership;
 
 namespace StreamFarm.Server;
 
@@ -9,7 +10,7 @@ namespace StreamFarm.Server;
 /// </summary>
 internal sealed class ServerMetrics
 {
-    public ServerMetrics(RttpServer server)
+    public ServerMetrics(RttpServer server, MembershipNode? membership = null)
     {
         Registry = Metrics.NewCustomRegistry();
         var f = Metrics.WithCustomRegistry(Registry);
@@ -23,8 +24,42 @@ internal sealed class ServerMetrics
         var conflations = f.CreateCounter("streamfarm_conflations_total", "Updates merged into waiting ones for slow consumers");
         var slow = f.CreateCounter("streamfarm_slow_consumer_closes_total", "Connections closed as slow consumers");
         var full = f.CreateCounter("streamfarm_rejected_full_total", "Connections refused because the server was full");
+        var memberUsers = f.CreateGauge("streamfarm_farm_member_users", "Users of each server in the farm table", "member", "group");
+        var memberUp = f.CreateGauge("streamfarm_farm_member_alive", "1 when the farm table shows the server alive and active, else 0", "member", "state", "liveness");
+        var gossipPackets = f.CreateCounter("streamfarm_gossip_packets_total", "Membership packets", "direction");
+        var gossipBytes = f.CreateCounter("streamfarm_gossip_bytes_total", "Membership bytes", "direction");
+        var gossipDropped = f.CreateCounter("streamfarm_gossip_dropped_total", "Membership packets dropped", "reason");
+        var shown = new HashSet<string[]>();
         Registry.AddBeforeCollectCallback(() =>
         {
+            foreach (var labels in shown)
+            {
+                (labels.Length == 2 ? memberUsers : memberUp).RemoveLabelled(labels);
+            }
+
+            shown.Clear();
+            foreach (var m in server.Farm.Current.Members)
+            {
+                string[] u = [m.Id, m.Group];
+                string[] a = [m.Id, m.State, m.Liveness];
+                memberUsers.WithLabels(u).Set(m.Users);
+                memberUp.WithLabels(a).Set(m.Liveness == "alive" && m.State == "active" ? 1 : 0);
+                shown.Add(u);
+                shown.Add(a);
+            }
+
+            if (membership is not null)
+            {
+                gossipPackets.WithLabels("sent").IncTo(membership.Stats.PacketsSent + membership.Stats.StreamsSent);
+                gossipPackets.WithLabels("received").IncTo(membership.Stats.PacketsReceived);
+                gossipBytes.WithLabels("sent").IncTo(membership.Stats.BytesSent);
+                gossipBytes.WithLabels("received").IncTo(membership.Stats.BytesReceived);
+                foreach (var reason in Enum.GetValues<DropReason>())
+                {
+                    gossipDropped.WithLabels(reason.ToString()).IncTo(membership.Dropped(reason));
+                }
+            }
+
             connections.Set(server.Connections);
             users.Set(server.Users);
             subscriptions.Set(server.Subscriptions);

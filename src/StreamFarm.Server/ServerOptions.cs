@@ -31,6 +31,8 @@ public sealed class ServerOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    public FarmOptions Farm { get; set; } = new();
+
     public AuthOptions Auth { get; set; } = new();
 
     /// <summary>Longest time a graceful stop takes before remaining connections are cut.</summary>
@@ -61,6 +63,7 @@ public sealed class ServerOptions
 
         Limits.Validate();
         Auth.Validate();
+        Farm.Validate();
     }
 }
 

@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using StreamFarm.Membership;
+using StreamFarm.Server.Farm;
 using StreamFarm.Server.Http;
 using StreamFarm.Server.Transport;
 
@@ -12,19 +14,25 @@ namespace StreamFarm.Server;
 
 /// <summary>
 /// One running server: Kestrel with a raw-TCP RTTP listener and an HTTP listener (status, /farm,
-/// /healthz, /metrics, WebSocket RTTP), around an <see cref="RttpServer"/>.
+/// /healthz, /metrics, WebSocket RTTP), around an <see cref="RttpServer"/>; and, when the farm has
+/// a key, a <see cref="MembershipNode"/> on the gossip port that feeds the farm table.
 /// </summary>
 public sealed class StreamFarmNode : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly UdpMembershipTransport? _gossip;
+    private readonly FarmStatusPublisher? _publisher;
     private int _stopped;
 
-    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http)
+    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher)
     {
         _app = app;
         Server = server;
         TcpEndPoint = tcp;
         HttpEndPoint = http;
+        Membership = membership;
+        _gossip = gossip;
+        _publisher = publisher;
     }
 
     public RttpServer Server { get; }
@@ -33,17 +41,55 @@ public sealed class StreamFarmNode : IAsyncDisposable
 
     public IPEndPoint HttpEndPoint { get; }
 
+    /// <summary>The membership member, when the farm has a key.</summary>
+    public MembershipNode? Membership { get; }
+
+    /// <summary>Where other members reach this one (<c>ip:port</c>), when membership runs.</summary>
+    public string? GossipAddress => _gossip?.LocalAddress;
+
     public static async Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default)
     {
         options.Validate();
         time ??= TimeProvider.System;
         var ip = IPAddress.Parse(options.Listen);
+        UdpMembershipTransport? gossip = null;
+        MembershipNode? membership = null;
+        if (options.Farm.Enabled)
+        {
+            try
+            {
+                gossip = new UdpMembershipTransport(new IPEndPoint(ip, options.Farm.GossipPort));
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new IOException($"cannot bind the gossip port {options.Listen}:{options.Farm.GossipPort}: {e.Message}", e);
+            }
+
+            var self = new MemberInfo
+            {
+                Id = options.Id,
+                Gossip = gossip.LocalAddress,
+                Group = options.Group,
+                Capacity = options.Capacity,
+                State = "joining",
+
+                // A restarted process starts above any incarnation of its previous life.
+                Incarnation = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds(),
+            };
+            membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, time, new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time);
+        if (membership is not null)
+        {
+            builder.Services.AddSingleton<Func<RttpServer, IFarmView>>(_ => new MembershipFarmView(membership));
+        }
+
         builder.Services.AddSingleton<RttpServer>();
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
         ListenOptions? tcpListen = null;
@@ -61,7 +107,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         });
         var app = builder.Build();
         var server = app.Services.GetRequiredService<RttpServer>();
-        HttpEndpoints.Map(app, server, new ServerMetrics(server).Registry);
+        HttpEndpoints.Map(app, server, new ServerMetrics(server, membership).Registry);
         app.Lifetime.ApplicationStopping.Register(server.BeginShutdown);
         await app.StartAsync(cancel);
 
@@ -69,13 +115,22 @@ public sealed class StreamFarmNode : IAsyncDisposable
         var http = httpListen!.IPEndPoint!;
         var host = options.AdvertiseHost ?? options.Listen;
         server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
-        (server.Farm as Farm.LocalFarm)?.Refresh();
-        return new StreamFarmNode(app, server, tcp, http);
+        (server.Farm as LocalFarm)?.Refresh();
+        FarmStatusPublisher? publisher = null;
+        if (membership is not null)
+        {
+            publisher = new FarmStatusPublisher(server, membership, options.Farm.MembershipOptions.GossipInterval);
+            publisher.Publish();
+            membership.Start();
+        }
+
+        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher);
     }
 
     /// <summary>
-    /// Graceful stop: stop accepting, tell every client why (BYE SHUTDOWN or MOVE), wait for sessions
-    /// up to the shutdown timeout, then close what is left.
+    /// Graceful stop: stop accepting, tell every client why (BYE SHUTDOWN, or MOVE when the farm has
+    /// another server), tell the farm this server is leaving, wait for sessions up to the shutdown
+    /// timeout, then close what is left.
     /// </summary>
     public async Task StopAsync()
     {
@@ -85,14 +140,27 @@ public sealed class StreamFarmNode : IAsyncDisposable
         }
 
         Server.BeginShutdown();
+        Membership?.Leave();
         await Server.WaitForSessionsAsync(Server.Options.ShutdownTimeout);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         await _app.StopAsync(cts.Token);
+        if (Membership is not null)
+        {
+            // Let the departure reach a few more members before the gossip socket closes.
+            await Task.Delay(Server.Options.Farm.MembershipOptions.GossipInterval * 3);
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        _publisher?.Dispose();
+        Membership?.Dispose();
+        if (_gossip is not null)
+        {
+            await _gossip.DisposeAsync();
+        }
+
         await _app.DisposeAsync();
         Server.Dispose();
     }

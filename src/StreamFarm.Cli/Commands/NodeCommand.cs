@@ -21,13 +21,17 @@ internal static class NodeCommand
         var capacity = new Option<int?>("--capacity") { Description = "most users (and connections) this server takes" };
         var tcpPort = new Option<int?>("--tcp-port") { Description = "RTTP over TCP port (default 7400)" };
         var httpPort = new Option<int?>("--http-port") { Description = "HTTP port: status, /farm, /healthz, /metrics, WebSocket /rttp (default 7480)" };
-        var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join" };
+        var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join (gossip port 7401 by default; needs --gossip-key)" };
+        var gossipKey = new Option<string?>("--gossip-key") { Description = "the farm's shared key, base64 (streamfarm keygen); enables membership" };
+        var gossipPort = new Option<int?>("--gossip-port") { Description = "membership UDP and TCP port (default 7401)" };
+        var farmName = new Option<string?>("--farm-name") { Description = "the farm's name (default streamfarm)" };
+        var preset = new Option<string?>("--preset") { Description = "membership timing: lan (default) or local (one machine, faster)" };
         var dns = new Option<string?>("--dns") { Description = "IP:PORT to answer the farm's DNS zone on" };
         var zone = new Option<string?>("--zone") { Description = "the farm's DNS zone (default farm.test)" };
         var service = new Option<string?>("--service") { Description = "the common service name (default stream)" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, dns, zone, service, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, zone, service, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -46,12 +50,30 @@ internal static class NodeCommand
             Set(capacity, "capacity");
             Set(tcpPort, "tcpPort");
             Set(httpPort, "httpPort");
-            var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides);
-            foreach (var (flag, value) in new[] { ("--seeds", p.GetValue(seeds)), ("--dns", p.GetValue(dns)), ("--zone", p.GetValue(zone)), ("--service", p.GetValue(service)) })
+            Set(gossipPort, "farm:gossipPort");
+            Set(farmName, "farm:name");
+            Set(preset, "farm:preset");
+            SetList(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"), "farm:seeds");
+            SetList(p.GetValue(gossipKey) ?? Environment.GetEnvironmentVariable("STREAMFARM_GOSSIP_KEY"), "farm:gossipKeys");
+
+            void SetList(string? value, string key)
             {
                 if (value is not null)
                 {
-                    Console.Error.WriteLine($"streamfarm: warning: {flag} is not available in this build yet (membership and DNS come next); running as a farm of one");
+                    var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    for (var i = 0; i < items.Length; i++)
+                    {
+                        overrides[$"{key}:{i}"] = items[i];
+                    }
+                }
+            }
+
+            var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides);
+            foreach (var (flag, value) in new[] { ("--dns", p.GetValue(dns)), ("--zone", p.GetValue(zone)), ("--service", p.GetValue(service)) })
+            {
+                if (value is not null)
+                {
+                    Console.Error.WriteLine($"streamfarm: warning: {flag} is not available in this build yet (the DNS system comes next)");
                 }
             }
 
@@ -105,6 +127,9 @@ internal static class NodeCommand
         Console.Out.WriteLine($"  RTTP/TCP   {node.Server.Addresses.Tcp}");
         Console.Out.WriteLine($"  WebSocket  {node.Server.Addresses.Ws}");
         Console.Out.WriteLine($"  HTTP       {node.Server.Addresses.Http}  (status page, /farm, /healthz, /metrics)");
+        Console.Out.WriteLine(node.GossipAddress is { } gossip
+            ? $"  Gossip     {gossip}  (farm '{options.Farm.Name}', seeds: {(options.Farm.SeedAddresses.Count == 0 ? "none" : string.Join(' ', options.Farm.SeedAddresses))})"
+            : "  Gossip     off (no gossip key: a farm of one)");
         await WaitForStopSignalAsync(cancel);
         Console.Out.WriteLine($"streamfarm node {options.Id}: stopping (telling {node.Server.Connections} client(s) why)");
         await node.DisposeAsync();

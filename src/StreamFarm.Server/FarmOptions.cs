@@ -1,0 +1,72 @@
+using System.Net;
+using StreamFarm.Membership;
+
+namespace StreamFarm.Server;
+
+/// <summary>
+/// How a server joins its farm. Membership runs when a gossip key is configured; without one the
+/// server is a farm of one. Gossip is always encrypted and authenticated: there is no plain mode.
+/// </summary>
+public sealed class FarmOptions
+{
+    /// <summary>Members to join through, <c>IP[:PORT]</c> (port 7401 by default); one reachable seed is enough.</summary>
+    public List<string> Seeds { get; set; } = [];
+
+    /// <summary>UDP and TCP port of the membership protocol.</summary>
+    public int GossipPort { get; set; } = 7401;
+
+    /// <summary>The farm's name; members of another farm are ignored (it is authenticated with the key).</summary>
+    public string Name { get; set; } = "streamfarm";
+
+    /// <summary>Base64 AES keys (16, 24 or 32 bytes), the first one primary. Generate with <c>streamfarm keygen</c>.</summary>
+    public List<string> GossipKeys { get; set; } = [];
+
+    /// <summary><c>lan</c> (default) or <c>local</c> (faster timers, for one machine or a fast LAN).</summary>
+    public string Preset { get; set; } = "lan";
+
+    public bool Enabled => GossipKeys.Count > 0;
+
+    public MembershipOptions MembershipOptions => (Preset.ToLowerInvariant() switch
+    {
+        "local" => MembershipOptions.Local,
+        _ => MembershipOptions.Lan,
+    }) with { FarmName = Name };
+
+    /// <summary>Seeds as <c>ip:port</c>.</summary>
+    public IReadOnlyList<string> SeedAddresses => [.. Seeds.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(s =>
+        IPEndPoint.TryParse(s, out var ep) && ep.Port != 0 ? $"{ep.Address}:{ep.Port}" : $"{s}:{GossipPort}")];
+
+    public Keyring Keyring() => Membership.Keyring.FromBase64(GossipKeys);
+
+    public void Validate()
+    {
+        if (Seeds.Count > 0 && !Enabled)
+        {
+            throw new ArgumentException("farm.seeds needs farm.gossipKeys (the farm's shared key; generate one with 'streamfarm keygen')");
+        }
+
+        foreach (var seed in SeedAddresses)
+        {
+            if (!IPEndPoint.TryParse(seed, out _))
+            {
+                throw new ArgumentException($"seed '{seed}' is not IP[:PORT]");
+            }
+        }
+
+        if (GossipPort is < 0 or > 65535)
+        {
+            throw new ArgumentException("farm.gossipPort must be between 0 and 65535");
+        }
+
+        if (Preset.ToLowerInvariant() is not ("lan" or "local"))
+        {
+            throw new ArgumentException("farm.preset is 'lan' or 'local'");
+        }
+
+        if (Enabled)
+        {
+            _ = Keyring(); // throws ArgumentException naming the problem
+            MembershipOptions.Validate();
+        }
+    }
+}
