@@ -129,8 +129,16 @@ public abstract class LoadClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await CloseAsync();
-        await _input.CompleteAsync();
-        await _output.CompleteAsync();
+        try
+        {
+            await _input.CompleteAsync();
+            await _output.CompleteAsync();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the connection is gone already
+        }
+
         await _stream.DisposeAsync();
         _stop.Dispose();
         _writeLock.Dispose();
