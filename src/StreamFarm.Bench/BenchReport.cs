@@ -36,6 +36,13 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
 
     public ScenarioResult? Find(ServerKind server, int fanout, int size) => Results.Find(r => r.Server == server && r.Fanout == fanout && r.PayloadBytes == size);
 
+    /// <summary>
+    /// Whether other work competed with the run: it used more than <see cref="DisturbedCores"/> while
+    /// the machine had no idle core left. (Other work on cores the run left idle is not counted: NATS,
+    /// for one, fans a publisher's messages out on one core.)
+    /// </summary>
+    public bool Disturbed(ScenarioResult r) => r.Measured && r.OtherCores > DisturbedCores && r.ServerCores + r.BenchCores + r.OtherCores > Cores - DisturbedCores;
+
     /// <summary>One line for progress output.</summary>
     public static string Describe(ScenarioResult r)
     {
@@ -77,10 +84,10 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
                 : "failed | | | | | | | |\n");
         }
 
-        var disturbed = Results.Where(r => r.OtherCores > DisturbedCores).ToList();
+        var disturbed = Results.Where(Disturbed).ToList();
         if (disturbed.Count > 0)
         {
-            s.Append(Inv, $"\nWarning: in {disturbed.Count} scenario(s) more than {DisturbedCores:0.##} cores were busy with other work (up to {disturbed.Max(r => r.OtherCores):0.00}); their numbers are disturbed. Run again on a quiet machine.\n");
+            s.Append(Inv, $"\nWarning: in {disturbed.Count} scenario(s) ({string.Join(", ", disturbed.Select(r => $"{r.Server.Name()} 1:{r.Fanout} {r.PayloadBytes} B"))}) other work took more than {DisturbedCores:0.##} cores while all {Cores} cores were busy; their numbers are disturbed. Run again on a quiet machine.\n");
         }
 
         var problems = Results.Where(r => r.Error is not null || r.Problems.Count > 0).ToList();
@@ -141,6 +148,7 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
             Number(w, "bench_cpu_us_per_delivery", r.BenchCpuMicrosPerDelivery);
             Number(w, "bench_cores", r.BenchCores);
             Number(w, "other_cores", r.OtherCores);
+            w.WriteBoolean("disturbed", Disturbed(r));
             w.WriteNumber("window_waits", r.WindowWaits);
             w.WriteString("error", r.Error);
             w.WriteStartArray("problems");
