@@ -33,6 +33,11 @@ public sealed class ServerOptions
 
     public FarmOptions Farm { get; set; } = new();
 
+    /// <summary>When set (<c>IP:PORT</c>), this server also answers the farm's DNS zone there.</summary>
+    public string? DnsListen { get; set; }
+
+    public Dns.DnsOptions Dns { get; set; } = new();
+
     public AuthOptions Auth { get; set; } = new();
 
     /// <summary>Longest time a graceful stop takes before remaining connections are cut.</summary>
@@ -64,6 +69,15 @@ public sealed class ServerOptions
         Limits.Validate();
         Auth.Validate();
         Farm.Validate();
+        if (DnsListen is not null)
+        {
+            if (!IPEndPoint.TryParse(DnsListen, out var dns) || dns.Port == 0 && !DnsListen.EndsWith(":0", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"dns '{DnsListen}' is not IP:PORT");
+            }
+
+            Dns.Validate();
+        }
     }
 }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using StreamFarm.Dns;
 using StreamFarm.Membership;
 using StreamFarm.Server.Farm;
 using StreamFarm.Server.Http;
@@ -24,8 +25,9 @@ public sealed class StreamFarmNode : IAsyncDisposable
     private readonly FarmStatusPublisher? _publisher;
     private int _stopped;
 
-    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher)
+    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
     {
+        Dns = dns;
         _app = app;
         Server = server;
         TcpEndPoint = tcp;
@@ -43,6 +45,9 @@ public sealed class StreamFarmNode : IAsyncDisposable
 
     /// <summary>The membership member, when the farm has a key.</summary>
     public MembershipNode? Membership { get; }
+
+    /// <summary>The farm's DNS responder, when this node runs one (<c>--dns</c>).</summary>
+    public DnsServer? Dns { get; }
 
     /// <summary>Where other members reach this one (<c>ip:port</c>), when membership runs.</summary>
     public string? GossipAddress => _gossip?.LocalAddress;
@@ -124,7 +129,25 @@ public sealed class StreamFarmNode : IAsyncDisposable
             membership.Start();
         }
 
-        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher);
+        DnsServer? dns = null;
+        if (options.DnsListen is not null)
+        {
+            var dnsEndPoint = IPEndPoint.Parse(options.DnsListen);
+            options.Dns.NameServerAddress ??= dnsEndPoint.Address.ToString();
+            var responder = new DnsResponder(options.Dns, () => server.Farm.Current, time);
+            try
+            {
+                dns = new DnsServer(responder, options.Dns, dnsEndPoint, time);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new IOException($"cannot listen for DNS on {options.DnsListen}: {e.Message}", e);
+            }
+
+            dns.Start();
+        }
+
+        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher, dns);
     }
 
     /// <summary>
@@ -154,6 +177,11 @@ public sealed class StreamFarmNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        if (Dns is not null)
+        {
+            await Dns.DisposeAsync();
+        }
+
         _publisher?.Dispose();
         Membership?.Dispose();
         if (_gossip is not null)

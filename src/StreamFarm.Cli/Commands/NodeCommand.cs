@@ -26,12 +26,14 @@ internal static class NodeCommand
         var gossipPort = new Option<int?>("--gossip-port") { Description = "membership UDP and TCP port (default 7401)" };
         var farmName = new Option<string?>("--farm-name") { Description = "the farm's name (default streamfarm)" };
         var preset = new Option<string?>("--preset") { Description = "membership timing: lan (default) or local (one machine, faster)" };
-        var dns = new Option<string?>("--dns") { Description = "IP:PORT to answer the farm's DNS zone on" };
+        var dns = new Option<string?>("--dns") { Description = "IP:PORT to answer the farm's DNS zone on (53 in production)" };
+        var dnsMethod = new Option<string?>("--dns-method") { Description = "load balancing of the service name: RoundRobin (default), Random, FewestUsers, Weighted, Group" };
+        var dnsAnswers = new Option<int?>("--dns-answers") { Description = "addresses per DNS answer (default 1)" };
         var zone = new Option<string?>("--zone") { Description = "the farm's DNS zone (default farm.test)" };
         var service = new Option<string?>("--service") { Description = "the common service name (default stream)" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, zone, service, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -51,6 +53,11 @@ internal static class NodeCommand
             Set(tcpPort, "tcpPort");
             Set(httpPort, "httpPort");
             Set(gossipPort, "farm:gossipPort");
+            Set(dns, "dnsListen");
+            Set(zone, "dns:zone");
+            Set(service, "dns:service");
+            Set(dnsMethod, "dns:method");
+            Set(dnsAnswers, "dns:answerCount");
             Set(farmName, "farm:name");
             Set(preset, "farm:preset");
             SetList(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"), "farm:seeds");
@@ -69,13 +76,6 @@ internal static class NodeCommand
             }
 
             var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides);
-            foreach (var (flag, value) in new[] { ("--dns", p.GetValue(dns)), ("--zone", p.GetValue(zone)), ("--service", p.GetValue(service)) })
-            {
-                if (value is not null)
-                {
-                    Console.Error.WriteLine($"streamfarm: warning: {flag} is not available in this build yet (the DNS system comes next)");
-                }
-            }
 
             return await RunAsync(options, p.GetValue(logLevel) ?? LogLevel.Information, cancel);
         });
@@ -130,6 +130,10 @@ internal static class NodeCommand
         Console.Out.WriteLine(node.GossipAddress is { } gossip
             ? $"  Gossip     {gossip}  (farm '{options.Farm.Name}', seeds: {(options.Farm.SeedAddresses.Count == 0 ? "none" : string.Join(' ', options.Farm.SeedAddresses))})"
             : "  Gossip     off (no gossip key: a farm of one)");
+        if (node.Dns is not null)
+        {
+            Console.Out.WriteLine($"  DNS        {node.Dns.EndPoint}  ({options.Dns.Service}.{options.Dns.Zone}, {options.Dns.Method})");
+        }
         await WaitForStopSignalAsync(cancel);
         Console.Out.WriteLine($"streamfarm node {options.Id}: stopping (telling {node.Server.Connections} client(s) why)");
         await node.DisposeAsync();

@@ -1,0 +1,225 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace StreamFarm.Dns;
+
+/// <summary>
+/// Serves a <see cref="DnsResponder"/> over UDP (one receive loop per core, each with its own
+/// buffers: no allocation per query) and TCP (length-prefixed messages, several per connection,
+/// bounded connections and idle time). UDP answers are rate limited per client network.
+/// </summary>
+public sealed class DnsServer : IAsyncDisposable
+{
+    private const int MaxTcpConnections = 256;
+    private static readonly TimeSpan TcpIdle = TimeSpan.FromSeconds(10);
+    private readonly DnsResponder _responder;
+    private readonly RateLimiter _limiter;
+    private readonly Socket _udp;
+    private readonly TcpListener _tcp;
+    private readonly List<Thread> _threads = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _tcpSlots = new(MaxTcpConnections);
+    private Task _accept = Task.CompletedTask;
+    private long _queries;
+    private long _responses;
+
+    public DnsServer(DnsResponder responder, DnsOptions options, IPEndPoint bind, TimeProvider time)
+    {
+        _responder = responder;
+        _limiter = new RateLimiter(options.RateLimit, options.Slip, time);
+        _udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        _udp.Bind(bind);
+        var bound = (IPEndPoint)_udp.LocalEndPoint!;
+        _tcp = new TcpListener(bound);
+        _tcp.Start(512);
+        EndPoint = bound;
+    }
+
+    public IPEndPoint EndPoint { get; }
+
+    public long Queries => Interlocked.Read(ref _queries);
+
+    public long Responses => Interlocked.Read(ref _responses);
+
+    public long RateLimited => _limiter.Limited;
+
+    public void Start()
+    {
+        for (var i = 0; i < Math.Max(1, Environment.ProcessorCount); i++)
+        {
+            var t = new Thread(UdpLoop) { IsBackground = true, Name = $"dns-udp-{i}" };
+            _threads.Add(t);
+            t.Start();
+        }
+
+        _accept = AcceptLoopAsync();
+    }
+
+    private void UdpLoop()
+    {
+        var query = new byte[65536];
+        var response = new byte[65536];
+        var address = new SocketAddress(_udp.AddressFamily);
+        while (!_stop.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = _udp.ReceiveFrom(query, SocketFlags.None, address);
+            }
+            catch (SocketException) when (!_stop.IsCancellationRequested)
+            {
+                continue; // ICMP errors from earlier sends and the like
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _queries);
+            var client = ClientBytes(address);
+            var length = _responder.Respond(query.AsSpan(0, n), response, client, tcp: false);
+            if (length == 0)
+            {
+                continue;
+            }
+
+            switch (_limiter.Check(client))
+            {
+                case RateDecision.Drop:
+                    continue;
+                case RateDecision.Slip:
+                    length = DnsResponder.Truncated(query.AsSpan(0, n), response);
+                    break;
+            }
+
+            try
+            {
+                _udp.SendTo(response.AsSpan(0, length), SocketFlags.None, address);
+                Interlocked.Increment(ref _responses);
+            }
+            catch (SocketException)
+            {
+                // the client is gone
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static ReadOnlySpan<byte> ClientBytes(SocketAddress a) => a.Family switch
+    {
+        AddressFamily.InterNetwork => a.Buffer.Span.Slice(4, 4),
+        AddressFamily.InterNetworkV6 => a.Buffer.Span.Slice(8, 16),
+        _ => default,
+    };
+
+    private async Task AcceptLoopAsync()
+    {
+        var connections = new List<Task>();
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _tcp.AcceptSocketAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                break;
+            }
+
+            if (!_tcpSlots.Wait(0))
+            {
+                client.Dispose(); // too many open: refuse rather than queue
+                continue;
+            }
+
+            connections.RemoveAll(t => t.IsCompleted);
+            connections.Add(ServeTcpAsync(client));
+        }
+
+        await Task.WhenAll(connections);
+    }
+
+    private async Task ServeTcpAsync(Socket client)
+    {
+        var query = new byte[65535];
+        var response = new byte[65536 + 2];
+        var header = new byte[2];
+        var remote = ((IPEndPoint)client.RemoteEndPoint!).Address.GetAddressBytes();
+        try
+        {
+            using var _ = client;
+            while (true)
+            {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                idle.CancelAfter(TcpIdle);
+                if (!await ReadExactlyAsync(client, header, idle.Token))
+                {
+                    return;
+                }
+
+                var length = BinaryPrimitives.ReadUInt16BigEndian(header);
+                if (length < DnsWire.HeaderBytes || !await ReadExactlyAsync(client, query.AsMemory(0, length), idle.Token))
+                {
+                    return;
+                }
+
+                Interlocked.Increment(ref _queries);
+                var n = _responder.Respond(query.AsSpan(0, length), response.AsSpan(2), remote, tcp: true);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)n);
+                await client.SendAsync(response.AsMemory(0, n + 2), SocketFlags.None, idle.Token);
+                Interlocked.Increment(ref _responses);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // idle, reset or stopping
+        }
+        finally
+        {
+            _tcpSlots.Release();
+        }
+    }
+
+    private static async Task<bool> ReadExactlyAsync(Socket s, Memory<byte> buffer, CancellationToken cancel)
+    {
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await s.ReceiveAsync(buffer[read..], SocketFlags.None, cancel);
+            if (n == 0)
+            {
+                return false;
+            }
+
+            read += n;
+        }
+
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _udp.Dispose();
+        _tcp.Stop();
+        await _accept;
+        foreach (var t in _threads)
+        {
+            t.Join(TimeSpan.FromSeconds(2));
+        }
+
+        _stop.Dispose();
+        _tcpSlots.Dispose();
+    }
+}

@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Dns;
+
+/// <summary>
+/// The zone as computed from one farm snapshot: names in lower-case wire form and the healthy
+/// servers in a stable order. Immutable; rebuilt when the snapshot's version changes.
+/// </summary>
+internal sealed class ZoneData
+{
+    private readonly Dictionary<string, NameKind> _names = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Server> _byLabel = new(StringComparer.Ordinal);
+
+    public ZoneData(DnsOptions options, FarmSnapshot snapshot, uint serial)
+    {
+        Version = snapshot.Version;
+        Serial = serial;
+        Apex = DnsNames.ToWire(options.Zone)!;
+        Service = DnsNames.ToWire($"{options.Service}.{options.Zone}")!;
+        SrvTcp = DnsNames.ToWire($"_rttp._tcp.{options.Service}.{options.Zone}")!;
+        SrvWs = DnsNames.ToWire($"_rttp-ws._tcp.{options.Service}.{options.Zone}")!;
+        Ns = DnsNames.ToWire($"ns1.{options.Zone}")!;
+        NameServer = options.NameServerAddress is { } ns ? IPAddress.Parse(ns).GetAddressBytes() : null;
+        Add(Apex, NameKind.Apex);
+        Add(Service, NameKind.Service);
+        Add(SrvTcp, NameKind.SrvTcp);
+        Add(SrvWs, NameKind.SrvWs);
+        Add(Ns, NameKind.NameServer);
+        Add(DnsNames.ToWire($"_tcp.{options.Service}.{options.Zone}")!, NameKind.EmptyNonTerminal);
+
+        var all = new List<Server>();
+        foreach (var m in snapshot.Members.OrderBy(m => m.Id, StringComparer.Ordinal))
+        {
+            if (!TryAddress(m.Tcp, out var ip, out var tcpPort) || DnsNames.ToWire($"{m.Id}.{options.Zone}") is not { } wire)
+            {
+                continue; // an id that is not a DNS label, or no address yet: not served by DNS
+            }
+
+            _ = TryAddress(HostPort(m.Ws), out _, out var wsPort);
+            var label = Encoding.ASCII.GetBytes(m.Id.ToLowerInvariant());
+            var server = new Server(m.Id, label, ip, (ushort)tcpPort, (ushort)wsPort, m.Users, Math.Max(1, m.Capacity), m.Group,
+                Healthy: m.Liveness == "alive" && m.State == "active", Alive: m.Liveness == "alive");
+            all.Add(server);
+            _byLabel[Key(wire)] = server;
+            Add(wire, NameKind.Server);
+        }
+
+        Healthy = [.. all.Where(s => s.Healthy)];
+    }
+
+    public long Version { get; }
+
+    public uint Serial { get; }
+
+    public byte[] Apex { get; }
+
+    public byte[] Service { get; }
+
+    public byte[] SrvTcp { get; }
+
+    public byte[] SrvWs { get; }
+
+    public byte[] Ns { get; }
+
+    public byte[]? NameServer { get; }
+
+    /// <summary>Active and alive servers, sorted by id: the only ones the service name hands out.</summary>
+    public IReadOnlyList<Server> Healthy { get; }
+
+    public NameKind Find(ReadOnlySpan<byte> lowerWire, out Server? server)
+    {
+        var key = Key(lowerWire);
+        server = null;
+        if (!_names.TryGetValue(key, out var kind))
+        {
+            return NameKind.None;
+        }
+
+        if (kind == NameKind.Server)
+        {
+            server = _byLabel[key];
+        }
+
+        return kind;
+    }
+
+    // Latin-1 keeps one char per byte: an exact, allocation-light key for wire names.
+    private static string Key(ReadOnlySpan<byte> wire) => Encoding.Latin1.GetString(wire);
+
+    private void Add(byte[] wire, NameKind kind) => _names[Key(wire)] = kind;
+
+    private static string HostPort(string wsUrl) =>
+        Uri.TryCreate(wsUrl, UriKind.Absolute, out var u) ? $"{u.Host}:{u.Port}" : "";
+
+    private static bool TryAddress(string hostPort, out byte[] ip, out int port)
+    {
+        ip = [];
+        port = 0;
+        if (!IPEndPoint.TryParse(hostPort, out var ep))
+        {
+            return false;
+        }
+
+        ip = ep.Address.GetAddressBytes();
+        port = ep.Port;
+        return true;
+    }
+
+    internal sealed record Server(string Id, byte[] Label, byte[] Ip, ushort TcpPort, ushort WsPort, int Users, int Capacity, string Group, bool Healthy, bool Alive);
+}
+
+internal enum NameKind
+{
+    None,
+    Apex,
+    Service,
+    SrvTcp,
+    SrvWs,
+    NameServer,
+    Server,
+    EmptyNonTerminal,
+}
