@@ -10,6 +10,7 @@ root.Subcommands.Add(FarmCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(HashPasswordCommand.Create());
 root.Subcommands.Add(KeygenCommand.Create());
+root.Subcommands.Add(DnsCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 
 var parse = root.Parse(args);
