@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StreamFarm.Cli;
+using StreamFarm.Client;
 using StreamFarm.Cli.Commands;
 
 var root = new RootCommand("StreamFarm: a farm of real-time streaming servers speaking RTTP.");
@@ -33,4 +34,9 @@ catch (CliError e)
 {
     Console.Error.WriteLine($"streamfarm: {e.Message}");
     return e.ExitCode;
+}
+catch (RttpConnectionException e)
+{
+    Console.Error.WriteLine($"streamfarm: {e.Message}");
+    return ExitCodes.RuntimeFailure;
 }

@@ -29,6 +29,7 @@ public sealed class RttpConnection : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _pings = new();
     private long _nextPing;
     private int _disposed;
+    private long _lastReceived;
     private RttpFrameSummary? _welcomeSummary;
     private FarmSnapshot _farm = FarmSnapshot.Empty;
 
@@ -40,6 +41,7 @@ public sealed class RttpConnection : IAsyncDisposable
         var stream = tcp.GetStream();
         _reader = PipeReader.Create(stream);
         _writer = PipeWriter.Create(stream);
+        _lastReceived = options.Time.GetTimestamp();
         _messages = Channel.CreateBounded<RttpMessage>(new BoundedChannelOptions(options.MessageBuffer) { SingleReader = true, SingleWriter = true });
     }
 
@@ -51,6 +53,9 @@ public sealed class RttpConnection : IAsyncDisposable
 
     /// <summary>The server's ping interval, from WELCOME.</summary>
     public TimeSpan PingInterval { get; private set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long since anything arrived from the server (a hung server goes silent: it sends PING when idle).</summary>
+    public TimeSpan Silence => _options.Time.GetElapsedTime(Volatile.Read(ref _lastReceived));
 
     /// <summary>The latest farm table the server sent.</summary>
     public FarmSnapshot Farm => Volatile.Read(ref _farm);
@@ -255,6 +260,10 @@ public sealed class RttpConnection : IAsyncDisposable
                 throw new RttpConnectionException("the connection is closed");
             }
         }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            throw new RttpConnectionException($"the connection to {Endpoint} is closed", ex);
+        }
         finally
         {
             _writeLock.Release();
@@ -272,6 +281,7 @@ public sealed class RttpConnection : IAsyncDisposable
             {
                 var result = await _reader.ReadAsync(_stop.Token);
                 var buffer = result.Buffer;
+                Volatile.Write(ref _lastReceived, _options.Time.GetTimestamp());
                 try
                 {
                     while (true)

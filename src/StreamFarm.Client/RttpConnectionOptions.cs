@@ -21,6 +21,9 @@ public sealed record RttpConnectionOptions
     /// <summary>Longest line accepted from the server.</summary>
     public int MaxLineBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>Clock for silence detection (tests inject a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Messages buffered for the application before the connection stops reading.</summary>
     public int MessageBuffer { get; init; } = 10_000;
 }

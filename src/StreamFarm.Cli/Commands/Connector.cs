@@ -1,5 +1,7 @@
 using System.CommandLine;
 using StreamFarm.Client;
+using StreamFarm.Client.Discovery;
+using StreamFarm.Client.Selection;
 
 namespace StreamFarm.Cli.Commands;
 
@@ -13,6 +15,8 @@ internal sealed class Connector
     private readonly Option<string?> _password = CommonOptions.Password();
     private readonly Option<string?> _token = CommonOptions.Token();
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
+    private readonly Option<string?> _policy = new("--policy") { Description = "how to choose the server with --service: p2c (default), random, fewest, weighted" };
+    private readonly Option<string?> _group = new("--group") { Description = "preferred server group with --service (spills over when it has no healthy server)" };
 
     public void AddTo(Command command)
     {
@@ -23,21 +27,109 @@ internal sealed class Connector
         command.Options.Add(_password);
         command.Options.Add(_token);
         command.Options.Add(_verbose);
+        command.Options.Add(_policy);
+        command.Options.Add(_group);
     }
 
     public bool Verbose(ParseResult p) => p.GetValue(_verbose);
+
+    /// <summary>True when the command should go through the farm (--service), false for one server (--server).</summary>
+    public bool UsesService(ParseResult p) =>
+        p.GetValue(_server) is null && (p.GetValue(_service) ?? Environment.GetEnvironmentVariable("STREAMFARM_SERVICE")) is not null;
+
+    /// <summary>
+    /// The two-step connect through the service name: DNS, first server, farm table, chosen server.
+    /// With -v every step is printed on standard error.
+    /// </summary>
+    public async Task<FarmClient> ConnectFarmAsync(ParseResult p, string clientName, IEnumerable<string> subjects, CancellationToken cancel)
+    {
+        var service = p.GetValue(_service) ?? Environment.GetEnvironmentVariable("STREAMFARM_SERVICE")!;
+        var zone = Environment.GetEnvironmentVariable("STREAMFARM_ZONE") ?? "farm.test";
+        var name = service.Contains('.', StringComparison.Ordinal) ? service : $"{service}.{zone}";
+        IServiceResolver resolver = new SystemResolver();
+        var dns = p.GetValue(_dns) ?? Environment.GetEnvironmentVariable("STREAMFARM_DNS");
+        if (dns is not null)
+        {
+            if (!System.Net.IPEndPoint.TryParse(dns, out var endpoint))
+            {
+                throw new CliError($"--dns '{dns}' is not IP:PORT", ExitCodes.Usage);
+            }
+
+            if (endpoint.Port == 0)
+            {
+                endpoint.Port = 53;
+            }
+
+            resolver = new DnsServerResolver(endpoint);
+        }
+
+        var selector = Selectors.Default(Environment.GetEnvironmentVariable("STREAMFARM_GROUP"));
+        if (p.GetValue(_policy) is { } policy)
+        {
+            try
+            {
+                selector = Selectors.Parse(policy, p.GetValue(_group));
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliError(e.Message, ExitCodes.Usage);
+            }
+        }
+        else if (p.GetValue(_group) is { } group)
+        {
+            selector = Selectors.Default(group);
+        }
+
+        var client = new FarmClient(new FarmClientOptions
+        {
+            ServiceName = name,
+            Resolver = resolver,
+            Selector = selector,
+            Connection = Options(p, clientName),
+        });
+        if (Verbose(p))
+        {
+            _ = PrintStepsAsync(client); // ends when the client's step channel completes
+        }
+
+        await client.SubscribeAsync(subjects, cancel);
+        using var first = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        first.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await client.StartAsync(first.Token);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            await client.DisposeAsync();
+            throw new CliError($"no server of {name} could be reached within 30 s");
+        }
+
+        return client;
+    }
+
+    private static async Task PrintStepsAsync(FarmClient client)
+    {
+        await foreach (var s in client.Steps.ReadAllAsync())
+        {
+            Console.Error.WriteLine($"[{s.At.ToLocalTime():HH:mm:ss.fff}] {s.Kind.ToString().ToLowerInvariant()}: {s.Text}");
+        }
+    }
+
+    private RttpConnectionOptions Options(ParseResult p, string clientName) => new()
+    {
+        ClientName = clientName,
+        User = p.GetValue(_user) ?? Environment.GetEnvironmentVariable("STREAMFARM_USER"),
+        Password = p.GetValue(_password) ?? Environment.GetEnvironmentVariable("STREAMFARM_PASSWORD"),
+        Token = p.GetValue(_token) ?? Environment.GetEnvironmentVariable("STREAMFARM_TOKEN"),
+    };
 
     public async Task<RttpConnection> ConnectAsync(ParseResult p, string clientName, CancellationToken cancel)
     {
         var server = p.GetValue(_server) ?? Environment.GetEnvironmentVariable("STREAMFARM_SERVER");
         if (server is null)
         {
-            if (p.GetValue(_service) is not null)
-            {
-                throw new CliError("--service needs the farm's DNS system and two-step connect, which this build does not have yet; use --server HOST:PORT", ExitCodes.Usage);
-            }
-
-            throw new CliError("say which server: --server HOST:PORT", ExitCodes.Usage);
+            throw new CliError("say which server: --server HOST:PORT, or --service NAME [--dns IP:PORT]", ExitCodes.Usage);
         }
 
         if (!HostPort.TryParse(server, 7400, out var endpoint))
@@ -45,13 +137,7 @@ internal sealed class Connector
             throw new CliError($"--server '{server}' is not HOST:PORT", ExitCodes.Usage);
         }
 
-        var options = new RttpConnectionOptions
-        {
-            ClientName = clientName,
-            User = p.GetValue(_user) ?? Environment.GetEnvironmentVariable("STREAMFARM_USER"),
-            Password = p.GetValue(_password) ?? Environment.GetEnvironmentVariable("STREAMFARM_PASSWORD"),
-            Token = p.GetValue(_token) ?? Environment.GetEnvironmentVariable("STREAMFARM_TOKEN"),
-        };
+        var options = Options(p, clientName);
         Step(p, $"connecting to {endpoint}");
         try
         {

@@ -16,6 +16,29 @@ internal static class FarmCommand
         connector.AddTo(command);
         command.SetAction(async (p, cancel) =>
         {
+            if (connector.UsesService(p))
+            {
+                await using var client = await connector.ConnectFarmAsync(p, "streamfarm-farm", [], cancel);
+                Print(client.Table, p.GetValue(json), inPlace: false);
+                if (p.GetValue(once))
+                {
+                    return ExitCodes.Success;
+                }
+
+                try
+                {
+                    while (!cancel.IsCancellationRequested)
+                    {
+                        await Task.Delay(500, cancel);
+                        Print(client.Table, p.GetValue(json), inPlace: !p.GetValue(json) && !Console.IsOutputRedirected);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    return ExitCodes.Success;
+                }
+            }
+
             await using var connection = await connector.ConnectAsync(p, "streamfarm-farm", cancel);
             Print(connection.Farm, p.GetValue(json), inPlace: false);
             if (p.GetValue(once))

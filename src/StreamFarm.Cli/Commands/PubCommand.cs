@@ -29,6 +29,15 @@ internal static class PubCommand
 
             var given = p.GetValue(fields) ?? [];
             var parsed = ParseArguments(given);
+            if (connector.UsesService(p) && parsed.Count > 0)
+            {
+                await using var client = await connector.ConnectFarmAsync(p, "streamfarm-pub", [], cancel);
+                await client.PublishAsync(name, parsed, p.GetValue(image), cancel);
+                await client.PingAsync(cancel);
+                connector.Step(p, $"published {parsed.Count} field(s) to {name} on {client.ServerId}");
+                return ExitCodes.Success;
+            }
+
             await using var connection = await connector.ConnectAsync(p, "streamfarm-pub", cancel);
             if (parsed.Count > 0)
             {

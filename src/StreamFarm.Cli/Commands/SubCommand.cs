@@ -24,10 +24,15 @@ internal static class SubCommand
                 throw new CliError("--count must be at least 1", ExitCodes.Usage);
             }
 
+            if (connector.UsesService(p))
+            {
+                return await ThroughFarmAsync(p, connector, p.GetValue(subjects)!, new Printer(p.GetValue(json)), wanted, cancel);
+            }
+
             await using var connection = await connector.ConnectAsync(p, "streamfarm-sub", cancel);
             await connection.SubscribeAsync(p.GetValue(subjects)!, cancel);
             connector.Step(p, $"subscribed to {string.Join(' ', p.GetValue(subjects)!)}");
-            var printer = new Printer(p.GetValue(json), connection.ServerId);
+            var printer = new Printer(p.GetValue(json));
             var received = 0;
             try
             {
@@ -36,7 +41,7 @@ internal static class SubCommand
                     switch (m.Kind)
                     {
                         case RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status:
-                            printer.Print(m);
+                            printer.Print(m, connection.ServerId, Continuity.Continuous);
                             if (m.Kind != RttpMessageKind.Status && ++received == wanted)
                             {
                                 await connection.CloseAsync("count reached");
@@ -76,11 +81,47 @@ internal static class SubCommand
         return command;
     }
 
-    private sealed class Printer(bool json, string server)
+    /// <summary>Through the service name: the farm client moves between servers; the stream goes on.</summary>
+    private static async Task<int> ThroughFarmAsync(ParseResult p, Connector connector, string[] subjects, Printer printer, int? wanted, CancellationToken cancel)
+    {
+        await using var client = await connector.ConnectFarmAsync(p, "streamfarm-sub", subjects, cancel);
+        var received = 0;
+        try
+        {
+            await foreach (var fm in client.Messages.ReadAllAsync(cancel))
+            {
+                var m = fm.Message;
+                if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
+                {
+                    printer.Print(m, fm.Server, fm.Continuity);
+                    if (m.Kind != RttpMessageKind.Status && ++received == wanted)
+                    {
+                        return ExitCodes.Success;
+                    }
+                }
+                else if (m.Kind == RttpMessageKind.Error)
+                {
+                    Console.Error.WriteLine($"streamfarm: server {fm.Server} error {m.Code}: {m.Text}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Success;
+        }
+        catch (RttpConnectionException e)
+        {
+            throw new CliError(e.Message);
+        }
+
+        return ExitCodes.RuntimeFailure;
+    }
+
+    private sealed class Printer(bool json)
     {
         private readonly Stream _out = Console.OpenStandardOutput();
 
-        public void Print(RttpMessage m)
+        public void Print(RttpMessage m, string server, Continuity continuity)
         {
             if (json)
             {
@@ -100,6 +141,11 @@ internal static class SubCommand
                         if (m.Merged > 1)
                         {
                             w.WriteNumber("merged", m.Merged);
+                        }
+
+                        if (continuity != Continuity.Continuous)
+                        {
+                            w.WriteString("continuity", continuity.ToString().ToLowerInvariant());
                         }
 
                         w.WriteStartObject("fields");
@@ -124,7 +170,7 @@ internal static class SubCommand
             var line = m.Kind switch
             {
                 RttpMessageKind.Status => $"{time} STATUS {m.Subject} {m.Code}",
-                _ => $"{time} {(m.Kind == RttpMessageKind.Image ? "IMAGE " : "UPDATE")} {m.Subject} #{m.Seq}{(m.Merged > 1 ? $" (merged {m.Merged})" : "")} {string.Join("  ", m.Fields.Select(f => $"{f.Key}={f.Value}"))}",
+                _ => $"{time} {(m.Kind == RttpMessageKind.Image ? "IMAGE " : "UPDATE")} {m.Subject} #{m.Seq}{(m.Merged > 1 ? $" (merged {m.Merged})" : "")}{(continuity == Continuity.Continuous ? "" : $" [{continuity.ToString().ToLowerInvariant()} on {server}]")} {string.Join("  ", m.Fields.Select(f => $"{f.Key}={f.Value}"))}",
             };
             Console.Out.WriteLine(line);
         }

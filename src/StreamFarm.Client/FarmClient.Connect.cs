@@ -1,0 +1,368 @@
+using System.Net;
+using StreamFarm.Client.Selection;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Client;
+
+/// <summary>The connect loop: discovery, choice, move, serve, retry, rediscovery.</summary>
+public sealed partial class FarmClient
+{
+    private async Task RunAsync()
+    {
+        var cancel = _stop.Token;
+        var time = _options.Connection.Time;
+        var round = 0;
+        var lostAt = time.GetTimestamp();
+        try
+        {
+            while (!cancel.IsCancellationRequested)
+            {
+                if (round > 0)
+                {
+                    var delay = _policy.NextDelay(new RetryContext(round - 1, time.GetElapsedTime(lostAt)));
+                    if (delay is null)
+                    {
+                        Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
+                        _firstConnect.TrySetException(new RttpConnectionException($"cannot reach a server of {_options.ServiceName}"));
+                        _messages.Writer.TryComplete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
+                        return;
+                    }
+
+                    await Task.Delay(delay.Value, time, cancel);
+                    Step(StepKind.Rediscovered, $"asking for {_options.ServiceName} again (round {round}, waited {delay.Value.TotalMilliseconds:0} ms)");
+                }
+
+                round++;
+                var connection = await DiscoverAsync(cancel);
+                while (connection is not null)
+                {
+                    var endpoint = connection.Endpoint;
+                    var outcome = await ServeAsync(connection, cancel);
+                    if (outcome.Kind == OutcomeKind.Stopped)
+                    {
+                        await connection.DisposeAsync();
+                        return;
+                    }
+
+                    round = 0;
+                    lostAt = time.GetTimestamp();
+                    if (outcome.Kind == OutcomeKind.Move)
+                    {
+                        Step(StepKind.Lost, $"server {connection.ServerId} asks clients to move: {outcome.Text}");
+                        connection = await MoveAsync(connection, cancel);
+                        continue;
+                    }
+
+                    Step(StepKind.Lost, $"server {connection.ServerId} at {endpoint}: {outcome.Text}");
+                    await ClearAsync(connection);
+
+                    // Claim 13: try the same server once more.
+                    Step(StepKind.Retried, $"trying {endpoint} once more");
+                    connection = await TryConnectAsync(endpoint, cancel);
+                    if (connection is not null)
+                    {
+                        await ActivateAsync(connection, cancel);
+                    }
+                    else
+                    {
+                        Step(StepKind.Failed, $"{endpoint} did not answer the retry; asking for the service again");
+                    }
+                }
+
+                round = Math.Max(round, 1); // claim 14: rediscover, after a jittered pause
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // disposed
+        }
+    }
+
+    /// <summary>Resolve, first server, table, choose, move (make-before-break), subscribe.</summary>
+    private async Task<RttpConnection?> DiscoverAsync(CancellationToken cancel)
+    {
+        IReadOnlyList<IPAddress> addresses;
+        try
+        {
+            addresses = await _options.Resolver.ResolveAsync(_options.ServiceName, cancel);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancel.IsCancellationRequested)
+        {
+            Step(StepKind.Failed, $"resolving {_options.ServiceName} failed: {ex.Message}");
+            return null;
+        }
+
+        if (addresses.Count == 0)
+        {
+            Step(StepKind.Failed, $"{_options.ServiceName} has no address (no healthy server?)");
+            return null;
+        }
+
+        Step(StepKind.Resolved, $"{_options.ServiceName} -> {string.Join(", ", addresses)}");
+        RttpConnection? first = null;
+        foreach (var address in addresses)
+        {
+            first = await TryConnectAsync($"{address}:{_options.Port}", cancel);
+            if (first is not null)
+            {
+                break;
+            }
+        }
+
+        if (first is null)
+        {
+            return null;
+        }
+
+        Step(StepKind.FirstServer, $"first server {first.ServerId} at {first.Endpoint}");
+        var table = first.Farm;
+        Volatile.Write(ref _table, table);
+        Step(StepKind.TableReceived, $"farm table v{table.Version}: {string.Join(", ", table.Members.Select(m => $"{m.Id} {m.State}/{m.Liveness} {m.Users}/{m.Capacity}{(m.Group == "default" ? "" : " " + m.Group)}"))}");
+
+        var excluded = new HashSet<string>(StringComparer.Ordinal);
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var choice = Choose(table, excluded);
+            if (choice is null)
+            {
+                Step(StepKind.Failed, $"no acceptable server in table v{table.Version}");
+                await first.DisposeAsync();
+                return null;
+            }
+
+            Step(StepKind.Chosen, choice.Reason);
+            if (choice.Server.Id == first.ServerId)
+            {
+                Step(StepKind.Moved, $"staying on {first.ServerId}: the first server is the chosen one");
+                await ActivateAsync(first, cancel);
+                return first;
+            }
+
+            var chosen = await TryConnectAsync(choice.Server.Tcp, cancel);
+            if (chosen is null && _lastRefusal == RttpErrorCode.None)
+            {
+                // Claim 13: the connection failed: try the same server once more.
+                Step(StepKind.Retried, $"trying {choice.Server.Id} at {choice.Server.Tcp} once more");
+                chosen = await TryConnectAsync(choice.Server.Tcp, cancel);
+            }
+
+            if (chosen is not null)
+            {
+                // Make-before-break: the first connection closes only now that the second is ready.
+                await first.CloseAsync("moving to the chosen server");
+                Step(StepKind.Moved, $"moved to {chosen.ServerId} at {chosen.Endpoint}; closed {first.ServerId}");
+                await ActivateAsync(chosen, cancel);
+                return chosen;
+            }
+
+            if (_lastRefusal == RttpErrorCode.None)
+            {
+                break; // claim 14: unreachable twice: ask for the service again
+            }
+
+            excluded.Add(choice.Server.Id); // refused (full, draining): obey, and choose another
+        }
+
+        await first.DisposeAsync();
+        return null;
+    }
+
+    /// <summary>MOVE: pause a random moment (spreading a drain), choose another server, move make-before-break.</summary>
+    private async Task<RttpConnection?> MoveAsync(RttpConnection current, CancellationToken cancel)
+    {
+        var pause = TimeSpan.FromMilliseconds(NextDouble() * _options.MoveSpread.TotalMilliseconds);
+        await Task.Delay(pause, _options.Connection.Time, cancel);
+        var excluded = new HashSet<string>(StringComparer.Ordinal) { current.ServerId };
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var choice = Choose(Table, excluded);
+            if (choice is null)
+            {
+                break;
+            }
+
+            Step(StepKind.Chosen, choice.Reason);
+            var next = await TryConnectAsync(choice.Server.Tcp, cancel);
+            if (next is not null)
+            {
+                await ClearAsync(current);
+                Step(StepKind.Moved, $"moved to {next.ServerId} at {next.Endpoint} after {pause.TotalMilliseconds:0} ms; left {current.ServerId}");
+                await ActivateAsync(next, cancel);
+                return next;
+            }
+
+            excluded.Add(choice.Server.Id);
+        }
+
+        await ClearAsync(current);
+        Step(StepKind.Failed, "no other server to move to; asking for the service again");
+        return null;
+    }
+
+    private ServerChoice? Choose(FarmSnapshot table, HashSet<string> excluded)
+    {
+        var candidates = table.Members.Where(m => !excluded.Contains(m.Id)).ToList();
+        lock (_options.Random)
+        {
+            return _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
+        }
+    }
+
+    private double NextDouble()
+    {
+        lock (_options.Random)
+        {
+            return _options.Random.NextDouble();
+        }
+    }
+
+    /// <summary>The error code of the last refused connect (FULL, AUTH_FAILED...), None when unreachable.</summary>
+    private RttpErrorCode _lastRefusal;
+
+    private async Task<RttpConnection?> TryConnectAsync(string hostPort, CancellationToken cancel)
+    {
+        if (!TryParse(hostPort, out var host, out var port))
+        {
+            Step(StepKind.Failed, $"'{hostPort}' is not host:port");
+            return null;
+        }
+
+        _lastRefusal = RttpErrorCode.None;
+        try
+        {
+            return await RttpConnection.ConnectAsync(host, port, _options.Connection, cancel);
+        }
+        catch (RttpConnectionException e)
+        {
+            _lastRefusal = e.Code;
+            Step(StepKind.Failed, $"{hostPort}: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Makes <paramref name="connection"/> the current one and restores every subscription on it.</summary>
+    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel)
+    {
+        List<string> subjects;
+        lock (_lock)
+        {
+            subjects = [.. _subjects];
+            _resubscribed.Clear();
+            _resubscribed.UnionWith(subjects);
+        }
+
+        Volatile.Write(ref _connection, connection);
+        Volatile.Write(ref _table, connection.Farm);
+        if (subjects.Count > 0)
+        {
+            try
+            {
+                await connection.SubscribeAsync(subjects, cancel);
+                Step(StepKind.Subscribed, $"{subjects.Count} subscription(s) on {connection.ServerId}");
+            }
+            catch (Exception ex) when (ex is RttpConnectionException or IOException or ObjectDisposedException)
+            {
+                Step(StepKind.Failed, $"subscribing on {connection.ServerId}: {ex.Message}");
+            }
+        }
+
+        _firstConnect.TrySetResult();
+    }
+
+    private async Task ClearAsync(RttpConnection connection)
+    {
+        Interlocked.CompareExchange(ref _connection, null, connection);
+        await connection.DisposeAsync();
+    }
+
+    /// <summary>Pumps the connection's messages to the application until it ends, hangs, or asks to move.</summary>
+    private async Task<Outcome> ServeAsync(RttpConnection connection, CancellationToken cancel)
+    {
+        using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var hung = false;
+        var monitor = MonitorAsync();
+        try
+        {
+            await foreach (var m in connection.Messages.ReadAllAsync(watch.Token))
+            {
+                switch (m.Kind)
+                {
+                    case RttpMessageKind.Farm:
+                        Volatile.Write(ref _table, m.Farm!);
+                        continue;
+                    case RttpMessageKind.Move:
+                        return new Outcome(OutcomeKind.Move, $"MOVE {m.Code}");
+                    case RttpMessageKind.Bye:
+                        return new Outcome(OutcomeKind.Lost, $"BYE {m.Code} {m.Text}".TrimEnd());
+                    case RttpMessageKind.Error when m.Error.IsFatal():
+                        return new Outcome(OutcomeKind.Lost, $"ERR {m.Code} {m.Text}");
+                }
+
+                await _messages.Writer.WriteAsync(Label(m, connection.ServerId), watch.Token);
+            }
+
+            return new Outcome(OutcomeKind.Lost, "connection closed");
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return new Outcome(OutcomeKind.Stopped, "stopping");
+        }
+        catch (OperationCanceledException) when (hung)
+        {
+            return new Outcome(OutcomeKind.Lost, $"silent for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung");
+        }
+        catch (Exception ex) when (ex is RttpConnectionException or IOException)
+        {
+            return new Outcome(OutcomeKind.Lost, ex.Message);
+        }
+        finally
+        {
+            await watch.CancelAsync();
+            await monitor;
+        }
+
+        async Task MonitorAsync()
+        {
+            var period = TimeSpan.FromMilliseconds(Math.Max(10, _options.HeartbeatTimeout.TotalMilliseconds / 4));
+            try
+            {
+                while (!watch.IsCancellationRequested)
+                {
+                    await Task.Delay(period, _options.Connection.Time, watch.Token);
+                    if (connection.Silence > _options.HeartbeatTimeout)
+                    {
+                        hung = true;
+                        await watch.CancelAsync();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // served
+            }
+        }
+    }
+
+    private static bool TryParse(string hostPort, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = hostPort.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(hostPort.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port))
+        {
+            return false;
+        }
+
+        host = hostPort[..colon].Trim('[', ']');
+        return true;
+    }
+
+    private enum OutcomeKind
+    {
+        Lost,
+        Move,
+        Stopped,
+    }
+
+    private readonly record struct Outcome(OutcomeKind Kind, string Text);
+}

@@ -1,0 +1,153 @@
+using System.Threading.Channels;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Client;
+
+/// <summary>
+/// A client of a whole farm. It resolves the service name, connects to the first server DNS gives,
+/// receives the farm table, chooses the server that will serve it, moves there (make-before-break)
+/// and subscribes. When that server fails it tries it once more, then asks for the service again
+/// from the start, forever by default. Subscriptions survive every move; each message says from
+/// which server it came and whether an image resumed the stream, skipped updates, or began anew.
+/// One owned loop does the work (<c>FarmClient.Connect.cs</c>); the application reads
+/// <see cref="Messages"/> and <see cref="Steps"/> and is never called back on that loop.
+/// </summary>
+public sealed partial class FarmClient : IAsyncDisposable
+{
+    private readonly FarmClientOptions _options;
+    private readonly IReconnectPolicy _policy;
+    private readonly Channel<FarmMessage> _messages = Channel.CreateBounded<FarmMessage>(new BoundedChannelOptions(10_000) { SingleReader = false, SingleWriter = true });
+    private readonly Channel<ConnectionStep> _steps = Channel.CreateBounded<ConnectionStep>(new BoundedChannelOptions(1_000) { FullMode = BoundedChannelFullMode.DropOldest });
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _lock = new();
+    private readonly HashSet<string> _subjects = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (ulong Epoch, ulong Seq)> _positions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _resubscribed = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _firstConnect = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _loop = Task.CompletedTask;
+    private RttpConnection? _connection;
+    private FarmSnapshot _table = FarmSnapshot.Empty;
+
+    /// <summary>Creates a client; nothing happens before <see cref="StartAsync"/>.</summary>
+    public FarmClient(FarmClientOptions options)
+    {
+        _options = options;
+        _policy = options.ReconnectPolicy ?? ExponentialBackoff.Default(options.Random);
+    }
+
+    /// <summary>Images, updates, statuses and errors, in order, across moves.</summary>
+    public ChannelReader<FarmMessage> Messages => _messages.Reader;
+
+    /// <summary>Each connection step (resolved, first server, table, chosen and why, moved, retried, rediscovered).</summary>
+    public ChannelReader<ConnectionStep> Steps => _steps.Reader;
+
+    /// <summary>The id of the server now serving this client, if connected.</summary>
+    public string? ServerId => Volatile.Read(ref _connection)?.ServerId;
+
+    /// <summary>The latest farm table.</summary>
+    public FarmSnapshot Table => Volatile.Read(ref _table);
+
+    /// <summary>Starts the connect loop; completes once the client is connected and subscribed the first time.</summary>
+    public async Task StartAsync(CancellationToken cancel = default)
+    {
+        _loop = RunAsync();
+        await _firstConnect.Task.WaitAsync(cancel);
+    }
+
+    /// <summary>Subscribes (now if connected, and again after every move).</summary>
+    public async Task SubscribeAsync(IEnumerable<string> subjects, CancellationToken cancel = default)
+    {
+        var list = subjects.ToList();
+        lock (_lock)
+        {
+            _subjects.UnionWith(list);
+        }
+
+        if (Volatile.Read(ref _connection) is { } c)
+        {
+            try
+            {
+                await c.SubscribeAsync(list, cancel);
+            }
+            catch (Exception ex) when (ex is RttpConnectionException or IOException or ObjectDisposedException)
+            {
+                // the loop resubscribes on the next server
+            }
+        }
+    }
+
+    /// <summary>Ends subscriptions.</summary>
+    public async Task UnsubscribeAsync(IEnumerable<string> subjects, CancellationToken cancel = default)
+    {
+        var list = subjects.ToList();
+        lock (_lock)
+        {
+            _subjects.ExceptWith(list);
+            foreach (var s in list)
+            {
+                _positions.Remove(s);
+            }
+        }
+
+        if (Volatile.Read(ref _connection) is { } c)
+        {
+            await c.UnsubscribeAsync(list, cancel);
+        }
+    }
+
+    /// <summary>Publishes through the current server; throws <see cref="RttpConnectionException"/> when not connected.</summary>
+    public Task PublishAsync(string subject, IEnumerable<KeyValuePair<string, string>> fields, bool replace = false, CancellationToken cancel = default) =>
+        (Volatile.Read(ref _connection) ?? throw new RttpConnectionException("not connected to a server")).PublishAsync(subject, fields, replace, cancel);
+
+    /// <summary>Waits until every line sent so far was handled by the current server.</summary>
+    public Task PingAsync(CancellationToken cancel = default) =>
+        (Volatile.Read(ref _connection) ?? throw new RttpConnectionException("not connected to a server")).PingAsync(cancel);
+
+    /// <summary>Stops the loop and closes the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+
+        if (Interlocked.Exchange(ref _connection, null) is { } c)
+        {
+            await c.CloseAsync("client stopping");
+        }
+
+        _firstConnect.TrySetCanceled();
+        _messages.Writer.TryComplete();
+        _steps.Writer.TryComplete();
+        _stop.Dispose();
+    }
+
+    private void Step(StepKind kind, string text) =>
+        _steps.Writer.TryWrite(new ConnectionStep(kind, text, _options.Connection.Time.GetUtcNow()));
+
+    /// <summary>Tracks epoch and sequence per subject and labels images after a move.</summary>
+    private FarmMessage Label(RttpMessage m, string server)
+    {
+        var continuity = Continuity.Continuous;
+        if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update)
+        {
+            lock (_lock)
+            {
+                var resubscribed = m.Kind == RttpMessageKind.Image && _resubscribed.Remove(m.Subject);
+                if (resubscribed && _positions.TryGetValue(m.Subject, out var before))
+                {
+                    continuity = before.Epoch != m.Epoch || m.Seq < before.Seq ? Continuity.Fresh : m.Seq == before.Seq ? Continuity.Resumed : Continuity.Gap;
+                }
+
+                _positions[m.Subject] = (m.Epoch, m.Seq);
+            }
+        }
+
+        return new FarmMessage(m, server, continuity);
+    }
+}

@@ -1,0 +1,39 @@
+using System.Net;
+using StreamFarm.Client.Discovery;
+using StreamFarm.Client.Selection;
+
+namespace StreamFarm.Client;
+
+/// <summary>Options of a <see cref="FarmClient"/>.</summary>
+public sealed record FarmClientOptions
+{
+    /// <summary>The common service name, for example <c>stream.farm.test</c>.</summary>
+    public required string ServiceName { get; init; }
+
+    /// <summary>RTTP port of the first server found through DNS (every server uses the same ports).</summary>
+    public int Port { get; init; } = 7400;
+
+    /// <summary>How the service name is resolved; the system resolver by default.</summary>
+    public IServiceResolver Resolver { get; init; } = new SystemResolver();
+
+    /// <summary>How the second server is chosen.</summary>
+    public IServerSelector Selector { get; init; } = Selectors.Default();
+
+    /// <summary>Seeded chance for selection and jitter (tests pass a fixed seed).</summary>
+    public Random Random { get; init; } = new();
+
+    /// <summary>Delay between rounds of rediscovery; never gives up by default.</summary>
+    public IReconnectPolicy? ReconnectPolicy { get; init; }
+
+    /// <summary>A server silent this long is hung: the client leaves it (servers PING when idle).</summary>
+    public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Longest pause before leaving a server that sent MOVE, so its clients do not all arrive elsewhere at once.</summary>
+    public TimeSpan MoveSpread { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>HELLO options: client name, credentials, timeouts.</summary>
+    public RttpConnectionOptions Connection { get; init; } = new();
+
+    /// <summary>Uses a given DNS server (<c>IP:PORT</c>) instead of the system resolver.</summary>
+    public static IServiceResolver DnsServer(IPEndPoint server) => new DnsServerResolver(server);
+}
