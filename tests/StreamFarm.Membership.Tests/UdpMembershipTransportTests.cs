@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace StreamFarm.Membership.Tests;
+
+/// <summary>
+/// Two members over real sockets on loopback. Only outcomes are asserted, polled with a generous
+/// deadline: how long they take depends on the machine.
+/// </summary>
+public sealed class UdpMembershipTransportTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    private static readonly byte[] FarmKey = [.. Enumerable.Range(0, 32).Select(i => (byte)(i + 100))];
+
+    [Fact]
+    public async Task TwoNodes_SeedEachOther_ConvergeToTwoAlive()
+    {
+        await using var ta = Transport();
+        await using var tb = Transport();
+        using var a = Node("a", ta, tb.LocalAddress);
+        using var b = Node("b", tb, ta.LocalAddress);
+
+        a.Start();
+        b.Start();
+
+        await WaitFor(() => BothAlive(a) && BothAlive(b), "both members to see two alive members");
+        Assert.True(a.Joined);
+        Assert.True(b.Joined);
+        Assert.Equal(tb.LocalAddress, a.Members.Single(m => m.Id == "b").Gossip);
+        Assert.Equal(ta.LocalAddress, b.Members.Single(m => m.Id == "a").Gossip);
+        foreach (var node in new[] { a, b })
+        {
+            Assert.Equal(0, node.Dropped(DropReason.UnknownKey));
+            Assert.Equal(0, node.Dropped(DropReason.AuthFailed));
+            Assert.Equal(0, node.Dropped(DropReason.BadLength));
+        }
+    }
+
+    [Fact]
+    public async Task TwoNodes_PacketSealedWithAnotherKey_CountedAsDroppedAndNodeKeepsWorking()
+    {
+        await using var ta = Transport();
+        await using var tb = Transport();
+        using var a = Node("a", ta, tb.LocalAddress);
+        using var b = Node("b", tb, ta.LocalAddress);
+        a.Start();
+        b.Start();
+        await WaitFor(() => BothAlive(a) && BothAlive(b), "both members to see two alive members");
+
+        // An outsider with another key, sending a well-formed message to a's gossip port.
+        var outsider = new PacketSealer(new Keyring([new byte[32]]), MembershipOptions.Local.FarmName, TimeProvider.System);
+        var forged = outsider.Seal(MessageCodec.Encode(new Dead("b", ulong.MaxValue, "mallory", Left: false)));
+        using (var udp = new UdpClient(AddressFamily.InterNetwork))
+        {
+            var target = IPEndPoint.Parse(ta.LocalAddress);
+            for (var i = 0; i < 3; i++)
+            {
+                await udp.SendAsync(forged, target);
+            }
+        }
+
+        await WaitFor(() => a.Dropped(DropReason.UnknownKey) > 0, "a to count the forged packet as dropped");
+
+        // Still working: a change of b's record reaches a, and nobody was declared dead.
+        b.UpdateSelf(m => m with { Users = 42, State = "draining" });
+        await WaitFor(() => a.Snapshot.Members.FirstOrDefault(m => m.Id == "b") is { Users: 42, State: "draining", Liveness: "alive" }, "b's update to reach a");
+        Assert.True(BothAlive(a));
+        Assert.Equal(0, a.Dropped(DropReason.AuthFailed));
+        Assert.Equal(0, b.Dropped(DropReason.UnknownKey));
+    }
+
+    [Fact]
+    public async Task Node_GarbageDatagrams_DroppedAndNodeKeepsWorking()
+    {
+        await using var ta = Transport();
+        await using var tb = Transport();
+        using var a = Node("a", ta, tb.LocalAddress);
+        using var b = Node("b", tb, ta.LocalAddress);
+        a.Start();
+        b.Start();
+        await WaitFor(() => BothAlive(a) && BothAlive(b), "both members to see two alive members");
+
+        var random = new Random(7401);
+        using (var udp = new UdpClient(AddressFamily.InterNetwork))
+        {
+            var target = IPEndPoint.Parse(ta.LocalAddress);
+            for (var i = 0; i < 200; i++)
+            {
+                var junk = new byte[random.Next(1, 1500)];
+                random.NextBytes(junk);
+                await udp.SendAsync(junk, target);
+            }
+        }
+
+        await WaitFor(() => a.DroppedPackets > 0, "a to drop the garbage");
+        b.UpdateSelf(m => m with { Users = 7 });
+        await WaitFor(() => a.Snapshot.Members.FirstOrDefault(m => m.Id == "b") is { Users: 7, Liveness: "alive" }, "b's update to reach a");
+    }
+
+    private static UdpMembershipTransport Transport()
+    {
+        // The TCP listener takes the UDP socket's OS-chosen port; rarely that port is taken for TCP.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new UdpMembershipTransport(new IPEndPoint(IPAddress.Loopback, 0));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 5)
+            {
+                // try another port
+            }
+        }
+    }
+
+    private static MembershipNode Node(string id, UdpMembershipTransport transport, string seed)
+    {
+        var self = new MemberInfo { Id = id, Gossip = transport.LocalAddress, State = "active", Capacity = 100 };
+        return new MembershipNode(self, MembershipOptions.Local, transport, TimeProvider.System, new Random(id[0]), new Keyring([FarmKey]), [seed]);
+    }
+
+    private static bool BothAlive(MembershipNode node)
+    {
+        var members = node.Snapshot.Members;
+        return members.Count == 2 && members.All(m => m.Liveness == "alive");
+    }
+
+    private static async Task WaitFor(Func<bool> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (!condition())
+        {
+            if (deadline.IsCancellationRequested)
+            {
+                Assert.Fail($"timed out after {Deadline.TotalSeconds} s waiting for {what}");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+}
