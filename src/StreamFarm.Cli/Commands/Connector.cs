@@ -99,9 +99,14 @@ internal sealed class Connector
         {
             await client.StartAsync(first.Token);
         }
-        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
             await client.DisposeAsync();
+            if (cancel.IsCancellationRequested)
+            {
+                throw new CliError("interrupted while connecting");
+            }
+
             throw new CliError($"no server of {name} could be reached within 30 s");
         }
 

@@ -1,54 +1,91 @@
 using System.CommandLine;
+using System.Net;
 using Microsoft.Extensions.Logging;
 using StreamFarm.Cli.Demo;
+using StreamFarm.Cli.Hosting;
 using StreamFarm.Client;
+using StreamFarm.Dns;
+using StreamFarm.Membership;
 using StreamFarm.Server;
 
 namespace StreamFarm.Cli.Commands;
 
 /// <summary>
-/// <c>streamfarm demo</c>, the README's run command: a server on 127.0.0.2 with a sample publisher
-/// streaming 200 FX and equity prices. (The three-server farm with its DNS system comes with the
-/// membership, DNS and client issues; this command grows with them.)
+/// <c>streamfarm demo</c>, the README's run command: a farm of three servers on 127.0.0.2, .3 and .4
+/// (same ports), its DNS system on 127.0.0.1:5300, and a sample publisher streaming 200 FX and equity
+/// prices. Until routes between servers exist, the publisher feeds every server itself.
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
-        var listen = new Option<string>("--listen") { Description = "IP address of the demo server", DefaultValueFactory = _ => "127.0.0.2" };
+        var servers = new Option<int>("--servers") { Description = "number of servers (127.0.0.2 upwards)", DefaultValueFactory = _ => 3 };
         var subjects = new Option<int>("--subjects") { Description = "number of sample subjects", DefaultValueFactory = _ => 200 };
-        var command = new Command("demo", "Run a local demo: a server and a sample publisher; Ctrl-C stops it") { listen, subjects };
+        var dns = new Option<string>("--dns") { Description = "where the farm's DNS system answers", DefaultValueFactory = _ => "127.0.0.1:5300" };
+        var command = new Command("demo", "Run a local farm: three servers, their DNS system and a sample publisher; Ctrl-C stops it all") { servers, subjects, dns };
         command.SetAction(async (p, cancel) =>
         {
-            var options = new ServerOptions { Id = "s1", Listen = p.GetValue(listen)!, Group = "demo" };
-            StreamFarmNode node;
+            var count = p.GetValue(servers);
+            if (count is < 1 or > 50 || !IPEndPoint.TryParse(p.GetValue(dns)!, out var dnsEndPoint))
+            {
+                throw new CliError("--servers is 1 to 50 and --dns is IP:PORT", ExitCodes.Usage);
+            }
+
+            var key = Keyring.NewKeyBase64(); // a fresh farm key per demo run
+            var seeds = new List<string> { "127.0.0.2:7401" };
+            if (count > 1)
+            {
+                seeds.Add("127.0.0.3:7401");
+            }
+
+            var nodes = new List<StreamFarmNode>();
+            DnsObserver? observer = null;
             try
             {
-                node = await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning), cancel: cancel);
-            }
-            catch (IOException e)
-            {
-                throw new CliError($"cannot start the demo server on {options.Listen}: {e.Message} (is another demo running?)");
-            }
+                for (var i = 0; i < count; i++)
+                {
+                    var options = new ServerOptions { Id = $"s{i + 1}", Listen = $"127.0.0.{i + 2}", Group = i % 2 == 0 ? "east" : "west" };
+                    options.Farm.GossipKeys = [key];
+                    options.Farm.Seeds = seeds;
+                    options.Farm.Preset = "local";
+                    try
+                    {
+                        nodes.Add(await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning), cancel: cancel));
+                    }
+                    catch (IOException e)
+                    {
+                        throw new CliError($"cannot start demo server {options.Id} on {options.Listen}: {e.Message} (is another demo running?)");
+                    }
+                }
 
-            await using (node)
-            {
-                await using var publisher = await RttpConnection.ConnectAsync(options.Listen, node.TcpEndPoint.Port, new RttpConnectionOptions { ClientName = "demo-publisher" }, cancel);
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-                var feed = new SamplePublisher(publisher, p.GetValue(subjects), seed: 7).RunAsync(stop.Token);
+                var dnsOptions = new DnsOptions();
+                observer = await DnsObserver.StartAsync(dnsEndPoint, 7401, dnsOptions, MembershipOptions.Local, Keyring.FromBase64([key]), seeds, "dns");
                 var names = SamplePublisher.SubjectNames(p.GetValue(subjects));
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                var publishers = new List<RttpConnection>();
+                foreach (var node in nodes)
+                {
+                    publishers.Add(await RttpConnection.ConnectAsync(node.Server.Options.Listen, node.TcpEndPoint.Port, new RttpConnectionOptions { ClientName = "demo-publisher" }, cancel));
+                }
+
+                var feed = new SamplePublisher(publishers, names.Count, seed: 7).RunAsync(stop.Token);
                 Console.Out.WriteLine($"""
-                    StreamFarm demo running: server s1 with {names.Count} live subjects.
+                    StreamFarm demo: {count} servers, their DNS system, {names.Count} live subjects.
 
-                      watch prices:   ./streamfarm sub {names[0]} {names[^1]} --server {node.Server.Addresses.Tcp}
-                      as JSON lines:  ./streamfarm sub {names[1]} --server {node.Server.Addresses.Tcp} --json
-                      farm table:     ./streamfarm farm --server {node.Server.Addresses.Tcp}
-                      status page:    {node.Server.Addresses.Http}/   (also /farm, /metrics, /healthz)
-                      WebSocket RTTP: {node.Server.Addresses.Ws}
+                      servers:        {string.Join("  ", nodes.Select(n => $"{n.Server.Options.Id}={n.Server.Addresses.Tcp} ({n.Server.Options.Group})"))}
+                      DNS:            {observer.EndPoint}  (dig @{observer.EndPoint.Address} -p {observer.EndPoint.Port} stream.farm.test)
 
+                      watch prices through the farm (each step shown):
+                        ./streamfarm sub {names[0]} {names[^1]} --service stream --dns {observer.EndPoint} -v
+                      the farm table, live:
+                        ./streamfarm farm --service stream --dns {observer.EndPoint}
+                      status pages:   {string.Join("  ", nodes.Select(n => n.Server.Addresses.Http + "/"))}
+
+                    Stop a server (see the client move):  kill the demo, or use 'streamfarm node' farms (docs/operations.md).
                     Ctrl-C stops everything.
                     """);
                 await NodeCommand.WaitForStopSignalAsync(cancel);
+                Console.Out.WriteLine("demo: stopping");
                 await stop.CancelAsync();
                 try
                 {
@@ -59,7 +96,22 @@ internal static class DemoCommand
                     // stopping
                 }
 
-                Console.Out.WriteLine("demo: stopping");
+                foreach (var publisher in publishers)
+                {
+                    await publisher.DisposeAsync();
+                }
+            }
+            finally
+            {
+                if (observer is not null)
+                {
+                    await observer.DisposeAsync();
+                }
+
+                foreach (var node in nodes)
+                {
+                    await node.DisposeAsync();
+                }
             }
 
             Console.Out.WriteLine("demo: stopped");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
+using StreamFarm.Cli.Hosting;
 using StreamFarm.Dns;
 using StreamFarm.Membership;
 
@@ -64,50 +65,13 @@ internal static class DnsCommand
 
             var seedList = p.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => IPEndPoint.TryParse(s, out var ep) && ep.Port != 0 ? $"{ep.Address}:{ep.Port}" : $"{s}:7401").ToList();
-            UdpMembershipTransport transport;
-            DnsServer dns;
-            try
+            await using (var observer = await DnsObserver.StartAsync(dnsEndPoint, p.GetValue(gossipPort), options, membershipOptions, keyring, seedList, p.GetValue(id)))
             {
-                transport = new UdpMembershipTransport(new IPEndPoint(dnsEndPoint.Address, p.GetValue(gossipPort)));
-            }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                throw new CliError($"cannot bind the gossip port {dnsEndPoint.Address}:{p.GetValue(gossipPort)}: {e.Message}");
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streamfarm dns {observer.Id} answering {options.Service}.{options.Zone} on {observer.EndPoint} (udp+tcp, {options.Method}, ttl {options.Ttl.TotalSeconds} s); observing the farm through {string.Join(' ', seedList)}"));
+                await NodeCommand.WaitForStopSignalAsync(cancel);
             }
 
-            await using (transport)
-            {
-                var self = new MemberInfo
-                {
-                    Id = p.GetValue(id) ?? $"dns-{dnsEndPoint.Address.ToString().Replace(':', '-')}",
-                    Gossip = transport.LocalAddress,
-                    Observer = true,
-                    State = "active",
-                    Incarnation = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                };
-                using var node = new MembershipNode(self, membershipOptions, transport, TimeProvider.System, new Random(), keyring, seedList);
-                var responder = new DnsResponder(options, () => node.Snapshot, TimeProvider.System);
-                try
-                {
-                    dns = new DnsServer(responder, options, dnsEndPoint, TimeProvider.System);
-                }
-                catch (System.Net.Sockets.SocketException e)
-                {
-                    throw new CliError($"cannot listen for DNS on {dnsEndPoint}: {e.Message}");
-                }
-
-                await using (dns)
-                {
-                    node.Start();
-                    dns.Start();
-                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streamfarm dns {self.Id} answering {options.Service}.{options.Zone} on {dns.EndPoint} (udp+tcp, {options.Method}, ttl {options.Ttl.TotalSeconds} s); observing the farm through {string.Join(' ', seedList)}"));
-                    await NodeCommand.WaitForStopSignalAsync(cancel);
-                    node.Leave();
-                    await Task.Delay(membershipOptions.GossipInterval * 3, CancellationToken.None);
-                    Console.Out.WriteLine($"streamfarm dns {self.Id}: stopped");
-                }
-            }
-
+            Console.Out.WriteLine("streamfarm dns: stopped");
             return ExitCodes.Success;
         });
         return command;

@@ -60,29 +60,26 @@ internal static class NodeCommand
             Set(dnsAnswers, "dns:answerCount");
             Set(farmName, "farm:name");
             Set(preset, "farm:preset");
-            SetList(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"), "farm:seeds");
-            SetList(p.GetValue(gossipKey) ?? Environment.GetEnvironmentVariable("STREAMFARM_GOSSIP_KEY"), "farm:gossipKeys");
+            var seedList = List(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"));
+            var keyList = List(p.GetValue(gossipKey) ?? Environment.GetEnvironmentVariable("STREAMFARM_GOSSIP_KEY"));
 
-            void SetList(string? value, string key)
+            // Lists given as an option or variable replace the file's list whole (binding would
+            // merge them element by element).
+            static List<string>? List(string? value) =>
+                value?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+            var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides, o =>
             {
-                if (value is not null)
-                {
-                    var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                    for (var i = 0; i < items.Length; i++)
-                    {
-                        overrides[$"{key}:{i}"] = items[i];
-                    }
-                }
-            }
-
-            var options = LoadOptions(p.GetValue(config) ?? Environment.GetEnvironmentVariable("STREAMFARM_CONFIG"), overrides);
+                o.Farm.Seeds = seedList ?? o.Farm.Seeds;
+                o.Farm.GossipKeys = keyList ?? o.Farm.GossipKeys;
+            });
 
             return await RunAsync(options, p.GetValue(logLevel) ?? LogLevel.Information, cancel);
         });
         return command;
     }
 
-    public static ServerOptions LoadOptions(string? configFile, IDictionary<string, string?> overrides)
+    public static ServerOptions LoadOptions(string? configFile, IDictionary<string, string?> overrides, Action<ServerOptions>? replace = null)
     {
         var builder = new ConfigurationBuilder();
         if (configFile is not null)
@@ -101,6 +98,7 @@ internal static class NodeCommand
         try
         {
             builder.Build().Bind(options);
+            replace?.Invoke(options);
             options.Validate();
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or InvalidDataException)

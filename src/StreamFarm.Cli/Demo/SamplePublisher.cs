@@ -5,9 +5,9 @@ namespace StreamFarm.Cli.Demo;
 
 /// <summary>
 /// A realistic, changing feed for the demo: FX pairs and equities as random walks, each subject
-/// ticking at its own rate (from one tick every few seconds to tens per second).
+/// ticking at its own rate (from one tick every few seconds to tens per second), sent to every server.
 /// </summary>
-internal sealed class SamplePublisher(RttpConnection connection, int subjects, int seed)
+internal sealed class SamplePublisher(IReadOnlyList<RttpConnection> connections, int subjects, int seed)
 {
     private static readonly string[] Currencies = ["USD", "EUR", "GBP", "JPY", "CHF", "AUD", "CAD", "NZD", "SEK", "NOK"];
 
@@ -41,7 +41,7 @@ internal sealed class SamplePublisher(RttpConnection connection, int subjects, i
         var start = DateTime.UtcNow;
         foreach (var s in state)
         {
-            await connection.PublishAsync(s.Subject, Fields(s, random, full: true), replace: true, cancel);
+            await PublishAsync(s.Subject, Fields(s, random, full: true), replace: true, cancel);
         }
 
         var next = state.Select(s => start.AddSeconds(random.NextDouble() / s.Rate)).ToArray();
@@ -59,8 +59,24 @@ internal sealed class SamplePublisher(RttpConnection connection, int subjects, i
                 var s = state[i];
                 s.Price *= 1 + ((random.NextDouble() - 0.5) * 0.0008);
                 s.Volume += random.Next(1, 500);
-                await connection.PublishAsync(s.Subject, Fields(s, random, full: false), replace: false, cancel);
+                await PublishAsync(s.Subject, Fields(s, random, full: false), replace: false, cancel);
                 next[i] = now.AddSeconds(-Math.Log(1 - random.NextDouble()) / s.Rate);
+            }
+        }
+    }
+
+    /// <summary>The same update to every server (until routes carry it from one to the others).</summary>
+    private async Task PublishAsync(string subject, List<KeyValuePair<string, string>> fields, bool replace, CancellationToken cancel)
+    {
+        foreach (var c in connections)
+        {
+            try
+            {
+                await c.PublishAsync(subject, fields, replace, cancel);
+            }
+            catch (RttpConnectionException)
+            {
+                // that server is gone; the others still get the feed
             }
         }
     }

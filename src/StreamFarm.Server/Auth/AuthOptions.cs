@@ -15,9 +15,16 @@ public sealed class AuthOptions
     /// <summary>Admit clients without credentials. Default: only when no users or tokens are configured.</summary>
     public bool? AllowAnonymous { get; set; }
 
-    public List<string> AnonymousSubscribe { get; set; } = ["/>"];
+    // Lists default to null, not to a value: configuration binding adds to an existing list, so a
+    // default of ["/>"] could never be narrowed by a config file. The defaults apply when unset.
 
-    public List<string> AnonymousPublish { get; set; } = ["/>"];
+    /// <summary>Patterns anonymous clients may subscribe to; unset means every subject (<c>/&gt;</c>).</summary>
+    public List<string>? AnonymousSubscribe { get; set; }
+
+    /// <summary>Patterns anonymous clients may publish to; unset means every subject (<c>/&gt;</c>).</summary>
+    public List<string>? AnonymousPublish { get; set; }
+
+    internal static readonly IReadOnlyList<string> Everything = ["/>"];
 
     public bool AnonymousAllowed => AllowAnonymous ?? (Users.Count == 0 && Tokens.Count == 0);
 
@@ -47,11 +54,12 @@ public sealed class AuthOptions
 
         CheckPatterns("anonymous", AnonymousSubscribe);
         CheckPatterns("anonymous", AnonymousPublish);
+
     }
 
-    private static void CheckPatterns(string who, List<string> patterns)
+    private static void CheckPatterns(string who, List<string>? patterns)
     {
-        foreach (var p in patterns)
+        foreach (var p in patterns ?? [])
         {
             if (!SubjectSyntax.IsValidPattern(System.Text.Encoding.UTF8.GetBytes(p)))
             {
@@ -69,9 +77,11 @@ public sealed class UserEntry
     /// <summary><c>pbkdf2-sha256$iterations$salt$hash</c>, from <c>streamfarm hash-password</c>.</summary>
     public string PasswordHash { get; set; } = "";
 
-    public List<string> Subscribe { get; set; } = ["/>"];
+    /// <summary>Patterns this user may subscribe to; unset means every subject.</summary>
+    public List<string>? Subscribe { get; set; }
 
-    public List<string> Publish { get; set; } = [];
+    /// <summary>Patterns this user may publish to; unset means none.</summary>
+    public List<string>? Publish { get; set; }
 }
 
 /// <summary>A bearer token (stored as its SHA-256) with permissions.</summary>
@@ -82,7 +92,9 @@ public sealed class TokenEntry
     /// <summary><c>sha256$hex</c>, from <c>streamfarm hash-password --token</c>.</summary>
     public string TokenHash { get; set; } = "";
 
-    public List<string> Subscribe { get; set; } = ["/>"];
+    /// <summary>Patterns this token may subscribe to; unset means every subject.</summary>
+    public List<string>? Subscribe { get; set; }
 
-    public List<string> Publish { get; set; } = [];
+    /// <summary>Patterns this token may publish to; unset means none.</summary>
+    public List<string>? Publish { get; set; }
 }

@@ -16,7 +16,7 @@ public sealed class Authenticator(AuthOptions options)
             {
                 if (PasswordHasher.VerifyToken(token, t.TokenHash))
                 {
-                    return new Permissions(t.Name, t.Subscribe, t.Publish);
+                    return new Permissions(t.Name, t.Subscribe ?? AuthOptions.Everything, t.Publish ?? []);
                 }
             }
 
@@ -30,7 +30,7 @@ public sealed class Authenticator(AuthOptions options)
                 if (u.Name == user)
                 {
                     return password is not null && PasswordHasher.VerifyPassword(password, u.PasswordHash)
-                        ? new Permissions(u.Name, u.Subscribe, u.Publish)
+                        ? new Permissions(u.Name, u.Subscribe ?? AuthOptions.Everything, u.Publish ?? [])
                         : null;
                 }
             }
@@ -40,7 +40,7 @@ public sealed class Authenticator(AuthOptions options)
         }
 
         return options.AnonymousAllowed
-            ? new Permissions("anonymous", options.AnonymousSubscribe, options.AnonymousPublish)
+            ? new Permissions("anonymous", options.AnonymousSubscribe ?? AuthOptions.Everything, options.AnonymousPublish ?? AuthOptions.Everything)
             : null;
     }
 }

@@ -1,0 +1,48 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using StreamFarm.Server.Auth;
+
+namespace StreamFarm.Server.Tests;
+
+/// <summary>Options as a config file binds them: configured permission lists replace the defaults.</summary>
+public sealed class ConfigBindingTests
+{
+    private static ServerOptions Bind(string json)
+    {
+        var options = new ServerOptions();
+        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build().Bind(options);
+        options.Validate();
+        return options;
+    }
+
+    [Fact]
+    public void UserSubscribeList_FromConfig_NarrowsWhatTheUserMaySee()
+    {
+        var hash = PasswordHasher.HashPassword("pw", 1000);
+        var o = Bind($$"""{ "auth": { "users": [ { "name": "alice", "passwordHash": "{{hash}}", "subscribe": ["/FX/>"] } ] } }""");
+        var p = new Authenticator(o.Auth).Authenticate("alice", "pw", null)!;
+        Assert.True(p.CanSubscribe("/FX/GBPUSD"));
+        Assert.False(p.CanSubscribe("/EQ/VOD"));
+        Assert.False(p.CanPublish("/FX/GBPUSD"));
+    }
+
+    [Fact]
+    public void AnonymousLists_FromConfig_ReplaceTheDefaults()
+    {
+        // (An empty JSON list binds as "unset": to allow nothing, set allowAnonymous to false.)
+        var o = Bind("""{ "auth": { "anonymousPublish": ["/PUB/x"], "anonymousSubscribe": ["/public/>"] } }""");
+        var p = new Authenticator(o.Auth).Authenticate(null, null, null)!;
+        Assert.True(p.CanPublish("/PUB/x"));
+        Assert.False(p.CanPublish("/Q"));
+        Assert.True(p.CanSubscribe("/public/a"));
+        Assert.False(p.CanSubscribe("/private/a"));
+    }
+
+    [Fact]
+    public void NothingConfigured_AnonymousMayDoEverything()
+    {
+        var p = new Authenticator(Bind("{}").Auth).Authenticate(null, null, null)!;
+        Assert.True(p.CanPublish("/a/b"));
+        Assert.True(p.CanSubscribe("/a/b"));
+    }
+}
