@@ -37,7 +37,7 @@ public sealed partial class MembershipNode
     {
         Stats.Received(data.Length);
         const int maxStream = 16 * 1024 * 1024;
-        var payload = _sealer is null ? data : _sealer.Open(data, maxStream);
+        var payload = _streamSealer is null ? data : _streamSealer.Open(data, maxStream);
         if (payload is null)
         {
             return;

@@ -18,6 +18,7 @@ public sealed partial class MembershipNode : IDisposable
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly PacketSealer? _sealer;
+    private readonly PacketSealer? _streamSealer;
     private readonly IReadOnlyList<string> _seeds;
     private readonly Dictionary<string, MemberEntry> _members = new(StringComparer.Ordinal);
     private readonly BroadcastQueue _broadcasts = new();
@@ -37,6 +38,10 @@ public sealed partial class MembershipNode : IDisposable
         _random = random;
         _self = self with { Gossip = transport.LocalAddress, Liveness = Liveness.Alive };
         _sealer = keyring is null ? null : new PacketSealer(keyring, options.FarmName, time);
+
+        // Streams get their own sealer (own boot id, so their own replay window at receivers): a
+        // push-pull delayed behind many datagrams must not look like a replay.
+        _streamSealer = keyring is null ? null : new PacketSealer(keyring, options.FarmName, time);
         _seeds = [.. (seeds ?? []).Where(s => s != transport.LocalAddress)];
         _awareness = new Awareness(options.AwarenessMaxMultiplier);
         _members[_self.Id] = new MemberEntry(_self, time.GetTimestamp());
@@ -76,9 +81,9 @@ public sealed partial class MembershipNode : IDisposable
         }
     }
 
-    public long DroppedPackets => _sealer?.DroppedTotal ?? 0;
+    public long DroppedPackets => (_sealer?.DroppedTotal ?? 0) + (_streamSealer?.DroppedTotal ?? 0);
 
-    public long Dropped(DropReason reason) => _sealer?.Dropped(reason) ?? 0;
+    public long Dropped(DropReason reason) => (_sealer?.Dropped(reason) ?? 0) + (_streamSealer?.Dropped(reason) ?? 0);
 
     /// <summary>Every member this node knows, with its liveness.</summary>
     public IReadOnlyList<MemberInfo> Members
@@ -227,7 +232,7 @@ public sealed partial class MembershipNode : IDisposable
     private void SendState(string to, bool join, bool reply)
     {
         var message = MessageCodec.EncodeStream(new PushPull(join, reply, _self.Id, _self.Gossip, [.. _members.Values.Select(e => e.Info)]));
-        var sealedMessage = _sealer?.Seal(message) ?? message;
+        var sealedMessage = _streamSealer?.Seal(message) ?? message;
         Stats.StreamSent(sealedMessage.Length);
         _transport.SendStream(to, sealedMessage);
     }

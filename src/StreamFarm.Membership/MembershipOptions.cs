@@ -73,7 +73,7 @@ public sealed record MembershipOptions
             throw new ArgumentException("membership.probeTimeout must be shorter than membership.probeInterval");
         }
 
-        if (IndirectChecks < 0 || GossipNodes < 1 || RetransmitMult < 1 || SuspicionMult < 1 || SuspicionMaxTimeoutMult < 1 || SuspicionConfirmations < 1)
+        if (IndirectChecks < 0 || AwarenessMaxMultiplier < 1 || GossipNodes < 1 || RetransmitMult < 1 || SuspicionMult < 1 || SuspicionMaxTimeoutMult < 1 || SuspicionConfirmations < 1)
         {
             throw new ArgumentException("membership counts and multipliers must be positive");
         }

@@ -233,7 +233,7 @@ internal static class MessageCodec
     private static void Member(List<byte> b, MemberInfo m)
     {
         Str(b, m.Id); Str(b, m.Gossip); U64(b, m.Incarnation); b.Add((byte)m.Liveness); Str(b, m.State); Str(b, m.Group);
-        U32(b, (uint)m.Capacity); U32(b, (uint)m.Users); Str(b, m.Tcp); Str(b, m.Ws); Str(b, m.Http); b.Add(m.Observer ? (byte)1 : (byte)0);
+        U32(b, (uint)Math.Max(0, m.Capacity)); U32(b, (uint)Math.Max(0, m.Users)); Str(b, m.Tcp); Str(b, m.Ws); Str(b, m.Http); b.Add(m.Observer ? (byte)1 : (byte)0);
     }
 
     private ref struct Reader(ReadOnlySpan<byte> data)

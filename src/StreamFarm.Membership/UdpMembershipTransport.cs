@@ -25,11 +25,19 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     public UdpMembershipTransport(IPEndPoint bind)
     {
         _udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _udp.Bind(bind);
-        var bound = (IPEndPoint)_udp.LocalEndPoint!;
-        _tcp = new TcpListener(bound);
-        _tcp.Start();
-        LocalAddress = $"{bound.Address}:{bound.Port}";
+        try
+        {
+            _udp.Bind(bind);
+            var bound = (IPEndPoint)_udp.LocalEndPoint!;
+            _tcp = new TcpListener(bound);
+            _tcp.Start();
+            LocalAddress = bound.ToString(); // [v6]:port or v4:port, which IPEndPoint.TryParse reads back
+        }
+        catch
+        {
+            _udp.Dispose();
+            throw;
+        }
     }
 
     public string LocalAddress { get; }
@@ -104,7 +112,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
             }
 
             var from = (IPEndPoint)r.RemoteEndPoint;
-            _onPacket!($"{from.Address}:{from.Port}", buffer.AsSpan(0, r.ReceivedBytes).ToArray());
+            _onPacket!(from.ToString(), buffer.AsSpan(0, r.ReceivedBytes).ToArray());
         }
     }
 
@@ -149,7 +157,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
             if (await ReadExactlyAsync(client, data, 0, timeout.Token))
             {
                 var from = (IPEndPoint)client.RemoteEndPoint!;
-                _onStream!($"{from.Address}:{from.Port}", data);
+                _onStream!(from.ToString(), data);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)

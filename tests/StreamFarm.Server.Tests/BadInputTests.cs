@@ -173,4 +173,43 @@ public sealed class BadInputTests
             Assert.StartsWith("ERR UNKNOWN_VERB", await attacker.NextAsync(), StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task BusySubscriberThatOnlyAnswersPings_NotCutAsIdle()
+    {
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.PingInterval = TimeSpan.FromMilliseconds(100);
+            o.Limits.IdleTimeout = TimeSpan.FromSeconds(1);
+        });
+        await using var pub = await node.ConnectAsync();
+        await using var sub = await node.ConnectAsync();
+        await sub.SendAsync("SUB /busy");
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 1; i <= 300; i++)
+            {
+                await pub.SendAsync($"PUB /busy n={i}");
+                await Task.Delay(10);
+            }
+        });
+
+        // The subscriber never writes on its own; it only answers the server's PINGs.
+        var last = "";
+        while (!last.EndsWith(" n=300", StringComparison.Ordinal))
+        {
+            var line = await sub.ReadLineAsync() ?? throw new InvalidOperationException("closed: the busy subscriber was cut");
+            Assert.DoesNotContain("ERR IDLE", line, StringComparison.Ordinal);
+            if (line == "PING")
+            {
+                await sub.SendAsync("PONG");
+            }
+            else
+            {
+                last = line;
+            }
+        }
+
+        await publishing;
+    }
 }

@@ -20,6 +20,7 @@ internal sealed partial class ClientSession : IDisposable
     private readonly long _startedAt;
     private long _lastReceived;
     private long _lastSent;
+    private long _lastPing; // only the housekeeping timer reads and writes it
     private int _closing;
     private Permissions? _permissions;
 
@@ -150,9 +151,14 @@ internal sealed partial class ClientSession : IDisposable
             return;
         }
 
-        if (time.GetElapsedTime(Volatile.Read(ref _lastSent)) >= limits.PingInterval)
+        // PING when we have sent nothing (the client learns we are alive) or received nothing (a busy
+        // subscriber that never writes gets something to answer before its idle timeout), at most
+        // once per interval.
+        var quiet = time.GetElapsedTime(Volatile.Read(ref _lastSent)) >= limits.PingInterval
+            || time.GetElapsedTime(Volatile.Read(ref _lastReceived)) >= limits.PingInterval;
+        if (quiet && time.GetElapsedTime(_lastPing) >= limits.PingInterval)
         {
-            Volatile.Write(ref _lastSent, time.GetTimestamp()); // one PING per interval even if the writer is stuck
+            _lastPing = time.GetTimestamp();
             Outbound.EnqueueControl(PingLine);
         }
     }
