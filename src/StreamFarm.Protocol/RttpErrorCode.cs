@@ -24,4 +24,5 @@ public enum RttpErrorCode : byte
     Idle = 18,
     Binary = 19,
     Internal = 20,
+    Draining = 21,
 }

@@ -23,6 +23,8 @@ public sealed partial class RttpServer : IDisposable
     private readonly ILogger _log;
     private long _nextSessionId;
     private volatile bool _stopping;
+    private volatile bool _draining;
+    private ITimer? _drainTimer;
     private long _messagesIn;
     private long _messagesOut;
     private long _conflationsClosed;
@@ -78,12 +80,15 @@ public sealed partial class RttpServer : IDisposable
 
     public bool IsStopping => _stopping;
 
+    /// <summary>Draining: new clients are refused with ERR DRAINING, connected ones are moved away over a spread.</summary>
+    public bool IsDraining => _draining;
+
     /// <summary>This server's row of the farm table, from its live status.</summary>
     public FarmMember SelfMember() => new()
     {
         Id = Options.Id,
         Group = Options.Group,
-        State = _stopping ? "leaving" : "active",
+        State = _stopping ? "leaving" : _draining ? "draining" : "active",
         Liveness = "alive",
         Users = Users,
         Capacity = Options.Capacity,
@@ -98,6 +103,12 @@ public sealed partial class RttpServer : IDisposable
         if (_stopping)
         {
             await RefuseAsync(transport, "BYE SHUTDOWN server stopping\n"u8.ToArray());
+            return;
+        }
+
+        if (_draining)
+        {
+            await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Draining, $"server {Options.Id} is draining: choose another server", "@after=0")));
             return;
         }
 
@@ -134,6 +145,36 @@ public sealed partial class RttpServer : IDisposable
         {
             s.Close(DisconnectReason.ServerShutdown, goodbye);
         }
+    }
+
+    /// <summary>
+    /// Lame-duck mode: the farm table shows this server as draining (DNS and clients stop choosing
+    /// it), new connections are refused with ERR DRAINING, and connected clients get MOVE DRAINING
+    /// spread evenly over <paramref name="spread"/>, so they do not all land elsewhere at once.
+    /// </summary>
+    public void BeginDrain(TimeSpan spread)
+    {
+        if (_draining || _stopping)
+        {
+            return;
+        }
+
+        _draining = true;
+        (Farm as LocalFarm)?.Refresh();
+        var queue = new Queue<ClientSession>(_sessions.Values.OrderBy(_ => Random.Shared.Next()));
+        var ticks = Math.Max(1, (int)(spread.TotalMilliseconds / 100));
+        var perTick = Math.Max(1, (int)Math.Ceiling(queue.Count / (double)ticks));
+        var move = "MOVE DRAINING\n"u8.ToArray();
+        _drainTimer = Time.CreateTimer(_ =>
+        {
+            lock (queue)
+            {
+                for (var i = 0; i < perTick && queue.TryDequeue(out var s); i++)
+                {
+                    s.Outbound.EnqueueControl(move);
+                }
+            }
+        }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(100));
     }
 
     /// <summary>Waits until every session has ended, or the timeout passes; true if all ended.</summary>
@@ -230,6 +271,7 @@ public sealed partial class RttpServer : IDisposable
     public void Dispose()
     {
         _housekeeping.Dispose();
+        _drainTimer?.Dispose();
         Farm.Changed -= OnFarmChanged;
         (Farm as IDisposable)?.Dispose();
     }

@@ -22,6 +22,17 @@ internal static class HttpEndpoints
         app.MapMetrics("/metrics", registry);
         app.Map("/rttp", (HttpContext context) => AcceptWebSocketAsync(context, server));
         app.MapGet("/", () => Results.Content(StatusPage(server), "text/html; charset=utf-8"));
+        app.MapPost("/admin/drain", (HttpContext context, int? spreadSeconds) =>
+        {
+            // Administrative: only from the machine itself.
+            if (context.Connection.RemoteIpAddress is not { } remote || !IPAddress.IsLoopback(remote))
+            {
+                return Results.Text("drain is accepted from loopback only\n", statusCode: StatusCodes.Status403Forbidden);
+            }
+
+            server.BeginDrain(TimeSpan.FromSeconds(Math.Clamp(spreadSeconds ?? 10, 0, 3600)));
+            return Results.Text($"draining: {server.Connections} client(s) will be moved\n");
+        });
     }
 
     private static async Task AcceptWebSocketAsync(HttpContext context, RttpServer server)
