@@ -138,12 +138,12 @@ public sealed partial class FarmClient
                 return first;
             }
 
-            var chosen = await TryConnectAsync(choice.Server.Tcp, cancel);
+            var chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
             if (chosen is null && _lastRefusal == RttpErrorCode.None)
             {
                 // Claim 13: the connection failed: try the same server once more.
-                Step(StepKind.Retried, $"trying {choice.Server.Id} at {choice.Server.Tcp} once more");
-                chosen = await TryConnectAsync(choice.Server.Tcp, cancel);
+                Step(StepKind.Retried, $"trying {choice.Server.Id} at {AddressOf(choice.Server)} once more");
+                chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
             }
 
             if (chosen is not null)
@@ -182,7 +182,7 @@ public sealed partial class FarmClient
             }
 
             Step(StepKind.Chosen, choice.Reason);
-            var next = await TryConnectAsync(choice.Server.Tcp, cancel);
+            var next = await TryConnectAsync(AddressOf(choice.Server), cancel);
             if (next is not null)
             {
                 await ClearAsync(current);
@@ -198,6 +198,9 @@ public sealed partial class FarmClient
         Step(StepKind.Failed, "no other server to move to; asking for the service again");
         return null;
     }
+
+    /// <summary>The address of <paramref name="m"/> in the network view this client is in.</summary>
+    private string AddressOf(FarmMember m) => _options.UseExternalAddresses && m.External.Length > 0 ? m.External : m.Tcp;
 
     private ServerChoice? Choose(FarmSnapshot table, HashSet<string> excluded)
     {

@@ -31,6 +31,12 @@ public sealed record FarmClientOptions
     /// <summary>Longest pause before leaving a server that sent MOVE, so its clients do not all arrive elsewhere at once.</summary>
     public TimeSpan MoveSpread { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Which of a server's addresses this client can reach: the internal one (default), or the
+    /// external one (outside the farm's network), falling back to internal where none is published.
+    /// </summary>
+    public bool UseExternalAddresses { get; init; }
+
     /// <summary>HELLO options: client name, credentials, timeouts.</summary>
     public RttpConnectionOptions Connection { get; init; } = new();
 

@@ -31,6 +31,12 @@ public sealed record MemberInfo
 
     public string Http { get; init; } = "";
 
+    /// <summary>RTTP address for clients outside the farm's network (<c>host:port</c>), or empty.</summary>
+    public string External { get; init; } = "";
+
+    /// <summary>TLS certificate name, or empty.</summary>
+    public string TlsName { get; init; } = "";
+
     /// <summary>True for observers (a DNS responder): they see the farm but serve no clients.</summary>
     public bool Observer { get; init; }
 }

@@ -326,6 +326,8 @@ public sealed partial class MembershipNode : IDisposable
                 Tcp = e.Info.Tcp,
                 Ws = e.Info.Ws,
                 Http = e.Info.Http,
+                External = e.Info.External,
+                TlsName = e.Info.TlsName,
             })
             .ToList();
         var previous = _snapshot;

@@ -34,6 +34,15 @@ public static class FarmCodec
         RttpWriter.WriteField(w, "tcp"u8, m.Tcp);
         RttpWriter.WriteField(w, "ws"u8, m.Ws);
         RttpWriter.WriteField(w, "http"u8, m.Http);
+        if (m.External.Length > 0)
+        {
+            RttpWriter.WriteField(w, "external"u8, m.External);
+        }
+
+        if (m.TlsName.Length > 0)
+        {
+            RttpWriter.WriteField(w, "tls"u8, m.TlsName);
+        }
         RttpWriter.WriteRaw(w, "\n"u8);
     }
 
@@ -85,6 +94,8 @@ public static class FarmCodec
             Tcp = Get("tcp"u8),
             Ws = Get("ws"u8),
             Http = Get("http"u8),
+            External = Get("external"u8),
+            TlsName = Get("tls"u8),
         };
     }
 

@@ -25,6 +25,15 @@ public sealed record FarmMember
 
     /// <summary>Base URL of the HTTP side.</summary>
     public string Http { get; init; } = "";
+
+    /// <summary>
+    /// RTTP over TCP as clients outside the farm's network reach it (<c>host:port</c>, behind NAT or
+    /// a load balancer); empty when the internal address is the only one.
+    /// </summary>
+    public string External { get; init; } = "";
+
+    /// <summary>The name on the server's TLS certificate, for clients that connect with TLS; empty without TLS.</summary>
+    public string TlsName { get; init; } = "";
 }
 
 /// <summary>An immutable, versioned farm table. Readers take no locks.</summary>

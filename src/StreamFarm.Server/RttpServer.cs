@@ -95,6 +95,8 @@ public sealed partial class RttpServer : IDisposable
         Tcp = Addresses.Tcp,
         Ws = Addresses.Ws,
         Http = Addresses.Http,
+        External = Options.ExternalAddress ?? "",
+        TlsName = Options.TlsName ?? "",
     };
 
     /// <summary>Runs one client session over <paramref name="transport"/> until it ends.</summary>

@@ -29,6 +29,12 @@ public sealed class ServerOptions
     /// <summary>Host name clients should use in the farm table (defaults to <see cref="Listen"/>).</summary>
     public string? AdvertiseHost { get; set; }
 
+    /// <summary>RTTP address for clients outside the farm's network (<c>host:port</c>: NAT, load balancer), published in the farm table.</summary>
+    public string? ExternalAddress { get; set; }
+
+    /// <summary>The name on this server's TLS certificate, published for clients that use TLS.</summary>
+    public string? TlsName { get; set; }
+
     public LimitOptions Limits { get; set; } = new();
 
     public FarmOptions Farm { get; set; } = new();

@@ -16,6 +16,7 @@ internal sealed class Connector
     private readonly Option<string?> _token = CommonOptions.Token();
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
     private readonly Option<string?> _policy = new("--policy") { Description = "how to choose the server with --service: p2c (default), random, fewest, weighted" };
+    private readonly Option<bool> _external = new("--external") { Description = "with --service: connect to the servers' external addresses (outside the farm's network)" };
     private readonly Option<string?> _group = new("--group") { Description = "preferred server group with --service (spills over when it has no healthy server)" };
 
     public void AddTo(Command command)
@@ -29,6 +30,7 @@ internal sealed class Connector
         command.Options.Add(_verbose);
         command.Options.Add(_policy);
         command.Options.Add(_group);
+        command.Options.Add(_external);
     }
 
     public bool Verbose(ParseResult p) => p.GetValue(_verbose);
@@ -86,6 +88,7 @@ internal sealed class Connector
             Resolver = resolver,
             Selector = selector,
             Connection = Options(p, clientName),
+            UseExternalAddresses = p.GetValue(_external),
         });
         if (Verbose(p))
         {

@@ -31,9 +31,10 @@ internal static class NodeCommand
         var dnsAnswers = new Option<int?>("--dns-answers") { Description = "addresses per DNS answer (default 1)" };
         var zone = new Option<string?>("--zone") { Description = "the farm's DNS zone (default farm.test)" };
         var service = new Option<string?>("--service") { Description = "the common service name (default stream)" };
+        var external = new Option<string?>("--external") { Description = "HOST:PORT at which clients outside the farm's network reach this server's RTTP port" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -54,6 +55,7 @@ internal static class NodeCommand
             Set(httpPort, "httpPort");
             Set(gossipPort, "farm:gossipPort");
             Set(dns, "dnsListen");
+            Set(external, "externalAddress");
             Set(zone, "dns:zone");
             Set(service, "dns:service");
             Set(dnsMethod, "dns:method");

@@ -34,6 +34,8 @@ internal sealed class FarmStatusPublisher : IDisposable
             Tcp = me.Tcp,
             Ws = me.Ws,
             Http = me.Http,
+            External = me.External,
+            TlsName = me.TlsName,
         });
     }
 
