@@ -75,7 +75,7 @@ public sealed class DnsResponder
         if (kind == NameKind.None)
         {
             w.Begin(DnsWire.RcodeNxDomain, authoritative: true);
-            w.Soa(zone, _negativeTtl, authority: true);
+            w.Soa(zone, _negativeTtl, _negativeTtl, authority: true);
             return w.Finish(limit);
         }
 
@@ -83,7 +83,7 @@ public sealed class DnsResponder
         var type = q.Type;
         var answered = kind switch
         {
-            NameKind.Apex when type is DnsWire.TypeSoa or DnsWire.TypeAny => w.Soa(zone, _ttl, authority: false),
+            NameKind.Apex when type is DnsWire.TypeSoa or DnsWire.TypeAny => w.Soa(zone, _ttl, _negativeTtl, authority: false),
             NameKind.Apex when type == DnsWire.TypeNs => w.NsRecord(zone, _ttl),
             NameKind.Service when type is DnsWire.TypeA or DnsWire.TypeAaaa or DnsWire.TypeAny => ServiceAddresses(ref w, zone, client, type),
             NameKind.SrvTcp when type is DnsWire.TypeSrv or DnsWire.TypeAny => Srv(ref w, zone, client, ws: false),
@@ -94,7 +94,7 @@ public sealed class DnsResponder
         };
         if (answered == 0)
         {
-            w.Soa(zone, _negativeTtl, authority: true); // NODATA: the name exists, not with this type
+            w.Soa(zone, _negativeTtl, _negativeTtl, authority: true); // NODATA: the name exists, not with this type
         }
 
         return w.Finish(limit);
@@ -121,20 +121,22 @@ public sealed class DnsResponder
 
     private int ServiceAddresses(ref Writer w, ZoneData zone, ReadOnlySpan<byte> client, ushort type)
     {
-        // RFC 8482: ANY gets one RRset (the addresses), not everything.
+        // Choose among the servers of the asked family, so that an A query is not answered NODATA
+        // while an IPv4 server is healthy. RFC 8482: ANY gets one RRset, the IPv4 one if there is any.
+        var servers = type switch
+        {
+            DnsWire.TypeA => zone.HealthyIpv4,
+            DnsWire.TypeAaaa => zone.HealthyIpv6,
+            _ => zone.HealthyIpv4.Count > 0 ? zone.HealthyIpv4 : zone.HealthyIpv6,
+        };
         Span<int> chosen = stackalloc int[32];
-        var n = _balancer.Choose(zone.Healthy, client, chosen);
-        var written = 0;
+        var n = _balancer.Choose(servers, client, chosen);
         for (var i = 0; i < n; i++)
         {
-            var ip = zone.Healthy[chosen[i]].Ip;
-            if (type == DnsWire.TypeAny || (type == DnsWire.TypeA) == (ip.Length == 4))
-            {
-                written += w.Address(ip, _ttl);
-            }
+            w.Address(servers[chosen[i]].Ip, _ttl);
         }
 
-        return written;
+        return n;
     }
 
     private int Srv(ref Writer w, ZoneData zone, ReadOnlySpan<byte> client, bool ws)
@@ -240,9 +242,8 @@ public sealed class DnsResponder
             U16(port);
 
             // RFC 2782: the target is not compressed.
-            _buffer[_pos++] = (byte)s.Label.Length;
-            s.Label.CopyTo(_buffer[_pos..]);
-            _pos += s.Label.Length;
+            s.Labels.CopyTo(_buffer[_pos..]);
+            _pos += s.Labels.Length;
             zone.Apex.CopyTo(_buffer[_pos..]);
             _pos += zone.Apex.Length;
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[rd..], (ushort)(_pos - start));
@@ -250,7 +251,7 @@ public sealed class DnsResponder
             return 1;
         }
 
-        public int Soa(ZoneData zone, uint ttl, bool authority)
+        public int Soa(ZoneData zone, uint ttl, uint minimum, bool authority)
         {
             // Owner: the apex, a pointer into the question.
             Pointer(ZoneOffset);
@@ -265,7 +266,7 @@ public sealed class DnsResponder
             U32(60);  // refresh
             U32(30);  // retry
             U32(600); // expire
-            U32(ttl); // minimum: the negative TTL
+            U32(minimum); // the negative TTL (RFC 2308), also when the SOA itself is the answer
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[rd..], (ushort)(_pos - start));
             if (authority)
             {
@@ -301,7 +302,7 @@ public sealed class DnsResponder
                 U16(DnsWire.MaxUdpBytes);
                 _buffer[_pos++] = (byte)(_rcode >> 4); // extended rcode
                 _buffer[_pos++] = 0; // version
-                U16(0); // flags
+                U16(_q.DnssecOk ? (ushort)0x8000 : (ushort)0); // flags: the DO bit is copied (RFC 3225)
                 U16(0); // no options
             }
 

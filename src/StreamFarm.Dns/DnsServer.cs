@@ -28,12 +28,8 @@ public sealed class DnsServer : IAsyncDisposable
     {
         _responder = responder;
         _limiter = new RateLimiter(options.RateLimit, options.Slip, time);
-        _udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _udp.Bind(bind);
-        var bound = (IPEndPoint)_udp.LocalEndPoint!;
-        _tcp = new TcpListener(bound);
-        _tcp.Start(512);
-        EndPoint = bound;
+        (_udp, _tcp) = Bind(bind);
+        EndPoint = (IPEndPoint)_udp.LocalEndPoint!;
     }
 
     public IPEndPoint EndPoint { get; }
@@ -54,6 +50,34 @@ public sealed class DnsServer : IAsyncDisposable
         }
 
         _accept = AcceptLoopAsync();
+    }
+
+    /// <summary>UDP and TCP on the same port. For port 0 the kernel picks a free UDP port that TCP may have in use: pick again.</summary>
+    private static (Socket Udp, TcpListener Tcp) Bind(IPEndPoint bind)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            TcpListener? tcp = null;
+            try
+            {
+                udp.Bind(bind);
+                tcp = new TcpListener((IPEndPoint)udp.LocalEndPoint!);
+                tcp.Start(512);
+                return (udp, tcp);
+            }
+            catch (SocketException e) when (bind.Port == 0 && e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 50)
+            {
+                tcp?.Dispose();
+                udp.Dispose();
+            }
+            catch
+            {
+                tcp?.Dispose();
+                udp.Dispose();
+                throw;
+            }
+        }
     }
 
     private void UdpLoop()
@@ -91,6 +115,11 @@ public sealed class DnsServer : IAsyncDisposable
                     continue;
                 case RateDecision.Slip:
                     length = DnsResponder.Truncated(query.AsSpan(0, n), response);
+                    if (length == 0)
+                    {
+                        continue; // no question to echo (FORMERR, NOTIMP, BADVERS): nothing rather than an empty datagram
+                    }
+
                     break;
             }
 

@@ -11,17 +11,30 @@ internal sealed class LoadBalancer
     private readonly DnsOptions _options;
     private readonly Random _random;
     private readonly Lock _randomLock = new();
-    private readonly (string Group, IPNetwork Network)[] _groups;
-    private long _next;
+    private readonly string[] _groupNames;
+    private readonly (int Group, IPNetwork Network)[] _groups;
+
+    /// <summary>
+    /// Rotations: one per address family (index 0 IPv4, 1 IPv6), and one per group and family at
+    /// <c>group * 2 + family</c>, so that A and AAAA queries asked in pairs, or the clients of one
+    /// group, do not shift each other's turns.
+    /// </summary>
+    private readonly long[] _next = new long[2];
+    private readonly long[] _groupNext;
 
     public LoadBalancer(DnsOptions options, Random random)
     {
         _options = options;
         _random = random;
-        _groups = [.. options.GroupNetworks.SelectMany(g => g.Value.Select(n => (g.Key, IPNetwork.Parse(n))))];
+        _groupNames = [.. options.GroupNetworks.Keys];
+        _groups = [.. options.GroupNetworks.SelectMany((g, i) => g.Value.Select(n => (i, IPNetwork.Parse(n))))];
+        _groupNext = new long[_groupNames.Length * 2];
     }
 
-    /// <summary>Writes the indexes (into <paramref name="healthy"/>) of the chosen servers; returns how many.</summary>
+    /// <summary>
+    /// Writes the indexes (into <paramref name="healthy"/>, servers of one address family) of the
+    /// chosen servers; returns how many.
+    /// </summary>
     public int Choose(IReadOnlyList<ZoneData.Server> healthy, ReadOnlySpan<byte> client, Span<int> chosen)
     {
         var n = Math.Min(Math.Min(_options.AnswerCount, healthy.Count), chosen.Length);
@@ -29,6 +42,8 @@ internal sealed class LoadBalancer
         {
             return 0;
         }
+
+        var family = healthy[0].Ip.Length == 4 ? 0 : 1;
 
         switch (_options.Method)
         {
@@ -45,25 +60,48 @@ internal sealed class LoadBalancer
                 }
 
             case BalanceMethod.FewestUsers:
-                return Fewest(healthy, n, chosen);
+                return Fewest(healthy, n, chosen, ref _next[family]);
             case BalanceMethod.Group:
-                return InGroup(healthy, n, client, chosen);
+                return InGroup(healthy, n, client, chosen, family);
             default:
-                return Rotate(healthy.Count, n, chosen, static _ => true, null);
+                return Rotate(healthy, null, n, chosen, ref _next[family]);
         }
     }
 
-    /// <summary>Round robin: consecutive servers from a rotating start.</summary>
-    private int Rotate(int count, int n, Span<int> chosen, Func<int, bool> eligible, IReadOnlyList<ZoneData.Server>? _)
+    /// <summary>
+    /// Round robin over the eligible servers (all, or those of <paramref name="group"/>): consecutive
+    /// eligible servers from a start that rotates through them, so each leads equally often.
+    /// </summary>
+    private static int Rotate(IReadOnlyList<ZoneData.Server> healthy, string? group, int n, Span<int> chosen, ref long next)
     {
-        var start = (int)((ulong)Interlocked.Increment(ref _next) % (ulong)count);
-        var k = 0;
-        for (var i = 0; i < count && k < n; i++)
+        var eligible = 0;
+        for (var i = 0; i < healthy.Count; i++)
         {
-            var index = (start + i) % count;
-            if (eligible(index))
+            eligible += group is null || healthy[i].Group == group ? 1 : 0;
+        }
+
+        if (eligible == 0)
+        {
+            return 0;
+        }
+
+        // The eligible servers ranked start, start + 1, ..., then those ranked 0 .. start - 1.
+        var start = (int)((ulong)Interlocked.Increment(ref next) % (ulong)eligible);
+        var k = 0;
+        for (var pass = 0; pass < 2; pass++)
+        {
+            var rank = 0;
+            for (var i = 0; i < healthy.Count && k < n; i++)
             {
-                chosen[k++] = index;
+                if (group is null || healthy[i].Group == group)
+                {
+                    if ((rank >= start) == (pass == 0))
+                    {
+                        chosen[k++] = i;
+                    }
+
+                    rank++;
+                }
             }
         }
 
@@ -106,26 +144,46 @@ internal sealed class LoadBalancer
         return n;
     }
 
-    /// <summary>The n least loaded (users / capacity); ties broken by rotation so equal servers share.</summary>
-    private int Fewest(IReadOnlyList<ZoneData.Server> healthy, int n, Span<int> chosen)
+    /// <summary>The n least loaded (users / capacity); ties taken in turn so equal servers share evenly.</summary>
+    private static int Fewest(IReadOnlyList<ZoneData.Server> healthy, int n, Span<int> chosen, ref long next)
     {
         var count = healthy.Count;
-        var offset = (int)((ulong)Interlocked.Increment(ref _next) % (ulong)count);
+        var turn = (ulong)Interlocked.Increment(ref next);
         Span<bool> taken = count <= 1024 ? stackalloc bool[count] : new bool[count];
         for (var k = 0; k < n; k++)
         {
-            var best = -1;
-            for (var j = 0; j < count; j++)
+            // The least load among the servers not yet taken, and how many share it.
+            var least = double.PositiveInfinity;
+            var ties = 0;
+            for (var i = 0; i < count; i++)
             {
-                var i = (offset + j) % count;
-                if (!taken[i] && (best < 0 || Load(healthy[i]) < Load(healthy[best])))
+                if (taken[i])
                 {
-                    best = i;
+                    continue;
+                }
+
+                var load = Load(healthy[i]);
+                if (load < least)
+                {
+                    least = load;
+                    ties = 1;
+                }
+                else if (load == least)
+                {
+                    ties++;
                 }
             }
 
-            taken[best] = true;
-            chosen[k] = best;
+            var skip = (int)((turn + (ulong)k) % (ulong)ties);
+            for (var i = 0; i < count; i++)
+            {
+                if (!taken[i] && Load(healthy[i]) == least && skip-- == 0)
+                {
+                    taken[i] = true;
+                    chosen[k] = i;
+                    break;
+                }
+            }
         }
 
         return n;
@@ -133,26 +191,25 @@ internal sealed class LoadBalancer
         static double Load(ZoneData.Server s) => (double)s.Users / s.Capacity;
     }
 
-    private int InGroup(IReadOnlyList<ZoneData.Server> healthy, int n, ReadOnlySpan<byte> client, Span<int> chosen)
+    private int InGroup(IReadOnlyList<ZoneData.Server> healthy, int n, ReadOnlySpan<byte> client, Span<int> chosen, int family)
     {
         var group = GroupOf(client);
-        if (group is not null)
+        if (group < 0)
         {
-            var k = Rotate(healthy.Count, n, chosen, i => healthy[i].Group == group, healthy);
-            if (k > 0)
-            {
-                return k;
-            }
+            return Rotate(healthy, null, n, chosen, ref _next[family]);
         }
 
-        return Rotate(healthy.Count, n, chosen, static _ => true, null); // spill over: the group has no healthy server
+        ref var next = ref _groupNext[(group * 2) + family];
+        var k = Rotate(healthy, _groupNames[group], n, chosen, ref next);
+        return k > 0 ? k : Rotate(healthy, null, n, chosen, ref next); // spill over: the group has no healthy server
     }
 
-    private string? GroupOf(ReadOnlySpan<byte> client)
+    /// <summary>The index of the client's group, or -1.</summary>
+    private int GroupOf(ReadOnlySpan<byte> client)
     {
         if (_groups.Length == 0 || client.Length is not (4 or 16))
         {
-            return null;
+            return -1;
         }
 
         var address = new IPAddress(client);
@@ -164,6 +221,6 @@ internal sealed class LoadBalancer
             }
         }
 
-        return null;
+        return -1;
     }
 }

@@ -39,15 +39,23 @@ internal sealed class ZoneData
             }
 
             _ = TryAddress(HostPort(m.Ws), out _, out var wsPort);
-            var label = Encoding.ASCII.GetBytes(m.Id.ToLowerInvariant());
-            var server = new Server(m.Id, label, ip, (ushort)tcpPort, (ushort)wsPort, m.Users, Math.Max(1, m.Capacity), m.Group,
+            var labels = wire[..^Apex.Length];
+            var server = new Server(m.Id, labels, ip, (ushort)tcpPort, (ushort)wsPort, m.Users, Math.Max(1, m.Capacity), m.Group,
                 Healthy: m.Liveness == "alive" && m.State == "active", Alive: m.Liveness == "alive");
             all.Add(server);
             _byLabel[Key(wire)] = server;
             Add(wire, NameKind.Server);
+
+            // An id with dots ("eu.s1") makes the names between it and the apex exist, without data.
+            for (var p = wire[0] + 1; p < labels.Length; p += wire[p] + 1)
+            {
+                _names.TryAdd(Key(wire.AsSpan(p)), NameKind.EmptyNonTerminal);
+            }
         }
 
         Healthy = [.. all.Where(s => s.Healthy)];
+        HealthyIpv4 = [.. Healthy.Where(s => s.Ip.Length == 4)];
+        HealthyIpv6 = [.. Healthy.Where(s => s.Ip.Length == 16)];
     }
 
     public long Version { get; }
@@ -68,6 +76,12 @@ internal sealed class ZoneData
 
     /// <summary>Active and alive servers, sorted by id: the only ones the service name hands out.</summary>
     public IReadOnlyList<Server> Healthy { get; }
+
+    /// <summary>The healthy servers with an IPv4 address: what an A query chooses from.</summary>
+    public IReadOnlyList<Server> HealthyIpv4 { get; }
+
+    /// <summary>The healthy servers with an IPv6 address: what an AAAA query chooses from.</summary>
+    public IReadOnlyList<Server> HealthyIpv6 { get; }
 
     public NameKind Find(ReadOnlySpan<byte> lowerWire, out Server? server)
     {
@@ -108,7 +122,8 @@ internal sealed class ZoneData
         return true;
     }
 
-    internal sealed record Server(string Id, byte[] Label, byte[] Ip, ushort TcpPort, ushort WsPort, int Users, int Capacity, string Group, bool Healthy, bool Alive);
+    /// <summary>A server of the zone; Labels: its name's labels above the apex, in lower-case wire form.</summary>
+    internal sealed record Server(string Id, byte[] Labels, byte[] Ip, ushort TcpPort, ushort WsPort, int Users, int Capacity, string Group, bool Healthy, bool Alive);
 }
 
 internal enum NameKind
