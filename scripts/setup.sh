@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
-#   scripts/setup.sh          the NuGet packages (enough to run the demo and the tests)
-#   scripts/setup.sh --bench  also the Debian peers the side-by-side benchmarks run against
+#   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd)
+#   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
+#                             (nats-server, serf, dnsperf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,16 +11,29 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 1
 fi
 
+# command to look for, Debian package that provides it
+need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot")
 if [ "${1:-}" = "--bench" ]; then
-  missing=()
-  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]} (Debian packages)" >&2
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
+fi
+
+missing=()
+for pair in "${need[@]}"; do
+  cmd=${pair% *}
+  pkg=${pair#* }
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "setup: installing ${missing[*]} (Debian packages)" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts knot and serf as services on install; the tests and benchmarks run their own.
+  for svc in knot serf; do
+    $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
 fi
 
 dotnet restore StreamFarm.slnx --nologo -v q
