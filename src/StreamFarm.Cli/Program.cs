@@ -12,6 +12,7 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(HashPasswordCommand.Create());
 root.Subcommands.Add(KeygenCommand.Create());
 root.Subcommands.Add(DnsCommand.Create());
+root.Subcommands.Add(DnsSyncCommand.Create());
 root.Subcommands.Add(DrainCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 
