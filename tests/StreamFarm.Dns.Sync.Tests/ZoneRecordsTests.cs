@@ -107,6 +107,7 @@ public sealed class ZoneRecordsTests
     [Theory]
     [InlineData("sync-key:hmac-sha256:c2VjcmV0", "sync-key", "hmac-sha256")]
     [InlineData("Sync-Key.:SHA512:c2VjcmV0", "sync-key", "hmac-sha512")]
+    [InlineData("hmac-sha256:sync-key:c2VjcmV0", "sync-key", "hmac-sha256")]
     public void TsigKey_Parses(string text, string name, string algorithm)
     {
         var key = TsigKey.Parse(text);

@@ -8,7 +8,8 @@ public sealed record TsigKey(string Name, string Algorithm, byte[] Secret)
     /// <summary>
     /// Parses <c>NAME:ALG:SECRET</c>, for example <c>sync-key:hmac-sha256:Zm9v...</c> (the secret in
     /// base64, as in knot.conf, named.conf or <c>tsig-keygen</c>'s output; the <c>hmac-</c> prefix may
-    /// be left out).
+    /// be left out). <c>ALG:NAME:SECRET</c>, the order of <c>keymgr -t</c> and <c>knsupdate -y</c>, is
+    /// read too.
     /// </summary>
     public static TsigKey Parse(string text)
     {
@@ -18,8 +19,12 @@ public sealed record TsigKey(string Name, string Algorithm, byte[] Secret)
             throw new ArgumentException("a TSIG key is NAME:ALGORITHM:SECRET, for example sync-key:hmac-sha256:<base64 secret>");
         }
 
-        var algorithm = parts[1].ToLowerInvariant();
-        algorithm = algorithm.StartsWith("hmac-", StringComparison.Ordinal) ? algorithm : $"hmac-{algorithm}";
+        if (IsAlgorithm(parts[0]) && !IsAlgorithm(parts[1]))
+        {
+            (parts[0], parts[1]) = (parts[1], parts[0]); // ALG:NAME:SECRET, as keymgr -t and knsupdate -y write it
+        }
+
+        var algorithm = Normalize(parts[1]);
         if (!Algorithms.Contains(algorithm))
         {
             throw new ArgumentException($"TSIG algorithm '{parts[1]}' is not one of {string.Join(", ", Algorithms)}");
@@ -42,6 +47,14 @@ public sealed record TsigKey(string Name, string Algorithm, byte[] Secret)
 
         return secret.Length == 0 ? throw new ArgumentException("the TSIG secret is empty") : new TsigKey(parts[0].TrimEnd('.').ToLowerInvariant(), algorithm, secret);
     }
+
+    private static string Normalize(string algorithm)
+    {
+        algorithm = algorithm.ToLowerInvariant();
+        return algorithm.StartsWith("hmac-", StringComparison.Ordinal) ? algorithm : $"hmac-{algorithm}";
+    }
+
+    private static bool IsAlgorithm(string text) => Algorithms.Contains(Normalize(text));
 
     /// <summary>Never prints the secret.</summary>
     public override string ToString() => $"{Name} ({Algorithm})";
