@@ -2,7 +2,7 @@
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
 #   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd)
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
-#                             (nats-server, serf, dnsperf)
+#                             (nats-server, serf, dnsperf; nftables counts packets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,7 @@ fi
 # command to look for, Debian package that provides it
 need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot")
 if [ "${1:-}" = "--bench" ]; then
-  need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
+  need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf" "nft nftables")
 fi
 
 missing=()

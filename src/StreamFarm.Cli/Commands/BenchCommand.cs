@@ -15,6 +15,7 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that compare StreamFarm with a reference server");
         command.Subcommands.Add(CreateFanout());
+        command.Subcommands.Add(MembershipBenchCommand.Create());
         return command;
     }
 
@@ -80,7 +81,7 @@ internal static class BenchCommand
     }
 
     /// <summary>The server to benchmark is this program: <c>dotnet streamfarm.dll</c>, whether we run through dotnet or the apphost.</summary>
-    private static ServerLauncher StreamFarmLauncher()
+    internal static ServerLauncher StreamFarmLauncher()
     {
         var dll = typeof(BenchCommand).Assembly.Location;
         if (string.IsNullOrEmpty(dll) || !File.Exists(dll))
@@ -115,7 +116,7 @@ internal static class BenchCommand
     private static TimeSpan Seconds(double value, string option) =>
         double.IsFinite(value) && value >= 0 && value <= 3600 ? TimeSpan.FromSeconds(value) : throw new CliError($"{option} must be between 0 and 3600 seconds", ExitCodes.Usage);
 
-    private static List<int> ParseList(string? text, string option)
+    internal static List<int> ParseList(string? text, string option)
     {
         var values = new List<int>();
         foreach (var part in (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
