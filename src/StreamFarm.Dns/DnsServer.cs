@@ -12,6 +12,7 @@ namespace StreamFarm.Dns;
 public sealed class DnsServer : IAsyncDisposable
 {
     private const int MaxTcpConnections = 256;
+    private const int UdpReceiveBufferBytes = 4 * 1024 * 1024;
     private static readonly TimeSpan TcpIdle = TimeSpan.FromSeconds(10);
     private readonly DnsResponder _responder;
     private readonly RateLimiter _limiter;
@@ -57,7 +58,9 @@ public sealed class DnsServer : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            var udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            // One socket for all receive loops: room for a burst of queries while they are descheduled
+            // (each small datagram takes about 1 KB of buffer; Linux caps this at net.core.rmem_max).
+            var udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = UdpReceiveBufferBytes };
             TcpListener? tcp = null;
             try
             {
