@@ -16,6 +16,8 @@ internal static class BenchCommand
         var command = new Command("bench", "Benchmarks that compare StreamFarm with a reference server");
         command.Subcommands.Add(CreateFanout());
         command.Subcommands.Add(MembershipBenchCommand.Create());
+        command.Subcommands.Add(ClientBenchCommand.CreateFailover());
+        command.Subcommands.Add(ClientBenchCommand.CreateBalance());
         return command;
     }
 
@@ -98,7 +100,7 @@ internal static class BenchCommand
         return new ServerLauncher(host, [dll]);
     }
 
-    private static string FindNatsServer()
+    internal static string FindNatsServer()
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Append("/usr/sbin").Append("/usr/local/bin"))

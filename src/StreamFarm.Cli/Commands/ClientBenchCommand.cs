@@ -1,0 +1,128 @@
+using System.CommandLine;
+using StreamFarm.Bench;
+
+namespace StreamFarm.Cli.Commands;
+
+/// <summary>
+/// <c>streamfarm bench failover</c> and <c>streamfarm bench balance</c>: the client-side benchmarks
+/// (docs/benchmarks.md, "Client failover and balance"). Both run a farm of real server processes
+/// with its DNS system on 127.0.7.x and drive FarmClients in this process.
+/// </summary>
+internal static class ClientBenchCommand
+{
+    public static Command CreateFailover()
+    {
+        var runs = new Option<int>("--runs") { Description = "kills measured per system", DefaultValueFactory = _ => 50 };
+        var servers = new Option<int>("--servers") { Description = "StreamFarm servers in the farm (2 to 8; the NATS cluster has 2)", DefaultValueFactory = _ => 2 };
+        var interval = new Option<double>("--interval-ms") { Description = "the publisher sends one message to every server this often", DefaultValueFactory = _ => 1 };
+        var systems = new Option<string>("--systems") { Description = "streamfarm and nats, comma-separated", DefaultValueFactory = _ => "streamfarm,nats" };
+        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2.., nats on .11 and .12)", DefaultValueFactory = _ => "127.0.7" };
+        var nats = new Option<string?>("--nats-server") { Description = "path of nats-server (default: on PATH, else /usr/sbin/nats-server)" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var command = new Command("failover", "kill -9 the server a FarmClient is on; time to its first message from another server, against a NATS client in a two-server cluster")
+        {
+            runs, servers, interval, systems, prefix, nats, json,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var ms = p.GetValue(interval);
+            var settings = new FailoverSettings
+            {
+                Runs = p.GetValue(runs),
+                Servers = p.GetValue(servers),
+                PublishInterval = double.IsFinite(ms) ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero,
+                Systems = Split(p.GetValue(systems)),
+                Prefix = p.GetValue(prefix)!,
+            };
+            Validate(settings.Validate);
+            var natsServer = settings.Systems.Contains("nats") ? p.GetValue(nats) ?? BenchCommand.FindNatsServer() : null;
+            FailoverReport report;
+            try
+            {
+                report = await FailoverBenchmark.RunAsync(settings, BenchCommand.StreamFarmLauncher(), natsServer, Log, cancel);
+            }
+            catch (BenchException e)
+            {
+                throw new CliError(e.Message, e);
+            }
+
+            Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
+        });
+        return command;
+    }
+
+    public static Command CreateBalance()
+    {
+        var clients = new Option<int>("--clients") { Description = "clients connected per policy", DefaultValueFactory = _ => 1000 };
+        var bursts = new Option<int>("--bursts") { Description = "they connect in this many bursts, all of a burst at once", DefaultValueFactory = _ => 10 };
+        var gap = new Option<int>("--gap-ms") { Description = "pause between bursts", DefaultValueFactory = _ => 250 };
+        var policies = new Option<string>("--policies") { Description = "dns (DNS alone), random, fewest, p2c, weighted, comma-separated", DefaultValueFactory = _ => string.Join(',', BalanceSettings.AllPolicies) };
+        var servers = new Option<int>("--servers") { Description = "servers in the farm", DefaultValueFactory = _ => 3 };
+        var noRestart = new Option<bool>("--no-restart") { Description = "skip the kill -9 and restart of the busiest server" };
+        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.7" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var command = new Command("balance", "Clients connecting in bursts through DNS alone and through each selection policy: users per server, then after a server is killed and restarted")
+        {
+            clients, bursts, gap, policies, servers, noRestart, prefix, json,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var settings = new BalanceSettings
+            {
+                Clients = p.GetValue(clients),
+                Bursts = p.GetValue(bursts),
+                BurstGap = TimeSpan.FromMilliseconds(Math.Max(-1, p.GetValue(gap))),
+                Policies = Split(p.GetValue(policies)),
+                Servers = p.GetValue(servers),
+                Restart = !p.GetValue(noRestart),
+                Prefix = p.GetValue(prefix)!,
+            };
+            Validate(settings.Validate);
+            BalanceReport report;
+            try
+            {
+                report = await BalanceBenchmark.RunAsync(settings, BenchCommand.StreamFarmLauncher(), Log, cancel);
+            }
+            catch (BenchException e)
+            {
+                throw new CliError(e.Message, e);
+            }
+
+            Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
+        });
+        return command;
+    }
+
+    private static void Log(string line) => Console.Error.WriteLine($"bench: {line}");
+
+    private static List<string> Split(string? text) =>
+        [.. (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())];
+
+    private static void Validate(Action validate)
+    {
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliError(e.Message, ExitCodes.Usage);
+        }
+    }
+
+    private static void Print(bool asJson, Action<Stream> writeJson, Func<string> markdown)
+    {
+        if (asJson)
+        {
+            using var stdout = Console.OpenStandardOutput();
+            writeJson(stdout);
+            stdout.Write("\n"u8);
+        }
+        else
+        {
+            Console.Out.Write(markdown());
+        }
+    }
+}
