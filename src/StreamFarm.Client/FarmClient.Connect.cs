@@ -17,9 +17,11 @@ public sealed partial class FarmClient
         {
             while (!cancel.IsCancellationRequested)
             {
-                if (round > 0)
+                if (round > 1)
                 {
-                    var delay = _policy.NextDelay(new RetryContext(round - 1, time.GetElapsedTime(lostAt)));
+                    // The first rediscovery after a loss goes at once (claim 14); only failed rounds
+                    // back off, with jitter.
+                    var delay = _policy.NextDelay(new RetryContext(round - 2, time.GetElapsedTime(lostAt)));
                     if (delay is null)
                     {
                         Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
@@ -30,6 +32,10 @@ public sealed partial class FarmClient
 
                     await Task.Delay(delay.Value, time, cancel);
                     Step(StepKind.Rediscovered, $"asking for {_options.ServiceName} again (round {round}, waited {delay.Value.TotalMilliseconds:0} ms)");
+                }
+                else if (round == 1)
+                {
+                    Step(StepKind.Rediscovered, $"asking for {_options.ServiceName} again");
                 }
 
                 round++;
@@ -54,6 +60,7 @@ public sealed partial class FarmClient
                     }
 
                     Step(StepKind.Lost, $"server {connection.ServerId} at {endpoint}: {outcome.Text}");
+                    Suspect(connection.ServerId, endpoint);
                     await ClearAsync(connection);
 
                     // Claim 13: try the same server once more.
@@ -100,7 +107,9 @@ public sealed partial class FarmClient
 
         Step(StepKind.Resolved, $"{_options.ServiceName} -> {string.Join(", ", addresses)}");
         RttpConnection? first = null;
-        foreach (var address in addresses)
+
+        // DNS may still hand out the server just lost (TTL, membership delay): try it last.
+        foreach (var address in addresses.OrderBy(a => IsSuspected($"{a}:{_options.Port}") ? 1 : 0))
         {
             first = await TryConnectAsync($"{address}:{_options.Port}", cancel);
             if (first is not null)
@@ -199,12 +208,41 @@ public sealed partial class FarmClient
         return null;
     }
 
+    /// <summary>Remembers a lost server (by id and address) for <see cref="SuspectFor"/>.</summary>
+    private void Suspect(string id, string endpoint)
+    {
+        var until = _options.Connection.Time.GetTimestamp() + (long)(SuspectFor.TotalSeconds * _options.Connection.Time.TimestampFrequency);
+        lock (_lock)
+        {
+            _suspected[id] = until;
+            _suspected[endpoint] = until;
+        }
+    }
+
+    private bool IsSuspected(string key)
+    {
+        lock (_lock)
+        {
+            return _suspected.TryGetValue(key, out var until) && _options.Connection.Time.GetTimestamp() < until;
+        }
+    }
+
+    /// <summary>How long a lost server is passed over: longer than the farm takes to mark it dead.</summary>
+    private static readonly TimeSpan SuspectFor = TimeSpan.FromSeconds(5);
+
     /// <summary>The address of <paramref name="m"/> in the network view this client is in.</summary>
     private string AddressOf(FarmMember m) => _options.UseExternalAddresses && m.External.Length > 0 ? m.External : m.Tcp;
 
     private ServerChoice? Choose(FarmSnapshot table, HashSet<string> excluded)
     {
-        var candidates = table.Members.Where(m => !excluded.Contains(m.Id)).ToList();
+        // A server lost moments ago is passed over while the table may not know yet that it is dead;
+        // when it is the only candidate, it is still chosen.
+        var candidates = table.Members.Where(m => !excluded.Contains(m.Id) && !IsSuspected(m.Id)).ToList();
+        if (candidates.Count == 0)
+        {
+            candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id))];
+        }
+
         lock (_options.Random)
         {
             return _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
@@ -218,6 +256,8 @@ public sealed partial class FarmClient
             return _options.Random.NextDouble();
         }
     }
+
+    private readonly Dictionary<string, long> _suspected = new(StringComparer.Ordinal);
 
     /// <summary>The error code of the last refused connect (FULL, AUTH_FAILED...), None when unreachable.</summary>
     private RttpErrorCode _lastRefusal;

@@ -40,7 +40,7 @@ public sealed partial class RttpServer : IDisposable
         _log = log;
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
-        Subjects = new SubjectTable(time);
+        Subjects = new SubjectTable(time, EpochBits(options.Id));
         Farm = farm?.Invoke(this) ?? new LocalFarm(SelfMember, time);
         Farm.Changed += OnFarmChanged;
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(options.Limits.PingInterval.TotalMilliseconds / 4, 10, 250));
@@ -194,6 +194,18 @@ public sealed partial class RttpServer : IDisposable
         }
 
         return true;
+    }
+
+    /// <summary>Ten stable bits of the server id (FNV-1a), mixed into epochs so servers' epochs differ.</summary>
+    private static int EpochBits(string id)
+    {
+        var h = 2166136261u;
+        foreach (var c in id)
+        {
+            h = (h ^ c) * 16777619u;
+        }
+
+        return (int)(h & 1023);
     }
 
     internal void CountIn() => Interlocked.Increment(ref _messagesIn);

@@ -6,7 +6,7 @@ using StreamFarm.Server.Connections;
 namespace StreamFarm.Server.Subjects;
 
 /// <summary>All subjects this server holds. Lookups by UTF-8 name allocate nothing for known subjects.</summary>
-internal sealed class SubjectTable(TimeProvider time)
+internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
 {
     private readonly ConcurrentDictionary<string, SubjectRecord> _records = new(StringComparer.Ordinal);
     private long _lastEpoch;
@@ -67,12 +67,14 @@ internal sealed class SubjectTable(TimeProvider time)
     public IEnumerable<SubjectRecord> All => _records.Values;
 
     /// <summary>
-    /// Epochs are the record's creation time in Unix milliseconds, made strictly increasing, so a
-    /// record created again (after a restart) never reuses an epoch with older sequence numbers.
+    /// Epochs are the record's creation time in Unix milliseconds times 1,024, plus ten bits of this
+    /// server's identity, made strictly increasing: a record created again (after a restart) never
+    /// reuses an epoch with older sequence numbers, and two servers creating a subject in the same
+    /// millisecond almost never share one (1 in 1,024).
     /// </summary>
     private ulong NextEpoch()
     {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var now = (time.GetUtcNow().ToUnixTimeMilliseconds() * 1024) + serverBits;
         while (true)
         {
             var last = Interlocked.Read(ref _lastEpoch);
