@@ -15,6 +15,7 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks that compare StreamFarm with a reference server");
         command.Subcommands.Add(CreateFanout());
+        command.Subcommands.Add(DnsBenchCommand.Create());
         command.Subcommands.Add(MembershipBenchCommand.Create());
         command.Subcommands.Add(ClientBenchCommand.CreateFailover());
         command.Subcommands.Add(ClientBenchCommand.CreateBalance());

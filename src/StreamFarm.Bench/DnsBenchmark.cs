@@ -1,0 +1,286 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+
+namespace StreamFarm.Bench;
+
+/// <summary>
+/// <c>streamfarm bench dns</c>: Knot DNS serving a static zone and our responder (a real
+/// <c>streamfarm node --dns</c> in a farm of three) serving the same names, each on its own loopback
+/// address with response rate limiting off, driven in turn by dnsperf with the same query file,
+/// clients and duration. Reports queries per second, latency, lost queries and server CPU.
+/// </summary>
+public static class DnsBenchmark
+{
+    private static readonly (string Label, ushort Type)[] Probes = [("stream", 1), ("s1", 1), ("_rttp._tcp.stream", 33), ("nonexistent", 1)];
+
+    public static async Task<DnsBenchReport> RunAsync(DnsBenchSettings settings, ServerLauncher streamFarm, Action<string> log, CancellationToken cancel)
+    {
+        settings.Validate();
+        var report = new DnsBenchReport(settings, DateTimeOffset.UtcNow, Version(settings.Knotd, "--version"), Version(settings.Dnsperf, "-h"));
+        var dir = Directory.CreateTempSubdirectory("streamfarm-bench-dns-").FullName;
+        var queries = Path.Combine(dir, "queries.txt");
+        await File.WriteAllLinesAsync(queries, settings.Queries, cancel);
+        var farmIps = Enumerable.Range(0, 3).Select(i => Offset(IPAddress.Parse(settings.StreamFarmAddress), i)).ToArray();
+        var knotEndPoint = new IPEndPoint(IPAddress.Parse(settings.KnotAddress), settings.Port);
+        var oursEndPoint = new IPEndPoint(farmIps[0], settings.Port);
+        var processes = new List<DnsChildProcess>();
+        try
+        {
+            var knot = await StartKnotAsync(settings, dir, knotEndPoint, farmIps, log, cancel);
+            processes.Add(knot);
+            report.Commands["Knot"] = knot.CommandLine;
+            var farm = await StartFarmAsync(settings, streamFarm, farmIps, oursEndPoint, log, cancel);
+            processes.AddRange(farm);
+            report.Commands["StreamFarm"] = farm[0].CommandLine;
+            foreach (var (name, endpoint) in new[] { ("Knot", knotEndPoint), ("StreamFarm", oursEndPoint) })
+            {
+                report.Answers[name] = await DescribeAnswersAsync(settings, endpoint, cancel);
+            }
+
+            for (var run = 1; run <= settings.Runs; run++)
+            {
+                foreach (var (name, endpoint, server) in new[] { ("Knot", knotEndPoint, knot), ("StreamFarm", oursEndPoint, farm[0]) })
+                {
+                    if (settings.Warmup > TimeSpan.Zero)
+                    {
+                        log($"{name}: warm-up, {settings.Warmup.TotalSeconds:0.#} s (not reported)");
+                        _ = await DnsPerfAsync(settings, endpoint, queries, settings.Warmup, server, name, 0, cancel);
+                    }
+
+                    log($"{name}: run {run}, dnsperf -c {settings.Clients} -T {settings.Threads} -q {settings.MaxOutstanding} -l {settings.Duration.TotalSeconds:0.#} against {endpoint}");
+                    var result = await DnsPerfAsync(settings, endpoint, queries, settings.Duration, server, name, run, cancel);
+                    report.Results.Add(result);
+                    log($"  {DnsBenchReport.Describe(result)}");
+                    if (server.HasExited)
+                    {
+                        throw new BenchException($"{name} exited during the run (code {server.ExitCode}): {Tail(server.Output)}");
+                    }
+                }
+            }
+        }
+        catch (BenchException e)
+        {
+            report.Notes.Add(e.Message);
+            log(e.Message);
+        }
+        finally
+        {
+            foreach (var p in Enumerable.Reverse(processes))
+            {
+                log($"stopping pid {p.Pid}");
+                await p.DisposeAsync();
+            }
+
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+                // left in the temporary directory
+            }
+        }
+
+        return report;
+    }
+
+    private static async Task<DnsChildProcess> StartKnotAsync(DnsBenchSettings settings, string dir, IPEndPoint endpoint, IPAddress[] farmIps, Action<string> log, CancellationToken cancel)
+    {
+        var zone = settings.Zone;
+        await File.WriteAllTextAsync(Path.Combine(dir, "knot.conf"), $"""
+            # No mod-rrl: response rate limiting is off, as in our responder (dns.rateLimit 0).
+            server:
+                rundir: "{dir}"
+                listen: {endpoint.Address}@{endpoint.Port}
+            log:
+              - target: stderr
+                any: warning
+            database:
+                storage: "{dir}/db"
+            zone:
+              - domain: {zone}
+                storage: "{dir}"
+                file: "{zone}.zone"
+                journal-content: none
+                zonefile-sync: -1
+
+            """, cancel);
+
+        // The names our responder serves for a farm of three active servers (ttl 5, as ours).
+        await File.WriteAllTextAsync(Path.Combine(dir, $"{zone}.zone"), $"""
+            $ORIGIN {zone}.
+            $TTL 5
+            @       SOA ns1 hostmaster 1 60 30 600 5
+            @       NS  ns1
+            ns1     A   {endpoint.Address}
+            stream  A   {farmIps[0]}
+            stream  A   {farmIps[1]}
+            stream  A   {farmIps[2]}
+            s1      A   {farmIps[0]}
+            s2      A   {farmIps[1]}
+            s3      A   {farmIps[2]}
+            _rttp._tcp.stream SRV 0 10000 7400 s1
+            _rttp._tcp.stream SRV 0 10000 7400 s2
+            _rttp._tcp.stream SRV 0 10000 7400 s3
+
+            """, cancel);
+        var knot = DnsChildProcess.Start(settings.Knotd, ["-c", Path.Combine(dir, "knot.conf")]);
+        log($"Knot: started pid {knot.Pid} on {endpoint}");
+        await WaitForAnswerAsync("Knot", knot, endpoint, $"stream.{zone}", 3, cancel);
+        return knot;
+    }
+
+    private static async Task<List<DnsChildProcess>> StartFarmAsync(DnsBenchSettings settings, ServerLauncher launcher, IPAddress[] ips, IPEndPoint dns, Action<string> log, CancellationToken cancel)
+    {
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var env = new Dictionary<string, string> { ["STREAMFARM_DNS__RATELIMIT"] = "0" };
+        var farm = new List<DnsChildProcess>();
+        try
+        {
+            for (var i = 0; i < ips.Length; i++)
+            {
+                var args = launcher.Arguments.Concat(["node", "--id", $"s{i + 1}", "--listen", ips[i].ToString(), "--tcp-port", "0", "--http-port", "0",
+                    "--gossip-key", key, "--seeds", ips[0].ToString(), "--preset", "local", "--zone", settings.Zone, "--log-level", "Warning"]);
+                if (i == 0)
+                {
+                    // Three addresses per answer: the whole RRset, as Knot answers.
+                    args = args.Concat(["--dns", dns.ToString(), "--dns-answers", "3"]);
+                }
+
+                var node = DnsChildProcess.Start(launcher.FileName, args, env);
+                farm.Add(node);
+                log($"StreamFarm: started s{i + 1} pid {node.Pid} on {ips[i]}{(i == 0 ? $", DNS on {dns}" : "")}");
+            }
+
+            await WaitForAnswerAsync("StreamFarm", farm[0], dns, $"stream.{settings.Zone}", 3, cancel);
+            return farm;
+        }
+        catch
+        {
+            foreach (var p in farm)
+            {
+                await p.DisposeAsync();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Polls until the server answers <paramref name="name"/> A with <paramref name="answers"/> records (for us: the farm has converged).</summary>
+    private static async Task WaitForAnswerAsync(string server, DnsChildProcess process, IPEndPoint endpoint, string name, int answers, CancellationToken cancel)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new BenchException($"{server} exited with code {process.ExitCode} while starting ({process.CommandLine}): {Tail(process.Output)}");
+            }
+
+            if (await DnsProbe.AskAsync(endpoint, name, 1, TimeSpan.FromMilliseconds(300), cancel) is { Rcode: 0 } r && r.Answers == answers)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new BenchException($"{server} did not answer {name} A with {answers} addresses on {endpoint} within 30 s: {Tail(process.Output)}");
+            }
+
+            await Task.Delay(100, cancel);
+        }
+    }
+
+    private static async Task<string> DescribeAnswersAsync(DnsBenchSettings settings, IPEndPoint endpoint, CancellationToken cancel)
+    {
+        var parts = new List<string>();
+        foreach (var (label, type) in Probes)
+        {
+            var r = await DnsProbe.AskAsync(endpoint, $"{label}.{settings.Zone}", type, TimeSpan.FromSeconds(1), cancel);
+            parts.Add(r is { } a
+                ? string.Create(CultureInfo.InvariantCulture, $"{label} {DnsProbe.TypeName(type)}: {DnsProbe.RcodeName(a.Rcode)}, {a.Answers} answer(s), {a.Additional} additional, {a.Bytes} B")
+                : $"{label} {DnsProbe.TypeName(type)}: no answer");
+        }
+
+        return string.Join("; ", parts);
+    }
+
+    private static async Task<DnsPerfResult> DnsPerfAsync(DnsBenchSettings settings, IPEndPoint endpoint, string queries, TimeSpan duration, DnsChildProcess server, string name, int run, CancellationToken cancel)
+    {
+        var serverBefore = server.CpuSeconds();
+        var childrenBefore = ReapedChildrenCpuSeconds();
+        var machineBefore = MachineCpu.BusyTicks();
+        await using var perf = DnsChildProcess.Start(settings.Dnsperf,
+        [
+            "-s", endpoint.Address.ToString(), "-p", endpoint.Port.ToString(CultureInfo.InvariantCulture), "-d", queries,
+            "-c", Num(settings.Clients), "-T", Num(settings.Threads), "-q", Num(settings.MaxOutstanding),
+            "-l", duration.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture),
+        ]);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        timeout.CancelAfter(duration + TimeSpan.FromSeconds(30));
+        try
+        {
+            await perf.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            throw new BenchException($"dnsperf did not finish within {duration.TotalSeconds + 30:0} s");
+        }
+
+        var serverCpu = server.HasExited ? double.NaN : server.CpuSeconds() - serverBefore;
+        var machine = (MachineCpu.BusyTicks() - machineBefore) / (double)NativeMethods.ClockTicksPerSecond();
+        var loadCpu = ReapedChildrenCpuSeconds() - childrenBefore; // dnsperf, once reaped
+        var output = perf.Output;
+        var result = DnsPerfResult.Parse(name, run, output);
+        if (perf.ExitCode != 0 && result.Error is null)
+        {
+            result = result with { Error = $"dnsperf exited with code {perf.ExitCode}: {Tail(output)}" };
+        }
+
+        return result with { ServerCpuSeconds = serverCpu, LoadCpuSeconds = loadCpu, MachineCpuSeconds = machine };
+    }
+
+    /// <summary>
+    /// cutime + cstime of this process (fields 16 and 17 of /proc/self/stat): the CPU of the children
+    /// it has waited for. The runtime reaps dnsperf when it exits, so the difference over a run is dnsperf's CPU.
+    /// </summary>
+    private static double ReapedChildrenCpuSeconds()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture)) / (double)NativeMethods.ClockTicksPerSecond();
+    }
+
+    private static IPAddress Offset(IPAddress ip, int n)
+    {
+        var b = ip.GetAddressBytes();
+        b[3] = (byte)(b[3] + n);
+        return new IPAddress(b);
+    }
+
+    private static string Version(string program, string flag)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, flag) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
+            if (p is null)
+            {
+                return "unknown";
+            }
+
+            var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            var line = text.Split('\n').FirstOrDefault(l => l.Contains("ersion", StringComparison.Ordinal))?.Trim();
+            return string.IsNullOrEmpty(line) ? "unknown" : line;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new BenchException($"cannot run {program}: {e.Message} (apt-get install knot dnsperf)", e);
+        }
+    }
+
+    private static string Tail(string text) => text.Length <= 600 ? text.Trim() : text[^600..].Trim();
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+}
