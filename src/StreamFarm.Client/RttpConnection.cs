@@ -87,7 +87,17 @@ public sealed class RttpConnection : IAsyncDisposable
         try
         {
             connection._readLoop = connection.ReadLoopAsync();
-            await connection.SendHelloAsync(timeout.Token);
+            try
+            {
+                await connection.SendHelloAsync(timeout.Token);
+            }
+            catch (RttpConnectionException)
+            {
+                // A server that refuses (ERR FULL, DRAINING...) may write its ERR and close before
+                // our HELLO is out: that ERR, still readable, says why; the read loop reports it to
+                // the WELCOME wait below (or that the connection closed without one).
+            }
+
             var welcome = await connection._welcome.Task.WaitAsync(timeout.Token);
             connection.ServerId = welcome.ServerId;
             connection.PingInterval = TimeSpan.FromMilliseconds(welcome.PingMs);

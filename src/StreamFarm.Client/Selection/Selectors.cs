@@ -94,11 +94,13 @@ public static class Selectors
         public ServerChoice? Select(IReadOnlyList<FarmMember> candidates, SelectionContext context)
         {
             var kept = keep(candidates);
-            if (kept.Count > 0)
+            if (kept.Count > 0 && inner.Select(kept, context) is { } c)
             {
-                return inner.Select(kept, context) is { } c ? c with { Reason = $"{c.Reason}; {what}" } : null;
+                return c with { Reason = $"{c.Reason}; {what}" };
             }
 
+            // A preferred group spills over both when it has no server and when the inner filters
+            // accept none of its servers (e.g. PreferGroup outside ActiveOnly, the group all dead).
             return spill && inner.Select(candidates, context) is { } s ? s with { Reason = $"{s.Reason}; no {what} server, spilled over" } : null;
         }
     }
