@@ -60,7 +60,8 @@ public sealed class DnsBenchReport(DnsBenchSettings settings, DateTimeOffset sta
         var ours = Median("StreamFarm");
         if (knot is not null && ours is not null)
         {
-            s.Append(Inv, $"\nStreamFarm / Knot{(Settings.Runs > 1 ? " (medians of the runs)" : "")}: queries/s **{ours.Value.Qps / knot.Value.Qps:0.00}×**, average latency {ours.Value.Latency / knot.Value.Latency:0.00}×, server CPU per query {ours.Value.Cpu / knot.Value.Cpu:0.00}×.\n");
+            var which = knot.Value.Runs == 1 && ours.Value.Runs == 1 ? "" : $" (medians of {Runs(knot.Value)} Knot and {Runs(ours.Value)} StreamFarm runs)";
+            s.Append(Inv, $"\nStreamFarm / Knot{which}: queries/s **{ours.Value.Qps / knot.Value.Qps:0.00}×**, average latency {ours.Value.Latency / knot.Value.Latency:0.00}×, server CPU per query {ours.Value.Cpu / knot.Value.Cpu:0.00}×.\n");
         }
 
         s.Append("\nAnswers (checked before the runs):\n\n");
@@ -100,9 +101,14 @@ public sealed class DnsBenchReport(DnsBenchSettings settings, DateTimeOffset sta
 
     public static bool Disturbed(DnsPerfResult r) => r.Measured && r.OtherCores > DisturbedCores;
 
-    private (double Qps, double Latency, double Cpu)? Median(string server)
+    private static string Runs((double, double, double, int Runs, bool Quiet) m) => m.Quiet ? $"{m.Runs} undisturbed" : $"{m.Runs} (all disturbed)";
+
+    /// <summary>Medians over the undisturbed runs, or over all runs when every one was disturbed.</summary>
+    private (double Qps, double Latency, double Cpu, int Runs, bool Quiet)? Median(string server)
     {
-        var runs = Results.Where(r => r.Server == server && r.Measured).ToList();
+        var measured = Results.Where(r => r.Server == server && r.Measured).ToList();
+        var quiet = measured.Where(r => !Disturbed(r)).ToList();
+        var runs = quiet.Count > 0 ? quiet : measured;
         if (runs.Count == 0)
         {
             return null;
@@ -114,6 +120,6 @@ public sealed class DnsBenchReport(DnsBenchSettings settings, DateTimeOffset sta
             return v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
         }
 
-        return (Mid(runs.Select(r => r.QueriesPerSecond)), Mid(runs.Select(r => r.AverageLatencySeconds)), Mid(runs.Select(r => r.ServerCpuMicrosPerQuery)));
+        return (Mid(runs.Select(r => r.QueriesPerSecond)), Mid(runs.Select(r => r.AverageLatencySeconds)), Mid(runs.Select(r => r.ServerCpuMicrosPerQuery)), runs.Count, quiet.Count > 0);
     }
 }

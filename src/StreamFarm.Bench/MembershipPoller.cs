@@ -154,6 +154,11 @@ internal sealed class MembershipPoller : IAsyncDisposable
 
             if (view is null)
             {
+                if (!FirstAnswer.ContainsKey(observer))
+                {
+                    return; // still starting
+                }
+
                 Failures++;
                 FailureLog.Add((at, observer));
                 return;
@@ -193,6 +198,9 @@ internal sealed class MembershipPoller : IAsyncDisposable
         private readonly Dictionary<string, TimeSpan> _since = new(StringComparer.Ordinal);
         private readonly TaskCompletionSource<TimeSpan> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>Each observer's last answer that did not satisfy the condition.</summary>
+        public Dictionary<string, IReadOnlyDictionary<string, MemberSeen>> LastUnsatisfied { get; } = new(StringComparer.Ordinal);
+
         /// <summary>When the condition held, each observer's first satisfying answer (set once it holds for all).</summary>
         public IReadOnlyDictionary<string, TimeSpan> Times { get; private set; } = new Dictionary<string, TimeSpan>();
 
@@ -224,6 +232,7 @@ internal sealed class MembershipPoller : IAsyncDisposable
             else
             {
                 _since.Remove(observer);
+                LastUnsatisfied[observer] = view;
             }
 
             if (_since.Count < observers.Count)

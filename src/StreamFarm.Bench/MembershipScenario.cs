@@ -77,7 +77,10 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
             {
                 result.SeedSeesAll = joined.Times[ids[0]] - t0;
                 var slowest = joined.Times.MaxBy(kv => kv.Value);
-                result.SlowestObserver = string.Create(Inv, $"{slowest.Key} at {(slowest.Value - t0).TotalMilliseconds:0} ms; median member {(joined.Times.Values.Order().ElementAt(size / 2) - t0).TotalMilliseconds:0} ms");
+                var lacked = joined.LastUnsatisfied.TryGetValue(slowest.Key, out var last)
+                    ? string.Join(", ", ids.Where(id => !last.TryGetValue(id, out var m) || m.Liveness != "alive").Select(id => last.TryGetValue(id, out var m) ? $"{id} {m.Liveness}" : $"{id} missing"))
+                    : "";
+                result.SlowestObserver = string.Create(Inv, $"{slowest.Key} at {(slowest.Value - t0).TotalMilliseconds:0} ms (its view just before: {(lacked.Length > 0 ? lacked : "none: its first answer already showed all alive")}); median member {(joined.Times.Values.Order().ElementAt(size / 2) - t0).TotalMilliseconds:0} ms");
             }
 
             if (joinedAt is null)
