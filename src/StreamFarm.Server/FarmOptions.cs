@@ -26,6 +26,13 @@ public sealed class FarmOptions
 
     public bool Enabled => GossipKeys.Count > 0;
 
+    /// <summary>
+    /// Routes between the servers (on by default in a farm): a publication at any server reaches
+    /// subscribers at every server, each subject in one order. Off, every server serves only what is
+    /// published to it.
+    /// </summary>
+    public bool Routes { get; set; } = true;
+
     public MembershipOptions MembershipOptions => (Preset.ToLowerInvariant() switch
     {
         "local" => MembershipOptions.Local,

@@ -59,12 +59,20 @@ public sealed partial class RttpServer : IDisposable
 
     internal SubjectTable Subjects { get; }
 
+    /// <summary>Routes to the other servers of the farm, when they are on (a farm key and <c>farm.routes</c>).</summary>
+    internal Routes.RouteManager? Routes { get; set; }
+
     /// <summary>Where clients reach this server; set by the host once listeners are bound.</summary>
     public (string Tcp, string Ws, string Http) Addresses { get; set; }
 
-    public int Connections => _sessions.Count;
+    /// <summary>Client connections (routes from other servers of the farm are counted in <see cref="RouteSessions"/>).</summary>
+    public int Connections => _sessions.Values.Count(s => !s.IsRoute);
 
-    public int Users => _sessions.Values.Count(s => s.IsWelcomed);
+    /// <summary>Routes from other servers of the farm.</summary>
+    public int RouteSessions => _sessions.Values.Count(s => s.IsRoute);
+
+    /// <summary>Welcomed client sessions (routes from other servers are not users).</summary>
+    public int Users => _sessions.Values.Count(s => s.IsWelcomed && !s.IsRoute);
 
     public long MessagesIn => Interlocked.Read(ref _messagesIn);
 
@@ -114,7 +122,7 @@ public sealed partial class RttpServer : IDisposable
             return;
         }
 
-        if (_sessions.Count >= Options.Capacity)
+        if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
         {
             Interlocked.Increment(ref _rejectedFull);
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));

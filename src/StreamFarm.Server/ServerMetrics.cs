@@ -29,6 +29,12 @@ internal sealed class ServerMetrics
         var gossipPackets = f.CreateCounter("streamfarm_gossip_packets_total", "Membership packets", "direction");
         var gossipBytes = f.CreateCounter("streamfarm_gossip_bytes_total", "Membership bytes", "direction");
         var gossipDropped = f.CreateCounter("streamfarm_gossip_dropped_total", "Membership packets dropped", "reason");
+        var routesUp = f.CreateGauge("streamfarm_routes_up", "Routes from this server to other servers that are connected");
+        var routesIn = f.CreateGauge("streamfarm_route_sessions", "Routes from other servers to this one");
+        var forwarded = f.CreateCounter("streamfarm_route_forwarded_total", "Publications forwarded to their subjects' owners");
+        var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications lost on the way to an owner (no route, buffer full, or passed around too often)");
+        var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
+        var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
         var shown = new HashSet<string[]>();
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -60,6 +66,16 @@ internal sealed class ServerMetrics
                 }
             }
 
+            if (server.Routes is { } routes)
+            {
+                routesUp.Set(routes.RoutesUp);
+                forwarded.IncTo(routes.Forwarded);
+                routeDropped.IncTo(routes.Dropped);
+                seeds.IncTo(routes.SeedsSent);
+                slowRoutes.IncTo(routes.SlowRoutes);
+            }
+
+            routesIn.Set(server.RouteSessions);
             connections.Set(server.Connections);
             users.Set(server.Users);
             subscriptions.Set(server.Subscriptions);

@@ -122,6 +122,12 @@ public sealed class StreamFarmNode : IAsyncDisposable
         server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
         (server.Farm as LocalFarm)?.Refresh();
         FarmStatusPublisher? publisher = null;
+        if (membership is not null && options.Farm.Routes)
+        {
+            server.Routes = new Routes.RouteManager(server, options.Farm.Keyring(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Routes"));
+            server.Routes.Start();
+        }
+
         if (membership is not null)
         {
             publisher = new FarmStatusPublisher(server, membership, options.Farm.MembershipOptions.GossipInterval);
@@ -163,8 +169,17 @@ public sealed class StreamFarmNode : IAsyncDisposable
         }
 
         Server.BeginShutdown();
+
+        // The table shows this server leaving at once: the subjects it owns get new owners, and its
+        // routes carry its records to them (a handover) before they close.
+        _publisher?.Publish();
         Membership?.Leave();
         await Server.WaitForSessionsAsync(Server.Options.ShutdownTimeout);
+        if (Server.Routes is not null)
+        {
+            await Server.Routes.StopAsync(TimeSpan.FromSeconds(1));
+        }
+
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         await _app.StopAsync(cts.Token);
         if (Membership is not null)

@@ -1,5 +1,6 @@
 using System.Text;
 using StreamFarm.Protocol;
+using StreamFarm.Server.Auth;
 
 namespace StreamFarm.Server.Connections;
 
@@ -48,6 +49,12 @@ internal sealed partial class ClientSession
         }
 
         ClientName = frame.TryGetField("client"u8, out var name) ? Unescape(name) : null;
+        if (frame.TryGetField("route"u8, out var route))
+        {
+            OnRouteHello(frame, Unescape(route));
+            return;
+        }
+
         var user = frame.TryGetField("user"u8, out var u) ? Unescape(u) : null;
         var password = frame.TryGetField("password"u8, out var p) ? Unescape(p) : null;
         var token = frame.TryGetField("token"u8, out var t) ? Unescape(t) : null;
@@ -74,6 +81,38 @@ internal sealed partial class ClientSession
         _server.SendFarmTable(this);
     }
 
+    /// <summary>Another server of the farm opens a route (see <c>Routes/RouteAuth.cs</c>).</summary>
+    private void OnRouteHello(RttpFrame frame, string from)
+    {
+        var routes = _server.Routes;
+        string? Field(ReadOnlySpan<byte> n) => frame.TryGetField(n, out var v) ? Unescape(v) : null;
+        var problem = routes is null
+            ? "this server takes no routes (no farm key, or routes are off)"
+            : routes.Auth.Verify(from, _server.Options.Id, Field("ts"u8), Field("nonce"u8), Field("mac"u8));
+        if (problem is not null)
+        {
+            SendError(RttpErrorCode.AuthFailed, problem);
+            return;
+        }
+
+        IsRoute = true;
+        ClientName = "route:" + from;
+        _permissions = RoutePermissions;
+        var o = _server.Options;
+        Outbound.EnqueueControl(RttpServer.Render(w =>
+        {
+            RttpWriter.WriteRaw(w, "WELCOME 1"u8);
+            RttpWriter.WriteField(w, "server"u8, o.Id);
+            RttpWriter.WriteField(w, "session"u8, Id);
+            RttpWriter.WriteField(w, "maxline"u8, o.Limits.MaxLineBytes);
+            RttpWriter.WriteField(w, "ping"u8, (long)o.Limits.PingInterval.TotalMilliseconds);
+            RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
+            RttpWriter.WriteRaw(w, "\n"u8);
+        }));
+    }
+
+    private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"]);
+
     private void OnSub(RttpFrame frame)
     {
         var max = _server.Options.Limits.MaxSubscriptionsPerConnection;
@@ -93,7 +132,7 @@ internal sealed partial class ClientSession
                 continue;
             }
 
-            if (_subscriptions.Count >= max)
+            if (_subscriptions.Count >= max && !IsRoute)
             {
                 SendError(RttpErrorCode.TooManySubs, $"at most {max} subscriptions per connection", "@subject=" + name);
                 break;
@@ -116,10 +155,7 @@ internal sealed partial class ClientSession
             if (_subscriptions.Remove(name, out var record))
             {
                 removed++;
-                if (record.Unsubscribe(this))
-                {
-                    _server.Subjects.RemoveIfUnused(record);
-                }
+                _server.Subjects.Unsubscribe(record, this);
             }
         }
 
@@ -129,6 +165,12 @@ internal sealed partial class ClientSession
 
     private void OnPub(RttpFrame frame, bool replace)
     {
+        if (IsRoute)
+        {
+            _server.Routes?.OnRoutedPublication(frame);
+            return;
+        }
+
         var subject = frame.Arg(0);
         Span<char> chars = stackalloc char[subject.Length];
         var n = Encoding.UTF8.GetChars(subject, chars);

@@ -45,6 +45,9 @@ internal sealed partial class ClientSession : IDisposable
 
     public bool IsWelcomed => _permissions is not null;
 
+    /// <summary>A route from another server of the farm (not a user).</summary>
+    public bool IsRoute { get; private set; }
+
     public string? ClientName { get; private set; }
 
     /// <summary>Set under the server's farm lock once the full table was queued.</summary>
@@ -258,10 +261,7 @@ internal sealed partial class ClientSession : IDisposable
     {
         foreach (var record in _subscriptions.Values)
         {
-            if (record.Unsubscribe(this))
-            {
-                _server.Subjects.RemoveIfUnused(record);
-            }
+            _server.Subjects.Unsubscribe(record, this);
         }
 
         _server.CountSubscriptions(-_subscriptions.Count);

@@ -9,9 +9,20 @@ namespace StreamFarm.Server.Subjects;
 internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
 {
     private readonly ConcurrentDictionary<string, SubjectRecord> _records = new(StringComparer.Ordinal);
+
+    // Taken to create a record and to reassign owners, so that no record is created with an owner
+    // from a table that a reassignment has already replaced. Creating a record is rare (a new
+    // subject); the hot paths only look records up.
+    private readonly Lock _createLock = new();
     private long _lastEpoch;
 
     public int Count => _records.Count;
+
+    /// <summary>With routes: where publications and interests go for subjects other servers own.</summary>
+    public IUpstream? Router { get; private set; }
+
+    /// <summary>With routes: the owner of a subject, or null when this server owns it.</summary>
+    private Func<string, string?>? _ownerOf;
 
     /// <summary>Subscribes a session, looking the record up again if it was retired meanwhile.</summary>
     public SubjectRecord Subscribe(ReadOnlySpan<byte> subjectUtf8, ClientSession session)
@@ -19,18 +30,81 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
         while (true)
         {
             var record = GetOrAdd(subjectUtf8);
-            if (record.TrySubscribe(session))
+            if (record.TrySubscribe(session, Router))
             {
                 return record;
             }
         }
     }
 
-    /// <summary>Publishes into the subject's record, looking it up again if it was retired meanwhile.</summary>
-    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace)
+    /// <summary>Ends a session's subscription; drops the record when nothing is left of it.</summary>
+    public void Unsubscribe(SubjectRecord record, ClientSession session)
     {
-        while (GetOrAdd(subjectUtf8).Publish(frame, replace) < 0)
+        if (record.Unsubscribe(session, Router))
         {
+            RemoveIfUnused(record);
+        }
+    }
+
+    /// <summary>
+    /// Publishes into the subject's record (or forwards to its owner), looking it up again if it was
+    /// retired meanwhile. <paramref name="hop"/> counts the routes the publication came through.
+    /// </summary>
+    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace, int hop = 0)
+    {
+        while (GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop) < 0)
+        {
+        }
+    }
+
+    /// <summary>Owner side: a seed from another server's copy (see <see cref="SubjectRecord.Seed"/>).</summary>
+    public bool Seed(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, ulong fromEpoch, ulong fromSeq, bool handover, int hop)
+    {
+        while (true)
+        {
+            var record = GetOrAdd(subjectUtf8);
+            if (!record.IsRetired)
+            {
+                var taken = record.Seed(frame, fromEpoch, fromSeq, handover, Router, hop);
+                if (!record.IsRetired)
+                {
+                    return taken;
+                }
+            }
+        }
+    }
+
+    /// <summary>Turns routes on: from now on records are created with their owner.</summary>
+    public void UseRoutes(IUpstream router, Func<string, string?> ownerOf)
+    {
+        lock (_createLock)
+        {
+            Router = router;
+            _ownerOf = ownerOf;
+        }
+    }
+
+    /// <summary>
+    /// Applies new owners to every record (under the creation lock, after <paramref name="ownerOf"/>
+    /// took effect for new records).
+    /// </summary>
+    /// <param name="ownerOf">The owner of a subject, or null for this server.</param>
+    /// <param name="isAlive">Whether a server is alive.</param>
+    /// <param name="orphans">Publications, by subject, that were waiting for a server that is gone.</param>
+    /// <param name="redispatch">Publishes one of them again (to the new owner, or here).</param>
+    public void Reassign(Func<string, string?> ownerOf, Func<string, bool> isAlive, Dictionary<string, List<byte[]>> orphans, Action<byte[]> redispatch)
+    {
+        lock (_createLock)
+        {
+            _ownerOf = ownerOf;
+            foreach (var record in _records.Values)
+            {
+                var waiting = orphans.Remove(record.Name, out var lines) ? lines : null;
+                if (record.Reassign(ownerOf(record.Name), NextEpoch, isAlive, Router!, waiting is null ? null : () => waiting.ForEach(redispatch)))
+                {
+                    RemoveIfUnused(record);
+                }
+            }
         }
     }
 
@@ -45,7 +119,10 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
         }
 
         var name = new string(chars[..n]);
-        return _records.GetOrAdd(name, static (key, self) => new SubjectRecord(key, self.NextEpoch()), this);
+        lock (_createLock)
+        {
+            return _records.GetOrAdd(name, static (key, self) => new SubjectRecord(key, self.NextEpoch(), self._ownerOf?.Invoke(key)), this);
+        }
     }
 
     public SubjectRecord? Find(ReadOnlySpan<byte> subjectUtf8)
@@ -72,7 +149,7 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// reuses an epoch with older sequence numbers, and two servers creating a subject in the same
     /// millisecond almost never share one (1 in 1,024).
     /// </summary>
-    private ulong NextEpoch()
+    public ulong NextEpoch()
     {
         var now = (time.GetUtcNow().ToUnixTimeMilliseconds() * 1024) + serverBits;
         while (true)

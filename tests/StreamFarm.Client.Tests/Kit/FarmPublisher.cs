@@ -4,8 +4,9 @@ namespace StreamFarm.Client.Tests.Kit;
 
 /// <summary>
 /// Publishes one subject to every server of a farm (one connection each), field <c>n</c> counting
-/// up every 50 ms: routes between servers do not exist yet, so a client that moves finds the
-/// subject only if every server has it. A server that fails or stops is dropped.
+/// up every 50 ms, so that the stream goes on whichever server a test stops (routes carry each
+/// publication to the subject's owner: every value arrives once per server, in one order). A
+/// server that fails or stops is dropped.
 /// </summary>
 internal sealed class FarmPublisher : IAsyncDisposable
 {
@@ -36,7 +37,6 @@ internal sealed class FarmPublisher : IAsyncDisposable
                 await c.PublishAsync(subject, [KeyValuePair.Create("n", "0")]);
                 await c.PingAsync();
 
-                // Each server's record of the subject is its own, created at its own time: its own epoch.
                 await Task.Delay(5);
             }
         }

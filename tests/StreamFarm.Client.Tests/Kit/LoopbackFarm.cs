@@ -65,7 +65,7 @@ internal sealed class LoopbackFarm : IAsyncDisposable
                 options.Farm.Seeds = n == 2 ? [] : [farm._nodes[0].GossipAddress!];
                 configure?.Invoke(options);
                 var id = options.Id;
-                farm._nodes.Add(await StreamFarmNode.StartAsync(options, l => l.AddProvider(farm.Sessions.For(id)).SetMinimumLevel(LogLevel.Debug)));
+                farm._nodes.Add(await StreamFarmNode.StartAsync(options, l => l.AddProvider(farm.Sessions.For(id, subnet + ".")).SetMinimumLevel(LogLevel.Debug)));
             }
 
             await farm.ConvergedAsync();

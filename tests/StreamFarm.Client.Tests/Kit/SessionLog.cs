@@ -20,18 +20,19 @@ internal sealed class SessionLog
     /// <summary>The number of the last event so far: later events have a larger one.</summary>
     public long Mark() => Interlocked.Read(ref _seq);
 
-    public ILoggerProvider For(string node) => new Provider(this, node);
+    /// <summary>Records a node's client sessions; sessions from <paramref name="ignoredPrefix"/> (the farm's own addresses: routes) are left out.</summary>
+    public ILoggerProvider For(string node, string? ignoredPrefix = null) => new Provider(this, node, ignoredPrefix);
 
-    private sealed class Provider(SessionLog log, string node) : ILoggerProvider
+    private sealed class Provider(SessionLog log, string node, string? ignoredPrefix) : ILoggerProvider
     {
-        public ILogger CreateLogger(string categoryName) => new Logger(log, node);
+        public ILogger CreateLogger(string categoryName) => new Logger(log, node, ignoredPrefix);
 
         public void Dispose()
         {
         }
     }
 
-    private sealed class Logger(SessionLog log, string node) : ILogger
+    private sealed class Logger(SessionLog log, string node, string? ignoredPrefix) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
@@ -46,6 +47,10 @@ internal sealed class SessionLog
             }
 
             string Value(string key) => Convert.ToString(values.FirstOrDefault(v => v.Key == key).Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+            if (ignoredPrefix is not null && Value("Remote").StartsWith(ignoredPrefix, StringComparison.Ordinal))
+            {
+                return;
+            }
             lock (log._events)
             {
                 // Numbered and queued under one lock: the order of numbers is the order of events.

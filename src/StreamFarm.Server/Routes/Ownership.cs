@@ -1,0 +1,81 @@
+using System.Text;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Server.Routes;
+
+/// <summary>
+/// Which server owns each subject: rendezvous (highest random weight) hashing over the servers that
+/// are active and alive. Every server computes the same owner from the same table, and when a
+/// server joins or goes only the subjects it wins or held change owner (about 1/N of them).
+/// Immutable; a new one is made when the set of owners changes.
+/// </summary>
+internal sealed class Ownership
+{
+    private readonly string[] _ids;
+    private readonly ulong[] _seeds;
+
+    public Ownership(IEnumerable<string> owners)
+    {
+        _ids = [.. owners.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        _seeds = [.. _ids.Select(id => Hash(Encoding.UTF8.GetBytes(id), 0xcbf29ce484222325))];
+    }
+
+    public IReadOnlyList<string> Owners => _ids;
+
+    /// <summary>
+    /// The owners of a farm table: its active servers that are alive or only suspected (a suspicion
+    /// is often refuted; owners change when a server is known dead, not at every doubt); this
+    /// server alone if there is none.
+    /// </summary>
+    public static Ownership From(FarmSnapshot table, string self)
+    {
+        var ids = table.Members.Where(m => m.State == "active" && m.Liveness is "alive" or "suspect").Select(m => m.Id).ToList();
+        return new Ownership(ids.Count > 0 ? ids : [self]);
+    }
+
+    public bool SameOwners(Ownership other) => _ids.AsSpan().SequenceEqual(other._ids);
+
+    public string OwnerOf(ReadOnlySpan<byte> subjectUtf8)
+    {
+        var best = 0;
+        var bestWeight = 0UL;
+        for (var i = 0; i < _ids.Length; i++)
+        {
+            var w = Mix(Hash(subjectUtf8, _seeds[i]));
+            if (i == 0 || w > bestWeight)
+            {
+                best = i;
+                bestWeight = w;
+            }
+        }
+
+        return _ids[best];
+    }
+
+    public string OwnerOf(string subject)
+    {
+        Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(subject.Length)];
+        var n = Encoding.UTF8.GetBytes(subject, utf8);
+        return OwnerOf(utf8[..n]);
+    }
+
+    // FNV-1a 64 seeded with the server's own hash, then a SplitMix64 finaliser: stable across
+    // processes and platforms (string.GetHashCode is randomised per process), well spread.
+    private static ulong Hash(ReadOnlySpan<byte> data, ulong seed)
+    {
+        var h = seed;
+        foreach (var b in data)
+        {
+            h = (h ^ b) * 0x100000001b3;
+        }
+
+        return h;
+    }
+
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+        return z ^ (z >> 31);
+    }
+}

@@ -1,0 +1,362 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Connections;
+
+namespace StreamFarm.Server.Routes;
+
+/// <summary>
+/// This server's route to one other server: an RTTP connection to the peer's client port, opened
+/// with a route HELLO (farm-key credentials), over which this server sends the publications and
+/// the interests (SUB/UNSUB) for subjects the peer owns, and receives their IMAGEs, UPDATEs and
+/// STATUSes. It reconnects with backoff for as long as the peer is in the table. Outgoing lines go
+/// through a bounded <see cref="OutboundQueue"/> (one socket write per batch); a route that stays
+/// full is cut like a slow client and opened again, so one slow peer stalls nobody else.
+/// </summary>
+internal sealed partial class RouteLink : IAsyncDisposable
+{
+    /// <summary>Publications kept while the route is down, at most (then they are dropped and counted).</summary>
+    public const long MaxPendingBytes = 8L << 20;
+
+    private static readonly RttpLimits PeerLimits = new() { MaxLineBytes = 64 << 20, MaxFields = int.MaxValue };
+    private readonly RouteManager _manager;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _lock = new();
+    private readonly List<byte[]> _pending = [];
+    private readonly ILogger _log;
+    private long _pendingBytes;
+    private bool _closed;
+    private OutboundQueue? _out;
+    private Task? _run;
+    private string _address;
+
+    public RouteLink(RouteManager manager, string peer, string address, ILogger log)
+    {
+        _manager = manager;
+        Peer = peer;
+        _address = address;
+        _log = log;
+    }
+
+    public string Peer { get; }
+
+    public string Address
+    {
+        get => Volatile.Read(ref _address);
+        set => Volatile.Write(ref _address, value);
+    }
+
+    public bool IsUp
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _out is not null;
+            }
+        }
+    }
+
+    public int Connects { get; private set; }
+
+    public void Start() => _run = Task.Run(RunAsync);
+
+    /// <summary>
+    /// The peer is gone: takes the publications that never left, and refuses any more (they go to
+    /// the subjects' new owners instead).
+    /// </summary>
+    public List<byte[]> TakePending()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+            var left = new List<byte[]>(_pending);
+            _pending.Clear();
+            _pendingBytes = 0;
+            return left;
+        }
+    }
+
+    /// <summary>Queues a publication (or a seed); kept while the route is down, up to <see cref="MaxPendingBytes"/>.</summary>
+    public bool SendPublication(byte[] line)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return false;
+            }
+
+            if (_out is not null)
+            {
+                _out.EnqueueControl(line);
+                return true;
+            }
+
+            if (_pendingBytes + line.Length > MaxPendingBytes)
+            {
+                return false;
+            }
+
+            _pending.Add(line);
+            _pendingBytes += line.Length;
+            return true;
+        }
+    }
+
+    /// <summary>Queues SUB or UNSUB; dropped while the route is down (interests are sent afresh when it comes up).</summary>
+    public void SendInterest(byte[] line)
+    {
+        lock (_lock)
+        {
+            _out?.EnqueueControl(line);
+        }
+    }
+
+    /// <summary>Stops the route; returns the publications that never left, for their subjects' new owners.</summary>
+    public async Task<List<byte[]>> StopAsync(TimeSpan flush)
+    {
+        OutboundQueue? q;
+        lock (_lock)
+        {
+            q = _out;
+        }
+
+        if (q is not null && flush > TimeSpan.Zero)
+        {
+            // Let what is queued (seeds of a handover, last publications) reach the peer first.
+            var deadline = DateTime.UtcNow + flush;
+            while (q.QueuedBytes > 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        await _stop.CancelAsync();
+        if (_run is not null)
+        {
+            try
+            {
+                await _run;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        lock (_lock)
+        {
+            var left = new List<byte[]>(_pending);
+            _pending.Clear();
+            _pendingBytes = 0;
+            return left;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero);
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (!_stop.IsCancellationRequested)
+        {
+            var welcomed = false;
+            try
+            {
+                welcomed = await ConnectOnceAsync();
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException or RttpProtocolException or InvalidOperationException)
+            {
+                if (!_stop.IsCancellationRequested)
+                {
+                    Log.RouteFailed(_log, Peer, Address, ex.Message);
+                }
+            }
+
+            if (_stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            delay = welcomed ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
+            try
+            {
+                await Task.Delay(delay * (0.5 + Random.Shared.NextDouble()), _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>One connection's life; true if it was welcomed (so the next attempt need not back off long).</summary>
+    private async Task<bool> ConnectOnceAsync()
+    {
+        if (!IPEndPoint.TryParse(Address, out var endPoint))
+        {
+            throw new IOException($"route address '{Address}' is not IP:PORT");
+        }
+
+        using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (_manager.BindAddress is { } local && local.AddressFamily == endPoint.AddressFamily)
+        {
+            // From this server's own address: peers (and firewalls) see the route come from the
+            // server, not from whatever source address the kernel would pick.
+            socket.Bind(new IPEndPoint(local, 0));
+        }
+
+        using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+        {
+            connectTimeout.CancelAfter(TimeSpan.FromSeconds(2));
+            await socket.ConnectAsync(endPoint, connectTimeout.Token);
+        }
+
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var reader = PipeReader.Create(stream);
+        var writer = PipeWriter.Create(stream);
+        using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
+        {
+            HardLimitExceeded = () =>
+            {
+                _manager.CountSlowRoute();
+                connection.Cancel();
+            },
+        };
+        var hello = Encoding.UTF8.GetBytes($"HELLO 1 client=route {_manager.Auth.Credentials(_manager.SelfId, Peer)}\n");
+        queue.EnqueueControl(hello);
+        var writing = queue.RunWriterAsync(writer, _ => { }, () => { }, connection.Token);
+        var welcomed = false;
+        var frame = new RttpFrame();
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(connection.Token);
+                var buffer = result.Buffer;
+                try
+                {
+                    while (RttpLineReader.TryReadLine(ref buffer, PeerLimits.MaxLineBytes, out var line) == OperationStatus.Done)
+                    {
+                        var error = RttpParser.TryParse(line, frame, PeerLimits, out var reason);
+                        if (error != RttpErrorCode.None)
+                        {
+                            throw new RttpProtocolException(error, $"route from {Peer}: {reason}");
+                        }
+
+                        switch (frame.Verb)
+                        {
+                            case RttpVerb.Welcome:
+                                welcomed = true;
+                                Up(queue);
+                                break;
+                            case RttpVerb.Image or RttpVerb.Update or RttpVerb.Status:
+                                _manager.OnRouteMessage(Peer, frame);
+                                break;
+                            case RttpVerb.Ping:
+                                queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
+                                break;
+                            case RttpVerb.Err:
+                                Log.RouteError(_log, Peer, Encoding.UTF8.GetString(frame.Line.Span));
+                                if (!welcomed || RttpErrors.Parse(frame.Arg(0)).IsFatal())
+                                {
+                                    return welcomed;
+                                }
+
+                                break;
+                            case RttpVerb.Bye:
+                                return welcomed;
+                            default:
+                                break; // FARM, SERVER, MOVE, PONG: membership is the route's source of truth
+                        }
+                    }
+                }
+                finally
+                {
+                    reader.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted)
+                {
+                    return welcomed;
+                }
+            }
+        }
+        finally
+        {
+            Down(queue, welcomed);
+            await connection.CancelAsync();
+            try
+            {
+                await writing;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException or SocketException)
+            {
+            }
+
+            await reader.CompleteAsync();
+            await writer.CompleteAsync();
+        }
+    }
+
+    private void Up(OutboundQueue queue)
+    {
+        lock (_lock)
+        {
+            foreach (var line in _pending)
+            {
+                queue.EnqueueControl(line);
+            }
+
+            _pending.Clear();
+            _pendingBytes = 0;
+            _out = queue;
+            Connects++;
+        }
+
+        Log.RouteUp(_log, Peer, Address);
+        _manager.OnLinkUp(this);
+    }
+
+    private void Down(OutboundQueue queue, bool welcomed)
+    {
+        lock (_lock)
+        {
+            if (_out == queue)
+            {
+                _out = null;
+            }
+        }
+
+        queue.Complete(null, discardPending: true);
+        if (welcomed)
+        {
+            Log.RouteDown(_log, Peer);
+            _manager.OnLinkDown(this);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "route to {Peer} at {Address} is up")]
+        public static partial void RouteUp(ILogger logger, string peer, string address);
+
+        [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "route to {Peer} is down")]
+        public static partial void RouteDown(ILogger logger, string peer);
+
+        [LoggerMessage(EventId = 3003, Level = LogLevel.Debug, Message = "route to {Peer} at {Address}: {Reason}")]
+        public static partial void RouteFailed(ILogger logger, string peer, string address, string reason);
+
+        [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "route to {Peer}: {Line}")]
+        public static partial void RouteError(ILogger logger, string peer, string line);
+    }
+}
