@@ -28,6 +28,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _dropped;
     private long _seedsSent;
     private long _slowRoutes;
+    private long _received;
 
     public RouteManager(RttpServer server, Keyring keys, ILogger log)
     {
@@ -63,6 +64,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public long SeedsSent => Interlocked.Read(ref _seedsSent);
 
     public long SlowRoutes => Interlocked.Read(ref _slowRoutes);
+
+    /// <summary>IMAGE, UPDATE and STATUS messages received from owners over this server's routes.</summary>
+    public long Received => Interlocked.Read(ref _received);
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
@@ -222,6 +226,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>A message from a subject's owner over our route to it.</summary>
     public void OnRouteMessage(string peer, RttpFrame frame)
     {
+        Interlocked.Increment(ref _received);
         var record = _server.Subjects.Find(frame.Arg(0));
         if (record is null)
         {

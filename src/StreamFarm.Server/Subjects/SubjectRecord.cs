@@ -414,8 +414,10 @@ internal sealed class SubjectRecord
                 _upstream = null;
                 _awaiting = false;
                 _genuine = false;
+
+                // Its own copy is the first seed: another copy replaces it only if it is newer.
+                (_seedEpoch, _seedSeq) = hasData ? (_epoch, _seq) : (0, 0);
                 _epoch = newEpoch();
-                (_seedEpoch, _seedSeq) = (0, 0);
                 if (isAlive(old))
                 {
                     router.Unsubscribe(old, NameUtf8);

@@ -1,0 +1,327 @@
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using StreamFarm.Membership;
+using StreamFarm.Server.Routes;
+using StreamFarm.Server.Tests.Kit;
+
+namespace StreamFarm.Server.Tests;
+
+/// <summary>
+/// Routes between servers: three in-process servers with membership on 127.0.12.2 to .4 (real
+/// sockets). Outcomes are awaited with a generous deadline; nothing asserts on speed.
+/// </summary>
+public sealed class RouteTests
+{
+    private static readonly string Key = Convert.ToBase64String(Enumerable.Range(7, 32).Select(i => (byte)i).ToArray());
+
+    [Fact]
+    public void Ownership_IsTheSameForEveryOrderOfTheTable_SpreadsSubjects_AndMovesOnlyToAJoiningServer()
+    {
+        var three = new Ownership(["s3", "s2", "s4"]);
+        var sameInAnotherOrder = new Ownership(["s4", "s2", "s3"]);
+        var four = new Ownership(["s2", "s3", "s4", "s5"]);
+        var subjects = Enumerable.Range(0, 3000).Select(i => $"/FX/PAIR{i}").ToList();
+
+        Assert.All(subjects, s => Assert.Equal(three.OwnerOf(s), sameInAnotherOrder.OwnerOf(s)));
+        var shares = subjects.GroupBy(three.OwnerOf).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(3, shares.Count);
+        Assert.All(shares.Values, n => Assert.InRange(n, 800, 1200));
+
+        // A fourth server takes about a quarter, and only from... to itself: nothing moves between the others.
+        var moved = subjects.Where(s => three.OwnerOf(s) != four.OwnerOf(s)).ToList();
+        Assert.All(moved, s => Assert.Equal("s5", four.OwnerOf(s)));
+        Assert.InRange(moved.Count, 600, 900);
+    }
+
+    [Fact]
+    public void RouteAuth_AcceptsTheFarmKey_RefusesReplayOtherTargetsOtherKeysAndOldClocks()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-29T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var farmKey = Convert.FromBase64String(Key);
+        var sender = new RouteAuth(new Keyring([farmKey]), time);
+        var receiver = new RouteAuth(new Keyring([RandomKey(), farmKey]), time); // rotation: any key of the ring
+        var stranger = new RouteAuth(new Keyring([RandomKey()]), time);
+
+        static Dictionary<string, string> Fields(string credentials) =>
+            credentials.Split(' ').Select(f => f.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+        string? Check(RouteAuth auth, string from, string to, string credentials)
+        {
+            var f = Fields(credentials);
+            return auth.Verify(from, to, f["ts"], f["nonce"], f["mac"]);
+        }
+
+        var good = sender.Credentials("s2", "s3");
+        Assert.Null(Check(receiver, "s2", "s3", good));
+        Assert.Equal("route HELLO replayed", Check(receiver, "s2", "s3", good));
+        Assert.Contains("wrong route credentials", Check(receiver, "s2", "s4", sender.Credentials("s2", "s3")), StringComparison.Ordinal);
+        Assert.Contains("wrong route credentials", Check(receiver, "s9", "s3", sender.Credentials("s2", "s3")), StringComparison.Ordinal);
+        Assert.Contains("wrong route credentials", Check(receiver, "s2", "s3", stranger.Credentials("s2", "s3")), StringComparison.Ordinal);
+        var late = sender.Credentials("s2", "s3");
+        time.Advance(TimeSpan.FromMinutes(3));
+        Assert.Contains("clock window", Check(receiver, "s2", "s3", late), StringComparison.Ordinal);
+        Assert.NotNull(receiver.Verify("s2", "s3", "123", "short", "AAAA"));
+        Assert.NotNull(receiver.Verify("s2", "s3", null, null, null));
+    }
+
+    [Fact]
+    public async Task RouteHello_WithoutTheFarmKey_IsRefusedWithAuthFailed()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.12");
+        await farm.RoutesUpAsync();
+        await using var client = await LineClient.ConnectAsync(farm.Nodes[0].TcpEndPoint);
+        await client.SendAsync($"HELLO 1 client=route route=s9 ts={DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()} nonce=00112233445566778899 mac=AAAA");
+        Assert.StartsWith("ERR AUTH_FAILED", await client.ExpectAsync("ERR "), StringComparison.Ordinal);
+        Assert.Equal(2, farm.Nodes[0].Server.RouteSessions); // the other two servers' routes only
+        Assert.Equal(0, farm.Nodes[0].Server.Users);
+    }
+
+    [Fact]
+    public async Task PublishAtAnyServer_EverySubscriberEverywhereGetsOneOrder_AndImagesAreIdentical()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.13");
+
+        // One subject owned by each server, each published from a server that does not own it and from the owner.
+        var subjects = farm.Ids.Select(id => farm.SubjectOwnedBy(id, "/R/ORDER")).ToList();
+        var subscribers = new List<(string Server, LineClient Client)>();
+        foreach (var node in farm.Nodes)
+        {
+            var c = await node.ConnectAsync();
+            await c.SendAsync("SUB " + string.Join(' ', subjects));
+            for (var i = 0; i < subjects.Count; i++)
+            {
+                Assert.StartsWith("STATUS ", await c.ExpectAsync("STATUS "), StringComparison.Ordinal); // NOT_FOUND: nothing published yet
+            }
+
+            subscribers.Add((node.Server.Options.Id, c));
+        }
+
+        await farm.RoutesUpAsync();
+        var publishers = await Task.WhenAll(farm.Nodes.Select(n => n.ConnectAsync()));
+        const int Rounds = 60;
+        var expected = subjects.ToDictionary(s => s, _ => 0);
+        for (var round = 0; round < Rounds; round++)
+        {
+            for (var p = 0; p < publishers.Length; p++)
+            {
+                foreach (var subject in subjects)
+                {
+                    var line = round % 20 == 19
+                        ? $"PUBIMAGE {subject} round={round} from=s{p + 2}"
+                        : $"PUB {subject} round={round} from=s{p + 2} f{round % 5}={round}";
+                    await publishers[p].SendAsync(line);
+                    expected[subject]++;
+                }
+            }
+        }
+
+        // Every subscriber on every server: IMAGE first (seq 1), then each UPDATE or IMAGE with the
+        // next seq, all under one epoch; and the same lines as every other subscriber.
+        var streams = new Dictionary<string, List<string>>();
+        foreach (var (server, c) in subscribers)
+        {
+            var lines = new List<string>();
+            var last = subjects.ToDictionary(s => s, _ => (Epoch: "", Seq: 0L));
+            while (last.Values.Sum(v => v.Seq) < expected.Values.Sum())
+            {
+                var line = await c.NextAsync() ?? throw new InvalidOperationException($"{server}: closed after {lines.Count} lines");
+                var parts = line.Split(' ');
+                Assert.True(parts[0] is "IMAGE" or "UPDATE", $"{server}: unexpected {line}");
+                var (epoch, seq) = last[parts[1]];
+                Assert.True(seq > 0 || parts[0] == "IMAGE", $"{server}: the first message of {parts[1]} is an IMAGE: {line}");
+                Assert.True(epoch.Length == 0 || epoch == parts[2], $"{server}: one epoch: {line}");
+                Assert.Equal(seq + 1, long.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.DoesNotContain("@merged", line, StringComparison.Ordinal);
+                last[parts[1]] = (parts[2], seq + 1);
+                lines.Add(line);
+            }
+
+            streams[server] = [.. lines.OrderBy(l => l.Split(' ')[1], StringComparer.Ordinal).ThenBy(l => long.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture))];
+        }
+
+        Assert.Equal(streams["s2"], streams["s3"]);
+        Assert.Equal(streams["s2"], streams["s4"]);
+
+        // A late subscriber anywhere gets the same image.
+        var images = new List<string>();
+        foreach (var node in farm.Nodes)
+        {
+            await using var late = await node.ConnectAsync();
+            await late.SendAsync("SUB " + subjects[0]);
+            images.Add(await late.ExpectAsync("IMAGE "));
+        }
+
+        Assert.Single(images.Distinct());
+        Assert.Contains($" {expected[subjects[0]]} ", images[0], StringComparison.Ordinal);
+
+        foreach (var c in publishers.Concat(subscribers.Select(s => s.Client)))
+        {
+            await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Interest_OnlyServersWithSubscribersGetUpdates_AndUnsubscribeStopsThem()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.14");
+        await farm.RoutesUpAsync();
+        var owner = farm.Nodes[0];
+        var listener = farm.Nodes[1];
+        var bystander = farm.Nodes[2];
+        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/INTEREST");
+
+        await using var publisher = await owner.ConnectAsync();
+        await publisher.SendAsync($"PUB {subject} n=0");
+        await using var sub = await listener.ConnectAsync();
+        await sub.SendAsync("SUB " + subject);
+        Assert.Contains(" n=0", await sub.ExpectAsync("IMAGE "), StringComparison.Ordinal);
+
+        var bystanderBefore = bystander.Server.Routes!.Received;
+        for (var i = 1; i <= 100; i++)
+        {
+            await publisher.SendAsync($"PUB {subject} n={i}");
+        }
+
+        for (var i = 1; i <= 100; i++)
+        {
+            Assert.EndsWith($" n={i}", await sub.ExpectAsync("UPDATE "), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(bystanderBefore, bystander.Server.Routes!.Received);
+        var record = owner.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject))!;
+        Assert.Equal(1, record.SubscriberCount); // the listener's route, nobody else
+
+        // The bystander's first subscriber makes it interested; its last one ends the interest.
+        await using (var late = await bystander.ConnectAsync())
+        {
+            await late.SendAsync("SUB " + subject);
+            Assert.Contains(" n=100", await late.ExpectAsync("IMAGE "), StringComparison.Ordinal);
+            Assert.Equal(2, record.SubscriberCount);
+            await late.SendAsync("UNSUB " + subject);
+            await Eventually.TrueAsync(() => record.SubscriberCount == 1, "the owner drops the bystander's interest");
+        }
+
+        await sub.SendAsync("UNSUB " + subject);
+        await Eventually.TrueAsync(() => record.SubscriberCount == 0, "the owner drops the listener's interest");
+    }
+
+    [Fact]
+    public async Task OwnerStops_ItsSubjectsMoveWithTheirData_AndTheStreamGoesOn()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.15");
+        await farm.RoutesUpAsync();
+        var owner = farm.Nodes[0];
+        var rest = farm.Nodes.Skip(1).ToList();
+        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/HANDOVER");
+
+        await using var publisher = await rest[0].ConnectAsync();
+        await publisher.SendAsync($"PUB {subject} a=1 b=2");
+        await publisher.SendAsync($"PUB {subject} b=3");
+        await using var sub = await rest[1].ConnectAsync();
+        await sub.SendAsync("SUB " + subject);
+
+        // The SUB and the PUBs take different routes to the owner: the subscriber may get
+        // NOT_FOUND first, then the first publication as an IMAGE; in any case it reaches seq 2.
+        string line;
+        string[] before;
+        do
+        {
+            line = await sub.NextAsync() ?? throw new InvalidOperationException("closed");
+            before = line.Split(' ');
+        }
+        while (!(line.StartsWith("IMAGE ", StringComparison.Ordinal) || line.StartsWith("UPDATE ", StringComparison.Ordinal)) || before[3] != "2");
+
+        Assert.EndsWith(" b=3", line, StringComparison.Ordinal);
+
+        await owner.StopAsync();
+
+        // The new owner took the record over: a new epoch, the same fields (the copies of the old
+        // owner and of the replicas are the same record at the same seq: one image).
+        var images = new List<string[]>();
+        do
+        {
+            line = await sub.NextAsync() ?? throw new InvalidOperationException("closed");
+            if (line.StartsWith("IMAGE ", StringComparison.Ordinal))
+            {
+                images.Add(line.Split(' '));
+            }
+        }
+        while (images.Count == 0);
+
+        var after = images[0];
+        Assert.NotEqual(before[2], after[2]);
+        Assert.Equal(["a=1", "b=3"], after[4..]);
+
+        await publisher.SendAsync($"PUB {subject} a=9");
+        do
+        {
+            line = await sub.NextAsync() ?? throw new InvalidOperationException("closed");
+            Assert.False(line.StartsWith("IMAGE ", StringComparison.Ordinal), $"one image after the handover, then updates: {line}");
+        }
+        while (!line.StartsWith("UPDATE ", StringComparison.Ordinal));
+
+        Assert.Equal($"UPDATE {subject} {after[2]} {long.Parse(after[3], System.Globalization.CultureInfo.InvariantCulture) + 1} a=9", line);
+    }
+
+    private static byte[] RandomKey() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+    /// <summary>Three servers with membership and routes on <c>{subnet}.2</c> to <c>.4</c> (ids s2..s4).</summary>
+    private sealed class RouteFarm : IAsyncDisposable
+    {
+        private readonly List<StreamFarmNode> _nodes = [];
+
+        public List<StreamFarmNode> Nodes => _nodes;
+
+        public IReadOnlyList<string> Ids => [.. _nodes.Select(n => n.Server.Options.Id)];
+
+        public static async Task<RouteFarm> StartAsync(string subnet)
+        {
+            var farm = new RouteFarm();
+            try
+            {
+                foreach (var n in new[] { 2, 3, 4 })
+                {
+                    farm._nodes.Add(await TestNode.StartAsync(o =>
+                    {
+                        o.Id = $"s{n}";
+                        o.Listen = $"{subnet}.{n}";
+                        o.Farm.GossipKeys = [Key];
+                        o.Farm.GossipPort = 0;
+                        o.Farm.Preset = "local";
+                        o.Farm.Name = "route-tests";
+                        o.Farm.Seeds = n == 2 ? [] : [farm._nodes[0].GossipAddress!];
+                    }));
+                }
+
+                await Eventually.TrueAsync(
+                    () => farm._nodes.All(o => farm._nodes.All(n => o.Server.Farm.Current.Members.Any(m => m.Id == n.Server.Options.Id && m.State == "active" && m.Liveness == "alive"))),
+                    "the farm converges");
+                return farm;
+            }
+            catch
+            {
+                await farm.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Waits until every server has a route up to each other one.</summary>
+        public Task RoutesUpAsync() => Eventually.TrueAsync(
+            () => _nodes.All(n => n.Server.Routes!.RoutesUp == _nodes.Count - 1 && n.Server.Routes.Ownership.Owners.Count == _nodes.Count),
+            "every route is up");
+
+        /// <summary>A subject name (prefix + number) that the farm of three gives to <paramref name="owner"/>.</summary>
+        public string SubjectOwnedBy(string owner, string prefix)
+        {
+            var ownership = new Ownership(Ids);
+            return Enumerable.Range(0, 1000).Select(i => $"{prefix}{i}").First(s => ownership.OwnerOf(s) == owner);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var node in _nodes)
+            {
+                await node.DisposeAsync();
+            }
+        }
+    }
+}
