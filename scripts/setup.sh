@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
-#   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd)
+#   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd;
+#                             nft, for the partition test of routes)
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
-#                             (nats-server, serf, dnsperf; nftables counts packets)
+#                             (nats-server, serf, dnsperf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,9 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 # command to look for, Debian package that provides it
-need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot")
+need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables")
 if [ "${1:-}" = "--bench" ]; then
-  need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf" "nft nftables")
+  need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
 
 missing=()

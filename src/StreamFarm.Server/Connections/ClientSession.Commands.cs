@@ -96,6 +96,7 @@ internal sealed partial class ClientSession
         }
 
         IsRoute = true;
+        RoutePeer = from;
         ClientName = "route:" + from;
         _permissions = RoutePermissions;
         var o = _server.Options;
@@ -167,7 +168,7 @@ internal sealed partial class ClientSession
     {
         if (IsRoute)
         {
-            _server.Routes?.OnRoutedPublication(frame);
+            _server.Routes?.OnRoutedPublication(frame, RoutePeer!);
             return;
         }
 

@@ -48,6 +48,9 @@ internal sealed partial class ClientSession : IDisposable
     /// <summary>A route from another server of the farm (not a user).</summary>
     public bool IsRoute { get; private set; }
 
+    /// <summary>For a route: the id of the server at its other end.</summary>
+    public string? RoutePeer { get; private set; }
+
     public string? ClientName { get; private set; }
 
     /// <summary>Set under the server's farm lock once the full table was queued.</summary>

@@ -7,19 +7,22 @@ namespace StreamFarm.Server.Routes;
 /// Which server owns each subject: rendezvous (highest random weight) hashing over the servers that
 /// are active and alive. Every server computes the same owner from the same table, and when a
 /// server joins or goes only the subjects it wins or held change owner (about 1/N of them).
-/// Immutable; a new one is made when the set of owners changes.
+/// Immutable; a new one is made when the set of owners changes. Public so that tools and tests can
+/// tell which server owns a subject (<c>new Ownership(ids).OwnerOf(subject)</c>).
 /// </summary>
-internal sealed class Ownership
+public sealed class Ownership
 {
     private readonly string[] _ids;
     private readonly ulong[] _seeds;
 
+    /// <summary>Ownership over these server ids (order and duplicates do not matter).</summary>
     public Ownership(IEnumerable<string> owners)
     {
         _ids = [.. owners.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         _seeds = [.. _ids.Select(id => Hash(Encoding.UTF8.GetBytes(id), 0xcbf29ce484222325))];
     }
 
+    /// <summary>The owners, in ordinal order.</summary>
     public IReadOnlyList<string> Owners => _ids;
 
     /// <summary>
@@ -33,8 +36,10 @@ internal sealed class Ownership
         return new Ownership(ids.Count > 0 ? ids : [self]);
     }
 
+    /// <summary>True when both have the same owners.</summary>
     public bool SameOwners(Ownership other) => _ids.AsSpan().SequenceEqual(other._ids);
 
+    /// <summary>The owner of a subject given by its UTF-8 name.</summary>
     public string OwnerOf(ReadOnlySpan<byte> subjectUtf8)
     {
         var best = 0;
@@ -52,6 +57,7 @@ internal sealed class Ownership
         return _ids[best];
     }
 
+    /// <summary>The owner of a subject.</summary>
     public string OwnerOf(string subject)
     {
         Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(subject.Length)];

@@ -237,11 +237,39 @@ internal sealed partial class RouteLink : IAsyncDisposable
         var writing = queue.RunWriterAsync(writer, _ => { }, () => { }, connection.Token);
         var welcomed = false;
         var frame = new RttpFrame();
+
+        // A peer that is cut off (a partition, a frozen process) sends nothing, and TCP would take
+        // minutes to notice. The peer PINGs a quiet route every ping interval (1 s by default,
+        // from WELCOME), so a route silent for three intervals (at least 3 s) is taken as down:
+        // its subjects turn STALE here and the route is opened again.
+        var lastReceived = _manager.Time.GetTimestamp();
+        var silence = TimeSpan.FromSeconds(3);
+        var watchdog = WatchAsync();
+        async Task WatchAsync()
+        {
+            try
+            {
+                while (!connection.IsCancellationRequested)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), _manager.Time, connection.Token);
+                    if (_manager.Time.GetElapsedTime(Volatile.Read(ref lastReceived)) > silence)
+                    {
+                        Log.RouteSilent(_log, Peer, silence.TotalSeconds);
+                        await connection.CancelAsync();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
         try
         {
             while (true)
             {
                 var result = await reader.ReadAsync(connection.Token);
+                Volatile.Write(ref lastReceived, _manager.Time.GetTimestamp());
                 var buffer = result.Buffer;
                 try
                 {
@@ -257,6 +285,11 @@ internal sealed partial class RouteLink : IAsyncDisposable
                         {
                             case RttpVerb.Welcome:
                                 welcomed = true;
+                                if (frame.TryGetField("ping"u8, out var ping) && int.TryParse(ping, out var pingMs) && pingMs > 0)
+                                {
+                                    silence = TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs));
+                                }
+
                                 Up(queue);
                                 break;
                             case RttpVerb.Image or RttpVerb.Update or RttpVerb.Status:
@@ -295,6 +328,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         {
             Down(queue, welcomed);
             await connection.CancelAsync();
+            await watchdog;
             try
             {
                 await writing;
@@ -355,6 +389,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         [LoggerMessage(EventId = 3003, Level = LogLevel.Debug, Message = "route to {Peer} at {Address}: {Reason}")]
         public static partial void RouteFailed(ILogger logger, string peer, string address, string reason);
+
+        [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "route to {Peer}: nothing received for {Seconds} s; closing it")]
+        public static partial void RouteSilent(ILogger logger, string peer, double seconds);
 
         [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "route to {Peer}: {Line}")]
         public static partial void RouteError(ILogger logger, string peer, string line);

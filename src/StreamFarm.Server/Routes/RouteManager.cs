@@ -168,6 +168,12 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         foreach (var link in gone ?? [])
         {
             _ = link.StopAsync(TimeSpan.Zero);
+
+            // Subjects whose last publisher was at that server wait for a publisher to come back.
+            foreach (var record in _server.Subjects.All)
+            {
+                record.SourceLost(link.Peer);
+            }
         }
     }
 
@@ -203,7 +209,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     }
 
     /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
-    public void OnRoutedPublication(RttpFrame frame)
+    public void OnRoutedPublication(RttpFrame frame, string from)
     {
         var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : 1;
         if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out var seq))
@@ -212,7 +218,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
         else
         {
-            _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop);
+            _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from);
         }
     }
 

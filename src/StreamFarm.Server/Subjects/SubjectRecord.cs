@@ -27,6 +27,7 @@ internal sealed class SubjectRecord
     private bool _genuine;     // owned: a publisher (not a seed) has published in this epoch
     private ulong _seedEpoch;  // owned and seeded: the epoch and seq the seed came from
     private ulong _seedSeq;
+    private string? _source;   // owned: the server whose route brought the last publication (null: a client here)
 
     public SubjectRecord(string name, ulong epoch, string? upstream = null)
     {
@@ -154,7 +155,7 @@ internal sealed class SubjectRecord
     /// Returns the number of subscribers it was queued for, or -1 if the record was retired
     /// meanwhile (the caller looks it up again).
     /// </summary>
-    public int Publish(RttpFrame frame, bool replace, IUpstream? router = null, int hop = 0)
+    public int Publish(RttpFrame frame, bool replace, IUpstream? router = null, int hop = 0, string? source = null)
     {
         lock (_lock)
         {
@@ -178,6 +179,7 @@ internal sealed class SubjectRecord
             }
 
             _genuine = true;
+            _source = source;
             var first = _seq == 0;
             if (replace)
             {
@@ -324,6 +326,22 @@ internal sealed class SubjectRecord
             else if (status is SubjectStatus.Stale or SubjectStatus.Ok)
             {
                 SetStale(status == SubjectStatus.Stale);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Owner side: the server whose publisher published last is gone. Subscribers learn that the
+    /// data is STALE until a publisher publishes again.
+    /// </summary>
+    public void SourceLost(string server)
+    {
+        lock (_lock)
+        {
+            if (_upstream is null && _source == server && _seq != 0)
+            {
+                _source = null;
+                SetStale(true);
             }
         }
     }

@@ -48,11 +48,12 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
 
     /// <summary>
     /// Publishes into the subject's record (or forwards to its owner), looking it up again if it was
-    /// retired meanwhile. <paramref name="hop"/> counts the routes the publication came through.
+    /// retired meanwhile. <paramref name="hop"/> counts the routes the publication came through,
+    /// <paramref name="source"/> names the server whose route brought it (null: a client here).
     /// </summary>
-    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace, int hop = 0)
+    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace, int hop = 0, string? source = null)
     {
-        while (GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop) < 0)
+        while (GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop, source) < 0)
         {
         }
     }
