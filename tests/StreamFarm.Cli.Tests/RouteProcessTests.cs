@@ -1,0 +1,385 @@
+using System.Diagnostics;
+using System.Globalization;
+using StreamFarm.Client;
+using StreamFarm.Protocol;
+using StreamFarm.Server.Routes;
+using Xunit.Abstractions;
+
+namespace StreamFarm.Cli.Tests;
+
+/// <summary>
+/// Routes between three server processes (<c>streamfarm node</c> on 127.0.x.2 to .4): a server
+/// holding publishers and subjects is killed (kill -9); two servers are cut from each other with
+/// nftables. Subscribers must see STALE, then the stream again, with the publishers' counter
+/// never going back (no older image, no reordering). Outcomes are polled with a generous deadline;
+/// nothing asserts on speed.
+/// </summary>
+public sealed class RouteProcessTests(ITestOutputHelper output)
+{
+    private const int RttpPort = 7400;
+    private const int GossipPort = 17401;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private static readonly string Key = Convert.ToBase64String(Enumerable.Range(120, 32).Select(i => (byte)i).ToArray());
+    private static readonly Ownership Owners = new(["s2", "s3", "s4"]);
+
+    [Fact]
+    public async Task Kill9_OfAServerHoldingPublishersAndSubjects_SubjectsTurnStale_ThenGoOnWithoutGoingBack()
+    {
+        await using var farm = await Farm.StartAsync("127.0.16");
+        var owned = Subject("s4", "/RP/KILL/A");   // its state and its publisher die with s4
+        var remote = Subject("s2", "/RP/KILL/B");  // its state lives on at s2; its publisher dies with s4
+        await using var first = await Publisher.StartAsync(farm, "s4", 0, owned, remote);
+        var subs = new[] { await Recorder.StartAsync(farm, "s2", owned, remote), await Recorder.StartAsync(farm, "s3", owned, remote) };
+        try
+        {
+            foreach (var s in subs)
+            {
+                await s.WaitAsync(m => Counter(m) >= 20 && m.Subject == owned, "20 updates of the subject s4 owns");
+                await s.WaitAsync(m => Counter(m) >= 20 && m.Subject == remote, "20 updates of the subject s2 owns");
+            }
+
+            var epochBefore = subs[0].Last(owned, RttpMessageKind.Update)!.Epoch;
+            farm.Servers["s4"].Signal(9);
+            await farm.Servers["s4"].WaitForExitAsync();
+
+            foreach (var s in subs)
+            {
+                await s.WaitAsync(m => m.Subject == owned && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Stale, $"{owned} STALE");
+                await s.WaitAsync(m => m.Subject == remote && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Stale, $"{remote} STALE (its publisher's server died)");
+                await s.WaitAsync(m => m.Subject == owned && m.Kind == RttpMessageKind.Image && m.Epoch != epochBefore, $"{owned}: the new owner's image");
+            }
+
+            // A publisher is back, at another server: both subjects are OK again and go on.
+            await using var second = await Publisher.StartAsync(farm, "s3", 10_000, owned, remote);
+            foreach (var s in subs)
+            {
+                foreach (var subject in new[] { owned, remote })
+                {
+                    await s.WaitAsync(m => m.Subject == subject && Counter(m) >= 10_020, $"{subject}: updates from the new publisher");
+                }
+
+                s.AssertNeverGoesBack(output);
+                Assert.Contains(s.Messages, m => m.Subject == owned && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Ok);
+                Assert.Contains(s.Messages, m => m.Subject == remote && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Ok);
+            }
+        }
+        finally
+        {
+            foreach (var s in subs)
+            {
+                await s.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Partition_BetweenTwoServers_TheirSubjectsTurnStale_OthersFlow_AndAfterTheHealNothingGoesBack()
+    {
+        var nft = new[] { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("nft is needed for the partition test: run scripts/setup.sh (it installs nftables)");
+        await using var farm = await Farm.StartAsync("127.0.17");
+        var cut = Subject("s3", "/RP/PART/C");    // owned and published at s3, which s2 loses
+        var through = Subject("s4", "/RP/PART/D"); // owned and published at s4, which s2 keeps
+        await using var pubC = await Publisher.StartAsync(farm, "s3", 0, cut);
+        await using var pubD = await Publisher.StartAsync(farm, "s4", 0, through);
+        await using var sub = await Recorder.StartAsync(farm, "s2", cut, through);
+        await sub.WaitAsync(m => m.Subject == cut && Counter(m) >= 20, "updates of the subject s3 owns");
+        await sub.WaitAsync(m => m.Subject == through && Counter(m) >= 20, "updates of the subject s4 owns");
+        var epochBefore = sub.Last(cut, RttpMessageKind.Update)!.Epoch;
+
+        const string Table = "streamfarm_route_test";
+        Run(nft, $"delete table inet {Table}", check: false);
+        Run(nft, $"add table inet {Table}");
+        Run(nft, $"add chain inet {Table} out {{ type filter hook output priority 0 ; }}");
+        Run(nft, $"add rule inet {Table} out ip saddr 127.0.17.2 ip daddr 127.0.17.3 drop");
+        Run(nft, $"add rule inet {Table} out ip saddr 127.0.17.3 ip daddr 127.0.17.2 drop");
+        try
+        {
+            await sub.WaitAsync(m => m.Subject == cut && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Stale, $"{cut} STALE at s2 while cut from s3");
+            var mark = sub.Messages.Count;
+            var d = sub.Last(through, RttpMessageKind.Update) ?? throw new InvalidOperationException("no update of " + through);
+            await sub.WaitAsync(m => m.Subject == through && Counter(m) >= Counter(d) + 30, $"{through} goes on during the partition", from: mark);
+        }
+        finally
+        {
+            Run(nft, $"delete table inet {Table}", check: false);
+        }
+
+        var healed = sub.Messages.Count;
+        var last = Counter(sub.Last(cut, RttpMessageKind.Update)!);
+        await sub.WaitAsync(m => m.Subject == cut && Counter(m) >= last + 30, $"{cut} flows again after the heal", from: healed);
+        Assert.Contains(sub.Messages.Skip(healed), m => m.Subject == cut && m.Kind == RttpMessageKind.Status && m.Status == SubjectStatus.Ok);
+        var image = sub.Messages.Skip(healed).First(m => m.Subject == cut && m.Kind == RttpMessageKind.Image);
+        output.WriteLine($"after the heal: image {image.Epoch}/{image.Seq} (epoch before {epochBefore}), counter {Counter(image)} (last before {last})");
+        sub.AssertNeverGoesBack(output);
+    }
+
+    private static string Subject(string owner, string prefix) =>
+        Enumerable.Range(0, 1000).Select(i => $"{prefix}{i}").First(s => Owners.OwnerOf(s) == owner);
+
+    private static long Counter(RttpMessage m) =>
+        m.Fields.FirstOrDefault(f => f.Key == "n").Value is { } n ? long.Parse(n, CultureInfo.InvariantCulture) : -1;
+
+    private static void Run(string file, string args, bool check = true)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in SplitArgs(args))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (check && p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {args}: exit {p.ExitCode}: {err}");
+        }
+    }
+
+    private static string[] SplitArgs(string args) => args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Three <c>streamfarm node</c> processes with membership and routes.</summary>
+    private sealed class Farm : IAsyncDisposable
+    {
+        public Dictionary<string, CliProcess> Servers { get; } = [];
+
+        public Dictionary<string, string> Http { get; } = [];
+
+        public string Subnet { get; private init; } = "";
+
+        public string Address(string id) => $"{Subnet}.{id[1..]}";
+
+        public static async Task<Farm> StartAsync(string subnet)
+        {
+            var farm = new Farm { Subnet = subnet };
+            try
+            {
+                var seeds = $"{subnet}.2:{GossipPort},{subnet}.3:{GossipPort}";
+                foreach (var n in new[] { 2, 3, 4 })
+                {
+                    var server = CliProcess.Start(
+                    [
+                        "node", "--id", $"s{n}", "--listen", $"{subnet}.{n}", "--tcp-port", $"{RttpPort}", "--http-port", "0",
+                        "--gossip-port", $"{GossipPort}", "--seeds", seeds, "--gossip-key", Key, "--preset", "local", "--farm-name", "route-process",
+                    ]);
+                    farm.Servers[$"s{n}"] = server;
+                    farm.Http[$"s{n}"] = (await server.WaitForOutputAsync("HTTP ")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+                }
+
+                using var http = new HttpClient();
+                await PollAsync(async () =>
+                {
+                    foreach (var observer in farm.Http.Values)
+                    {
+                        var metrics = await http.GetStringAsync(observer + "/metrics");
+                        if (!metrics.Contains("\nstreamfarm_routes_up 2\n", StringComparison.Ordinal))
+                        {
+                            return false;
+                        }
+                    }
+
+                    return true;
+                }, "every server has its two routes up");
+                return farm;
+            }
+            catch
+            {
+                await farm.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var p in Servers.Values)
+            {
+                await p.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task PollAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+            {
+                // not up yet
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"not reached within {Patience.TotalSeconds} s: {what}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Publishes subjects at one server, field n counting up from a start every 20 ms, until disposed or the server is gone.</summary>
+    private sealed class Publisher : IAsyncDisposable
+    {
+        private readonly RttpConnection _connection;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        private Publisher(RttpConnection connection, long start, string[] subjects)
+        {
+            _connection = connection;
+            _loop = Task.Run(async () =>
+            {
+                for (var n = start; !_stop.IsCancellationRequested; n++)
+                {
+                    foreach (var s in subjects)
+                    {
+                        await connection.PublishAsync(s, [KeyValuePair.Create("n", n.ToString(CultureInfo.InvariantCulture))]);
+                    }
+
+                    await Task.Delay(20);
+                }
+            });
+        }
+
+        public static async Task<Publisher> StartAsync(Farm farm, string server, long start, params string[] subjects) =>
+            new(await RttpConnection.ConnectAsync(farm.Address(server), RttpPort, new RttpConnectionOptions { ClientName = "route-test-publisher" }), start, subjects);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            try
+            {
+                await _loop;
+            }
+            catch (Exception e) when (e is RttpConnectionException or IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+            {
+                // its server is gone
+            }
+
+            await _connection.DisposeAsync();
+        }
+    }
+
+    /// <summary>Subscribes at one server and keeps every IMAGE, UPDATE and STATUS in arrival order.</summary>
+    private sealed class Recorder : IAsyncDisposable
+    {
+        private readonly RttpConnection _connection;
+        private readonly List<RttpMessage> _messages = [];
+        private readonly Task _loop;
+
+        private Recorder(RttpConnection connection, string server)
+        {
+            _connection = connection;
+            Server = server;
+            _loop = Task.Run(async () =>
+            {
+                await foreach (var m in connection.Messages.ReadAllAsync())
+                {
+                    if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
+                    {
+                        lock (_messages)
+                        {
+                            _messages.Add(m);
+                        }
+                    }
+                }
+            });
+        }
+
+        public string Server { get; }
+
+        public IReadOnlyList<RttpMessage> Messages
+        {
+            get
+            {
+                lock (_messages)
+                {
+                    return [.. _messages];
+                }
+            }
+        }
+
+        public static async Task<Recorder> StartAsync(Farm farm, string server, params string[] subjects)
+        {
+            var c = await RttpConnection.ConnectAsync(farm.Address(server), RttpPort, new RttpConnectionOptions { ClientName = "route-test-subscriber" });
+            await c.SubscribeAsync(subjects);
+            return new Recorder(c, server);
+        }
+
+        public RttpMessage? Last(string subject, RttpMessageKind kind) => Messages.LastOrDefault(m => m.Subject == subject && m.Kind == kind);
+
+        public async Task WaitAsync(Func<RttpMessage, bool> match, string what, int from = 0)
+        {
+            var deadline = DateTime.UtcNow + Patience;
+            while (!Messages.Skip(from).Any(match))
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"{Server}: not seen within {Patience.TotalSeconds} s: {what}; last messages: {string.Join(" | ", Messages.TakeLast(12).Select(Describe))}");
+                }
+
+                await Task.Delay(50);
+            }
+        }
+
+        /// <summary>
+        /// Per subject: updates continue their epoch at seq + 1 (or jump with @merged), images never
+        /// go back within an epoch, and the publishers' counter never decreases across the stream.
+        /// </summary>
+        public void AssertNeverGoesBack(ITestOutputHelper output)
+        {
+            foreach (var subject in Messages.Select(m => m.Subject).Distinct())
+            {
+                (ulong Epoch, ulong Seq) at = (0, 0);
+                var counter = -1L;
+                var epochs = new List<ulong>();
+                foreach (var m in Messages.Where(m => m.Subject == subject && m.Kind != RttpMessageKind.Status))
+                {
+                    if (m.Kind == RttpMessageKind.Update)
+                    {
+                        Assert.True(m.Epoch == at.Epoch && m.Seq == at.Seq + (ulong)m.Merged, $"{Server} {subject}: update {Describe(m)} after {at.Epoch}/{at.Seq}");
+                    }
+                    else
+                    {
+                        Assert.True(m.Epoch != at.Epoch || m.Seq >= at.Seq, $"{Server} {subject}: older image {Describe(m)} after {at.Epoch}/{at.Seq}");
+                    }
+
+                    if (m.Epoch != at.Epoch)
+                    {
+                        epochs.Add(m.Epoch);
+                    }
+
+                    at = (m.Epoch, m.Seq);
+                    var n = Counter(m);
+                    Assert.True(n >= counter, $"{Server} {subject}: counter went back from {counter} to {n} at {Describe(m)}");
+                    counter = n;
+                }
+
+                output.WriteLine($"{Server} {subject}: epochs {string.Join(", ", epochs)}; last counter {counter}");
+            }
+        }
+
+        private static string Describe(RttpMessage m) =>
+            $"{m.Kind} {m.Subject} {(m.Kind == RttpMessageKind.Status ? m.Status.ToString() : $"{m.Epoch}/{m.Seq} n={Counter(m)}")}";
+
+        public async ValueTask DisposeAsync()
+        {
+            await _connection.DisposeAsync();
+            try
+            {
+                await _loop;
+            }
+            catch (Exception e) when (e is RttpConnectionException or IOException or OperationCanceledException or System.Threading.Channels.ChannelClosedException)
+            {
+            }
+        }
+    }
+}
