@@ -41,7 +41,10 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
     /// the machine had no idle core left. (Other work on cores the run left idle is not counted: NATS,
     /// for one, fans a publisher's messages out on one core.)
     /// </summary>
-    public bool Disturbed(ScenarioResult r) => r.Measured && r.OtherCores > DisturbedCores && r.ServerCores + r.BenchCores + r.OtherCores > Cores - DisturbedCores;
+    public bool Disturbed(ScenarioResult r) => IsDisturbed(r, Cores);
+
+    /// <summary><see cref="Disturbed"/> on a machine of <paramref name="cores"/> cores.</summary>
+    public static bool IsDisturbed(ScenarioResult r, int cores) => r.Measured && r.OtherCores > DisturbedCores && r.ServerCores + r.BenchCores + r.OtherCores > cores - DisturbedCores;
 
     /// <summary>One line for progress output.</summary>
     public static string Describe(ScenarioResult r)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Text.Json;
 using StreamFarm.Client.Discovery;
 
 namespace StreamFarm.Bench;
@@ -245,56 +244,11 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     }
 
     /// <summary>A server's table from /farm: id → state/liveness; null when it cannot answer.</summary>
-    private async Task<Dictionary<string, string>?> TableOfAsync(Node node, CancellationToken cancel)
-    {
-        if (node.HttpBase is not { } baseUrl)
-        {
-            return null;
-        }
+    private async Task<Dictionary<string, string>?> TableOfAsync(Node node, CancellationToken cancel) =>
+        node.HttpBase is { } baseUrl ? await FarmHttp.TableAsync(_http, baseUrl, cancel) : null;
 
-        try
-        {
-            await using var body = await _http.GetStreamAsync(baseUrl + "/farm", cancel);
-            using var doc = await JsonDocument.ParseAsync(body, cancellationToken: cancel);
-            var table = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var m in doc.RootElement.EnumerateArray())
-            {
-                table[m.GetProperty("id").GetString() ?? ""] = $"{m.GetProperty("state").GetString()}/{m.GetProperty("liveness").GetString()}";
-            }
-
-            return table;
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or InvalidOperationException or KeyNotFoundException or TaskCanceledException && !cancel.IsCancellationRequested)
-        {
-            return null;
-        }
-    }
-
-    private async Task<int> UsersOfAsync(Node node, CancellationToken cancel)
-    {
-        if (node.HttpBase is not { } baseUrl)
-        {
-            return -1;
-        }
-
-        try
-        {
-            var text = await _http.GetStringAsync(baseUrl + "/metrics", cancel);
-            foreach (var line in text.Split('\n'))
-            {
-                if (line.StartsWith("streamfarm_users ", StringComparison.Ordinal))
-                {
-                    return (int)double.Parse(line.AsSpan("streamfarm_users ".Length), CultureInfo.InvariantCulture);
-                }
-            }
-
-            return -1;
-        }
-        catch (Exception e) when (e is HttpRequestException or IOException or FormatException or TaskCanceledException && !cancel.IsCancellationRequested)
-        {
-            return -1;
-        }
-    }
+    private async Task<int> UsersOfAsync(Node node, CancellationToken cancel) =>
+        node.HttpBase is { } baseUrl && await FarmHttp.MetricsAsync(_http, baseUrl, cancel) is { } metrics && metrics.TryGetValue("streamfarm_users", out var users) ? (int)users : -1;
 
     private sealed class Node(string id, string ip)
     {

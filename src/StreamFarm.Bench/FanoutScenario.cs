@@ -137,7 +137,7 @@ public sealed class FanoutScenario
     }
 
     /// <summary>Waits for the interval, ending early (with its exception) if the publisher fails.</summary>
-    private static async Task WhileRunningAsync(Task publishing, TimeSpan interval, CancellationToken cancel)
+    internal static async Task WhileRunningAsync(Task publishing, TimeSpan interval, CancellationToken cancel)
     {
         if (interval <= TimeSpan.Zero)
         {

@@ -24,6 +24,7 @@ public abstract class LoadClient : IAsyncDisposable
     private readonly ArrayBufferWriter<byte> _replies = new(256);
     private Task _readLoop = Task.CompletedTask;
     private FlowWindow? _window;
+    private LatencyRecorder? _latency;
     private long _received;
     private long _progress;
     private long _lastWrite;
@@ -65,6 +66,19 @@ public abstract class LoadClient : IAsyncDisposable
 
     /// <summary>Reports progress to the publisher's window from now on.</summary>
     public void Attach(FlowWindow window) => _window = window;
+
+    /// <summary>Checks and times stamped messages (<see cref="EncodeStamped"/>) from now on; null stops it.</summary>
+    public void Attach(LatencyRecorder? recorder) => Volatile.Write(ref _latency, recorder);
+
+    /// <summary>Most bytes <see cref="EncodeStamped"/> writes for a payload of <paramref name="payloadLength"/> bytes.</summary>
+    public abstract int MaxStampedLength(int payloadLength);
+
+    /// <summary>
+    /// Writes one publish message that carries the publisher's counter <paramref name="n"/> and a
+    /// <see cref="Stopwatch"/> timestamp besides the payload; returns the bytes written. A subscriber
+    /// with a <see cref="LatencyRecorder"/> attached reads both back.
+    /// </summary>
+    public abstract int EncodeStamped(Span<byte> destination, long n, long stamp, ReadOnlySpan<byte> payload);
 
     /// <summary>Writes bytes (and flushes them) under the write lock.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancel)
@@ -170,6 +184,12 @@ public abstract class LoadClient : IAsyncDisposable
     /// </summary>
     protected abstract SequencePosition Parse(in ReadOnlySequence<byte> buffer, IBufferWriter<byte> replies, ref Tally tally);
 
+    /// <summary>The recorder stamped messages go to, or null (then the parser need not look for stamps).</summary>
+    protected LatencyRecorder? Latency => Volatile.Read(ref _latency);
+
+    /// <summary>When the bytes being parsed were read (a <see cref="Stopwatch"/> timestamp).</summary>
+    protected long ReadTimestamp { get; private set; }
+
     /// <summary>A line to send when nothing was written for a few seconds, or empty (the server pings us).</summary>
     protected virtual ReadOnlyMemory<byte> KeepAlive => ReadOnlyMemory<byte>.Empty;
 
@@ -211,6 +231,7 @@ public abstract class LoadClient : IAsyncDisposable
             while (true)
             {
                 var result = await _input.ReadAsync(_stop.Token);
+                ReadTimestamp = Stopwatch.GetTimestamp();
                 var buffer = result.Buffer;
                 var tally = default(Tally);
                 var consumed = Parse(buffer, _replies, ref tally);

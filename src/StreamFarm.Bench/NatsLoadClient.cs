@@ -10,13 +10,21 @@ namespace StreamFarm.Bench;
 /// A NATS connection of the load generator: <c>CONNECT {"verbose":false,"pedantic":false}</c>, then
 /// <c>SUB bench.s 1</c> for a subscriber or <c>PUB bench.s N</c> batches for the publisher. It counts
 /// MSG lines (skipping their payloads) and answers PING with PONG; a PING of its own, answered with
-/// PONG, confirms that the server has processed everything sent before it.
+/// PONG, confirms that the server has processed everything sent before it. Stamped publications
+/// carry <c>COUNTER TIMESTAMP </c> at the start of the payload. In a cluster, a subscriber can also
+/// subscribe to <see cref="ProbeSubject"/> after <see cref="BenchSubject"/>: a probe that reaches it
+/// through a route shows that the publisher's server has learned both interests (routes pass them on
+/// in order).
 /// </summary>
 public sealed class NatsLoadClient : LoadClient
 {
     public const string BenchSubject = "bench.s";
+    public const string ProbeSubject = "bench.probe";
+    private const int StampBytes = 48; // "COUNTER TIMESTAMP " fits in this
     private static readonly byte[] ConnectLines = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n"u8.ToArray();
     private static readonly byte[] SubLines = "SUB bench.s 1\r\nPING\r\n"u8.ToArray();
+    private static readonly byte[] ProbeSubLines = "SUB bench.probe 2\r\nPING\r\n"u8.ToArray();
+    private long _probes;
     private TaskCompletionSource? _pong;
     private long _skip; // payload bytes (with their CRLF) still to skip
     private string? _failureText;
@@ -45,7 +53,16 @@ public sealed class NatsLoadClient : LoadClient
         }
     }
 
+    /// <summary>One empty message to <see cref="ProbeSubject"/>.</summary>
+    public static ReadOnlyMemory<byte> ProbeMessage { get; } = "PUB bench.probe 0\r\n\r\n"u8.ToArray();
+
+    /// <summary>Messages received on <see cref="ProbeSubject"/> (not counted as deliveries).</summary>
+    public long Probes => Interlocked.Read(ref _probes);
+
     public override Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(SubLines, "PONG after SUB", timeout, cancel);
+
+    /// <summary>Subscribes to <see cref="ProbeSubject"/> (after <see cref="SubscribeAsync"/>).</summary>
+    public Task SubscribeProbeAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(ProbeSubLines, "PONG after SUB " + ProbeSubject, timeout, cancel);
 
     public override byte[] EncodePublish(ReadOnlySpan<byte> payload)
     {
@@ -58,6 +75,26 @@ public sealed class NatsLoadClient : LoadClient
         return message;
     }
 
+    public override int MaxStampedLength(int payloadLength) => "PUB bench.s \r\n\r\n"u8.Length + 11 + StampBytes + payloadLength;
+
+    public override int EncodeStamped(Span<byte> destination, long n, long stamp, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> head = stackalloc byte[StampBytes];
+        var h = new SpanCursor(head);
+        h.Write(n);
+        h.Write(" "u8);
+        h.Write(stamp);
+        h.Write(" "u8);
+        var w = new SpanCursor(destination);
+        w.Write("PUB bench.s "u8);
+        w.Write(h.Written + payload.Length);
+        w.Write("\r\n"u8);
+        w.Write(head[..h.Written]);
+        w.Write(payload);
+        w.Write("\r\n"u8);
+        return w.Written;
+    }
+
     protected override void OnFailed(string reason)
     {
         _failureText = reason;
@@ -67,6 +104,8 @@ public sealed class NatsLoadClient : LoadClient
     protected override SequencePosition Parse(in ReadOnlySequence<byte> buffer, IBufferWriter<byte> replies, ref Tally tally)
     {
         var reader = new SequenceReader<byte>(buffer);
+        var latency = Latency;
+        Span<byte> stamp = stackalloc byte[StampBytes];
         while (true)
         {
             if (_skip > 0)
@@ -82,6 +121,7 @@ public sealed class NatsLoadClient : LoadClient
                 continue;
             }
 
+            var lineStart = reader.Consumed;
             if (!reader.TryReadTo(out ReadOnlySpan<byte> line, (byte)'\n'))
             {
                 break;
@@ -100,6 +140,29 @@ public sealed class NatsLoadClient : LoadClient
                 {
                     Fail($"bad MSG line: {Encoding.UTF8.GetString(line)}");
                     break;
+                }
+
+                if (line.StartsWith("MSG bench.probe "u8))
+                {
+                    _skip = bytes + 2;
+                    Interlocked.Increment(ref _probes);
+                    continue;
+                }
+
+                if (latency is not null)
+                {
+                    if (reader.Remaining < bytes + 2)
+                    {
+                        reader.Rewind(reader.Consumed - lineStart); // read the line again with its payload
+                        break;
+                    }
+
+                    var head = stamp[..(int)Math.Min(bytes, StampBytes)];
+                    if (reader.TryCopyTo(head) && Utf8Parser.TryParse(head, out long n, out var nLength) && nLength < head.Length
+                        && Utf8Parser.TryParse(head[(nLength + 1)..], out long at, out _))
+                    {
+                        latency.OnMessage(n, at, ReadTimestamp);
+                    }
                 }
 
                 _skip = bytes + 2;

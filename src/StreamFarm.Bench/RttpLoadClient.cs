@@ -9,7 +9,7 @@ namespace StreamFarm.Bench;
 /// a subscriber or <c>PUB /bench/s v=...</c> batches for the publisher. It counts UPDATE lines, checks
 /// that their sequence numbers follow on (and notes any conflation), answers PING with PONG and sends
 /// a PING of its own when it has been silent for a few seconds (the server's idle timeout counts
-/// only what it receives).
+/// only what it receives). Stamped publications are <c>PUB /bench/s n=COUNTER t=TIMESTAMP v=...</c>.
 /// </summary>
 public sealed class RttpLoadClient : LoadClient
 {
@@ -91,6 +91,21 @@ public sealed class RttpLoadClient : LoadClient
         payload.CopyTo(line.AsSpan(prefix.Length));
         line[^1] = (byte)'\n';
         return line;
+    }
+
+    public override int MaxStampedLength(int payloadLength) => "PUB /bench/s n= t= v=\n"u8.Length + (2 * 20) + payloadLength;
+
+    public override int EncodeStamped(Span<byte> destination, long n, long stamp, ReadOnlySpan<byte> payload)
+    {
+        var w = new SpanCursor(destination);
+        w.Write("PUB /bench/s n="u8);
+        w.Write(n);
+        w.Write(" t="u8);
+        w.Write(stamp);
+        w.Write(" v="u8);
+        w.Write(payload);
+        w.Write("\n"u8);
+        return w.Written;
     }
 
     protected override ReadOnlyMemory<byte> KeepAlive => PingLine;
@@ -200,6 +215,18 @@ public sealed class RttpLoadClient : LoadClient
         tally.Deliveries++;
         tally.Progress += seq > _lastSeq ? (long)(seq - _lastSeq) : 1;
         _lastSeq = seq;
+        if (Latency is { } latency && TryField(rest, " n="u8, out var n) && TryField(rest, " t="u8, out var stamp))
+        {
+            latency.OnMessage(n, stamp, ReadTimestamp);
+        }
+    }
+
+    /// <summary>The whole-number value of a field (<paramref name="key"/> is <c>" name="</c>) of a line without escapes.</summary>
+    private static bool TryField(ReadOnlySpan<byte> rest, ReadOnlySpan<byte> key, out long value)
+    {
+        var at = rest.IndexOf(key);
+        value = 0;
+        return at >= 0 && Utf8Parser.TryParse(rest[(at + key.Length)..], out value, out _);
     }
 
     /// <summary>Reads the seq of <c>SUBJECT EPOCH SEQ [@merged=N] ...</c>, and N (1 without it).</summary>

@@ -138,7 +138,11 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<ServerProcess> StartAsync(ServerKind kind, string fileName, IEnumerable<string> args, IPEndPoint endpoint, CancellationToken cancel)
+    /// <summary>
+    /// Starts <paramref name="fileName"/> with <paramref name="args"/> (a farm member, a clustered
+    /// nats-server) and returns once <paramref name="endpoint"/> accepts TCP connections.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(ServerKind kind, string fileName, IEnumerable<string> args, IPEndPoint endpoint, CancellationToken cancel)
     {
         var info = new ProcessStartInfo(fileName)
         {
