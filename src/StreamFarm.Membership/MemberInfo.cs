@@ -37,6 +37,9 @@ public sealed record MemberInfo
     /// <summary>TLS certificate name, or empty.</summary>
     public string TlsName { get; init; } = "";
 
+    /// <summary>Where other servers open routes to this one (<c>host:port</c>), or empty.</summary>
+    public string Route { get; init; } = "";
+
     /// <summary>True for observers (a DNS responder): they see the farm but serve no clients.</summary>
     public bool Observer { get; init; }
 }

@@ -328,6 +328,7 @@ public sealed partial class MembershipNode : IDisposable
                 Http = e.Info.Http,
                 External = e.Info.External,
                 TlsName = e.Info.TlsName,
+                Route = e.Info.Route,
             })
             .ToList();
         var previous = _snapshot;

@@ -43,6 +43,12 @@ public static class FarmCodec
         {
             RttpWriter.WriteField(w, "tls"u8, m.TlsName);
         }
+
+        if (m.Route.Length > 0)
+        {
+            RttpWriter.WriteField(w, "route"u8, m.Route);
+        }
+
         RttpWriter.WriteRaw(w, "\n"u8);
     }
 
@@ -96,6 +102,7 @@ public static class FarmCodec
             Http = Get("http"u8),
             External = Get("external"u8),
             TlsName = Get("tls"u8),
+            Route = Get("route"u8),
         };
     }
 

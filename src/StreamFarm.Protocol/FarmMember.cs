@@ -34,6 +34,9 @@ public sealed record FarmMember
 
     /// <summary>The name on the server's TLS certificate, for clients that connect with TLS; empty without TLS.</summary>
     public string TlsName { get; init; } = "";
+
+    /// <summary>Where the other servers of the farm open routes to this one (<c>host:port</c>); empty without routes.</summary>
+    public string Route { get; init; } = "";
 }
 
 /// <summary>An immutable, versioned farm table. Readers take no locks.</summary>

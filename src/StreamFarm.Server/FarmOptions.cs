@@ -33,6 +33,9 @@ public sealed class FarmOptions
     /// </summary>
     public bool Routes { get; set; } = true;
 
+    /// <summary>TCP port on which this server takes routes from the other servers (on the <c>listen</c> address).</summary>
+    public int RoutePort { get; set; } = 7402;
+
     public MembershipOptions MembershipOptions => (Preset.ToLowerInvariant() switch
     {
         "local" => MembershipOptions.Local,
@@ -63,6 +66,11 @@ public sealed class FarmOptions
         if (GossipPort is < 0 or > 65535)
         {
             throw new ArgumentException("farm.gossipPort must be between 0 and 65535");
+        }
+
+        if (RoutePort is < 0 or > 65535)
+        {
+            throw new ArgumentException("farm.routePort must be between 0 and 65535");
         }
 
         if (Preset.ToLowerInvariant() is not ("lan" or "local"))

@@ -31,6 +31,7 @@ public sealed partial class RttpServer : IDisposable
     private long _slowConsumerCloses;
     private long _subscriptions;
     private long _rejectedFull;
+    private const int MaxRoutePortSessions = 1024;
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
     {
@@ -61,6 +62,9 @@ public sealed partial class RttpServer : IDisposable
 
     /// <summary>Routes to the other servers of the farm, when they are on (a farm key and <c>farm.routes</c>).</summary>
     internal Routes.RouteManager? Routes { get; set; }
+
+    /// <summary>Where other servers open routes to this one (<c>host:port</c>); set by the host once bound, empty without routes.</summary>
+    public string RouteAddress { get; set; } = "";
 
     /// <summary>Where clients reach this server; set by the host once listeners are bound.</summary>
     public (string Tcp, string Ws, string Http) Addresses { get; set; }
@@ -105,10 +109,16 @@ public sealed partial class RttpServer : IDisposable
         Http = Addresses.Http,
         External = Options.ExternalAddress ?? "",
         TlsName = Options.TlsName ?? "",
+        Route = RouteAddress,
     };
 
     /// <summary>Runs one client session over <paramref name="transport"/> until it ends.</summary>
-    public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed)
+    /// <param name="transport">The connection's pipes.</param>
+    /// <param name="remote">The peer's address, for logs.</param>
+    /// <param name="connectionClosed">Fires when the transport closes.</param>
+    /// <param name="routePort">True on the route port: only other servers of the farm (route HELLO),
+    /// never refused for draining or capacity, which concern clients.</param>
+    public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed, bool routePort = false)
     {
         if (_stopping)
         {
@@ -116,13 +126,21 @@ public sealed partial class RttpServer : IDisposable
             return;
         }
 
-        if (_draining)
+        if (routePort)
+        {
+            // Other servers only; an unauthenticated flood is bounded here and by the hello timeout.
+            if (_sessions.Values.Count(s => s.OnRoutePort) >= MaxRoutePortSessions)
+            {
+                await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} has {MaxRoutePortSessions} connections on its route port")));
+                return;
+            }
+        }
+        else if (_draining)
         {
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Draining, $"server {Options.Id} is draining: choose another server", "@after=0")));
             return;
         }
-
-        if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
+        else if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
         {
             Interlocked.Increment(ref _rejectedFull);
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));
@@ -130,7 +148,7 @@ public sealed partial class RttpServer : IDisposable
         }
 
         var id = Interlocked.Increment(ref _nextSessionId);
-        using var session = new ClientSession(this, transport, remote, id);
+        using var session = new ClientSession(this, transport, remote, id, routePort);
         _sessions[id] = session;
         Log.SessionStarted(_log, id, remote);
         try

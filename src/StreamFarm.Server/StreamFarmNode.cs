@@ -99,6 +99,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
         ListenOptions? tcpListen = null;
         ListenOptions? httpListen = null;
+        ListenOptions? routeListen = null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -109,6 +110,14 @@ public sealed class StreamFarmNode : IAsyncDisposable
                 lo.UseConnectionHandler<RttpConnectionHandler>();
             });
             k.Listen(ip, options.HttpPort, lo => httpListen = lo);
+            if (membership is not null && options.Farm.Routes)
+            {
+                k.Listen(ip, options.Farm.RoutePort, lo =>
+                {
+                    routeListen = lo;
+                    lo.UseConnectionHandler<RouteConnectionHandler>();
+                });
+            }
         });
         var app = builder.Build();
         var server = app.Services.GetRequiredService<RttpServer>();
@@ -120,6 +129,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         var http = httpListen!.IPEndPoint!;
         var host = options.AdvertiseHost ?? options.Listen;
         server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
+        server.RouteAddress = routeListen?.IPEndPoint is { } route ? $"{host}:{route.Port}" : "";
         (server.Farm as LocalFarm)?.Refresh();
         FarmStatusPublisher? publisher = null;
         if (membership is not null && options.Farm.Routes)

@@ -64,15 +64,35 @@ public sealed class RouteTests
     }
 
     [Fact]
-    public async Task RouteHello_WithoutTheFarmKey_IsRefusedWithAuthFailed()
+    public async Task RouteHello_WithoutTheFarmKey_OrOnTheWrongPort_IsRefusedWithAuthFailed()
     {
         await using var farm = await RouteFarm.StartAsync("127.0.12");
         await farm.RoutesUpAsync();
-        await using var client = await LineClient.ConnectAsync(farm.Nodes[0].TcpEndPoint);
-        await client.SendAsync($"HELLO 1 client=route route=s9 ts={DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()} nonce=00112233445566778899 mac=AAAA");
-        Assert.StartsWith("ERR AUTH_FAILED", await client.ExpectAsync("ERR "), StringComparison.Ordinal);
-        Assert.Equal(2, farm.Nodes[0].Server.RouteSessions); // the other two servers' routes only
-        Assert.Equal(0, farm.Nodes[0].Server.Users);
+        var node = farm.Nodes[0];
+        var routePort = System.Net.IPEndPoint.Parse(node.Server.RouteAddress);
+        var hello = $"HELLO 1 client=route route=s9 ts={DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()} nonce=00112233445566778899 mac=AAAA";
+
+        await using (var forged = await LineClient.ConnectAsync(routePort))
+        {
+            await forged.SendAsync(hello);
+            Assert.Equal("ERR AUTH_FAILED wrong route credentials (not this farm's key)", await forged.ExpectAsync("ERR "));
+        }
+
+        // Each port takes its own kind: clients on the RTTP port, servers on the route port.
+        await using (var client = await LineClient.ConnectAsync(routePort))
+        {
+            await client.SendAsync("HELLO 1 client=someone");
+            Assert.Contains("this is the route port", await client.ExpectAsync("ERR AUTH_FAILED"), StringComparison.Ordinal);
+        }
+
+        await using (var route = await LineClient.ConnectAsync(node.TcpEndPoint))
+        {
+            await route.SendAsync(hello);
+            Assert.Contains("routes connect to the route port", await route.ExpectAsync("ERR AUTH_FAILED"), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, node.Server.RouteSessions); // the other two servers' routes only
+        Assert.Equal(0, node.Server.Users);
     }
 
     [Fact]

@@ -13,7 +13,8 @@ namespace StreamFarm.Cli.Commands;
 /// <summary>
 /// <c>streamfarm demo</c>, the README's run command: a farm of three servers on 127.0.0.2, .3 and .4
 /// (same ports), its DNS system on 127.0.0.1:5300, and a sample publisher streaming 200 FX and equity
-/// prices. Until routes between servers exist, the publisher feeds every server itself.
+/// prices, published at the first server; routes between the servers carry them to subscribers on
+/// every server.
 /// </summary>
 internal static class DemoCommand
 {
@@ -70,7 +71,8 @@ internal static class DemoCommand
 
                 var feed = new SamplePublisher(publishers, names.Count, seed: 7).RunAsync(stop.Token);
                 Console.Out.WriteLine($"""
-                    StreamFarm demo: {count} servers, their DNS system, {names.Count} live subjects.
+                    StreamFarm demo: {count} servers, their DNS system, {names.Count} live subjects
+                    (published at {nodes[0].Server.Options.Id}; routes carry them to every server).
 
                       servers:        {string.Join("  ", nodes.Select(n => $"{n.Server.Options.Id}={n.Server.Addresses.Tcp} ({n.Server.Options.Group})"))}
                       DNS:            {observer.EndPoint}  (dig @{observer.EndPoint.Address} -p {observer.EndPoint.Port} stream.farm.test)

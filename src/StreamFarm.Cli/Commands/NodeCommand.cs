@@ -24,6 +24,7 @@ internal static class NodeCommand
         var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join (gossip port 7401 by default; needs --gossip-key)" };
         var gossipKey = new Option<string?>("--gossip-key") { Description = "the farm's shared key, base64 (streamfarm keygen); enables membership" };
         var gossipPort = new Option<int?>("--gossip-port") { Description = "membership UDP and TCP port (default 7401)" };
+        var routePort = new Option<int?>("--route-port") { Description = "TCP port for routes from the other servers of the farm (default 7402)" };
         var farmName = new Option<string?>("--farm-name") { Description = "the farm's name (default streamfarm)" };
         var preset = new Option<string?>("--preset") { Description = "membership timing: lan (default) or local (one machine, faster)" };
         var dns = new Option<string?>("--dns") { Description = "IP:PORT to answer the farm's DNS zone on (53 in production)" };
@@ -34,7 +35,7 @@ internal static class NodeCommand
         var external = new Option<string?>("--external") { Description = "HOST:PORT at which clients outside the farm's network reach this server's RTTP port" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -54,6 +55,7 @@ internal static class NodeCommand
             Set(tcpPort, "tcpPort");
             Set(httpPort, "httpPort");
             Set(gossipPort, "farm:gossipPort");
+            Set(routePort, "farm:routePort");
             Set(dns, "dnsListen");
             Set(external, "externalAddress");
             Set(zone, "dns:zone");
@@ -120,7 +122,7 @@ internal static class NodeCommand
         }
         catch (IOException e)
         {
-            throw new CliError($"cannot listen on {options.Listen} (tcp {options.TcpPort}, http {options.HttpPort}): {e.Message}");
+            throw new CliError($"cannot listen on {options.Listen} (tcp {options.TcpPort}, http {options.HttpPort}{(options.Farm.Enabled && options.Farm.Routes ? $", routes {options.Farm.RoutePort}" : "")}): {e.Message}");
         }
 
         Console.Out.WriteLine($"streamfarm node {options.Id} (group {options.Group}, capacity {options.Capacity}) listening:");
@@ -130,6 +132,11 @@ internal static class NodeCommand
         Console.Out.WriteLine(node.GossipAddress is { } gossip
             ? $"  Gossip     {gossip}  (farm '{options.Farm.Name}', seeds: {(options.Farm.SeedAddresses.Count == 0 ? "none" : string.Join(' ', options.Farm.SeedAddresses))})"
             : "  Gossip     off (no gossip key: a farm of one)");
+        if (node.Server.RouteAddress.Length > 0)
+        {
+            Console.Out.WriteLine($"  Routes     {node.Server.RouteAddress}  (from the other servers of the farm)");
+        }
+
         if (node.Dns is not null)
         {
             Console.Out.WriteLine($"  DNS        {node.Dns.EndPoint}  ({options.Dns.Service}.{options.Dns.Zone}, {options.Dns.Method})");

@@ -5,7 +5,9 @@ namespace StreamFarm.Cli.Demo;
 
 /// <summary>
 /// A realistic, changing feed for the demo: FX pairs and equities as random walks, each subject
-/// ticking at its own rate (from one tick every few seconds to tens per second), sent to every server.
+/// ticking at its own rate (from one tick every few seconds to tens per second). It publishes at
+/// one server (routes carry every subject to subscribers on every server); if that server goes,
+/// it goes on at the next one of its list.
 /// </summary>
 internal sealed class SamplePublisher(IReadOnlyList<RttpConnection> connections, int subjects, int seed)
 {
@@ -65,18 +67,21 @@ internal sealed class SamplePublisher(IReadOnlyList<RttpConnection> connections,
         }
     }
 
-    /// <summary>The same update to every server (until routes carry it from one to the others).</summary>
+    private int _current;
+
+    /// <summary>The update at the current server, or the next one that takes it.</summary>
     private async Task PublishAsync(string subject, List<KeyValuePair<string, string>> fields, bool replace, CancellationToken cancel)
     {
-        foreach (var c in connections)
+        while (_current < connections.Count)
         {
             try
             {
-                await c.PublishAsync(subject, fields, replace, cancel);
+                await connections[_current].PublishAsync(subject, fields, replace, cancel);
+                return;
             }
             catch (RttpConnectionException)
             {
-                // that server is gone; the others still get the feed
+                _current++; // that server is gone; the next one takes the feed
             }
         }
     }

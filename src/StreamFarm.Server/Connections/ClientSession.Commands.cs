@@ -49,7 +49,16 @@ internal sealed partial class ClientSession
         }
 
         ClientName = frame.TryGetField("client"u8, out var name) ? Unescape(name) : null;
-        if (frame.TryGetField("route"u8, out var route))
+        var isRoute = frame.TryGetField("route"u8, out var route);
+        if (isRoute != OnRoutePort)
+        {
+            SendError(RttpErrorCode.AuthFailed, OnRoutePort
+                ? $"this is the route port (servers of the farm only); clients connect to port {_server.Options.TcpPort}"
+                : "routes connect to the route port (farm.routePort, 7402 by default)");
+            return;
+        }
+
+        if (isRoute)
         {
             OnRouteHello(frame, Unescape(route));
             return;

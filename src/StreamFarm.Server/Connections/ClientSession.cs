@@ -24,8 +24,9 @@ internal sealed partial class ClientSession : IDisposable
     private int _closing;
     private Permissions? _permissions;
 
-    public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id)
+    public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id, bool onRoutePort = false)
     {
+        OnRoutePort = onRoutePort;
         _server = server;
         _transport = transport;
         Remote = remote;
@@ -44,6 +45,9 @@ internal sealed partial class ClientSession : IDisposable
     public OutboundQueue Outbound { get; }
 
     public bool IsWelcomed => _permissions is not null;
+
+    /// <summary>Accepted on the route port: only a route HELLO is taken.</summary>
+    public bool OnRoutePort { get; }
 
     /// <summary>A route from another server of the farm (not a user).</summary>
     public bool IsRoute { get; private set; }

@@ -36,6 +36,7 @@ internal sealed class FarmStatusPublisher : IDisposable
             Http = me.Http,
             External = me.External,
             TlsName = me.TlsName,
+            Route = me.Route,
         });
     }
 

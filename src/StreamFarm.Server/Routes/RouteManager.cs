@@ -99,8 +99,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
             _table = current;
 
-            // A route to every other server that is alive (or only suspected) and has a client address.
-            var wanted = current.Members.Where(m => m.Id != SelfId && m.Liveness != "dead" && m.Tcp.Length > 0).ToDictionary(m => m.Id, m => m.Tcp, StringComparer.Ordinal);
+            // A route to every other server that is alive (or only suspected) and takes routes.
+            var wanted = current.Members.Where(m => m.Id != SelfId && m.Liveness != "dead" && m.Route.Length > 0).ToDictionary(m => m.Id, m => m.Route, StringComparer.Ordinal);
             var links = new Dictionary<string, RouteLink>(_links, StringComparer.Ordinal);
             foreach (var (id, link) in _links)
             {

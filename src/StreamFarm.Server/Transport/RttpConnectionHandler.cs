@@ -8,3 +8,10 @@ internal sealed class RttpConnectionHandler(RttpServer server) : ConnectionHandl
     public override Task OnConnectedAsync(ConnectionContext connection) =>
         server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed);
 }
+
+/// <summary>The route port: RTTP sessions from the other servers of the farm only.</summary>
+internal sealed class RouteConnectionHandler(RttpServer server) : ConnectionHandler
+{
+    public override Task OnConnectedAsync(ConnectionContext connection) =>
+        server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, routePort: true);
+}

@@ -7,6 +7,7 @@ internal static class TestNode
     public static Task<StreamFarmNode> StartAsync(Action<ServerOptions>? configure = null)
     {
         var options = new ServerOptions { Id = "t1", Listen = "127.0.0.1", TcpPort = 0, HttpPort = 0, ShutdownTimeout = TimeSpan.FromSeconds(3) };
+        options.Farm.RoutePort = 0; // several nodes may share 127.0.0.1: each gets its own route port, advertised in the farm table
         configure?.Invoke(options);
         return StreamFarmNode.StartAsync(options);
     }
