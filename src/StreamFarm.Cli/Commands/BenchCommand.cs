@@ -19,6 +19,7 @@ internal static class BenchCommand
         command.Subcommands.Add(MembershipBenchCommand.Create());
         command.Subcommands.Add(ClientBenchCommand.CreateFailover());
         command.Subcommands.Add(ClientBenchCommand.CreateBalance());
+        command.Subcommands.Add(RouteBenchCommand.Create());
         return command;
     }
 
@@ -113,7 +114,7 @@ internal static class BenchCommand
             }
         }
 
-        throw new CliError("nats-server not found on PATH or in /usr/sbin (apt-get install nats-server, or give --nats-server)");
+        throw new CliError("nats-server not found on PATH or in /usr/sbin: run scripts/setup.sh --bench (it installs Debian's nats-server), or give --nats-server PATH");
     }
 
     private static TimeSpan Seconds(double value, string option) =>
