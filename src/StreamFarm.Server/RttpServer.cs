@@ -32,6 +32,8 @@ public sealed partial class RttpServer : IDisposable
     private long _subscriptions;
     private long _rejectedFull;
     private const int MaxRoutePortSessions = 1024;
+    private long _lastHousekeep; // only the housekeeping timer reads and writes these two
+    private long _idleGraceFrom;
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
     {
@@ -283,9 +285,20 @@ public sealed partial class RttpServer : IDisposable
     {
         try
         {
+            // A tick far later than due means this process was paused (SIGSTOP, a long GC pause, a
+            // starved VM): its clients were silent because it did not ping them, so nobody is cut
+            // as idle until they have had an idle period to speak again.
+            var now = Time.GetTimestamp();
+            if (_lastHousekeep != 0 && Time.GetElapsedTime(_lastHousekeep, now) > Options.Limits.PingInterval * 2)
+            {
+                _idleGraceFrom = now;
+            }
+
+            _lastHousekeep = now;
+            var idleGrace = _idleGraceFrom != 0 && Time.GetElapsedTime(_idleGraceFrom, now) < Options.Limits.IdleTimeout;
             foreach (var s in _sessions.Values)
             {
-                s.Housekeep();
+                s.Housekeep(idleGrace);
             }
         }
         catch (Exception ex)

@@ -114,6 +114,45 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         sub.AssertNeverGoesBack(output);
     }
 
+    [Fact]
+    public async Task FrozenServer_ItsRouteIsBoundedAndCut_OthersKeepReceiving_AndItComesBack()
+    {
+        await using var farm = await Farm.StartAsync("127.0.18");
+        var subject = Subject("s2", "/RP/SLOW/X");
+        var padding = new string('x', 4000); // 4 KB per update: the frozen server's route fills fast
+        await using var publisher = await Publisher.StartAsync(farm, "s2", 0, padding, subject);
+        await using var live = await Recorder.StartAsync(farm, "s3", subject);
+        await using var frozen = await Recorder.StartAsync(farm, "s4", subject);
+        await live.WaitAsync(m => Counter(m) >= 20, "updates at s3");
+        await frozen.WaitAsync(m => Counter(m) >= 20, "updates at s4");
+
+        farm.Servers["s4"].Signal(19); // SIGSTOP: its route from s2 stops reading
+        try
+        {
+            var mark = live.Messages.Count;
+            var at = Counter(live.Last(subject, RttpMessageKind.Update)!);
+
+            // s2 keeps s4's route bounded (conflation) and cuts it (slow consumer, or idle: the
+            // frozen end sends nothing); s3's subscriber does not wait for it.
+            using var http = new HttpClient();
+            await PollAsync(async () => Metric(await http.GetStringAsync(farm.Http["s2"] + "/metrics"), "streamfarm_route_sessions") == 1, "s2 cuts the frozen server's route");
+            await live.WaitAsync(m => Counter(m) >= at + 200, "s3 keeps receiving while s4 is frozen", from: mark);
+        }
+        finally
+        {
+            farm.Servers["s4"].Signal(18); // SIGCONT
+        }
+
+        var back = frozen.Messages.Count;
+        var resumed = Counter(live.Last(subject, RttpMessageKind.Update)!);
+        await frozen.WaitAsync(m => Counter(m) >= resumed + 50, "s4's subscriber receives again after SIGCONT", from: back);
+        live.AssertNeverGoesBack(output);
+        frozen.AssertNeverGoesBack(output);
+    }
+
+    private static long Metric(string text, string name) =>
+        text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Select(l => (long)double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
+
     private static string Subject(string owner, string prefix) =>
         Enumerable.Range(0, 1000).Select(i => $"{prefix}{i}").First(s => Owners.OwnerOf(s) == owner);
 
@@ -232,7 +271,7 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
 
-        private Publisher(RttpConnection connection, long start, string[] subjects)
+        private Publisher(RttpConnection connection, long start, string? padding, string[] subjects)
         {
             _connection = connection;
             _loop = Task.Run(async () =>
@@ -241,16 +280,22 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
                 {
                     foreach (var s in subjects)
                     {
-                        await connection.PublishAsync(s, [KeyValuePair.Create("n", n.ToString(CultureInfo.InvariantCulture))]);
+                        KeyValuePair<string, string>[] fields = padding is null
+                            ? [KeyValuePair.Create("n", n.ToString(CultureInfo.InvariantCulture))]
+                            : [KeyValuePair.Create("n", n.ToString(CultureInfo.InvariantCulture)), KeyValuePair.Create("pad", padding)];
+                        await connection.PublishAsync(s, fields);
                     }
 
-                    await Task.Delay(20);
+                    await Task.Delay(padding is null ? 20 : 2);
                 }
             });
         }
 
-        public static async Task<Publisher> StartAsync(Farm farm, string server, long start, params string[] subjects) =>
-            new(await RttpConnection.ConnectAsync(farm.Address(server), RttpPort, new RttpConnectionOptions { ClientName = "route-test-publisher" }), start, subjects);
+        public static Task<Publisher> StartAsync(Farm farm, string server, long start, params string[] subjects) => StartAsync(farm, server, start, null, subjects);
+
+        /// <summary>Like the other overload; with <paramref name="padding"/>, a large field goes with every update, every 2 ms.</summary>
+        public static async Task<Publisher> StartAsync(Farm farm, string server, long start, string? padding, params string[] subjects) =>
+            new(await RttpConnection.ConnectAsync(farm.Address(server), RttpPort, new RttpConnectionOptions { ClientName = "route-test-publisher" }), start, padding, subjects);
 
         public async ValueTask DisposeAsync()
         {

@@ -130,7 +130,8 @@ internal sealed partial class ClientSession : IDisposable
     }
 
     /// <summary>Called by the server's timer: hello timeout, idle timeout, ping, slow consumer.</summary>
-    public void Housekeep()
+    /// <param name="idleGrace">The server was paused lately: nobody is cut as idle yet.</param>
+    public void Housekeep(bool idleGrace = false)
     {
         if (Volatile.Read(ref _closing) == 1)
         {
@@ -155,7 +156,7 @@ internal sealed partial class ClientSession : IDisposable
             return;
         }
 
-        if (time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
+        if (!idleGrace && time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
         {
             CloseWithError(RttpErrorCode.Idle, $"nothing received for {limits.IdleTimeout.TotalSeconds:0.#} s", DisconnectReason.IdleTimeout);
             return;
