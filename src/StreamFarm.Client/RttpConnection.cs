@@ -244,6 +244,10 @@ public sealed class RttpConnection : IAsyncDisposable
         {
             RttpWriter.WriteRaw(w, "HELLO 1"u8);
             RttpWriter.WriteField(w, "client"u8, _options.ClientName);
+            if (_options.Group is not null)
+            {
+                RttpWriter.WriteField(w, "group"u8, _options.Group);
+            }
             if (_options.Token is not null)
             {
                 RttpWriter.WriteField(w, "token"u8, _options.Token);

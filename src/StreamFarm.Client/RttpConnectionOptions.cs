@@ -6,6 +6,12 @@ public sealed record RttpConnectionOptions
     /// <summary>The client name sent in HELLO.</summary>
     public string ClientName { get; init; } = "streamfarm-client";
 
+    /// <summary>
+    /// The client's group, sent in HELLO (<c>group=</c>). A server that serves its own group only
+    /// refuses a client of another group with <c>ERR WRONG_GROUP</c>; null sends none.
+    /// </summary>
+    public string? Group { get; init; }
+
     /// <summary>User name (with <see cref="Password"/>), if the server requires credentials.</summary>
     public string? User { get; init; }
 

@@ -25,4 +25,7 @@ public enum RttpErrorCode : byte
     Binary = 19,
     Internal = 20,
     Draining = 21,
+
+    /// <summary>The server serves clients of its own group only, and the client named another (fatal).</summary>
+    WrongGroup = 22,
 }

@@ -17,6 +17,13 @@ public sealed class ServerOptions
 
     public string Group { get; set; } = "default";
 
+    /// <summary>
+    /// Serve clients of this server's group only: a client whose HELLO names another group
+    /// (<c>group=</c>) is refused with <c>ERR WRONG_GROUP</c>, which names this server's group.
+    /// Clients that name no group are served.
+    /// </summary>
+    public bool GroupOnly { get; set; }
+
     /// <summary>Most users this server takes; also the connection limit.</summary>
     public int Capacity { get; set; } = 10_000;
 

@@ -234,6 +234,40 @@ public sealed class FarmClientTests
     }
 
     [Fact]
+    public async Task ChosenServerServesAnotherGroupOnly_RefusesWithWrongGroup_ClientChoosesAnother()
+    {
+        await using var farm = await LoopbackFarm.StartAsync(Subnet, o =>
+        {
+            o.Dns.AnswerCount = 3;
+            if (o.Id == "s4")
+            {
+                o.Group = "west";
+                o.GroupOnly = true;
+            }
+        });
+        await using var publisher = await FarmPublisher.StartAsync(farm, "/CT/GROUP");
+
+        // The selector insists on s4 (group west, which serves its own group only); the client is of group east.
+        var resolver = new FirstAddressResolver(new DnsServerResolver(farm.DnsEndPoint), farm.AddressOf("s2"));
+        var options = ClientWatch.Options(farm, new OrderSelector("s4", "s3", "s2"), seed: 17, resolver) with
+        {
+            Connection = new RttpConnectionOptions { ClientName = "client-test", Group = "east" },
+        };
+        await using var watch = new ClientWatch(options);
+        await watch.StartAsync("/CT/GROUP");
+
+        await watch.StepsInOrderAsync(0,
+            (StepKind.FirstServer, Has("first server s2 ")),
+            (StepKind.Chosen, Has("s4: ")),
+            (StepKind.Failed, Has("WRONG_GROUP")),
+            (StepKind.Chosen, Has("s3: ")),
+            (StepKind.Moved, Has("moved to s3 ")),
+            (StepKind.Subscribed, Has("on s3")));
+        Assert.DoesNotContain(watch.Steps, s => s.Kind is StepKind.Retried or StepKind.Rediscovered);
+        await watch.UpdatesAsync(0, "s3", 3);
+    }
+
+    [Fact]
     public async Task DrainedServer_MovesItsClientAway_AndTheStreamGoesOn()
     {
         await using var farm = await LoopbackFarm.StartAsync(Subnet);

@@ -21,6 +21,25 @@ public sealed class AuthTests
     }
 
     [Fact]
+    public async Task GroupOnlyServer_RefusesAnotherGroup_WithWrongGroup_ServesItsOwnAndClientsWithoutGroup()
+    {
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Group = "west";
+            o.GroupOnly = true;
+        });
+        await using (var east = await node.ConnectAsync(hello: false))
+        {
+            await east.SendAsync("HELLO 1 client=x group=east");
+            Assert.Equal("ERR WRONG_GROUP @group=west @after=0 server t1 serves group west only, not east: choose a server of your group", Assert.Single(await east.ReadToEndAsync()));
+        }
+
+        await using var west = await node.ConnectAsync(extra: "group=west");
+        await using var unknown = await node.ConnectAsync();
+        Assert.Equal(2, node.Server.Users);
+    }
+
+    [Fact]
     public async Task WrongPassword_AuthFailed()
     {
         await using var node = await StartSecuredAsync();

@@ -17,7 +17,7 @@ internal sealed class Connector
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
     private readonly Option<string?> _policy = new("--policy") { Description = "how to choose the server with --service: p2c (default), random, fewest, weighted" };
     private readonly Option<bool> _external = new("--external") { Description = "with --service: connect to the servers' external addresses (outside the farm's network)" };
-    private readonly Option<string?> _group = new("--group") { Description = "preferred server group with --service (spills over when it has no healthy server)" };
+    private readonly Option<string?> _group = new("--group") { Description = "the client's group: preferred with --service (spills over when it has no healthy server), and sent in HELLO (servers with --group-only refuse other groups)" };
 
     public void AddTo(Command command)
     {
@@ -127,6 +127,7 @@ internal sealed class Connector
     private RttpConnectionOptions Options(ParseResult p, string clientName) => new()
     {
         ClientName = clientName,
+        Group = p.GetValue(_group) ?? Environment.GetEnvironmentVariable("STREAMFARM_GROUP"),
         User = p.GetValue(_user) ?? Environment.GetEnvironmentVariable("STREAMFARM_USER"),
         Password = p.GetValue(_password) ?? Environment.GetEnvironmentVariable("STREAMFARM_PASSWORD"),
         Token = p.GetValue(_token) ?? Environment.GetEnvironmentVariable("STREAMFARM_TOKEN"),

@@ -19,6 +19,7 @@ internal static class NodeCommand
         var listen = new Option<string?>("--listen") { Description = "IP address to listen on (every server of a one-machine farm has its own 127.x address)" };
         var group = new Option<string?>("--group") { Description = "the server's group (for example a region)" };
         var capacity = new Option<int?>("--capacity") { Description = "most users (and connections) this server takes" };
+        var groupOnly = new Option<bool?>("--group-only") { Description = "serve clients of this server's group only (others get ERR WRONG_GROUP)" };
         var tcpPort = new Option<int?>("--tcp-port") { Description = "RTTP over TCP port (default 7400)" };
         var httpPort = new Option<int?>("--http-port") { Description = "HTTP port: status, /farm, /healthz, /metrics, WebSocket /rttp (default 7480)" };
         var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join (gossip port 7401 by default; needs --gossip-key)" };
@@ -35,7 +36,7 @@ internal static class NodeCommand
         var external = new Option<string?>("--external") { Description = "HOST:PORT at which clients outside the farm's network reach this server's RTTP port" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -52,6 +53,7 @@ internal static class NodeCommand
             Set(listen, "listen");
             Set(group, "group");
             Set(capacity, "capacity");
+            Set(groupOnly, "groupOnly");
             Set(tcpPort, "tcpPort");
             Set(httpPort, "httpPort");
             Set(gossipPort, "farm:gossipPort");

@@ -64,6 +64,12 @@ internal sealed partial class ClientSession
             return;
         }
 
+        if (_server.Options.GroupOnly && frame.TryGetField("group"u8, out var g) && Unescape(g) is { } group && group != _server.Options.Group)
+        {
+            SendError(RttpErrorCode.WrongGroup, $"server {_server.Options.Id} serves group {_server.Options.Group} only, not {group}: choose a server of your group", $"@group={_server.Options.Group} @after=0");
+            return;
+        }
+
         var user = frame.TryGetField("user"u8, out var u) ? Unescape(u) : null;
         var password = frame.TryGetField("password"u8, out var p) ? Unescape(p) : null;
         var token = frame.TryGetField("token"u8, out var t) ? Unescape(t) : null;
