@@ -274,31 +274,7 @@ public sealed partial class ClientFailoverProcessTests(ITestOutputHelper output)
             return string.Join(" ", answers);
         }
 
-        private static async Task WaitAsync(Func<Task<bool>> condition, string what)
-        {
-            var deadline = DateTime.UtcNow + Patience;
-            while (true)
-            {
-                try
-                {
-                    if (await condition())
-                    {
-                        return;
-                    }
-                }
-                catch (Exception e) when (e is HttpRequestException or IOException or DnsClient.DnsResponseException or OperationCanceledException)
-                {
-                    // not up yet
-                }
-
-                if (DateTime.UtcNow > deadline)
-                {
-                    throw new TimeoutException($"not reached within {Patience.TotalSeconds} s: {what}");
-                }
-
-                await Task.Delay(100);
-            }
-        }
+        private static Task WaitAsync(Func<Task<bool>> condition, string what) => Poll.UntilAsync(condition, what, Patience);
 
         public async ValueTask DisposeAsync()
         {

@@ -120,7 +120,7 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         await using var farm = await Farm.StartAsync("127.0.18");
         var subject = Subject("s2", "/RP/SLOW/X");
         var padding = new string('x', 4000); // 4 KB per update: the frozen server's route fills fast
-        await using var publisher = await Publisher.StartAsync(farm, "s2", 0, padding, subject);
+        await using var publisher = await Publisher.StartPaddedAsync(farm, "s2", 0, padding, subject);
         await using var live = await Recorder.StartAsync(farm, "s3", subject);
         await using var frozen = await Recorder.StartAsync(farm, "s4", subject);
         await live.WaitAsync(m => Counter(m) >= 20, "updates at s3");
@@ -238,31 +238,7 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task PollAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (true)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
-            {
-                // not up yet
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"not reached within {Patience.TotalSeconds} s: {what}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    private static Task PollAsync(Func<Task<bool>> condition, string what) => Poll.UntilAsync(condition, what, Patience);
 
     /// <summary>Publishes subjects at one server, field n counting up from a start every 20 ms, until disposed or the server is gone.</summary>
     private sealed class Publisher : IAsyncDisposable
@@ -291,10 +267,10 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
             });
         }
 
-        public static Task<Publisher> StartAsync(Farm farm, string server, long start, params string[] subjects) => StartAsync(farm, server, start, null, subjects);
+        public static Task<Publisher> StartAsync(Farm farm, string server, long start, params string[] subjects) => StartPaddedAsync(farm, server, start, null, subjects);
 
         /// <summary>Like the other overload; with <paramref name="padding"/>, a large field goes with every update, every 2 ms.</summary>
-        public static async Task<Publisher> StartAsync(Farm farm, string server, long start, string? padding, params string[] subjects) =>
+        public static async Task<Publisher> StartPaddedAsync(Farm farm, string server, long start, string? padding, params string[] subjects) =>
             new(await RttpConnection.ConnectAsync(farm.Address(server), RttpPort, new RttpConnectionOptions { ClientName = "route-test-publisher" }), start, padding, subjects);
 
         public async ValueTask DisposeAsync()

@@ -81,8 +81,14 @@ internal sealed partial class ClientSession
         }
 
         _permissions = permissions;
+        Outbound.EnqueueControl(RenderWelcome());
+        _server.SendFarmTable(this);
+    }
+
+    private byte[] RenderWelcome()
+    {
         var o = _server.Options;
-        var welcome = RttpServer.Render(w =>
+        return RttpServer.Render(w =>
         {
             RttpWriter.WriteRaw(w, "WELCOME 1"u8);
             RttpWriter.WriteField(w, "server"u8, o.Id);
@@ -92,8 +98,6 @@ internal sealed partial class ClientSession
             RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
             RttpWriter.WriteRaw(w, "\n"u8);
         });
-        Outbound.EnqueueControl(welcome);
-        _server.SendFarmTable(this);
     }
 
     /// <summary>Another server of the farm opens a route (see <c>Routes/RouteAuth.cs</c>).</summary>
@@ -114,17 +118,7 @@ internal sealed partial class ClientSession
         RoutePeer = from;
         ClientName = "route:" + from;
         _permissions = RoutePermissions;
-        var o = _server.Options;
-        Outbound.EnqueueControl(RttpServer.Render(w =>
-        {
-            RttpWriter.WriteRaw(w, "WELCOME 1"u8);
-            RttpWriter.WriteField(w, "server"u8, o.Id);
-            RttpWriter.WriteField(w, "session"u8, Id);
-            RttpWriter.WriteField(w, "maxline"u8, o.Limits.MaxLineBytes);
-            RttpWriter.WriteField(w, "ping"u8, (long)o.Limits.PingInterval.TotalMilliseconds);
-            RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
-            RttpWriter.WriteRaw(w, "\n"u8);
-        }));
+        Outbound.EnqueueControl(RenderWelcome()); // no farm table: membership is the route's source
     }
 
     private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"]);

@@ -195,23 +195,15 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    private void Redispatch(RttpFrame frame)
-    {
-        var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : 0;
-        if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out var seq))
-        {
-            _server.Subjects.Seed(frame.Arg(0), frame, epoch, seq, frame.TryGetMeta("handover"u8, out _), hop);
-        }
-        else
-        {
-            _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop);
-        }
-    }
+    /// <summary>A publication that waited for a server that is gone: published again here (to the new owner, or applied).</summary>
+    private void Redispatch(RttpFrame frame) => Apply(frame, defaultHop: 0, from: null);
 
     /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
-    public void OnRoutedPublication(RttpFrame frame, string from)
+    public void OnRoutedPublication(RttpFrame frame, string from) => Apply(frame, defaultHop: 1, from);
+
+    private void Apply(RttpFrame frame, int defaultHop, string? from)
     {
-        var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : 1;
+        var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : defaultHop;
         if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out var seq))
         {
             _server.Subjects.Seed(frame.Arg(0), frame, epoch, seq, frame.TryGetMeta("handover"u8, out _), hop);
