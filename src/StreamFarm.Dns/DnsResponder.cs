@@ -127,7 +127,7 @@ public sealed class DnsResponder
         {
             DnsWire.TypeA => zone.HealthyIpv4,
             DnsWire.TypeAaaa => zone.HealthyIpv6,
-            _ => zone.HealthyIpv4.Count > 0 ? zone.HealthyIpv4 : zone.HealthyIpv6,
+            _ => zone.HealthyIpv4.Length > 0 ? zone.HealthyIpv4 : zone.HealthyIpv6,
         };
         Span<int> chosen = stackalloc int[32];
         var n = _balancer.Choose(servers, client, chosen);

@@ -54,10 +54,7 @@ internal sealed class LoadBalancer
                 }
 
             case BalanceMethod.Weighted:
-                lock (_randomLock)
-                {
-                    return Sample(healthy.Count, n, chosen, i => Math.Max(1, healthy[i].Capacity - healthy[i].Users));
-                }
+                return Weighted(healthy, n, chosen);
 
             case BalanceMethod.FewestUsers:
                 return Fewest(healthy, n, chosen, ref _next[family]);
@@ -65,6 +62,16 @@ internal sealed class LoadBalancer
                 return InGroup(healthy, n, client, chosen, family);
             default:
                 return Rotate(healthy, null, n, chosen, ref _next[family]);
+        }
+    }
+
+    // Its own method: a lambda capturing `healthy` in Choose would allocate a closure on every call
+    // of Choose, whatever the method.
+    private int Weighted(IReadOnlyList<ZoneData.Server> healthy, int n, Span<int> chosen)
+    {
+        lock (_randomLock)
+        {
+            return Sample(healthy.Count, n, chosen, i => Math.Max(1, healthy[i].Capacity - healthy[i].Users));
         }
     }
 

@@ -75,26 +75,28 @@ internal sealed class ZoneData
     public byte[]? NameServer { get; }
 
     /// <summary>Active and alive servers, sorted by id: the only ones the service name hands out.</summary>
-    public IReadOnlyList<Server> Healthy { get; }
+    public Server[] Healthy { get; }
 
     /// <summary>The healthy servers with an IPv4 address: what an A query chooses from.</summary>
-    public IReadOnlyList<Server> HealthyIpv4 { get; }
+    public Server[] HealthyIpv4 { get; }
 
     /// <summary>The healthy servers with an IPv6 address: what an AAAA query chooses from.</summary>
-    public IReadOnlyList<Server> HealthyIpv6 { get; }
+    public Server[] HealthyIpv6 { get; }
 
     public NameKind Find(ReadOnlySpan<byte> lowerWire, out Server? server)
     {
-        var key = Key(lowerWire);
+        // The same Latin-1 key as Add's, made on the stack and looked up as a span: no string per query.
+        Span<char> key = lowerWire.Length <= 512 ? stackalloc char[lowerWire.Length] : new char[lowerWire.Length];
+        Encoding.Latin1.GetChars(lowerWire, key);
         server = null;
-        if (!_names.TryGetValue(key, out var kind))
+        if (!_names.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out var kind))
         {
             return NameKind.None;
         }
 
         if (kind == NameKind.Server)
         {
-            server = _byLabel[key];
+            server = _byLabel.GetAlternateLookup<ReadOnlySpan<char>>()[key];
         }
 
         return kind;
