@@ -32,8 +32,11 @@ public sealed partial class RttpServer : IDisposable
     private long _subscriptions;
     private long _rejectedFull;
     private const int MaxRoutePortSessions = 1024;
-    private long _lastHousekeep; // only the housekeeping timer reads and writes these two
+    private long _lastHousekeep; // only the housekeeping timer reads and writes these
     private long _idleGraceFrom;
+    private long _lastRebalance;
+    private ITimer? _rebalanceTimer;
+    private long _rebalanceMoves;
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
     {
@@ -91,6 +94,9 @@ public sealed partial class RttpServer : IDisposable
     public long Subscriptions => Interlocked.Read(ref _subscriptions);
 
     public long RejectedFull => Interlocked.Read(ref _rejectedFull);
+
+    /// <summary>Clients asked to move (MOVE REBALANCE) because this server had far more than its share.</summary>
+    public long RebalanceMoves => Interlocked.Read(ref _rebalanceMoves);
 
     public bool IsStopping => _stopping;
 
@@ -191,11 +197,16 @@ public sealed partial class RttpServer : IDisposable
 
         _draining = true;
         (Farm as LocalFarm)?.Refresh();
-        var queue = new Queue<ClientSession>(_sessions.Values.OrderBy(_ => Random.Shared.Next()));
+        _drainTimer = SendMoves(_sessions.Values.Where(s => !s.IsRoute), "MOVE DRAINING\n"u8.ToArray(), spread);
+    }
+
+    /// <summary>Queues <paramref name="move"/> to the sessions in random order, spread evenly over <paramref name="spread"/>.</summary>
+    private ITimer SendMoves(IEnumerable<ClientSession> sessions, byte[] move, TimeSpan spread)
+    {
+        var queue = new Queue<ClientSession>(sessions.OrderBy(_ => Random.Shared.Next()));
         var ticks = Math.Max(1, (int)(spread.TotalMilliseconds / 100));
         var perTick = Math.Max(1, (int)Math.Ceiling(queue.Count / (double)ticks));
-        var move = "MOVE DRAINING\n"u8.ToArray();
-        _drainTimer = Time.CreateTimer(_ =>
+        return Time.CreateTimer(_ =>
         {
             lock (queue)
             {
@@ -205,6 +216,41 @@ public sealed partial class RttpServer : IDisposable
                 }
             }
         }, null, TimeSpan.Zero, TimeSpan.FromMilliseconds(100));
+    }
+
+    /// <summary>Moves clients away when this server holds far more than its share (see <see cref="RebalanceOptions"/>).</summary>
+    private void MaybeRebalance(long now)
+    {
+        var o = Options.Rebalance;
+        if (!o.Enabled || _draining || _stopping || (_lastRebalance != 0 && Time.GetElapsedTime(_lastRebalance, now) < o.Interval))
+        {
+            return;
+        }
+
+        var members = Farm.Current.Members.Where(m => m.State == "active" && m.Liveness == "alive" && m.Capacity > 0).ToList();
+        if (members.Count < 2 || !members.Any(m => m.Id == Options.Id))
+        {
+            return;
+        }
+
+        var users = Users;
+        var total = members.Sum(m => m.Id == Options.Id ? users : m.Users);
+        var share = total * (double)Options.Capacity / members.Sum(m => (double)m.Capacity);
+        var excess = users - share;
+        if (users <= share * o.Threshold || excess < o.MinExcess)
+        {
+            return;
+        }
+
+        // Half the excess at a time: the others' tables lag, and several servers may be moving
+        // clients at once; halving converges without overshooting.
+        var count = (int)Math.Ceiling(excess / 2);
+        _lastRebalance = now;
+        Interlocked.Add(ref _rebalanceMoves, count);
+        Log.Rebalancing(_log, users, share, count);
+        var old = _rebalanceTimer;
+        _rebalanceTimer = SendMoves(_sessions.Values.Where(s => s.IsWelcomed && !s.IsRoute).Take(count), "MOVE REBALANCE\n"u8.ToArray(), TimeSpan.FromSeconds(1));
+        old?.Dispose();
     }
 
     /// <summary>Waits until every session has ended, or the timeout passes; true if all ended.</summary>
@@ -300,6 +346,8 @@ public sealed partial class RttpServer : IDisposable
             {
                 s.Housekeep(idleGrace);
             }
+
+            MaybeRebalance(now);
         }
         catch (Exception ex)
         {
@@ -325,6 +373,7 @@ public sealed partial class RttpServer : IDisposable
     {
         _housekeeping.Dispose();
         _drainTimer?.Dispose();
+        _rebalanceTimer?.Dispose();
         Farm.Changed -= OnFarmChanged;
         (Farm as IDisposable)?.Dispose();
     }
@@ -336,6 +385,9 @@ public sealed partial class RttpServer : IDisposable
 
         [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "session {Id} from {Remote} ended: {Reason}")]
         public static partial void SessionEnded(ILogger logger, long id, string remote, DisconnectReason reason);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "rebalancing: {Users} users against a share of {Share:0}; asking {Count} to move")]
+        public static partial void Rebalancing(ILogger logger, int users, double share, int count);
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "housekeeping failed")]
         public static partial void HousekeepingFailed(ILogger logger, Exception ex);

@@ -35,6 +35,7 @@ internal sealed class ServerMetrics
         var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications lost on the way to an owner (no route, buffer full, or passed around too often)");
         var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
+        var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
         var shown = new HashSet<string[]>();
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -86,6 +87,7 @@ internal sealed class ServerMetrics
             conflations.IncTo(server.Conflations);
             slow.IncTo(server.SlowConsumerCloses);
             full.IncTo(server.RejectedFull);
+            rebalance.IncTo(server.RebalanceMoves);
         });
     }
 

@@ -44,6 +44,9 @@ public sealed class ServerOptions
 
     public LimitOptions Limits { get; set; } = new();
 
+    /// <summary>Moving clients away when this server has far more than its share of the farm's users.</summary>
+    public RebalanceOptions Rebalance { get; set; } = new();
+
     public FarmOptions Farm { get; set; } = new();
 
     /// <summary>When set (<c>IP:PORT</c>), this server also answers the farm's DNS zone there.</summary>
@@ -81,6 +84,7 @@ public sealed class ServerOptions
 
         Limits.Validate();
         Auth.Validate();
+        Rebalance.Validate();
         Farm.Validate();
         if (DnsListen is not null)
         {
@@ -90,6 +94,35 @@ public sealed class ServerOptions
             }
 
             Dns.Validate();
+        }
+    }
+}
+
+/// <summary>
+/// Rebalancing: a server whose users exceed its share of the farm's users (by capacity, among the
+/// active and alive servers) by <see cref="Threshold"/> sends <c>MOVE REBALANCE</c> to half of its
+/// excess, spread over a second, at most once per <see cref="Interval"/>. Clients choose another
+/// server with their policy. After a restart the farm thus evens out again instead of keeping the
+/// restarted server nearly empty.
+/// </summary>
+public sealed class RebalanceOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Users over fair share that start a rebalance: 1.25 = 25 % more than this server's share.</summary>
+    public double Threshold { get; set; } = 1.25;
+
+    /// <summary>Fewer excess users than this never move anyone (small farms stay quiet).</summary>
+    public int MinExcess { get; set; } = 10;
+
+    /// <summary>Time between two rebalances of this server (the table must show the effect of the last one).</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(5);
+
+    public void Validate()
+    {
+        if (!(Threshold >= 1) || MinExcess < 1 || Interval < TimeSpan.FromMilliseconds(100))
+        {
+            throw new ArgumentException("rebalance: threshold at least 1, minExcess at least 1, interval at least 100 ms");
         }
     }
 }
