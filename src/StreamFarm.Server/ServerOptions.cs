@@ -109,14 +109,14 @@ public sealed class RebalanceOptions
 {
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Users over fair share that start a rebalance: 1.25 = 25 % more than this server's share.</summary>
-    public double Threshold { get; set; } = 1.25;
+    /// <summary>Users over fair share that start a rebalance: 1.1 = 10 % more than this server's share.</summary>
+    public double Threshold { get; set; } = 1.1;
 
     /// <summary>Fewer excess users than this never move anyone (small farms stay quiet).</summary>
     public int MinExcess { get; set; } = 10;
 
     /// <summary>Time between two rebalances of this server (the table must show the effect of the last one).</summary>
-    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
 
     public void Validate()
     {

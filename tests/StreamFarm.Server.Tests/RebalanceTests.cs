@@ -9,8 +9,9 @@ public sealed class RebalanceTests
 
     [Theory]
     [InlineData(30, 0, 8)]   // share 15 each: excess 15, half of it (rounded up) moves
-    [InlineData(30, 20, 0)]  // share 25: 30 is within 25 % of it
-    [InlineData(14, 0, 0)]   // share 7: an excess of 7 is under the minimum of 10
+    [InlineData(30, 24, 0)]  // share 27: 30 is within 10 % of it
+    [InlineData(40, 20, 5)]  // share 30: an excess of 10, the minimum: half of it moves
+    [InlineData(14, 0, 0)]   // share 7: twice its share, but an excess of 7 is under the minimum of 10
     public async Task OverloadedServer_SendsMoveRebalance_ToHalfItsExcess(int onFirst, int onSecond, int expectedMoves)
     {
         await using var first = await StartAsync("a", null);

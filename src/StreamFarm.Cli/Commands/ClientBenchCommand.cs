@@ -60,11 +60,12 @@ internal static class ClientBenchCommand
         var policies = new Option<string>("--policies") { Description = "dns (DNS alone), random, fewest, p2c, weighted, comma-separated", DefaultValueFactory = _ => string.Join(',', BalanceSettings.AllPolicies) };
         var servers = new Option<int>("--servers") { Description = "servers in the farm", DefaultValueFactory = _ => 3 };
         var noRestart = new Option<bool>("--no-restart") { Description = "skip the kill -9 and restart of the busiest server" };
+        var settle = new Option<int>("--settle-ms") { Description = "the counts must hold still this long before they are read (longer than the servers' rebalance interval, 2 s, to see rebalancing finish)", DefaultValueFactory = _ => 1000 };
         var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.7" };
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
         var command = new Command("balance", "Clients connecting in bursts through DNS alone and through each selection policy: users per server, then after a server is killed and restarted")
         {
-            clients, bursts, gap, policies, servers, noRestart, prefix, json,
+            clients, bursts, gap, policies, servers, noRestart, settle, prefix, json,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -76,6 +77,7 @@ internal static class ClientBenchCommand
                 Policies = Split(p.GetValue(policies)),
                 Servers = p.GetValue(servers),
                 Restart = !p.GetValue(noRestart),
+                Settle = TimeSpan.FromMilliseconds(Math.Max(0, p.GetValue(settle))),
                 Prefix = p.GetValue(prefix)!,
             };
             Validate(settings.Validate);
