@@ -216,6 +216,7 @@ public sealed partial class FarmClient
         {
             _suspected[id] = until;
             _suspected[endpoint] = until;
+            _lastLost = id;
         }
     }
 
@@ -240,7 +241,19 @@ public sealed partial class FarmClient
         var candidates = table.Members.Where(m => !excluded.Contains(m.Id) && !IsSuspected(m.Id)).ToList();
         if (candidates.Count == 0)
         {
-            candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id))];
+            // Every other server was lost lately too (a server lost a few seconds ago may be back
+            // already, restarted): pass over at least the one lost last, which is surely down.
+            string? last;
+            lock (_lock)
+            {
+                last = _lastLost;
+            }
+
+            candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id) && m.Id != last)];
+            if (candidates.Count == 0)
+            {
+                candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id))];
+            }
         }
 
         lock (_options.Random)
@@ -258,6 +271,7 @@ public sealed partial class FarmClient
     }
 
     private readonly Dictionary<string, long> _suspected = new(StringComparer.Ordinal);
+    private string? _lastLost;
 
     /// <summary>The error code of the last refused connect (FULL, AUTH_FAILED...), None when unreachable.</summary>
     private RttpErrorCode _lastRefusal;
