@@ -251,7 +251,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
             {
                 while (!connection.IsCancellationRequested)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(250), _manager.Time, connection.Token);
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), _manager.Time, connection.Token); // a check every half second: detection within 3.5 s, few wake-ups at rest
                     if (_manager.Time.GetElapsedTime(Volatile.Read(ref lastReceived)) > silence)
                     {
                         Log.RouteSilent(_log, Peer, silence.TotalSeconds);
