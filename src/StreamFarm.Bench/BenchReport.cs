@@ -154,13 +154,7 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
             w.WriteBoolean("disturbed", Disturbed(r));
             w.WriteNumber("window_waits", r.WindowWaits);
             w.WriteString("error", r.Error);
-            w.WriteStartArray("problems");
-            foreach (var p in r.Problems)
-            {
-                w.WriteStringValue(p);
-            }
-
-            w.WriteEndArray();
+            w.WriteStringArray("problems", r.Problems);
             w.WriteEndObject();
         }
 
@@ -182,13 +176,7 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
         }
 
         w.WriteEndArray();
-        w.WriteStartArray("notes");
-        foreach (var n in Notes)
-        {
-            w.WriteStringValue(n);
-        }
-
-        w.WriteEndArray();
+        w.WriteStringArray("notes", Notes);
         w.WriteEndObject();
     }
 

@@ -187,24 +187,12 @@ public sealed class MembershipReport(MembershipSettings settings, DateTimeOffset
             Verdicts(w, "otherVerdicts", [.. r.OtherVerdicts, .. r.EarlyVerdictsOnVictim]);
             w.WriteNumber("polls", r.Polls);
             w.WriteNumber("pollFailures", r.PollFailures);
-            w.WriteStartArray("problems");
-            foreach (var p in r.Problems)
-            {
-                w.WriteStringValue(p);
-            }
-
-            w.WriteEndArray();
+            w.WriteStringArray("problems", r.Problems);
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
-        w.WriteStartArray("notes");
-        foreach (var n in Notes)
-        {
-            w.WriteStringValue(n);
-        }
-
-        w.WriteEndArray();
+        w.WriteStringArray("notes", Notes);
         w.WriteEndObject();
     }
 

@@ -258,24 +258,12 @@ public sealed class RouteReport(RouteSettings settings, DateTimeOffset started, 
 
             w.WriteEndObject();
             w.WriteString("error", r.Error);
-            w.WriteStartArray("problems");
-            foreach (var p in r.Problems)
-            {
-                w.WriteStringValue(p);
-            }
-
-            w.WriteEndArray();
+            w.WriteStringArray("problems", r.Problems);
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
-        w.WriteStartArray("notes");
-        foreach (var n in Notes)
-        {
-            w.WriteStringValue(n);
-        }
-
-        w.WriteEndArray();
+        w.WriteStringArray("notes", Notes);
         w.WriteEndObject();
     }
 

@@ -68,20 +68,26 @@ internal static class BenchCommand
                 throw new CliError(e.Message, e);
             }
 
-            if (p.GetValue(json))
-            {
-                using var stdout = Console.OpenStandardOutput();
-                report.WriteJson(stdout);
-                stdout.Write("\n"u8);
-            }
-            else
-            {
-                Console.Out.Write(report.ToMarkdown());
-            }
+            Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
 
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });
         return command;
+    }
+
+    /// <summary>Prints a report: JSON (one document and a line feed) or Markdown.</summary>
+    internal static void Print(bool asJson, Action<Stream> writeJson, Func<string> markdown)
+    {
+        if (asJson)
+        {
+            using var stdout = Console.OpenStandardOutput();
+            writeJson(stdout);
+            stdout.Write("\n"u8);
+        }
+        else
+        {
+            Console.Out.Write(markdown());
+        }
     }
 
     /// <summary>The server to benchmark is this program: <c>dotnet streamfarm.dll</c>, whether we run through dotnet or the apphost.</summary>

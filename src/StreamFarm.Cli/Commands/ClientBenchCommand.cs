@@ -46,7 +46,7 @@ internal static class ClientBenchCommand
                 throw new CliError(e.Message, e);
             }
 
-            Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });
         return command;
@@ -91,7 +91,7 @@ internal static class ClientBenchCommand
                 throw new CliError(e.Message, e);
             }
 
-            Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });
         return command;
@@ -111,20 +111,6 @@ internal static class ClientBenchCommand
         catch (ArgumentException e)
         {
             throw new CliError(e.Message, ExitCodes.Usage);
-        }
-    }
-
-    private static void Print(bool asJson, Action<Stream> writeJson, Func<string> markdown)
-    {
-        if (asJson)
-        {
-            using var stdout = Console.OpenStandardOutput();
-            writeJson(stdout);
-            stdout.Write("\n"u8);
-        }
-        else
-        {
-            Console.Out.Write(markdown());
         }
     }
 }

@@ -57,16 +57,7 @@ internal static class MembershipBenchCommand
                 throw new CliError(e.Message, e);
             }
 
-            if (p.GetValue(json))
-            {
-                using var stdout = Console.OpenStandardOutput();
-                report.WriteJson(stdout);
-                stdout.Write("\n"u8);
-            }
-            else
-            {
-                Console.Out.Write(report.ToMarkdown());
-            }
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
 
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });

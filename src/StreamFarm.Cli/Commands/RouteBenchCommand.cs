@@ -65,16 +65,7 @@ internal static class RouteBenchCommand
                 throw new CliError(e.Message, e);
             }
 
-            if (p.GetValue(json))
-            {
-                using var stdout = Console.OpenStandardOutput();
-                report.WriteJson(stdout);
-                stdout.Write("\n"u8);
-            }
-            else
-            {
-                Console.Out.Write(report.ToMarkdown());
-            }
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
 
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });
