@@ -23,6 +23,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private readonly ILogger _log;
     private volatile Ownership _ownership;
     private FarmSnapshot _table;
+    private readonly System.Threading.Channels.Channel<FarmSnapshot> _changes = System.Threading.Channels.Channel.CreateUnbounded<FarmSnapshot>(new() { SingleReader = true });
+    private Task? _worker;
+    private bool _applied;
     private bool _stopped;
     private long _forwarded;
     private long _dropped;
@@ -75,7 +78,33 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public void Start()
     {
         _server.Farm.Changed += OnFarmChanged;
-        OnFarmChanged(_table, _server.Farm.Current);
+        Apply(_server.Farm.Current);
+        _worker = Task.Run(WorkAsync);
+    }
+
+    // Farm changes are applied on a worker of their own, not on the thread that announces them
+    // (membership holds its lock there): reassigning a large subject table must not delay gossip.
+    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current) => _changes.Writer.TryWrite(current);
+
+    private async Task WorkAsync()
+    {
+        while (await _changes.Reader.WaitToReadAsync())
+        {
+            FarmSnapshot? latest = null;
+            while (_changes.Reader.TryRead(out var next))
+            {
+                latest = next; // only the newest table matters
+            }
+
+            try
+            {
+                Apply(latest!);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Log.ApplyFailed(_log, e);
+            }
+        }
     }
 
     /// <summary>The owner of a subject, or null when it is this server.</summary>
@@ -87,16 +116,17 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public void CountSlowRoute() => Interlocked.Increment(ref _slowRoutes);
 
-    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current)
+    private void Apply(FarmSnapshot current)
     {
         List<RouteLink>? gone = null;
         lock (_lock)
         {
-            if (_stopped)
+            if (_stopped || (_applied && current.Version <= _table.Version))
             {
-                return;
+                return; // stopped, or an older table than the one applied
             }
 
+            _applied = true;
             _table = current;
 
             // A route to every other server that is alive (or only suspected) and takes routes.
@@ -365,20 +395,30 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Stops every route, giving queued lines (a stopping owner's handover) up to <paramref name="flush"/> to leave.</summary>
     public async Task StopAsync(TimeSpan flush)
     {
-        List<RouteLink> links;
         lock (_lock)
         {
             if (_stopped)
             {
                 return;
             }
+        }
 
+        // The changes announced so far (this server leaving: its hand-over) are applied first.
+        _server.Farm.Changed -= OnFarmChanged;
+        _changes.Writer.TryComplete();
+        if (_worker is not null)
+        {
+            await _worker;
+        }
+
+        List<RouteLink> links;
+        lock (_lock)
+        {
             _stopped = true;
             links = [.. _links.Values];
             _links = new(StringComparer.Ordinal);
         }
 
-        _server.Farm.Changed -= OnFarmChanged;
         await Task.WhenAll(links.Select(l => l.StopAsync(flush)));
     }
 
@@ -386,6 +426,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     private static partial class Log
     {
+        [LoggerMessage(EventId = 3011, Level = LogLevel.Error, Message = "applying a farm table to the routes failed")]
+        public static partial void ApplyFailed(ILogger logger, Exception ex);
+
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);
     }
