@@ -1,9 +1,8 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using StreamFarm.Client;
 using StreamFarm.Client.Discovery;
+using StreamFarm.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace StreamFarm.Cli.Tests;
@@ -290,98 +289,10 @@ public sealed partial class ClientFailoverProcessTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Publishes one subject to every server (one connection each), field n counting up every 100 ms; a failed server is dropped.</summary>
-    private sealed class Publisher : IAsyncDisposable
+    /// <summary>One subject to every server, n counting up every 100 ms (<see cref="EveryServerPublisher"/>).</summary>
+    private static class Publisher
     {
-        private readonly Dictionary<string, RttpConnection> _connections;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly string _subject;
-        private readonly Task _loop;
-
-        private Publisher(Dictionary<string, RttpConnection> connections, string subject)
-        {
-            _connections = connections;
-            _subject = subject;
-            _loop = LoopAsync();
-        }
-
-        public static async Task<Publisher> StartAsync(ProcessFarm farm, string subject)
-        {
-            var connections = new Dictionary<string, RttpConnection>();
-            try
-            {
-                foreach (var id in farm.Servers.Keys)
-                {
-                    var c = await RttpConnection.ConnectAsync(farm.Address(id), RttpPort, new RttpConnectionOptions { ClientName = "test-publisher" });
-                    connections[id] = c;
-                    await c.PublishAsync(subject, [KeyValuePair.Create("n", "0")]);
-                    await c.PingAsync();
-                }
-            }
-            catch
-            {
-                foreach (var c in connections.Values)
-                {
-                    await c.DisposeAsync();
-                }
-
-                throw;
-            }
-
-            return new Publisher(connections, subject);
-        }
-
-        private async Task LoopAsync()
-        {
-            var n = 0;
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    await Task.Delay(100, _stop.Token);
-                    var value = (++n).ToString(CultureInfo.InvariantCulture);
-                    foreach (var (id, c) in _connections.ToList())
-                    {
-                        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                        timeout.CancelAfter(TimeSpan.FromSeconds(2));
-                        try
-                        {
-                            if (c.Completion.IsCompleted)
-                            {
-                                throw new RttpConnectionException("closed");
-                            }
-
-                            await c.PublishAsync(_subject, [KeyValuePair.Create("n", value)], cancel: timeout.Token);
-                        }
-                        catch (Exception e) when (e is RttpConnectionException or OperationCanceledException or IOException or ObjectDisposedException)
-                        {
-                            if (_stop.IsCancellationRequested)
-                            {
-                                return;
-                            }
-
-                            _connections.Remove(id);
-                            await c.DisposeAsync();
-                        }
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // stopping
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-            foreach (var c in _connections.Values)
-            {
-                await c.DisposeAsync();
-            }
-
-            _stop.Dispose();
-        }
+        public static Task<EveryServerPublisher> StartAsync(ProcessFarm farm, string subject) =>
+            EveryServerPublisher.StartAsync(farm.Servers.Keys.Select(id => (id, farm.Address(id), RttpPort)), subject, TimeSpan.FromMilliseconds(100));
     }
 }
