@@ -90,7 +90,7 @@ public sealed class FanoutScenario
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var publishing = Task.Run(() => PublishAsync(publisher, window, batch, stop.Token, cancel), cancel);
+        var publishing = Task.Run(() => window.PublishAsync(publisher, batch, () => Volatile.Read(ref _published), () => Interlocked.Add(ref _published, window.Batch), _settings.StallTimeout, stop.Token, cancel), cancel);
 
         await WhileRunningAsync(publishing, _settings.Warmup, cancel);
         var start = Snapshot();
@@ -115,25 +115,6 @@ public sealed class FanoutScenario
             WindowWaits = window.Waits,
             Problems = problems,
         };
-    }
-
-    private async Task PublishAsync(LoadClient publisher, FlowWindow window, byte[] batch, CancellationToken stop, CancellationToken cancel)
-    {
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                await window.WaitForRoomAsync(Volatile.Read(ref _published), _settings.StallTimeout, stop);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-
-            // Not cancelled by stop: a half-written batch would leave the count unknown.
-            await publisher.WriteAsync(batch, cancel);
-            Volatile.Write(ref _published, _published + window.Batch);
-        }
     }
 
     /// <summary>Waits for the interval, ending early (with its exception) if the publisher fails.</summary>

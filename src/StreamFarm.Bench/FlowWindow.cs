@@ -32,6 +32,30 @@ public sealed class FlowWindow
     /// <summary>How many waits the publisher went through (a sign the subscribers set the pace).</summary>
     public long Waits { get; private set; }
 
+    /// <summary>
+    /// The publisher's loop: writes <paramref name="batch"/> whenever the window has room, until
+    /// <paramref name="stop"/>; <paramref name="published"/> reads and <paramref name="advance"/>
+    /// counts the messages written.
+    /// </summary>
+    public async Task PublishAsync(LoadClient publisher, byte[] batch, Func<long> published, Action advance, TimeSpan stallTimeout, CancellationToken stop, CancellationToken cancel)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await WaitForRoomAsync(published(), stallTimeout, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            // Not cancelled by stop: a half-written batch would leave the count unknown.
+            await publisher.WriteAsync(batch, cancel);
+            advance();
+        }
+    }
+
     public void Attach(IReadOnlyList<LoadClient> subscribers)
     {
         _subscribers = subscribers;

@@ -321,7 +321,7 @@ internal sealed class RouteScenario
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var publishing = Task.Run(() => PublishAsync(publisher, window, batch, stop.Token, cancel), cancel);
+        var publishing = Task.Run(() => window.PublishAsync(publisher, batch, () => Volatile.Read(ref _published), () => Interlocked.Add(ref _published, window.Batch), _settings.StallTimeout, stop.Token, cancel), cancel);
         await FanoutScenario.WhileRunningAsync(publishing, _settings.Warmup, cancel);
         var start = Snapshot();
         await FanoutScenario.WhileRunningAsync(publishing, _settings.Duration, cancel);
@@ -343,25 +343,6 @@ internal sealed class RouteScenario
         }
 
         return cores;
-    }
-
-    private async Task PublishAsync(LoadClient publisher, FlowWindow window, byte[] batch, CancellationToken stop, CancellationToken cancel)
-    {
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                await window.WaitForRoomAsync(Volatile.Read(ref _published), _settings.StallTimeout, stop);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-
-            // Not cancelled by stop: a half-written batch would leave the count unknown.
-            await publisher.WriteAsync(batch, cancel);
-            Interlocked.Add(ref _published, window.Batch);
-        }
     }
 
     /// <summary>After a run: waits until every subscriber has every message published so far, and notes those that do not.</summary>
