@@ -48,7 +48,7 @@ internal sealed partial class ClientSession
             return;
         }
 
-        ClientName = frame.TryGetField("client"u8, out var name) ? Unescape(name) : null;
+        ClientName = Field(frame, "client"u8);
         var isRoute = frame.TryGetField("route"u8, out var route);
         if (isRoute != OnRoutePort)
         {
@@ -64,15 +64,15 @@ internal sealed partial class ClientSession
             return;
         }
 
-        if (_server.Options.GroupOnly && frame.TryGetField("group"u8, out var g) && Unescape(g) is { } group && group != _server.Options.Group)
+        if (_server.Options.GroupOnly && Field(frame, "group"u8) is { } group && group != _server.Options.Group)
         {
             SendError(RttpErrorCode.WrongGroup, $"server {_server.Options.Id} serves group {_server.Options.Group} only, not {group}: choose a server of your group", $"@group={_server.Options.Group} @after=0");
             return;
         }
 
-        var user = frame.TryGetField("user"u8, out var u) ? Unescape(u) : null;
-        var password = frame.TryGetField("password"u8, out var p) ? Unescape(p) : null;
-        var token = frame.TryGetField("token"u8, out var t) ? Unescape(t) : null;
+        var user = Field(frame, "user"u8);
+        var password = Field(frame, "password"u8);
+        var token = Field(frame, "token"u8);
         var permissions = _server.Authenticator.Authenticate(user, password, token);
         if (permissions is null)
         {
@@ -104,10 +104,9 @@ internal sealed partial class ClientSession
     private void OnRouteHello(RttpFrame frame, string from)
     {
         var routes = _server.Routes;
-        string? Field(ReadOnlySpan<byte> n) => frame.TryGetField(n, out var v) ? Unescape(v) : null;
         var problem = routes is null
             ? "this server takes no routes (no farm key, or routes are off)"
-            : routes.Auth.Verify(from, _server.Options.Id, Field("ts"u8), Field("nonce"u8), Field("mac"u8));
+            : routes.Auth.Verify(from, _server.Options.Id, Field(frame, "ts"u8), Field(frame, "nonce"u8), Field(frame, "mac"u8));
         if (problem is not null)
         {
             SendError(RttpErrorCode.AuthFailed, problem);
@@ -207,4 +206,7 @@ internal sealed partial class ClientSession
     }
 
     private static string Unescape(ReadOnlySpan<byte> value) => FieldEscaping.Unescape(value);
+
+    /// <summary>A HELLO field, unescaped; null when absent.</summary>
+    private static string? Field(RttpFrame frame, ReadOnlySpan<byte> name) => frame.TryGetField(name, out var v) ? Unescape(v) : null;
 }

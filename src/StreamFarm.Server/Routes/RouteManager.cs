@@ -131,31 +131,37 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
             // A route to every other server that is alive (or only suspected) and takes routes.
             var wanted = current.Members.Where(m => m.Id != SelfId && m.Liveness != "dead" && m.Route.Length > 0).ToDictionary(m => m.Id, m => m.Route, StringComparer.Ordinal);
-            var links = new Dictionary<string, RouteLink>(_links, StringComparer.Ordinal);
             foreach (var (id, link) in _links)
             {
-                if (!wanted.ContainsKey(id))
-                {
-                    links.Remove(id);
-                    (gone ??= []).Add(link);
-                }
-            }
-
-            foreach (var (id, address) in wanted)
-            {
-                if (links.TryGetValue(id, out var link))
+                if (wanted.TryGetValue(id, out var address))
                 {
                     link.Address = address;
                 }
                 else
                 {
-                    link = new RouteLink(this, id, address, _log);
-                    links[id] = link;
-                    link.Start();
+                    (gone ??= []).Add(link);
                 }
             }
 
-            _links = links;
+            // Most changes of the table are users counts: the set of routes is copied only when it changes.
+            var added = wanted.Keys.Where(id => !_links.ContainsKey(id)).ToList();
+            if (gone is not null || added.Count > 0)
+            {
+                var links = new Dictionary<string, RouteLink>(_links, StringComparer.Ordinal);
+                foreach (var link in gone ?? [])
+                {
+                    links.Remove(link.Peer);
+                }
+
+                foreach (var id in added)
+                {
+                    var link = new RouteLink(this, id, wanted[id], _log);
+                    links[id] = link;
+                    link.Start();
+                }
+
+                _links = links;
+            }
 
             // Publications that were waiting for a server that is gone: taken now, passed on under
             // their records' locks as the records get their new owners (so none is overtaken).
@@ -215,11 +221,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         return System.Text.Encoding.UTF8.GetString(span.Slice(start, length));
     }
 
+    // Lines this server rendered or already accepted: no limits to enforce again.
+    private static readonly RttpLimits OwnLines = new() { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
+
     private void Redispatch(byte[] line)
     {
         var frame = new RttpFrame();
-        var limits = new RttpLimits { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
-        if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, limits, out _) == RttpErrorCode.None)
+        if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
         {
             Redispatch(frame);
         }
@@ -244,7 +252,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    public static bool TryParseSeed(ReadOnlySpan<byte> text, out ulong epoch, out ulong seq)
+    private static bool TryParseSeed(ReadOnlySpan<byte> text, out ulong epoch, out ulong seq)
     {
         var dot = text.IndexOf((byte)'.');
         seq = 0;
@@ -312,10 +320,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         byte[] line;
         if (hop == 0)
         {
-            var span = frame.Line.Span;
-            line = new byte[span.Length + 1];
-            span.CopyTo(line);
-            line[^1] = (byte)'\n';
+            line = frame.LineWithLf();
         }
         else
         {

@@ -212,15 +212,16 @@ internal sealed class SubjectRecord
     /// Owner side: a seed from another server (its copy of the record when the owner changes; see
     /// docs/architecture.md). Taken while no publisher has published in this epoch and the seed is
     /// newer than any taken before; a seed from a live previous owner (a handover) leaves the
-    /// subject OK, any other leaves it STALE until a publisher is back. False when not taken.
+    /// subject OK, any other leaves it STALE until a publisher is back. False when not taken; null
+    /// when the record was retired meanwhile (the caller looks it up again).
     /// </summary>
-    public bool Seed(RttpFrame frame, ulong fromEpoch, ulong fromSeq, bool handover, IUpstream? router, int hop)
+    public bool? Seed(RttpFrame frame, ulong fromEpoch, ulong fromSeq, bool handover, IUpstream? router, int hop)
     {
         lock (_lock)
         {
             if (_retired)
             {
-                return false;
+                return null;
             }
 
             if (_upstream is not null)
@@ -627,10 +628,7 @@ internal sealed class SubjectRecord
     /// <summary>The owner's IMAGE or UPDATE line as it came (with its LF), for this server's subscribers.</summary>
     private RecordMessage Verbatim(RttpFrame frame, bool isImage, ulong epoch, ulong seq, int merged)
     {
-        var line = frame.Line.Span;
-        var buffer = new byte[line.Length + 1];
-        line.CopyTo(buffer);
-        buffer[^1] = (byte)'\n';
+        var buffer = frame.LineWithLf();
         return new RecordMessage(this, isImage, epoch, seq, merged, buffer, buffer.Length);
     }
 

@@ -63,14 +63,9 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     {
         while (true)
         {
-            var record = GetOrAdd(subjectUtf8);
-            if (!record.IsRetired)
+            if (GetOrAdd(subjectUtf8).Seed(frame, fromEpoch, fromSeq, handover, Router, hop) is { } taken)
             {
-                var taken = record.Seed(frame, fromEpoch, fromSeq, handover, Router, hop);
-                if (!record.IsRetired)
-                {
-                    return taken;
-                }
+                return taken;
             }
         }
     }
