@@ -28,4 +28,7 @@ public enum RttpErrorCode : byte
 
     /// <summary>The server serves clients of its own group only, and the client named another (fatal).</summary>
     WrongGroup = 22,
+
+    /// <summary>A publication the farm could not apply (its subject's owner unreachable too long, a buffer full); not fatal. <c>@after</c> suggests when to retry.</summary>
+    Unavailable = 23,
 }

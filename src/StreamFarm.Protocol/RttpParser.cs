@@ -212,10 +212,12 @@ public static class RttpParser
         3 when t.SequenceEqual("PUB"u8) => RttpVerb.Pub,
         3 when t.SequenceEqual("ERR"u8) => RttpVerb.Err,
         3 when t.SequenceEqual("BYE"u8) => RttpVerb.Bye,
+        3 when t.SequenceEqual("ACK"u8) => RttpVerb.Ack,
         4 when t.SequenceEqual("PING"u8) => RttpVerb.Ping,
         4 when t.SequenceEqual("PONG"u8) => RttpVerb.Pong,
         4 when t.SequenceEqual("FARM"u8) => RttpVerb.Farm,
         4 when t.SequenceEqual("MOVE"u8) => RttpVerb.Move,
+        4 when t.SequenceEqual("NACK"u8) => RttpVerb.Nack,
         5 when t.SequenceEqual("HELLO"u8) => RttpVerb.Hello,
         5 when t.SequenceEqual("UNSUB"u8) => RttpVerb.Unsub,
         5 when t.SequenceEqual("IMAGE"u8) => RttpVerb.Image,
@@ -236,7 +238,7 @@ public static class RttpParser
 
         private static Shape[] Build()
         {
-            var t = new Shape[(int)RttpVerb.Bye + 1];
+            var t = new Shape[(int)RttpVerb.Nack + 1];
             t[(int)RttpVerb.None] = new(0, 0, false, false, false, "");
             t[(int)RttpVerb.Hello] = new(1, 1, true, false, false, "usage: HELLO <versions> [client=<name>] [token=<t> | user=<u> password=<p>]");
             t[(int)RttpVerb.Welcome] = new(1, 1, true, false, false, "usage: WELCOME <version> server=<id> ...");
@@ -255,6 +257,8 @@ public static class RttpParser
             t[(int)RttpVerb.Pong] = new(0, 1, false, false, false, "usage: PONG [<token>]");
             t[(int)RttpVerb.Err] = new(1, 1, false, false, true, "usage: ERR <code> [text]");
             t[(int)RttpVerb.Bye] = new(0, 1, false, false, true, "usage: BYE [<reason>] [text]");
+            t[(int)RttpVerb.Ack] = new(1, 1, false, false, false, "usage: ACK <id>");
+            t[(int)RttpVerb.Nack] = new(2, 2, false, false, true, "usage: NACK <id> <code> [text]");
             return t;
         }
     }

@@ -21,4 +21,10 @@ public enum RttpVerb : byte
     Pong = 15,
     Err = 16,
     Bye = 17,
+
+    /// <summary><c>ACK &lt;id&gt;</c>: a publication sent with <c>@ack=&lt;id&gt;</c> was applied (on routes: <c>ACK &lt;n&gt;</c>, the first n publications of the connection).</summary>
+    Ack = 18,
+
+    /// <summary><c>NACK &lt;id&gt; &lt;CODE&gt; [text]</c>: a publication sent with <c>@ack=&lt;id&gt;</c> was not applied.</summary>
+    Nack = 19,
 }

@@ -93,6 +93,36 @@ public static class RttpWriter
         WriteRaw(w, "\n"u8);
     }
 
+    /// <summary>Writes <c>ACK id</c>: the publication sent with <c>@ack=id</c> was applied.</summary>
+    public static void WriteAck(IBufferWriter<byte> w, ReadOnlySpan<byte> id)
+    {
+        WriteRaw(w, "ACK "u8);
+        WriteRaw(w, id);
+        WriteRaw(w, "\n"u8);
+    }
+
+    /// <summary>Writes <c>NACK id CODE [meta] [text]</c>: the publication sent with <c>@ack=id</c> was not applied.</summary>
+    public static void WriteNack(IBufferWriter<byte> w, ReadOnlySpan<byte> id, RttpErrorCode code, string? text, string? meta = null)
+    {
+        WriteRaw(w, "NACK "u8);
+        WriteRaw(w, id);
+        WriteRaw(w, " "u8);
+        WriteRaw(w, code.WireNameUtf8());
+        if (!string.IsNullOrEmpty(meta))
+        {
+            WriteRaw(w, " "u8);
+            WriteAscii(w, meta);
+        }
+
+        if (!string.IsNullOrEmpty(text))
+        {
+            WriteRaw(w, " "u8);
+            WriteText(w, text);
+        }
+
+        WriteRaw(w, "\n"u8);
+    }
+
     /// <summary>Writes <c>PING</c> or <c>PONG</c> with an optional token.</summary>
     public static void WritePingPong(IBufferWriter<byte> w, bool pong, ReadOnlySpan<byte> token)
     {
