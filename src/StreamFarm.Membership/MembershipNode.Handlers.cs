@@ -183,6 +183,7 @@ public sealed partial class MembershipNode
         {
             if (!left && incarnation >= _self.Incarnation && _self.State != "leaving")
             {
+                DeclaredDead?.Invoke(); // the farm may have given what this member owned to others
                 Refute(incarnation, from);
             }
 

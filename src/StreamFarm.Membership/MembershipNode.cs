@@ -54,6 +54,13 @@ public sealed partial class MembershipNode : IDisposable
     /// <summary>Raised under the node's lock with (previous, current) on every change; handlers must be quick.</summary>
     public event Action<FarmSnapshot, FarmSnapshot>? Changed;
 
+    /// <summary>
+    /// This member heard that the farm declared it dead (it refutes at once): whatever the farm
+    /// gave it may have been given to others meanwhile. Raised under the membership's lock: handlers
+    /// must be quick and must not call back.
+    /// </summary>
+    public event Action? DeclaredDead;
+
     public MembershipStats Stats { get; } = new();
 
     public string Id => _self.Id;

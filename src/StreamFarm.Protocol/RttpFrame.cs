@@ -34,6 +34,12 @@ public sealed class RttpFrame
     /// <summary>The bytes from the first field to the end of the line: every field, as sent.</summary>
     public ReadOnlySpan<byte> FieldsSection => FieldsStart < 0 ? default : Line.Span[FieldsStart..];
 
+    /// <summary>
+    /// True when <see cref="FieldsSection"/> holds fields only: no meta attribute comes after the
+    /// first field (senders put meta attributes first), so the section can be passed on as it is.
+    /// </summary>
+    public bool FieldsSectionIsClean => MetaCount == 0 || FieldsStart < 0 || _metas[MetaCount - 1].Item1 < FieldsStart;
+
     public ReadOnlySpan<byte> Arg(int i)
     {
         var (s, l) = _args[i];

@@ -32,9 +32,17 @@ public static class RttpWriter
     public static int RecordLineLength(int verbLength, int subjectLength, int fieldsLength) =>
         verbLength + subjectLength + 1 + 20 + 1 + 20 + 1 + 24 + fieldsLength + 1;
 
+    /// <summary>Length of an IMAGE/UPDATE line with meta attributes of <paramref name="metaLength"/> bytes, at most.</summary>
+    public static int RecordLineLength(int verbLength, int subjectLength, int metaLength, int fieldsLength) =>
+        verbLength + subjectLength + 1 + 20 + 1 + 20 + 1 + metaLength + 1 + fieldsLength + 1;
+
+    /// <summary>An IMAGE or UPDATE line with the given meta attributes (<c>@a=1 @b=2</c>, written as they are) before the fields.</summary>
+    public static void WriteRecord(IBufferWriter<byte> w, bool image, ReadOnlySpan<byte> subject, ulong epoch, ulong seq, ReadOnlySpan<byte> meta, ReadOnlySpan<byte> escapedFields)
+        => WriteRecordLine(w, image ? "IMAGE "u8 : "UPDATE "u8, subject, epoch, seq, meta, escapedFields);
+
     private static void WriteRecordLine(IBufferWriter<byte> w, ReadOnlySpan<byte> verb, ReadOnlySpan<byte> subject, ulong epoch, ulong seq, ReadOnlySpan<byte> meta, ReadOnlySpan<byte> fields)
     {
-        var span = w.GetSpan(RecordLineLength(verb.Length, subject.Length, fields.Length));
+        var span = w.GetSpan(RecordLineLength(verb.Length, subject.Length, meta.Length, fields.Length));
         verb.CopyTo(span);
         var p = verb.Length;
         subject.CopyTo(span[p..]);

@@ -37,6 +37,7 @@ public sealed partial class RttpServer : IDisposable
     private long _lastRebalance;
     private ITimer? _rebalanceTimer;
     private long _rebalanceMoves;
+    private long _rejected;
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
     {
@@ -290,6 +291,11 @@ public sealed partial class RttpServer : IDisposable
 
     internal void CountSlowConsumerClose() => Interlocked.Increment(ref _slowConsumerCloses);
 
+    internal void CountRejected() => Interlocked.Increment(ref _rejected);
+
+    /// <summary>Publications this server accepted from its clients and then had to refuse (NACK or ERR UNAVAILABLE).</summary>
+    public long RejectedPublications => Interlocked.Read(ref _rejected);
+
     /// <summary>Queues WELCOME's farm table for a session and enrols it for deltas, atomically with respect to deltas.</summary>
     internal void SendFarmTable(ClientSession session)
     {
@@ -341,6 +347,7 @@ public sealed partial class RttpServer : IDisposable
             }
 
             _lastHousekeep = now;
+            Subjects.Clock.Beat(); // a sign of life: a pause longer than the farm's fastest verdict starts a new ownership term
             var idleGrace = _idleGraceFrom != 0 && Time.GetElapsedTime(_idleGraceFrom, now) < Options.Limits.IdleTimeout;
             foreach (var s in _sessions.Values)
             {

@@ -118,7 +118,7 @@ public sealed class RouteTests
         await farm.RoutesUpAsync();
         var publishers = await Task.WhenAll(farm.Nodes.Select(n => n.ConnectAsync()));
         const int Rounds = 60;
-        var expected = subjects.ToDictionary(s => s, _ => 0);
+        var sent = 0;
         for (var round = 0; round < Rounds; round++)
         {
             for (var p = 0; p < publishers.Length; p++)
@@ -126,13 +126,30 @@ public sealed class RouteTests
                 foreach (var subject in subjects)
                 {
                     var line = round % 20 == 19
-                        ? $"PUBIMAGE {subject} round={round} from=s{p + 2}"
-                        : $"PUB {subject} round={round} from=s{p + 2} f{round % 5}={round}";
+                        ? $"PUBIMAGE {subject} @ack={sent} round={round} from=s{p + 2}"
+                        : $"PUB {subject} @ack={sent} round={round} from=s{p + 2} f{round % 5}={round}";
                     await publishers[p].SendAsync(line);
-                    expected[subject]++;
+                    sent++;
                 }
             }
         }
+
+        // Every publication is acknowledged (by its subject's owner, through the server it was sent
+        // to). Concurrent writes of the same fields from three servers: the one with the later
+        // stamp wins, so a publication may be superseded (acknowledged, not sequenced). The owners'
+        // final seqs are what every subscriber must reach.
+        var acks = 0;
+        foreach (var p in publishers)
+        {
+            for (var i = 0; i < Rounds * subjects.Count; i++)
+            {
+                Assert.StartsWith("ACK ", await p.ExpectAsync("ACK "), StringComparison.Ordinal);
+                acks++;
+            }
+        }
+
+        Assert.Equal(sent, acks);
+        var expected = subjects.ToDictionary(s => s, s => (long)farm.Nodes.Single(n => n.Server.Routes!.OwnerOf(s) is null).Server.Subjects.Find(System.Text.Encoding.UTF8.GetBytes(s))!.Seq);
 
         // Every subscriber on every server: IMAGE first (seq 1), then each UPDATE or IMAGE with the
         // next seq, all under one epoch; and the same lines as every other subscriber.

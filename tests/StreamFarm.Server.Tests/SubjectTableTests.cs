@@ -20,7 +20,7 @@ public sealed class SubjectTableTests
         var table = new SubjectTable(TimeProvider.System);
         var stale = table.GetOrAdd("/x"u8); // e.g. found by a publisher just before the last unsubscribe
         table.RemoveIfUnused(stale);
-        Assert.Equal(-1, stale.Publish(Frame("PUB /x a=1"), replace: false));
+        Assert.Equal(PublishOutcome.Retired, stale.Publish(Frame("PUB /x a=1"), replace: false));
 
         table.Publish("/x"u8, Frame("PUB /x a=1"), replace: false);
         var live = table.Find("/x"u8);

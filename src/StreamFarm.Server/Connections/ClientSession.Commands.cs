@@ -1,6 +1,7 @@
 using System.Text;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Auth;
+using StreamFarm.Server.Subjects;
 
 namespace StreamFarm.Server.Connections;
 
@@ -176,8 +177,22 @@ internal sealed partial class ClientSession
     {
         if (IsRoute)
         {
+            // Counted for the route's ACK (sent once the lines read together are handled).
+            _routePublications++;
             _server.Routes?.OnRoutedPublication(frame, RoutePeer!);
             return;
+        }
+
+        byte[]? ackId = null;
+        if (frame.TryGetMeta("ack"u8, out var id))
+        {
+            if (id.IsEmpty || id.Length > MaxAckIdBytes)
+            {
+                SendError(RttpErrorCode.Syntax, $"@ack ids are 1 to {MaxAckIdBytes} bytes");
+                return;
+            }
+
+            ackId = id.ToArray();
         }
 
         var subject = frame.Arg(0);
@@ -185,11 +200,69 @@ internal sealed partial class ClientSession
         var n = Encoding.UTF8.GetChars(subject, chars);
         if (!_permissions!.CanPublish(chars[..n]))
         {
-            SendError(RttpErrorCode.Denied, $"{_permissions.Principal} may not publish to {chars[..n]}");
+            var text = $"{_permissions.Principal} may not publish to {chars[..n]}";
+            if (ackId is null)
+            {
+                SendError(RttpErrorCode.Denied, text);
+            }
+            else
+            {
+                Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, ackId, RttpErrorCode.Denied, text)));
+            }
+
             return;
         }
 
-        _server.Subjects.Publish(subject, frame, replace);
+        var origin = new PubOrigin(this, ackId);
+        Settle(origin, _server.Subjects.Publish(subject, frame, replace, origin: origin));
+    }
+
+    /// <summary>Longest <c>@ack</c> id a client may give.</summary>
+    public const int MaxAckIdBytes = 64;
+
+    /// <summary>
+    /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)
+    /// is acknowledged; forwarded waits for the owner's route acknowledgement; dropped was told already.
+    /// </summary>
+    internal static void Settle(PubOrigin origin, PublishOutcome outcome)
+    {
+        if (outcome is PublishOutcome.Applied or PublishOutcome.Superseded && origin is { Session: { } session, AckId: { } ackId })
+        {
+            session.Acknowledge(ackId);
+        }
+    }
+
+    /// <summary>A publication sent with <c>@ack=id</c> was applied by the subject's owner.</summary>
+    internal void Acknowledge(byte[] ackId)
+    {
+        if (Volatile.Read(ref _closing) == 0)
+        {
+            Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteAck(w, ackId)));
+        }
+    }
+
+    /// <summary>
+    /// A publication the farm will not apply: <c>NACK id UNAVAILABLE</c> when the publisher asked
+    /// for an acknowledgement, <c>ERR UNAVAILABLE @subject=...</c> otherwise. Never silent.
+    /// </summary>
+    internal static void Reject(PubOrigin origin, ReadOnlySpan<byte> subject, string text)
+    {
+        if (origin.Session is not { } session || Volatile.Read(ref session._closing) != 0)
+        {
+            return;
+        }
+
+        session._server.CountRejected();
+        const string retry = "@after=1000";
+        if (origin.AckId is { } ackId)
+        {
+            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, ackId, RttpErrorCode.Unavailable, text, retry)));
+        }
+        else
+        {
+            var meta = subject.IsEmpty ? retry : $"@subject={Encoding.UTF8.GetString(subject)} {retry}";
+            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, RttpErrorCode.Unavailable, text, meta)));
+        }
     }
 
     private static bool SpeaksVersion1(ReadOnlySpan<byte> versions)

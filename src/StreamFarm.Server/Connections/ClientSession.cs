@@ -22,6 +22,8 @@ internal sealed partial class ClientSession : IDisposable
     private long _lastSent;
     private long _lastPing; // only the housekeeping timer reads and writes it
     private int _closing;
+    private long _routePublications; // route sessions: PUB lines handled (the read loop's own)
+    private long _routeAcknowledged;
     private Permissions? _permissions;
 
     public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id, bool onRoutePort = false)
@@ -213,6 +215,17 @@ internal sealed partial class ClientSession : IDisposable
             finally
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (_routePublications != _routeAcknowledged)
+            {
+                // A route: every publication read so far was applied (or passed on to its owner's
+                // route, which keeps it until that owner acknowledges it): one ACK for the batch.
+                _routeAcknowledged = _routePublications;
+                // It carries this server's clock: a peer that only forwards publications keeps its
+                // stamps ahead of what this server applied (see RecordClock).
+                var ack = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ACK {_routeAcknowledged} @ts={_server.Subjects.Clock.Peek()}\n");
+                Outbound.EnqueueControl(System.Text.Encoding.ASCII.GetBytes(ack));
             }
 
             if (result.IsCompleted)

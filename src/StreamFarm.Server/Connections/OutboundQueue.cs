@@ -281,13 +281,13 @@ internal sealed class OutboundQueue
         }
 
         _mergeFrame ??= new RttpFrame();
-        var fields = new List<(byte[] Name, byte[] Value)>();
-        Collect(older, fields);
+        var fields = new List<(byte[] Name, byte[] Value, ulong Stamp)>();
+        var clear = Collect(older, fields);
         Collect(newer, fields);
         var fieldsLength = fields.Sum(f => f.Name.Length + f.Value.Length + 2);
         var section = new byte[Math.Max(0, fieldsLength - 1)];
         var p = 0;
-        foreach (var (name, value) in fields)
+        foreach (var (name, value, _) in fields)
         {
             if (p > 0)
             {
@@ -301,27 +301,55 @@ internal sealed class OutboundQueue
             p += value.Length;
         }
 
-        var subject = newer.Subject;
-        var buffer = new byte[RttpWriter.RecordLineLength(7, subject.NameUtf8.Length, section.Length)];
-        var w = new SpanWriter(buffer);
+        // Lines for a route carry the stamp of every field (see SubjectRecord); merged, each field
+        // keeps its own.
+        var meta = new ArrayBufferWriter<byte>(64);
         var count = older.Merged + newer.Merged;
-        if (older.IsImage)
+        if (fields.Any(f => f.Stamp != 0))
         {
-            RttpWriter.WriteImage(w, subject.NameUtf8, newer.Epoch, newer.Seq, section);
-        }
-        else
-        {
-            RttpWriter.WriteUpdate(w, subject.NameUtf8, newer.Epoch, newer.Seq, count, section);
+            if (older.IsImage)
+            {
+                RttpWriter.WriteRaw(meta, "@clr="u8);
+                RttpWriter.WriteNumber(meta, clear);
+                RttpWriter.WriteRaw(meta, " "u8);
+            }
+
+            RttpWriter.WriteRaw(meta, "@fts="u8);
+            for (var i = 0; i < fields.Count; i++)
+            {
+                if (i > 0)
+                {
+                    RttpWriter.WriteRaw(meta, ","u8);
+                }
+
+                RttpWriter.WriteNumber(meta, fields[i].Stamp);
+            }
         }
 
+        if (!older.IsImage && count > 1)
+        {
+            if (meta.WrittenCount > 0)
+            {
+                RttpWriter.WriteRaw(meta, " "u8);
+            }
+
+            RttpWriter.WriteAscii(meta, $"@merged={count}");
+        }
+
+        var subject = newer.Subject;
+        var buffer = new byte[RttpWriter.RecordLineLength(7, subject.NameUtf8.Length, meta.WrittenCount, section.Length)];
+        var w = new SpanWriter(buffer);
+        RttpWriter.WriteRecord(w, older.IsImage, subject.NameUtf8, newer.Epoch, newer.Seq, meta.WrittenSpan, section);
         return new RecordMessage(subject, older.IsImage, newer.Epoch, newer.Seq, count, buffer, w.Written);
     }
 
-    private void Collect(RecordMessage message, List<(byte[] Name, byte[] Value)> fields)
+    /// <summary>Adds a message's fields (and their stamps, on route lines) to <paramref name="fields"/>; returns its <c>@clr</c>.</summary>
+    private ulong Collect(RecordMessage message, List<(byte[] Name, byte[] Value, ulong Stamp)> fields)
     {
         var line = message.Line;
         var sequence = new ReadOnlySequence<byte>(line[..^1]); // without the LF
         RttpParser.TryParse(sequence, _mergeFrame!, MergeLimits, out _);
+        var (clear, stamps) = SubjectRecord.ReadStamps(_mergeFrame!);
         for (var i = 0; i < _mergeFrame!.FieldCount; i++)
         {
             var name = _mergeFrame.FieldName(i);
@@ -334,13 +362,15 @@ internal sealed class OutboundQueue
 
             if (at >= 0)
             {
-                fields[at] = (fields[at].Name, value);
+                fields[at] = (fields[at].Name, value, stamps[i]);
             }
             else
             {
-                fields.Add((name.ToArray(), value));
+                fields.Add((name.ToArray(), value, stamps[i]));
             }
         }
+
+        return clear;
     }
 
     private readonly record struct Entry(RecordMessage? Record, byte[]? Control)

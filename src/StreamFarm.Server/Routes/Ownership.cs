@@ -28,11 +28,12 @@ public sealed class Ownership
     /// <summary>
     /// The owners of a farm table: its active servers that are alive or only suspected (a suspicion
     /// is often refuted; owners change when a server is known dead, not at every doubt) and that
-    /// take routes (not observers such as a DNS responder); this server alone if there is none.
+    /// take routes (not observers such as a DNS responder), less <paramref name="exclude"/> (servers
+    /// known to be gone before the table says so); this server alone if there is none.
     /// </summary>
-    public static Ownership From(FarmSnapshot table, string self)
+    public static Ownership From(FarmSnapshot table, string self, IReadOnlySet<string>? exclude = null)
     {
-        var ids = table.Members.Where(m => m.State == "active" && m.Liveness is "alive" or "suspect" && (m.Route.Length > 0 || m.Id == self)).Select(m => m.Id).ToList();
+        var ids = table.Members.Where(m => m.State == "active" && m.Liveness is "alive" or "suspect" && (m.Route.Length > 0 || m.Id == self) && (exclude is null || !exclude.Contains(m.Id))).Select(m => m.Id).ToList();
         return new Ownership(ids.Count > 0 ? ids : [self]);
     }
 

@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Connections;
+using StreamFarm.Server.Subjects;
 
 namespace StreamFarm.Server.Routes;
 
@@ -19,16 +20,31 @@ namespace StreamFarm.Server.Routes;
 /// </summary>
 internal sealed partial class RouteLink : IAsyncDisposable
 {
-    /// <summary>Publications kept while the route is down, at most (then they are dropped and counted).</summary>
+    /// <summary>Publications kept until the peer acknowledges them, at most (beyond that they are refused and their publishers told).</summary>
     public const long MaxPendingBytes = 8L << 20;
+
+    /// <summary>Publications the peer acknowledged, kept a while longer (bytes at most) in case it dies before its subscribers got them.</summary>
+    public const long MaxRecentBytes = 1L << 20;
+
+    private const int MaxRecentCount = 4096;
 
     private static readonly RttpLimits PeerLimits = new() { MaxLineBytes = 64 << 20, MaxFields = int.MaxValue };
     private readonly RouteManager _manager;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
-    private readonly List<byte[]> _pending = [];
+
+    // Under _lock. Every publication (and seed) sent to the peer stays in _unacked, in order, until
+    // the peer's ACK says it was applied (ACK n: the first n publications of this connection), then
+    // in _recent for a while: if the peer dies, the new owners get both again (a field never goes
+    // back to an older write, so what they already have is ignored). While the route is down,
+    // _unacked is what waits; when it is up again, _recent and _unacked are sent again in order.
+    private readonly LinkedList<Entry> _unacked = new();
+    private readonly Queue<Entry> _recent = new();
+    private long _unackedBytes;
+    private long _recentBytes;
+    private long _sent;        // publications sent on the current connection
+    private Dictionary<string, List<Entry>>? _sealed; // the peer lost its subjects: publications wait here for their new owners
     private readonly ILogger _log;
-    private long _pendingBytes;
     private bool _closed;
     private OutboundQueue? _out;
     private Task? _run;
@@ -65,24 +81,80 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     public void Start() => _run = Task.Run(RunAsync);
 
+    /// <summary>Publications waiting for the peer's acknowledgement.</summary>
+    public int Unacknowledged
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _unacked.Count;
+            }
+        }
+    }
+
     /// <summary>
-    /// The peer is gone: takes the publications that never left, and refuses any more (they go to
-    /// the subjects' new owners instead).
+    /// The peer lost its subjects (it is gone, or cut off): from now on publications for it wait
+    /// here, by subject, with the ones it never acknowledged and the ones it acknowledged lately,
+    /// until <see cref="TakeFor"/> hands them to the subjects' new owners (under each record's lock,
+    /// so nothing published later overtakes them) and <see cref="Unseal"/> ends it.
     /// </summary>
-    public List<byte[]> TakePending()
+    public void Seal()
     {
         lock (_lock)
         {
-            _closed = true;
-            var left = new List<byte[]>(_pending);
-            _pending.Clear();
-            _pendingBytes = 0;
+            _sealed ??= new Dictionary<string, List<Entry>>(StringComparer.Ordinal);
+            foreach (var e in _recent)
+            {
+                AddSealed(e);
+            }
+
+            foreach (var e in _unacked)
+            {
+                AddSealed(e);
+            }
+
+            _recent.Clear();
+            _unacked.Clear();
+            _recentBytes = _unackedBytes = 0;
+        }
+    }
+
+    /// <summary>The sealed publications of one subject, oldest first (null if none).</summary>
+    public List<Entry>? TakeFor(string subject)
+    {
+        lock (_lock)
+        {
+            return _sealed is not null && _sealed.Remove(subject, out var list) ? list : null;
+        }
+    }
+
+    /// <summary>Ends the seal; returns what no record took (subjects this server keeps no record of).</summary>
+    public List<Entry> Unseal()
+    {
+        lock (_lock)
+        {
+            var left = _sealed?.Values.SelectMany(l => l).ToList() ?? [];
+            _sealed = null;
             return left;
         }
     }
 
-    /// <summary>Queues a publication (or a seed); kept while the route is down, up to <see cref="MaxPendingBytes"/>.</summary>
-    public bool SendPublication(byte[] line)
+    /// <summary>The link stops for good (the peer left the table): nothing more is taken.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            _closed = true;
+        }
+    }
+
+    /// <summary>
+    /// Queues a publication (or a seed) for the peer; kept until acknowledged, up to
+    /// <see cref="MaxPendingBytes"/>. False when refused (closed, or too much waits): the caller
+    /// tells the publisher.
+    /// </summary>
+    public bool SendPublication(byte[] line, PubOrigin origin)
     {
         lock (_lock)
         {
@@ -91,21 +163,76 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 return false;
             }
 
-            if (_out is not null)
+            var entry = new Entry(line, origin);
+            if (_sealed is not null)
             {
-                _out.EnqueueControl(line);
+                AddSealed(entry);
                 return true;
             }
 
-            if (_pendingBytes + line.Length > MaxPendingBytes)
+            if (_unackedBytes + line.Length > MaxPendingBytes)
             {
                 return false;
             }
 
-            _pending.Add(line);
-            _pendingBytes += line.Length;
+            _unacked.AddLast(entry);
+            _unackedBytes += line.Length;
+            if (_out is not null)
+            {
+                entry.Number = ++_sent;
+                _out.EnqueueControl(line);
+            }
+
             return true;
         }
+    }
+
+    /// <summary>The peer applied the first <paramref name="count"/> publications of the connection behind <paramref name="queue"/>.</summary>
+    private void Acknowledged(OutboundQueue queue, long count)
+    {
+        List<PubOrigin>? told = null;
+        lock (_lock)
+        {
+            if (_out != queue)
+            {
+                return; // an older connection's
+            }
+
+            while (_unacked.First is { } first && first.Value.Number != 0 && first.Value.Number <= count)
+            {
+                var e = first.Value;
+                _unacked.RemoveFirst();
+                _unackedBytes -= e.Line.Length;
+                if (e.Origin.AckId is not null && e.Origin.Session is not null)
+                {
+                    (told ??= []).Add(e.Origin);
+                }
+
+                e.Origin = PubOrigin.None;
+                _recent.Enqueue(e);
+                _recentBytes += e.Line.Length;
+                while (_recent.Count > MaxRecentCount || _recentBytes > MaxRecentBytes)
+                {
+                    _recentBytes -= _recent.Dequeue().Line.Length;
+                }
+            }
+        }
+
+        foreach (var origin in told ?? [])
+        {
+            origin.Session!.Acknowledge(origin.AckId!);
+        }
+    }
+
+    private void AddSealed(Entry e)
+    {
+        var subject = RouteManager.SubjectOf(e.Line);
+        if (!_sealed!.TryGetValue(subject, out var list))
+        {
+            _sealed[subject] = list = [];
+        }
+
+        list.Add(e);
     }
 
     /// <summary>Queues SUB or UNSUB; dropped while the route is down (interests are sent afresh when it comes up).</summary>
@@ -117,7 +244,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the route; returns the publications that never left, for their subjects' new owners.</summary>
+    /// <summary>Stops the route; returns the publications the peer never acknowledged.</summary>
     public async Task<List<byte[]>> StopAsync(TimeSpan flush)
     {
         OutboundQueue? q;
@@ -150,9 +277,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         lock (_lock)
         {
-            var left = new List<byte[]>(_pending);
-            _pending.Clear();
-            _pendingBytes = 0;
+            var left = _unacked.Select(e => e.Line).ToList();
             return left;
         }
     }
@@ -169,6 +294,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var welcomed = false;
+            var started = _manager.Time.GetTimestamp();
             try
             {
                 welcomed = await ConnectOnceAsync();
@@ -178,12 +304,26 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 if (!_stop.IsCancellationRequested)
                 {
                     Log.RouteFailed(_log, Peer, Address, ex.Message);
+                    if (ex is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+                    {
+                        // Nothing listens on the peer's route port: its process is gone (a paused or
+                        // cut-off process still has its port open). Its subjects can move at once.
+                        _manager.OnPeerRefused(this);
+                    }
                 }
             }
 
             if (_stop.IsCancellationRequested)
             {
                 break;
+            }
+
+            if (welcomed && _manager.Time.GetElapsedTime(started) > TimeSpan.FromSeconds(1))
+            {
+                // A route that was up just ended: try again at once, so that a peer that died is
+                // known (refused) within a round trip, not after a backoff.
+                delay = TimeSpan.FromMilliseconds(50);
+                continue;
             }
 
             delay = welcomed ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
@@ -295,6 +435,14 @@ internal sealed partial class RouteLink : IAsyncDisposable
                             case RttpVerb.Image or RttpVerb.Update or RttpVerb.Status:
                                 _manager.OnRouteMessage(Peer, frame);
                                 break;
+                            case RttpVerb.Ack when frame.TryGetUInt64(0, out var count):
+                                if (frame.TryGetMeta("ts"u8, out var ts) && ulong.TryParse(ts, out var stamp))
+                                {
+                                    _manager.ObserveClock(stamp);
+                                }
+
+                                Acknowledged(queue, (long)count);
+                                break;
                             case RttpVerb.Ping:
                                 queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
                                 break;
@@ -346,13 +494,21 @@ internal sealed partial class RouteLink : IAsyncDisposable
     {
         lock (_lock)
         {
-            foreach (var line in _pending)
+            // What the peer acknowledged lately goes again first (a restarted peer lost it; a peer
+            // that has it ignores it), then what it never acknowledged, in order.
+            _sent = 0;
+            foreach (var e in _recent)
             {
-                queue.EnqueueControl(line);
+                queue.EnqueueControl(e.Line);
+                _sent++;
             }
 
-            _pending.Clear();
-            _pendingBytes = 0;
+            foreach (var e in _unacked)
+            {
+                e.Number = ++_sent;
+                queue.EnqueueControl(e.Line);
+            }
+
             _out = queue;
             Connects++;
         }
@@ -368,6 +524,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
             if (_out == queue)
             {
                 _out = null;
+                foreach (var e in _unacked)
+                {
+                    e.Number = 0; // not sent on any connection now
+                }
             }
         }
 
@@ -377,6 +537,16 @@ internal sealed partial class RouteLink : IAsyncDisposable
             Log.RouteDown(_log, Peer);
             _manager.OnLinkDown(this);
         }
+    }
+
+    /// <summary>A publication on its way to the peer: its line (stamped), who to tell, and its number on the current connection (0: not sent).</summary>
+    internal sealed class Entry(byte[] line, PubOrigin origin)
+    {
+        public byte[] Line { get; } = line;
+
+        public PubOrigin Origin { get; set; } = origin;
+
+        public long Number { get; set; }
     }
 
     private static partial class Log

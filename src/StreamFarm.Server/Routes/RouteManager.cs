@@ -23,7 +23,12 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private readonly ILogger _log;
     private volatile Ownership _ownership;
     private FarmSnapshot _table;
-    private readonly System.Threading.Channels.Channel<FarmSnapshot> _changes = System.Threading.Channels.Channel.CreateUnbounded<FarmSnapshot>(new() { SingleReader = true });
+    // A table to apply, or null: apply the current table again (a peer was refused or reached).
+    private readonly System.Threading.Channels.Channel<FarmSnapshot?> _changes = System.Threading.Channels.Channel.CreateUnbounded<FarmSnapshot?>(new() { SingleReader = true });
+
+    // Under _lock: peers whose route port refused a connection (their process is gone) and that
+    // were not reached since; they own nothing, whatever the table still says.
+    private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
     private Task? _worker;
     private bool _applied;
     private bool _stopped;
@@ -32,6 +37,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _seedsSent;
     private long _slowRoutes;
     private long _received;
+    private long _redispatched;
+    private long _refusals;
 
     public RouteManager(RttpServer server, Keyring keys, ILogger log)
     {
@@ -73,6 +80,15 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
+    /// <summary>Publications passed on again to a subject's new owner after the old one was lost.</summary>
+    public long Redispatched => Interlocked.Read(ref _redispatched);
+
+    /// <summary>Times a peer's route port refused a connection and its subjects moved without waiting for the membership's verdict.</summary>
+    public long Refusals => Interlocked.Read(ref _refusals);
+
+    /// <summary>Publications sent to owners and not acknowledged yet, over every route.</summary>
+    public int Unacknowledged => _links.Values.Sum(l => l.Unacknowledged);
+
     public IReadOnlyList<string> Peers => [.. _links.Keys];
 
     public void Start()
@@ -93,18 +109,38 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             FarmSnapshot? latest = null;
             while (_changes.Reader.TryRead(out var next))
             {
-                latest = next; // only the newest table matters
+                latest = next ?? latest; // only the newest table matters; null asks to apply again
             }
 
             try
             {
-                Apply(latest!);
+                Apply(latest);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Log.ApplyFailed(_log, e);
             }
         }
+    }
+
+    /// <summary>
+    /// The peer's route port refused a connection: its process is gone (a paused or cut-off process
+    /// keeps its port open, so this never moves subjects away from a live owner's process). Its
+    /// subjects move now, without waiting for the membership's verdict.
+    /// </summary>
+    public void OnPeerRefused(RouteLink link)
+    {
+        lock (_lock)
+        {
+            if (_stopped || !_links.ContainsKey(link.Peer) || !_refused.Add(link.Peer))
+            {
+                return;
+            }
+        }
+
+        Interlocked.Increment(ref _refusals);
+        Log.PeerRefused(_log, link.Peer);
+        _changes.Writer.TryWrite(null);
     }
 
     /// <summary>The owner of a subject, or null when it is this server.</summary>
@@ -116,18 +152,22 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public void CountSlowRoute() => Interlocked.Increment(ref _slowRoutes);
 
-    private void Apply(FarmSnapshot current)
+    /// <summary>A peer's clock reading: this server's stamps stay ahead of it.</summary>
+    public void ObserveClock(ulong stamp) => _server.Subjects.Clock.Observe(stamp);
+
+    private void Apply(FarmSnapshot? current)
     {
         List<RouteLink>? gone = null;
+        List<string>? lostPeers = null;
         lock (_lock)
         {
-            if (_stopped || (_applied && current.Version <= _table.Version))
+            if (_stopped || (current is not null && _applied && current.Version <= _table.Version))
             {
                 return; // stopped, or an older table than the one applied
             }
 
             _applied = true;
-            _table = current;
+            _table = current ??= _table;
 
             // A route to every other server that is alive (or only suspected) and takes routes.
             var wanted = current.Members.Where(m => m.Id != SelfId && m.Liveness != "dead" && m.Route.Length > 0).ToDictionary(m => m.Id, m => m.Route, StringComparer.Ordinal);
@@ -151,6 +191,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 foreach (var link in gone ?? [])
                 {
                     links.Remove(link.Peer);
+                    _refused.Remove(link.Peer);
                 }
 
                 foreach (var id in added)
@@ -163,24 +204,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 _links = links;
             }
 
-            // Publications that were waiting for a server that is gone: taken now, passed on under
-            // their records' locks as the records get their new owners (so none is overtaken).
-            var orphans = new Dictionary<string, List<byte[]>>(StringComparer.Ordinal);
-            foreach (var link in gone ?? [])
-            {
-                foreach (var line in link.TakePending())
-                {
-                    var subject = SubjectOf(line);
-                    if (!orphans.TryGetValue(subject, out var list))
-                    {
-                        orphans[subject] = list = [];
-                    }
-
-                    list.Add(line);
-                }
-            }
-
-            var next = Ownership.From(current, SelfId);
+            var next = Ownership.From(current, SelfId, _refused);
             var changed = !next.SameOwners(_ownership);
             if (changed && _log.IsEnabled(LogLevel.Information))
             {
@@ -189,14 +213,49 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 Log.OwnersChanged(_log, before, after);
             }
 
-            if (changed || orphans.Count > 0)
+            var alive = current.Members.Where(m => m.Liveness == "alive" && m.State != "leaving" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+
+            // Publications for servers that lost their subjects and cannot pass them on (gone, dead,
+            // or unreachable) are taken, with those they acknowledged lately, and passed on under
+            // their records' locks as the records get their new owners: nothing is overtaken. A live
+            // server that is reachable passes on what it receives itself.
+            var sealedLinks = new List<RouteLink>();
+            foreach (var link in gone ?? [])
+            {
+                link.Close();
+                link.Seal();
+                sealedLinks.Add(link);
+            }
+
+            foreach (var peer in _ownership.Owners.Except(next.Owners, StringComparer.Ordinal))
+            {
+                if (peer != SelfId && _links.TryGetValue(peer, out var link) && (!alive.Contains(peer) || !link.IsUp))
+                {
+                    link.Seal();
+                    sealedLinks.Add(link);
+                    (lostPeers ??= []).Add(peer);
+                }
+            }
+
+            if (changed || sealedLinks.Count > 0)
             {
                 _ownership = next;
-                var alive = current.Members.Where(m => m.Liveness == "alive" && m.State != "leaving").Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
-                _server.Subjects.Reassign(OwnerOf, alive.Contains, orphans, Redispatch);
-                foreach (var line in orphans.Values.SelectMany(l => l))
+                _server.Subjects.Reassign(OwnerOf, alive.Contains, sealedLinks.Count == 0 ? null : record =>
                 {
-                    Redispatch(line);
+                    foreach (var link in sealedLinks)
+                    {
+                        foreach (var entry in link.TakeFor(record.Name) ?? [])
+                        {
+                            Redispatch(entry);
+                        }
+                    }
+                });
+                foreach (var link in sealedLinks)
+                {
+                    foreach (var entry in link.Unseal())
+                    {
+                        Redispatch(entry);
+                    }
                 }
             }
         }
@@ -204,16 +263,19 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         foreach (var link in gone ?? [])
         {
             _ = link.StopAsync(TimeSpan.Zero);
+        }
 
-            // Subjects whose last publisher was at that server wait for a publisher to come back.
+        // Subjects whose last publisher was at a server that is gone wait for a publisher to come back.
+        foreach (var peer in (gone?.Select(l => l.Peer) ?? []).Concat(lostPeers ?? []))
+        {
             foreach (var record in _server.Subjects.All)
             {
-                record.SourceLost(link.Peer);
+                record.SourceLost(peer);
             }
         }
     }
 
-    private static string SubjectOf(byte[] line)
+    internal static string SubjectOf(byte[] line)
     {
         var span = line.AsSpan();
         var start = span.IndexOf((byte)' ') + 1;
@@ -224,31 +286,34 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     // Lines this server rendered or already accepted: no limits to enforce again.
     private static readonly RttpLimits OwnLines = new() { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
 
-    private void Redispatch(byte[] line)
+    /// <summary>A publication that waited for a server that lost its subjects: published again here (to the new owner, or applied).</summary>
+    private void Redispatch(RouteLink.Entry entry)
     {
         var frame = new RttpFrame();
+        var line = entry.Line;
         if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
         {
-            Redispatch(frame);
+            Interlocked.Increment(ref _redispatched);
+            Apply(frame, defaultHop: 0, from: null, entry.Origin);
         }
     }
 
-    /// <summary>A publication that waited for a server that is gone: published again here (to the new owner, or applied).</summary>
-    private void Redispatch(RttpFrame frame) => Apply(frame, defaultHop: 0, from: null);
-
     /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
-    public void OnRoutedPublication(RttpFrame frame, string from) => Apply(frame, defaultHop: 1, from);
+    public void OnRoutedPublication(RttpFrame frame, string from) => Apply(frame, defaultHop: 1, from, PubOrigin.None);
 
-    private void Apply(RttpFrame frame, int defaultHop, string? from)
+    private void Apply(RttpFrame frame, int defaultHop, string? from, PubOrigin origin)
     {
         var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : defaultHop;
-        if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out var seq))
+        if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out _))
         {
-            _server.Subjects.Seed(frame.Arg(0), frame, epoch, seq, frame.TryGetMeta("handover"u8, out _), hop);
+            var kind = frame.TryGetMeta("handover"u8, out _) ? SeedKind.Handover : frame.TryGetMeta("copy"u8, out _) ? SeedKind.Copy : SeedKind.Orphan;
+            _server.Subjects.Seed(frame.Arg(0), frame, epoch, kind, hop);
         }
         else
         {
-            _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from);
+            var stamp = frame.TryGetMeta("ts"u8, out var ts) && ulong.TryParse(ts, out var t) ? t : 0;
+            var outcome = _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from, stamp, origin);
+            Connections.ClientSession.Settle(origin, outcome);
         }
     }
 
@@ -278,7 +343,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 record.ApplyUpdate(peer, frame, epoch, seq);
                 break;
             case RttpVerb.Status when SubjectStatusNames.TryParse(frame.Arg(1), out var status):
-                record.ApplyStatus(peer, status);
+                record.ApplyStatus(peer, status, this);
                 break;
             default:
                 break;
@@ -287,6 +352,17 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public void OnLinkUp(RouteLink link)
     {
+        bool reached;
+        lock (_lock)
+        {
+            reached = _refused.Remove(link.Peer);
+        }
+
+        if (reached)
+        {
+            _changes.Writer.TryWrite(null); // a restarted process: it owns its subjects again
+        }
+
         foreach (var record in _server.Subjects.All)
         {
             if (record.Upstream == link.Peer)
@@ -307,35 +383,29 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    void IUpstream.Forward(string owner, RttpFrame frame, int hop)
+    bool IUpstream.Forward(string owner, RttpFrame frame, ulong stamp, int hop, PubOrigin origin)
     {
         if (hop >= 3)
         {
             // The owners' tables disagree (a change is still spreading); passing it on further
-            // could loop. Dropped and counted.
+            // could loop. Dropped, counted, and the publisher told.
             Interlocked.Increment(ref _dropped);
-            return;
+            Connections.ClientSession.Reject(origin, frame.Arg(0), "passed between servers too often: the farm's tables disagree; publish again");
+            return false;
         }
 
-        byte[] line;
-        if (hop == 0)
-        {
-            line = frame.LineWithLf();
-        }
-        else
-        {
-            line = RenderWithHop(frame, hop + 1);
-        }
-
-        if (Send(owner, line))
+        if (Send(owner, RenderForward(frame, stamp, hop == 0 ? 0 : hop + 1), origin, frame.Arg(0)))
         {
             Interlocked.Increment(ref _forwarded);
+            return true;
         }
+
+        return false;
     }
 
     void IUpstream.Seed(string owner, byte[] line)
     {
-        if (Send(owner, line))
+        if (Send(owner, line, PubOrigin.None, default))
         {
             Interlocked.Increment(ref _seedsSent);
         }
@@ -357,40 +427,73 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    private bool Send(string owner, byte[] line)
+    private bool Send(string owner, byte[] line, PubOrigin origin, ReadOnlySpan<byte> subject)
     {
-        if (!_links.TryGetValue(owner, out var link) || !link.SendPublication(line))
+        if (!_links.TryGetValue(owner, out var link) || !link.SendPublication(line, origin))
         {
             Interlocked.Increment(ref _dropped);
+            Connections.ClientSession.Reject(origin, subject, link is null
+                ? $"no route to {owner}, the subject's owner"
+                : $"too much waits for {owner}, the subject's owner (unreachable); publish again later");
             return false;
         }
 
         return true;
     }
 
-    private static byte[] RenderWithHop(RttpFrame frame, int hop)
+    /// <summary>
+    /// <c>PUB|PUBIMAGE subject [@ts=stamp] [@hop=n] [other meta] fields</c>: a publication as it goes
+    /// to the owner, with the stamp it got here (a seed keeps its own stamps). A client's
+    /// <c>@ack</c> stays here: the owner acknowledges the route, this server the client.
+    /// </summary>
+    private static byte[] RenderForward(RttpFrame frame, ulong stamp, int hop)
     {
-        var w = new ArrayBufferWriter<byte>(frame.Line.Length + 16);
+        var w = new ArrayBufferWriter<byte>(frame.Line.Length + 48);
         RttpWriter.WriteRaw(w, frame.Verb == RttpVerb.PubImage ? "PUBIMAGE "u8 : "PUB "u8);
         RttpWriter.WriteRaw(w, frame.Arg(0));
-        for (var i = 0; i < frame.MetaCount; i++)
+        if (stamp != 0)
         {
-            if (!frame.MetaName(i).SequenceEqual("hop"u8))
-            {
-                RttpWriter.WriteRaw(w, " @"u8);
-                RttpWriter.WriteRaw(w, frame.MetaName(i));
-                RttpWriter.WriteRaw(w, "="u8);
-                RttpWriter.WriteRaw(w, frame.MetaValue(i));
-            }
+            RttpWriter.WriteRaw(w, " @ts="u8);
+            RttpWriter.WriteNumber(w, stamp);
         }
 
-        RttpWriter.WriteAscii(w, $" @hop={hop}");
-        for (var i = 0; i < frame.FieldCount; i++)
+        if (hop > 0)
         {
-            RttpWriter.WriteRaw(w, " "u8);
-            RttpWriter.WriteRaw(w, frame.FieldName(i));
+            RttpWriter.WriteRaw(w, " @hop="u8);
+            RttpWriter.WriteNumber(w, (ulong)hop);
+        }
+
+        for (var i = 0; i < frame.MetaCount; i++)
+        {
+            var name = frame.MetaName(i);
+            if (name.SequenceEqual("hop"u8) || name.SequenceEqual("ack"u8) || (stamp != 0 && name.SequenceEqual("ts"u8)))
+            {
+                continue;
+            }
+
+            RttpWriter.WriteRaw(w, " @"u8);
+            RttpWriter.WriteRaw(w, name);
             RttpWriter.WriteRaw(w, "="u8);
-            RttpWriter.WriteRaw(w, frame.FieldValue(i));
+            RttpWriter.WriteRaw(w, frame.MetaValue(i));
+        }
+
+        if (frame.FieldsSectionIsClean)
+        {
+            if (frame.FieldCount > 0)
+            {
+                RttpWriter.WriteRaw(w, " "u8);
+                RttpWriter.WriteRaw(w, frame.FieldsSection);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < frame.FieldCount; i++)
+            {
+                RttpWriter.WriteRaw(w, " "u8);
+                RttpWriter.WriteRaw(w, frame.FieldName(i));
+                RttpWriter.WriteRaw(w, "="u8);
+                RttpWriter.WriteRaw(w, frame.FieldValue(i));
+            }
         }
 
         RttpWriter.WriteRaw(w, "\n"u8);
@@ -433,6 +536,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     {
         [LoggerMessage(EventId = 3011, Level = LogLevel.Error, Message = "applying a farm table to the routes failed")]
         public static partial void ApplyFailed(ILogger logger, Exception ex);
+
+        [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "route to {Peer} refused: its process is gone; its subjects move now")]
+        public static partial void PeerRefused(ILogger logger, string peer);
 
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Text;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Connections;
@@ -9,13 +11,22 @@ namespace StreamFarm.Server.Subjects;
 /// under this record's lock, so all subscribers see one order: the IMAGE first, then each UPDATE.
 /// Lock order: record, then a session's outbound queue; never the reverse.
 /// </summary>
+/// <remarks>
+/// Every field remembers the stamp of the publication that wrote it (<see cref="RecordClock"/>), and
+/// a write never replaces a field written with a newer stamp: copies of a record merged in any order
+/// (seeds after an owner change, a partition healing, publications passed on again after their
+/// route broke) end in the same state, and a value never goes back to an older publication.
+/// </remarks>
 internal sealed class SubjectRecord
 {
     private readonly Lock _lock = new();
     private readonly List<Field> _fields = [];
+    private readonly RecordClock _clock;
     private ClientSession[] _subscribers = [];
     private ulong _seq;
     private ulong _epoch;
+    private ulong _clear;      // stamp of the last PUBIMAGE: fields written before it are gone
+    private long _term;        // owned: the server's ownership term this history belongs to
     private bool _retired;
 
     // Routes (see docs/architecture.md, "Routes"). _upstream is null while this server owns the
@@ -25,16 +36,16 @@ internal sealed class SubjectRecord
     private bool _awaiting;    // replica: subscribed upstream, no answer yet
     private bool _stale;       // subscribers were told STALE
     private bool _genuine;     // owned: a publisher (not a seed) has published in this epoch
-    private ulong _seedEpoch;  // owned and seeded: the epoch and seq the seed came from
-    private ulong _seedSeq;
     private string? _source;   // owned: the server whose route brought the last publication (null: a client here)
 
-    public SubjectRecord(string name, ulong epoch, string? upstream = null)
+    public SubjectRecord(string name, ulong epoch, string? upstream = null, RecordClock? clock = null)
     {
         Name = name;
         NameUtf8 = Encoding.UTF8.GetBytes(name);
         _epoch = epoch;
         _upstream = upstream;
+        _clock = clock ?? RecordClock.Detached;
+        _term = _clock.Term;
     }
 
     public string Name { get; }
@@ -95,7 +106,7 @@ internal sealed class SubjectRecord
             }
             else
             {
-                session.Outbound.EnqueueRecord(RenderImage());
+                session.Outbound.EnqueueRecord(RenderImage(session.IsRoute));
             }
 
             if (_stale)
@@ -151,25 +162,65 @@ internal sealed class SubjectRecord
     }
 
     /// <summary>
-    /// Applies a PUB (merge) or PUBIMAGE (replace) from a parsed frame and fans the result out.
-    /// Returns the number of subscribers it was queued for, or -1 if the record was retired
-    /// meanwhile (the caller looks it up again).
+    /// Applies a PUB (merge) or PUBIMAGE (replace) from a parsed frame and fans the result out, or
+    /// passes it on to the subject's owner. <paramref name="stamp"/> is the publication's stamp (0: a
+    /// client published it here, stamp it now).
     /// </summary>
-    public int Publish(RttpFrame frame, bool replace, IUpstream? router = null, int hop = 0, string? source = null)
+    public PublishOutcome Publish(RttpFrame frame, bool replace, IUpstream? router = null, int hop = 0, string? source = null, ulong stamp = 0, PubOrigin origin = default)
     {
         lock (_lock)
         {
             if (_retired)
             {
-                return -1;
+                return PublishOutcome.Retired;
+            }
+
+            if (stamp == 0)
+            {
+                stamp = _clock.NextStamp();
+            }
+            else
+            {
+                _clock.Observe(stamp);
             }
 
             if (_upstream is not null)
             {
                 // Another server owns the subject: the publication goes there (under this lock, so
                 // publications through this server keep their order), and comes back as an UPDATE.
-                router?.Forward(_upstream, frame, hop);
-                return 0;
+                return router is null || router.Forward(_upstream, frame, stamp, hop, origin) ? PublishOutcome.Forwarded : PublishOutcome.Dropped;
+            }
+
+            CheckTerm();
+            var n = frame.FieldCount;
+            Span<bool> applied = n <= 128 ? stackalloc bool[n] : new bool[n];
+            var count = 0;
+            if (replace)
+            {
+                if (stamp <= _clear)
+                {
+                    return PublishOutcome.Superseded; // a newer image (or this one, sent again) was applied
+                }
+
+                _clear = stamp;
+                _fields.RemoveAll(f => f.Stamp < stamp);
+            }
+
+            if (stamp >= _clear)
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    if (Write(frame.FieldName(i), frame.FieldValue(i), stamp, frame, i, applied))
+                    {
+                        applied[i] = true;
+                        count++;
+                    }
+                }
+            }
+
+            if (count == 0 && !replace)
+            {
+                return PublishOutcome.Superseded;
             }
 
             if (_stale)
@@ -181,41 +232,62 @@ internal sealed class SubjectRecord
             _genuine = true;
             _source = source;
             var first = _seq == 0;
-            if (replace)
-            {
-                _fields.Clear();
-            }
-
-            for (var i = 0; i < frame.FieldCount; i++)
-            {
-                SetField(frame.FieldName(i), frame.FieldValue(i));
-            }
-
             _seq++;
             var subscribers = _subscribers;
             if (subscribers.Length == 0)
             {
-                return 0;
+                return PublishOutcome.Applied;
             }
 
-            var message = replace || first ? RenderImage() : RenderUpdate(frame);
+            if (replace || first)
+            {
+                FanOutImage();
+                return PublishOutcome.Applied;
+            }
+
+            // The PUB's fields are sent on as they came (already validated and escaped) when all of
+            // them were applied and no meta attribute is mixed in; otherwise the applied ones are
+            // written one by one.
+            byte[]? rebuilt = null;
+            ReadOnlySpan<byte> fields;
+            if (count == n && frame.FieldsSectionIsClean)
+            {
+                fields = frame.FieldsSection;
+            }
+            else
+            {
+                rebuilt = JoinFields(frame, applied);
+                fields = rebuilt;
+            }
+
+            var message = Render(image: false, default, fields);
+            RecordMessage? routed = null;
             foreach (var s in subscribers)
             {
-                s.Outbound.EnqueueRecord(message);
+                if (s.IsRoute)
+                {
+                    routed ??= Render(image: false, StampMeta("@ts="u8, stamp), fields);
+                    s.Outbound.EnqueueRecord(routed);
+                }
+                else
+                {
+                    s.Outbound.EnqueueRecord(message);
+                }
             }
 
-            return subscribers.Length;
+            return PublishOutcome.Applied;
         }
     }
 
     /// <summary>
     /// Owner side: a seed from another server (its copy of the record when the owner changes; see
-    /// docs/architecture.md). Taken while no publisher has published in this epoch and the seed is
-    /// newer than any taken before; a seed from a live previous owner (a handover) leaves the
-    /// subject OK, any other leaves it STALE until a publisher is back. False when not taken; null
-    /// when the record was retired meanwhile (the caller looks it up again).
+    /// docs/architecture.md). Merged field by field (a newer stamp wins). A copy from a history with
+    /// a higher epoch moves this record to an epoch above it, so subscribers never see an epoch go
+    /// back. A handover (from the live previous owner) leaves the subject OK; an orphan's copy that
+    /// brought anything leaves it STALE until a publisher is back. True when it changed the record,
+    /// false when not; null when the record was retired meanwhile (the caller looks it up again).
     /// </summary>
-    public bool? Seed(RttpFrame frame, ulong fromEpoch, ulong fromSeq, bool handover, IUpstream? router, int hop)
+    public bool? Seed(RttpFrame frame, ulong fromEpoch, SeedKind kind, IUpstream? router, int hop)
     {
         lock (_lock)
         {
@@ -226,38 +298,58 @@ internal sealed class SubjectRecord
 
             if (_upstream is not null)
             {
-                router?.Forward(_upstream, frame, hop);
+                router?.Forward(_upstream, frame, 0, hop, PubOrigin.None);
                 return true;
             }
 
-            var order = (fromEpoch, fromSeq).CompareTo((_seedEpoch, _seedSeq));
-            if (handover && order == 0 && !_genuine)
+            CheckTerm();
+            var (clear, stamps) = ReadStamps(frame);
+            var changed = false;
+            if (clear > _clear)
             {
-                SetStale(false); // a replica's copy came first; the live previous owner confirms it
-                return true;
+                _clear = clear;
+                _fields.RemoveAll(f => f.Stamp < clear);
+                changed = true;
             }
 
-            if (_genuine || order <= 0)
-            {
-                return false;
-            }
-
-            _seedEpoch = fromEpoch;
-            _seedSeq = fromSeq;
-            _fields.Clear();
             for (var i = 0; i < frame.FieldCount; i++)
             {
-                SetField(frame.FieldName(i), frame.FieldValue(i));
+                _clock.Observe(stamps[i]);
+                if (stamps[i] >= _clear && Write(frame.FieldName(i), frame.FieldValue(i), stamps[i], frame, i, default))
+                {
+                    changed = true;
+                }
             }
 
-            _seq++;
-            FanOut(RenderImage());
-            SetStale(!handover);
-            return true;
+            var hasData = _seq != 0 || changed;
+            if (fromEpoch > _epoch)
+            {
+                // The copy comes from a later history than this one: continue above it.
+                _epoch = _clock.NextEpoch(fromEpoch + 1);
+                _seq = 0;
+                changed |= hasData;
+            }
+
+            if (changed)
+            {
+                _seq++;
+                FanOutImage();
+            }
+
+            if (kind == SeedKind.Handover)
+            {
+                SetStale(false);
+            }
+            else if (kind == SeedKind.Orphan && changed && !_genuine)
+            {
+                SetStale(true);
+            }
+
+            return changed;
         }
     }
 
-    /// <summary>Replica side: the owner's IMAGE, passed on verbatim.</summary>
+    /// <summary>Replica side: the owner's IMAGE, passed on.</summary>
     public void ApplyImage(string from, RttpFrame frame, ulong epoch, ulong seq)
     {
         lock (_lock)
@@ -269,19 +361,22 @@ internal sealed class SubjectRecord
 
             _awaiting = false;
             _fields.Clear();
+            var (clear, stamps) = ReadStamps(frame);
+            _clear = clear;
             for (var i = 0; i < frame.FieldCount; i++)
             {
-                SetField(frame.FieldName(i), frame.FieldValue(i));
+                _clock.Observe(stamps[i]);
+                _fields.Add(new Field(frame.FieldName(i).ToArray(), frame.FieldValue(i).ToArray(), stamps[i]));
             }
 
             _epoch = epoch;
             _seq = seq;
-            FanOut(Verbatim(frame, isImage: true, epoch, seq, 1));
+            PassOn(frame, isImage: true, 1);
             SetStale(false);
         }
     }
 
-    /// <summary>Replica side: the owner's UPDATE, passed on verbatim if it follows what this copy has.</summary>
+    /// <summary>Replica side: the owner's UPDATE, passed on if it follows what this copy has.</summary>
     public bool ApplyUpdate(string from, RttpFrame frame, ulong epoch, ulong seq)
     {
         lock (_lock)
@@ -291,20 +386,22 @@ internal sealed class SubjectRecord
                 return false;
             }
 
+            var (_, stamps) = ReadStamps(frame);
             for (var i = 0; i < frame.FieldCount; i++)
             {
-                SetField(frame.FieldName(i), frame.FieldValue(i));
+                _clock.Observe(stamps[i]);
+                Write(frame.FieldName(i), frame.FieldValue(i), stamps[i], frame, i, default, force: true);
             }
 
-            var merged = frame.TryGetMeta("merged"u8, out var m) && int.TryParse(m, out var n) ? n : 1;
+            var merged = frame.TryGetMeta("merged"u8, out var m) && int.TryParse(m, out var k) ? k : 1;
             _seq = seq;
-            FanOut(Verbatim(frame, isImage: false, epoch, seq, merged));
+            PassOn(frame, isImage: false, merged);
             return true;
         }
     }
 
     /// <summary>Replica side: the owner's STATUS for the subject (NOT_FOUND, STALE, OK).</summary>
-    public void ApplyStatus(string from, SubjectStatus status)
+    public void ApplyStatus(string from, SubjectStatus status, IUpstream? router = null)
     {
         lock (_lock)
         {
@@ -315,14 +412,18 @@ internal sealed class SubjectRecord
 
             if (status == SubjectStatus.NotFound)
             {
-                var waiting = _awaiting;
                 _awaiting = false;
-                if (waiting || _seq != 0)
+                if (_seq != 0)
                 {
-                    ClearData();
-                    FanOutStatus(SubjectStatus.NotFound);
-                    _stale = false;
+                    // Subjects are never deleted: an owner without data while this copy has some lost
+                    // it (a restarted process). The copy goes to it; its IMAGE follows.
+                    router?.Seed(from, RenderSeed(SeedKind.Copy));
+                    router?.Subscribe(from, NameUtf8);
+                    return;
                 }
+
+                FanOutStatus(SubjectStatus.NotFound);
+                _stale = false;
             }
             else if (status is SubjectStatus.Stale or SubjectStatus.Ok)
             {
@@ -359,7 +460,10 @@ internal sealed class SubjectRecord
         }
     }
 
-    /// <summary>Replica side: the route to the owner is up (again): ask for the subject anew.</summary>
+    /// <summary>
+    /// Replica side: the route to the owner is up (again): this copy goes to the owner first (it may
+    /// be a restarted process that lost the record), then the subject is asked for anew.
+    /// </summary>
     public void Resubscribe(string to, IUpstream router)
     {
         lock (_lock)
@@ -367,6 +471,11 @@ internal sealed class SubjectRecord
             if (_upstream == to && _subscribers.Length > 0)
             {
                 _awaiting = _seq == 0;
+                if (_seq != 0)
+                {
+                    router.Seed(to, RenderSeed(SeedKind.Copy));
+                }
+
                 router.Subscribe(to, NameUtf8);
             }
         }
@@ -374,19 +483,19 @@ internal sealed class SubjectRecord
 
     /// <summary>
     /// The subject's owner is now <paramref name="owner"/> (null: this server). A record this server
-    /// owned hands its data to the new owner; a replica whose owner is gone seeds the new owner with
-    /// its copy and tells its subscribers STALE; a replica that becomes the owner keeps its copy under
-    /// a new epoch. Returns true when the record is unused afterwards.
+    /// owned hands its data to the new owner; a replica sends its copy to the new owner before it
+    /// subscribes there (so the owner's IMAGE is never older than what its subscribers had), and
+    /// tells its subscribers STALE until that IMAGE; a replica that becomes the owner keeps its copy
+    /// under a new, higher epoch. Returns true when the record is unused afterwards.
     /// </summary>
     /// <param name="owner">The new owner, or null for this server.</param>
-    /// <param name="newEpoch">Makes a new epoch, for a subject this server takes over.</param>
     /// <param name="isAlive">Whether a server is alive (a live previous owner hands over its record itself).</param>
     /// <param name="router">The routes.</param>
     /// <param name="then">
     /// Runs under this record's lock once the owner is set: publications that were waiting for a
     /// server that is gone are passed on here, before any later publication can take the lock.
     /// </param>
-    public bool Reassign(string? owner, Func<ulong> newEpoch, Func<string, bool> isAlive, IUpstream router, Action? then = null)
+    public bool Reassign(string? owner, Func<string, bool> isAlive, IUpstream router, Action<SubjectRecord>? then = null)
     {
         lock (_lock)
         {
@@ -395,95 +504,94 @@ internal sealed class SubjectRecord
                 return false;
             }
 
-            ReassignLocked(owner, newEpoch, isAlive, router);
-            then?.Invoke();
+            ReassignLocked(owner, isAlive, router);
+            then?.Invoke(this);
             return _seq == 0 && _subscribers.Length == 0;
         }
     }
 
-    private void ReassignLocked(string? owner, Func<ulong> newEpoch, Func<string, bool> isAlive, IUpstream router)
+    private void ReassignLocked(string? owner, Func<string, bool> isAlive, IUpstream router)
     {
+        var old = _upstream;
+        if (old == owner)
         {
-            var old = _upstream;
-            if (old == owner)
+            return;
+        }
+
+        var hasData = _seq != 0;
+        if (old is null)
+        {
+            // This server owned it: hand the record over, then follow the new owner.
+            if (hasData)
             {
-                return;
+                router.Seed(owner!, RenderSeed(SeedKind.Handover));
             }
 
-            var hasData = _seq != 0;
-            if (old is null)
+            _upstream = owner;
+            ClearData();
+            if (_subscribers.Length > 0)
             {
-                // This server owned it: hand the record over, then follow the new owner.
-                if (hasData)
-                {
-                    router.Seed(owner!, RenderSeed(handover: true));
-                }
-
-                _upstream = owner;
-                ClearData();
-                if (_subscribers.Length > 0)
-                {
-                    _awaiting = true;
-                    router.Subscribe(owner!, NameUtf8);
-                }
+                _awaiting = true;
+                router.Subscribe(owner!, NameUtf8);
             }
-            else if (owner is null)
+        }
+        else if (owner is null)
+        {
+            // This server takes the subject over, keeping its copy under a new, higher epoch.
+            _upstream = null;
+            _awaiting = false;
+            _genuine = false;
+            _term = _clock.Term;
+            _epoch = _clock.NextEpoch(_epoch + 1);
+            if (isAlive(old))
             {
-                // This server takes the subject over, keeping its copy under a new epoch.
-                _upstream = null;
-                _awaiting = false;
-                _genuine = false;
+                router.Unsubscribe(old, NameUtf8);
+            }
 
-                // Its own copy is the first seed: another copy replaces it only if it is newer.
-                (_seedEpoch, _seedSeq) = hasData ? (_epoch, _seq) : (0, 0);
-                _epoch = newEpoch();
-                if (isAlive(old))
-                {
-                    router.Unsubscribe(old, NameUtf8);
-                }
-
-                if (hasData)
-                {
-                    _seq = 1;
-                    FanOut(RenderImage());
-                    SetStale(true);
-                }
-                else
-                {
-                    _seq = 0;
-                    if (_subscribers.Length > 0)
-                    {
-                        FanOutStatus(SubjectStatus.NotFound);
-                    }
-                }
+            if (hasData)
+            {
+                _seq = 1;
+                FanOutImage();
+                SetStale(true);
             }
             else
             {
-                // Another server takes it over.
-                if (hasData && !isAlive(old))
-                {
-                    router.Seed(owner, RenderSeed(handover: false));
-                }
-                else if (isAlive(old))
-                {
-                    router.Unsubscribe(old, NameUtf8);
-                }
-
-                _upstream = owner;
+                _seq = 0;
                 if (_subscribers.Length > 0)
                 {
-                    if (hasData)
-                    {
-                        SetStale(true);
-                    }
+                    FanOutStatus(SubjectStatus.NotFound);
+                }
+            }
+        }
+        else
+        {
+            // Another server takes it over: it gets this copy first (an orphan's, if the old owner is
+            // gone), so that what it answers to the subscription is never older than the copy.
+            var oldAlive = isAlive(old);
+            if (hasData)
+            {
+                router.Seed(owner, RenderSeed(oldAlive ? SeedKind.Copy : SeedKind.Orphan));
+            }
 
-                    _awaiting = !hasData;
-                    router.Subscribe(owner, NameUtf8);
-                }
-                else
+            if (oldAlive)
+            {
+                router.Unsubscribe(old, NameUtf8);
+            }
+
+            _upstream = owner;
+            if (_subscribers.Length > 0)
+            {
+                if (hasData)
                 {
-                    ClearData();
+                    SetStale(true);
                 }
+
+                _awaiting = !hasData;
+                router.Subscribe(owner, NameUtf8);
+            }
+            else
+            {
+                ClearData();
             }
         }
     }
@@ -498,40 +606,196 @@ internal sealed class SubjectRecord
         }
     }
 
-    private void SetField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    /// <summary>
+    /// Owned: if this server started a new ownership term since this history was sequenced (it was
+    /// paused, or the farm declared it dead), the history may have been replaced elsewhere: move to
+    /// a new epoch before sequencing anything.
+    /// </summary>
+    private void CheckTerm()
+    {
+        var term = _clock.Term;
+        if (term == _term)
+        {
+            return;
+        }
+
+        _term = term;
+        _epoch = _clock.NextEpoch(_epoch + 1);
+        if (_seq != 0)
+        {
+            _seq = 1;
+            FanOutImage();
+        }
+    }
+
+    /// <summary>
+    /// Writes one field with its stamp unless the record holds a newer write of it. An equal stamp is
+    /// the same publication again (a resend): not written, unless an earlier field of the same frame
+    /// (the same name twice in one line) wrote it.
+    /// </summary>
+    private bool Write(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ulong stamp, RttpFrame? frame, int index, ReadOnlySpan<bool> appliedSoFar, bool force = false)
     {
         for (var i = 0; i < _fields.Count; i++)
         {
             var f = _fields[i];
-            if (f.Name.AsSpan().SequenceEqual(name))
+            if (!f.Name.AsSpan().SequenceEqual(name))
             {
-                if (f.Value.Length == value.Length)
-                {
-                    value.CopyTo(f.Value); // same length: reuse the array, no allocation
-                }
-                else
-                {
-                    _fields[i] = f with { Value = value.ToArray() };
-                }
+                continue;
+            }
 
-                return;
+            if (!force && (f.Stamp > stamp || (f.Stamp == stamp && !WrittenEarlier(frame, name, index, appliedSoFar))))
+            {
+                return false;
+            }
+
+            if (f.Value.Length == value.Length)
+            {
+                value.CopyTo(f.Value); // same length: reuse the array, no allocation
+                if (f.Stamp != stamp)
+                {
+                    _fields[i] = f with { Stamp = stamp };
+                }
+            }
+            else
+            {
+                _fields[i] = new Field(f.Name, value.ToArray(), stamp);
+            }
+
+            return true;
+        }
+
+        _fields.Add(new Field(name.ToArray(), value.ToArray(), stamp));
+        return true;
+    }
+
+    private static bool WrittenEarlier(RttpFrame? frame, ReadOnlySpan<byte> name, int index, ReadOnlySpan<bool> applied)
+    {
+        if (frame is null || applied.IsEmpty)
+        {
+            return false;
+        }
+
+        for (var j = 0; j < index; j++)
+        {
+            if (applied[j] && frame.FieldName(j).SequenceEqual(name))
+            {
+                return true;
             }
         }
 
-        _fields.Add(new Field(name.ToArray(), value.ToArray()));
+        return false;
     }
 
-    private RecordMessage RenderImage()
+    /// <summary>
+    /// The stamps a route line or a seed carries: <c>@clr</c> (the last image's stamp), <c>@fts</c>
+    /// (one stamp per field, comma-separated) or <c>@ts</c> (one for every field). 0 when absent (a
+    /// line from a server that does not stamp: older than any stamped write).
+    /// </summary>
+    internal static (ulong Clear, ulong[] Stamps) ReadStamps(RttpFrame frame)
     {
-        var fieldsLength = 0;
-        foreach (var f in _fields)
+        var stamps = frame.FieldCount == 0 ? [] : new ulong[frame.FieldCount];
+        ulong clear = 0;
+        if (frame.TryGetMeta("clr"u8, out var c) && !Utf8Parser.TryParse(c, out clear, out _))
         {
-            fieldsLength += f.Name.Length + f.Value.Length + 2;
+            clear = 0;
         }
 
-        var buffer = new byte[RttpWriter.RecordLineLength(6, NameUtf8.Length, fieldsLength)];
-        var w = new SpanWriter(buffer);
-        var fields = new byte[Math.Max(0, fieldsLength - 1)];
+        if (frame.TryGetMeta("fts"u8, out var list))
+        {
+            var i = 0;
+            foreach (var range in list.Split((byte)','))
+            {
+                if (i < stamps.Length && Utf8Parser.TryParse(list[range], out ulong s, out _))
+                {
+                    stamps[i] = s;
+                }
+
+                i++;
+            }
+        }
+        else if (frame.TryGetMeta("ts"u8, out var ts) && Utf8Parser.TryParse(ts, out ulong one, out _))
+        {
+            Array.Fill(stamps, one);
+        }
+
+        return (clear, stamps);
+    }
+
+    private static byte[] StampMeta(ReadOnlySpan<byte> name, ulong stamp)
+    {
+        Span<byte> buffer = stackalloc byte[32];
+        name.CopyTo(buffer);
+        Utf8Formatter.TryFormat(stamp, buffer[name.Length..], out var n);
+        return buffer[..(name.Length + n)].ToArray();
+    }
+
+    /// <summary><c>@clr=C @fts=s1,s2,...</c>: the stamps of this record's fields, for a route or a seed.</summary>
+    private byte[] StampsMeta()
+    {
+        var w = new ArrayBufferWriter<byte>(32 + (_fields.Count * 21));
+        RttpWriter.WriteRaw(w, "@clr="u8);
+        RttpWriter.WriteNumber(w, _clear);
+        if (_fields.Count > 0)
+        {
+            RttpWriter.WriteRaw(w, " @fts="u8);
+            for (var i = 0; i < _fields.Count; i++)
+            {
+                if (i > 0)
+                {
+                    RttpWriter.WriteRaw(w, ","u8);
+                }
+
+                RttpWriter.WriteNumber(w, _fields[i].Stamp);
+            }
+        }
+
+        return w.WrittenSpan.ToArray();
+    }
+
+    private static byte[] JoinFields(RttpFrame frame, ReadOnlySpan<bool> applied)
+    {
+        var length = 0;
+        for (var i = 0; i < frame.FieldCount; i++)
+        {
+            if (applied[i])
+            {
+                length += frame.FieldName(i).Length + frame.FieldValue(i).Length + 2;
+            }
+        }
+
+        var fields = new byte[Math.Max(0, length - 1)];
+        var p = 0;
+        for (var i = 0; i < frame.FieldCount; i++)
+        {
+            if (!applied[i])
+            {
+                continue;
+            }
+
+            if (p > 0)
+            {
+                fields[p++] = (byte)' ';
+            }
+
+            frame.FieldName(i).CopyTo(fields.AsSpan(p));
+            p += frame.FieldName(i).Length;
+            fields[p++] = (byte)'=';
+            frame.FieldValue(i).CopyTo(fields.AsSpan(p));
+            p += frame.FieldValue(i).Length;
+        }
+
+        return fields;
+    }
+
+    private byte[] JoinFields()
+    {
+        var length = 0;
+        foreach (var f in _fields)
+        {
+            length += f.Name.Length + f.Value.Length + 2;
+        }
+
+        var fields = new byte[Math.Max(0, length - 1)];
         var p = 0;
         foreach (var f in _fields)
         {
@@ -547,52 +811,66 @@ internal sealed class SubjectRecord
             p += f.Value.Length;
         }
 
-        RttpWriter.WriteImage(w, NameUtf8, _epoch, _seq, fields);
-        return new RecordMessage(this, isImage: true, _epoch, _seq, 1, buffer, w.Written);
+        return fields;
     }
 
-    private RecordMessage RenderUpdate(RttpFrame frame)
+    private RecordMessage Render(bool image, ReadOnlySpan<byte> meta, ReadOnlySpan<byte> fields, int merged = 1)
     {
-        // The PUB's fields are sent on as they came (already validated and escaped), unless meta
-        // attributes are mixed in: then they are written one by one.
-        ReadOnlySpan<byte> fields = frame.FieldsSection;
-        byte[]? rebuilt = null;
-        if (frame.MetaCount > 0)
-        {
-            rebuilt = RebuildFields(frame);
-            fields = rebuilt;
-        }
-
-        var buffer = new byte[RttpWriter.RecordLineLength(7, NameUtf8.Length, fields.Length)];
+        var buffer = new byte[RttpWriter.RecordLineLength(7, NameUtf8.Length, meta.Length + 16, fields.Length)];
         var w = new SpanWriter(buffer);
-        RttpWriter.WriteUpdate(w, NameUtf8, _epoch, _seq, 1, fields);
-        return new RecordMessage(this, isImage: false, _epoch, _seq, 1, buffer, w.Written);
-    }
-
-    private static byte[] RebuildFields(RttpFrame frame)
-    {
-        var parts = new List<byte>();
-        for (var i = 0; i < frame.FieldCount; i++)
+        if (merged > 1 && meta.IsEmpty)
         {
-            if (i > 0)
-            {
-                parts.Add((byte)' ');
-            }
-
-            parts.AddRange(frame.FieldName(i));
-            parts.Add((byte)'=');
-            parts.AddRange(frame.FieldValue(i));
+            RttpWriter.WriteUpdate(w, NameUtf8, _epoch, _seq, merged, fields);
+        }
+        else
+        {
+            RttpWriter.WriteRecord(w, image, NameUtf8, _epoch, _seq, meta, fields);
         }
 
-        return [.. parts];
+        return new RecordMessage(this, image, _epoch, _seq, merged, buffer, w.Written);
     }
 
-    private void FanOut(RecordMessage message)
+    /// <summary>The IMAGE of this record: for a client, or for a route (with every field's stamp).</summary>
+    private RecordMessage RenderImage(bool route) => Render(image: true, route ? StampsMeta() : default, JoinFields());
+
+    private void FanOutImage()
     {
+        RecordMessage? client = null;
+        RecordMessage? routed = null;
         foreach (var s in _subscribers)
         {
-            s.Outbound.EnqueueRecord(message);
+            s.Outbound.EnqueueRecord(s.IsRoute ? routed ??= RenderImage(route: true) : client ??= RenderImage(route: false));
         }
+    }
+
+    /// <summary>
+    /// A replica passes the owner's line on: as it came to routes (stamps included), and to clients
+    /// without the stamps (only <c>@merged</c> stays).
+    /// </summary>
+    private void PassOn(RttpFrame frame, bool isImage, int merged)
+    {
+        RecordMessage? client = null;
+        RecordMessage? routed = null;
+        foreach (var s in _subscribers)
+        {
+            if (s.IsRoute)
+            {
+                routed ??= Verbatim(frame, isImage, merged);
+                s.Outbound.EnqueueRecord(routed);
+            }
+            else
+            {
+                client ??= frame.MetaCount == 0 ? Verbatim(frame, isImage, merged) : Render(isImage, default, frame.FieldsSectionIsClean ? frame.FieldsSection : JoinFields(frame, AllTrue(frame.FieldCount)), merged);
+                s.Outbound.EnqueueRecord(client);
+            }
+        }
+    }
+
+    private static bool[] AllTrue(int n)
+    {
+        var a = new bool[n];
+        Array.Fill(a, true);
+        return a;
     }
 
     private void FanOutStatus(SubjectStatus status)
@@ -616,6 +894,7 @@ internal sealed class SubjectRecord
     {
         _fields.Clear();
         _seq = 0;
+        _clear = 0;
     }
 
     private void ClearReplica()
@@ -625,20 +904,22 @@ internal sealed class SubjectRecord
         _stale = false;
     }
 
-    /// <summary>The owner's IMAGE or UPDATE line as it came (with its LF), for this server's subscribers.</summary>
-    private RecordMessage Verbatim(RttpFrame frame, bool isImage, ulong epoch, ulong seq, int merged)
+    /// <summary>The owner's IMAGE or UPDATE line as it came (with its LF).</summary>
+    private RecordMessage Verbatim(RttpFrame frame, bool isImage, int merged)
     {
         var buffer = frame.LineWithLf();
-        return new RecordMessage(this, isImage, epoch, seq, merged, buffer, buffer.Length);
+        return new RecordMessage(this, isImage, _epoch, _seq, merged, buffer, buffer.Length);
     }
 
-    /// <summary><c>PUBIMAGE subject @seed=epoch.seq [@handover=1] fields</c>: this copy, for a new owner.</summary>
-    private byte[] RenderSeed(bool handover)
+    /// <summary><c>PUBIMAGE subject @seed=epoch.seq [@handover=1 | @copy=1] @clr=C @fts=... fields</c>: this copy, for a new owner.</summary>
+    private byte[] RenderSeed(SeedKind kind)
     {
-        var w = new System.Buffers.ArrayBufferWriter<byte>(256);
+        var w = new ArrayBufferWriter<byte>(256);
         RttpWriter.WriteRaw(w, "PUBIMAGE "u8);
         RttpWriter.WriteRaw(w, NameUtf8);
-        RttpWriter.WriteRaw(w, Encoding.ASCII.GetBytes($" @seed={_epoch}.{_seq}{(handover ? " @handover=1" : "")}"));
+        RttpWriter.WriteAscii(w, $" @seed={_epoch}.{_seq}");
+        RttpWriter.WriteRaw(w, kind switch { SeedKind.Handover => " @handover=1 "u8, SeedKind.Copy => " @copy=1 "u8, _ => " "u8 });
+        RttpWriter.WriteRaw(w, StampsMeta());
         foreach (var f in _fields)
         {
             RttpWriter.WriteRaw(w, " "u8);
@@ -651,5 +932,5 @@ internal sealed class SubjectRecord
         return w.WrittenSpan.ToArray();
     }
 
-    private readonly record struct Field(byte[] Name, byte[] Value);
+    private readonly record struct Field(byte[] Name, byte[] Value, ulong Stamp);
 }

@@ -8,13 +8,15 @@ namespace StreamFarm.Server.Subjects;
 /// <summary>All subjects this server holds. Lookups by UTF-8 name allocate nothing for known subjects.</summary>
 internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
 {
+    /// <summary>Stamps, epochs and the ownership term of this server's records.</summary>
+    public RecordClock Clock { get; } = new(time, serverBits);
+
     private readonly ConcurrentDictionary<string, SubjectRecord> _records = new(StringComparer.Ordinal);
 
     // Taken to create a record and to reassign owners, so that no record is created with an owner
     // from a table that a reassignment has already replaced. Creating a record is rare (a new
     // subject); the hot paths only look records up.
     private readonly Lock _createLock = new();
-    private long _lastEpoch;
 
     public int Count => _records.Count;
 
@@ -49,21 +51,27 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// <summary>
     /// Publishes into the subject's record (or forwards to its owner), looking it up again if it was
     /// retired meanwhile. <paramref name="hop"/> counts the routes the publication came through,
-    /// <paramref name="source"/> names the server whose route brought it (null: a client here).
+    /// <paramref name="source"/> names the server whose route brought it (null: a client here),
+    /// <paramref name="stamp"/> is its stamp (0: stamped here).
     /// </summary>
-    public void Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace, int hop = 0, string? source = null)
+    public PublishOutcome Publish(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, bool replace, int hop = 0, string? source = null, ulong stamp = 0, PubOrigin origin = default)
     {
-        while (GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop, source) < 0)
+        while (true)
         {
+            var outcome = GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop, source, stamp, origin);
+            if (outcome != PublishOutcome.Retired)
+            {
+                return outcome;
+            }
         }
     }
 
     /// <summary>Owner side: a seed from another server's copy (see <see cref="SubjectRecord.Seed"/>).</summary>
-    public bool Seed(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, ulong fromEpoch, ulong fromSeq, bool handover, int hop)
+    public bool Seed(ReadOnlySpan<byte> subjectUtf8, RttpFrame frame, ulong fromEpoch, SeedKind kind, int hop)
     {
         while (true)
         {
-            if (GetOrAdd(subjectUtf8).Seed(frame, fromEpoch, fromSeq, handover, Router, hop) is { } taken)
+            if (GetOrAdd(subjectUtf8).Seed(frame, fromEpoch, kind, Router, hop) is { } taken)
             {
                 return taken;
             }
@@ -86,17 +94,15 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// </summary>
     /// <param name="ownerOf">The owner of a subject, or null for this server.</param>
     /// <param name="isAlive">Whether a server is alive.</param>
-    /// <param name="orphans">Publications, by subject, that were waiting for a server that is gone.</param>
-    /// <param name="redispatch">Publishes one of them again (to the new owner, or here).</param>
-    public void Reassign(Func<string, string?> ownerOf, Func<string, bool> isAlive, Dictionary<string, List<byte[]>> orphans, Action<byte[]> redispatch)
+    /// <param name="then">Runs under each record's lock once its owner is set (publications that waited for a server that is gone are passed on there).</param>
+    public void Reassign(Func<string, string?> ownerOf, Func<string, bool> isAlive, Action<SubjectRecord>? then)
     {
         lock (_createLock)
         {
             _ownerOf = ownerOf;
             foreach (var record in _records.Values)
             {
-                var waiting = orphans.Remove(record.Name, out var lines) ? lines : null;
-                if (record.Reassign(ownerOf(record.Name), NextEpoch, isAlive, Router!, waiting is null ? null : () => waiting.ForEach(redispatch)))
+                if (record.Reassign(ownerOf(record.Name), isAlive, Router!, then))
                 {
                     RemoveIfUnused(record);
                 }
@@ -117,7 +123,7 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
         var name = new string(chars[..n]);
         lock (_createLock)
         {
-            return _records.GetOrAdd(name, static (key, self) => new SubjectRecord(key, self.NextEpoch(), self._ownerOf?.Invoke(key)), this);
+            return _records.GetOrAdd(name, static (key, self) => new SubjectRecord(key, self.Clock.NextEpoch(), self._ownerOf?.Invoke(key), self.Clock), this);
         }
     }
 
@@ -141,21 +147,7 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
 
     /// <summary>
     /// Epochs are the record's creation time in Unix milliseconds times 1,024, plus ten bits of this
-    /// server's identity, made strictly increasing: a record created again (after a restart) never
-    /// reuses an epoch with older sequence numbers, and two servers creating a subject in the same
-    /// millisecond almost never share one (1 in 1,024).
+    /// server's identity, made strictly increasing (see <see cref="RecordClock.NextEpoch(ulong)"/>).
     /// </summary>
-    public ulong NextEpoch()
-    {
-        var now = (time.GetUtcNow().ToUnixTimeMilliseconds() * 1024) + serverBits;
-        while (true)
-        {
-            var last = Interlocked.Read(ref _lastEpoch);
-            var next = Math.Max(now, last + 1);
-            if (Interlocked.CompareExchange(ref _lastEpoch, next, last) == last)
-            {
-                return (ulong)next;
-            }
-        }
-    }
+    public ulong NextEpoch() => Clock.NextEpoch();
 }

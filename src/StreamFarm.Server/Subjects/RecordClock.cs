@@ -1,0 +1,153 @@
+namespace StreamFarm.Server.Subjects;
+
+/// <summary>
+/// The clocks a server's records share (docs/architecture.md, "Correctness under faults"):
+/// <list type="bullet">
+/// <item><b>Stamps</b>: a hybrid logical clock. Every publication gets a stamp from the server its
+/// client published to; every field of a record remembers the stamp that wrote it, and a write with
+/// an older stamp never replaces a newer one (last writer wins, per field). A stamp is
+/// <c>ms &lt;&lt; 22 | counter &lt;&lt; 10 | server bits</c>: wall-clock milliseconds, a counter for
+/// stamps within one millisecond (and for a clock that went back), and ten bits of the server id so
+/// that two servers never tie. Stamps seen from other servers push the clock forward (<see cref="Observe"/>),
+/// so one publisher's publications get increasing stamps even when it moves to another server.</item>
+/// <item><b>Epochs</b>: strictly increasing per server and, across servers, never lower than an epoch
+/// they take a copy from (<see cref="NextEpoch(ulong)"/>): a history that replaces another always has a
+/// higher epoch (a Lamport clock over owner changes).</item>
+/// <item><b>The ownership term</b>: a server whose process was paused long enough for the farm to
+/// give its subjects to others (or that learns the farm declared it dead) starts a new term; a record
+/// it owns moves to a new epoch before it sequences anything in the new term, so nothing is ever
+/// again published in a history the farm may have replaced.</item>
+/// </list>
+/// </summary>
+internal sealed class RecordClock
+{
+    private const int ServerBitsWidth = 10;
+    private const int CounterShift = ServerBitsWidth;
+    private const int MillisShift = 22;
+    private const ulong LogicalMask = ~((1UL << ServerBitsWidth) - 1);
+
+    private readonly TimeProvider _time;
+    private readonly ulong _serverBits;
+    private long _lastStamp;   // logical part (ms and counter) of the newest stamp made or seen
+    private long _lastEpoch;
+    private long _term = 1;
+    private long _beat;        // timestamp of the last sign of life (housekeeping tick)
+    private long _renounced;
+
+    public RecordClock(TimeProvider time, int serverBits = 0, TimeSpan? pauseLimit = null)
+    {
+        _time = time;
+        _serverBits = (ulong)(serverBits & ((1 << ServerBitsWidth) - 1));
+        PauseLimit = pauseLimit ?? TimeSpan.FromSeconds(2);
+        _beat = time.GetTimestamp();
+    }
+
+    /// <summary>A clock for records outside a server's table (tests, tools).</summary>
+    public static RecordClock Detached { get; } = new(TimeProvider.System, pauseLimit: TimeSpan.MaxValue);
+
+    /// <summary>
+    /// How long this process may go without a sign of life before its ownership is in doubt: shorter
+    /// than the fastest verdict the farm can reach about a silent member. Longer silences start a new term.
+    /// </summary>
+    public TimeSpan PauseLimit { get; set; }
+
+    /// <summary>Times this server started a new term (a pause, or the farm declared it dead).</summary>
+    public long Renounced => Interlocked.Read(ref _renounced);
+
+    /// <summary>A new stamp, greater than every stamp made or seen here.</summary>
+    public ulong NextStamp()
+    {
+        var physical = (long)((ulong)_time.GetUtcNow().ToUnixTimeMilliseconds() << MillisShift);
+        while (true)
+        {
+            var last = Volatile.Read(ref _lastStamp);
+            var next = Math.Max(physical, last + (1L << CounterShift));
+            if (Interlocked.CompareExchange(ref _lastStamp, next, last) == last)
+            {
+                return (ulong)next | _serverBits;
+            }
+        }
+    }
+
+    /// <summary>The clock's reading, without taking a stamp (sent with route acknowledgements, so peers' clocks keep up).</summary>
+    public ulong Peek()
+    {
+        var physical = (long)((ulong)_time.GetUtcNow().ToUnixTimeMilliseconds() << MillisShift);
+        return (ulong)Math.Max(physical, Volatile.Read(ref _lastStamp)) | _serverBits;
+    }
+
+    /// <summary>A stamp from another server: later stamps made here are greater.</summary>
+    public void Observe(ulong stamp)
+    {
+        var logical = (long)(stamp & LogicalMask);
+        var last = Volatile.Read(ref _lastStamp);
+        while (logical > last)
+        {
+            var seen = Interlocked.CompareExchange(ref _lastStamp, logical, last);
+            if (seen == last)
+            {
+                return;
+            }
+
+            last = seen;
+        }
+    }
+
+    /// <summary>The wall-clock milliseconds of a stamp.</summary>
+    public static long Millis(ulong stamp) => (long)(stamp >> MillisShift);
+
+    /// <summary>A new epoch: the creation time in ms × 1,024 plus ten bits of the server, strictly increasing.</summary>
+    public ulong NextEpoch() => NextEpoch(0);
+
+    /// <summary>A new epoch, higher than <paramref name="atLeast"/> - 1 (an epoch this server takes a copy from).</summary>
+    public ulong NextEpoch(ulong atLeast)
+    {
+        var now = (_time.GetUtcNow().ToUnixTimeMilliseconds() * 1024) + (long)_serverBits;
+        while (true)
+        {
+            var last = Interlocked.Read(ref _lastEpoch);
+            var next = Math.Max(Math.Max(now, last + 1), (long)Math.Min(atLeast, long.MaxValue));
+            if (Interlocked.CompareExchange(ref _lastEpoch, next, last) == last)
+            {
+                return (ulong)next;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The current ownership term. Checks first that this process was not silent longer than
+    /// <see cref="PauseLimit"/> (a SIGSTOP, a frozen VM): if it was, a new term starts before anything
+    /// is sequenced.
+    /// </summary>
+    public long Term
+    {
+        get
+        {
+            var beat = Volatile.Read(ref _beat);
+            if (_time.GetElapsedTime(beat) > PauseLimit)
+            {
+                Beat();
+            }
+
+            return Volatile.Read(ref _term);
+        }
+    }
+
+    /// <summary>A sign of life (the housekeeping tick); starts a new term if the previous one was too long ago.</summary>
+    public void Beat()
+    {
+        var now = _time.GetTimestamp();
+        var beat = Volatile.Read(ref _beat);
+        if (Interlocked.CompareExchange(ref _beat, now, beat) == beat && _time.GetElapsedTime(beat, now) > PauseLimit)
+        {
+            Renounce();
+        }
+    }
+
+    /// <summary>Starts a new term: every record this server owns moves to a new epoch before it sequences again.</summary>
+    public void Renounce()
+    {
+        Interlocked.Increment(ref _term);
+        Interlocked.Increment(ref _renounced);
+    }
+}
