@@ -1,7 +1,6 @@
 using System.Text;
-using StreamFarm.Protocol;
 
-namespace StreamFarm.Server.Routes;
+namespace StreamFarm.Protocol;
 
 /// <summary>
 /// Which server owns each subject: rendezvous (highest random weight) hashing over the servers that
