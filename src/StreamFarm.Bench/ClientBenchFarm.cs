@@ -25,11 +25,13 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     private readonly Action<string> _log;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly Dictionary<string, Node> _nodes = new(StringComparer.Ordinal);
+    private readonly string _preset;
     private ClientBenchProcess? _dns;
 
-    public ClientBenchFarm(ServerLauncher launcher, string prefix, int servers, string key, Action<string> log)
+    public ClientBenchFarm(ServerLauncher launcher, string prefix, int servers, string key, Action<string> log, string preset = "local")
     {
         _launcher = launcher;
+        _preset = preset;
         _key = key;
         _log = log;
         Prefix = prefix;
@@ -73,7 +75,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         var dnsArgs = _launcher.Arguments.Concat(
         [
             "dns", "--listen", $"{DnsEndPoint}", "--seeds", seeds, "--gossip-key", _key, "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture),
-            "--preset", "local", "--farm-name", "client-bench", "--id", "dns",
+            "--preset", _preset, "--farm-name", "client-bench", "--id", "dns",
         ]);
         _dns = ClientBenchProcess.Start("dns", _launcher.FileName, dnsArgs);
         CommandLines.Add(_dns.CommandLine.Replace(_key, "KEY", StringComparison.Ordinal));
@@ -170,7 +172,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         var args = _launcher.Arguments.Concat(
         [
             "node", "--id", node.Id, "--listen", node.Ip, "--tcp-port", TcpPort.ToString(CultureInfo.InvariantCulture), "--http-port", "0",
-            "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture), "--seeds", seeds, "--gossip-key", _key, "--preset", "local",
+            "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture), "--seeds", seeds, "--gossip-key", _key, "--preset", _preset,
             "--farm-name", "client-bench", "--log-level", "Warning",
         ]);
         node.Process = ClientBenchProcess.Start(node.Id, _launcher.FileName, args, line =>

@@ -19,6 +19,7 @@ internal static class BenchCommand
         command.Subcommands.Add(MembershipBenchCommand.Create());
         command.Subcommands.Add(ClientBenchCommand.CreateFailover());
         command.Subcommands.Add(ClientBenchCommand.CreateBalance());
+        command.Subcommands.Add(ClientBenchCommand.CreateTakeover());
         command.Subcommands.Add(RouteBenchCommand.Create());
         return command;
     }

@@ -52,6 +52,46 @@ internal static class ClientBenchCommand
         return command;
     }
 
+    public static Command CreateTakeover()
+    {
+        var runs = new Option<int>("--runs") { Description = "owners killed", DefaultValueFactory = _ => 20 };
+        var servers = new Option<int>("--servers") { Description = "servers in the farm (3 to 8)", DefaultValueFactory = _ => 3 };
+        var interval = new Option<double>("--interval-ms") { Description = "the publisher publishes the subject this often", DefaultValueFactory = _ => 1 };
+        var preset = new Option<string>("--preset") { Description = "membership preset of the servers: lan (the node's default), local, wan", DefaultValueFactory = _ => "lan" };
+        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.8" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var command = new Command("takeover", "kill -9 a subject's owner while a publisher and a subscriber on other servers go on; time until the new owner's updates flow, and anything lost or out of order")
+        {
+            runs, servers, interval, preset, prefix, json,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var ms = p.GetValue(interval);
+            var settings = new TakeoverSettings
+            {
+                Runs = p.GetValue(runs),
+                Servers = p.GetValue(servers),
+                PublishInterval = double.IsFinite(ms) ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero,
+                Preset = p.GetValue(preset)!,
+                Prefix = p.GetValue(prefix)!,
+            };
+            Validate(settings.Validate);
+            TakeoverReport report;
+            try
+            {
+                report = await TakeoverBenchmark.RunAsync(settings, BenchCommand.StreamFarmLauncher(), Log, cancel);
+            }
+            catch (BenchException e)
+            {
+                throw new CliError(e.Message, e);
+            }
+
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
+        });
+        return command;
+    }
+
     public static Command CreateBalance()
     {
         var clients = new Option<int>("--clients") { Description = "clients connected per policy", DefaultValueFactory = _ => 1000 };

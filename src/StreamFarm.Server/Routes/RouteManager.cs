@@ -337,7 +337,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         switch (frame.Verb)
         {
             case RttpVerb.Image when frame.TryGetUInt64(1, out var epoch) && frame.TryGetUInt64(2, out var seq):
-                record.ApplyImage(peer, frame, epoch, seq);
+                record.ApplyImage(peer, frame, epoch, seq, this);
                 break;
             case RttpVerb.Update when frame.TryGetUInt64(1, out var epoch) && frame.TryGetUInt64(2, out var seq):
                 record.ApplyUpdate(peer, frame, epoch, seq);

@@ -349,8 +349,13 @@ internal sealed class SubjectRecord
         }
     }
 
-    /// <summary>Replica side: the owner's IMAGE, passed on.</summary>
-    public void ApplyImage(string from, RttpFrame frame, ulong epoch, ulong seq)
+    /// <summary>
+    /// Replica side: the owner's IMAGE, passed on, unless it is older than this copy (a new owner
+    /// that has not merged the copy yet, for example one replaying publications it took over): then
+    /// the copy goes to the owner again and the subscription starts over, and the subscribers keep
+    /// the copy (STALE) until an image that includes it arrives. A value never goes back here.
+    /// </summary>
+    public void ApplyImage(string from, RttpFrame frame, ulong epoch, ulong seq, IUpstream? router = null)
     {
         lock (_lock)
         {
@@ -359,9 +364,18 @@ internal sealed class SubjectRecord
                 return; // from a previous owner, or nobody here wants it any more
             }
 
+            var (clear, stamps) = ReadStamps(frame);
+            if (router is not null && _seq != 0 && epoch != _epoch && IsOlder(frame, clear, stamps))
+            {
+                router.Seed(from, RenderSeed(SeedKind.Copy));
+                router.Unsubscribe(from, NameUtf8);
+                router.Subscribe(from, NameUtf8);
+                SetStale(true);
+                return;
+            }
+
             _awaiting = false;
             _fields.Clear();
-            var (clear, stamps) = ReadStamps(frame);
             _clear = clear;
             for (var i = 0; i < frame.FieldCount; i++)
             {
@@ -374,6 +388,40 @@ internal sealed class SubjectRecord
             PassOn(frame, isImage: true, 1);
             SetStale(false);
         }
+    }
+
+    /// <summary>Whether an image lacks a write this record holds (a field written later than the image's version of it).</summary>
+    private bool IsOlder(RttpFrame frame, ulong clear, ulong[] stamps)
+    {
+        foreach (var f in _fields)
+        {
+            if (f.Stamp == 0)
+            {
+                continue; // written by a server that does not stamp: nothing to compare
+            }
+
+            var found = false;
+            for (var i = 0; i < frame.FieldCount; i++)
+            {
+                if (frame.FieldName(i).SequenceEqual(f.Name))
+                {
+                    found = true;
+                    if (stamps[i] < f.Stamp)
+                    {
+                        return true;
+                    }
+
+                    break;
+                }
+            }
+
+            if (!found && f.Stamp > clear)
+            {
+                return true; // the image has not seen this write (it would have kept it, or cleared it later)
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Replica side: the owner's UPDATE, passed on if it follows what this copy has.</summary>
