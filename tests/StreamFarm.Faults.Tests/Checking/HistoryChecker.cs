@@ -138,7 +138,9 @@ public static class HistoryChecker
         sb.AppendLine("subscribers:");
         foreach (var g in h.Lines.GroupBy(l => l.Subscriber))
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"  {g.Key}: {g.Count()} lines, sessions at {string.Join(" ", g.GroupBy(l => l.Session).Select(s => $"#{s.Key}@{s.First().Server}"))}; STALE {g.Count(l => l.Text.EndsWith(" STALE", StringComparison.Ordinal))}, images {g.Count(l => l.Text.StartsWith("IMAGE ", StringComparison.Ordinal))}");
+            var images = g.Where(l => l.Text.StartsWith("IMAGE ", StringComparison.Ordinal)).ToList();
+            var repeated = images.Count - images.Select(l => (l.Session, l.Text)).Distinct().Count();
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  {g.Key}: {g.Count()} lines, sessions at {string.Join(" ", g.GroupBy(l => l.Session).Select(s => $"#{s.Key}@{s.First().Server}"))}; STALE {g.Count(l => l.Text.EndsWith(" STALE", StringComparison.Ordinal))}, images {images.Count} (of which {repeated} repeat an image the session already had, same epoch, seq and fields)");
         }
 
         foreach (var a in h.Anomalies.Take(10))

@@ -65,6 +65,11 @@ internal sealed class FaultFarm : IAsyncDisposable
         }
     }
 
+    /// <summary>The subjects of the scenario, for the timeline's notes on owners.</summary>
+    public IReadOnlyList<string> Subjects { get; set; } = [];
+
+    private string Owns(string id) => $"{OwnedBy(id, Subjects).Count} of {Subjects.Count} subjects while all are up";
+
     /// <summary>The subjects a server owns while every server of the farm is up.</summary>
     public IReadOnlyList<string> OwnedBy(string id, IEnumerable<string> subjects)
     {
@@ -121,7 +126,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         await node.DisposeAsync();
         _nodes[id] = null;
         _stopped.Remove(id);
-        Note($"kill -9 {id}");
+        Note($"kill -9 {id} (the owner of {Owns(id)})");
     }
 
     /// <summary>Starts the server again with the same id, address and options.</summary>
@@ -135,7 +140,7 @@ internal sealed class FaultFarm : IAsyncDisposable
     {
         _nodes[id]!.Signal(19);
         _stopped.Add(id);
-        Note($"SIGSTOP {id}");
+        Note($"SIGSTOP {id} (the owner of {Owns(id)})");
     }
 
     public void Thaw(string id)
@@ -158,7 +163,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Drained.Add(id);
-        Note($"drain {id} --spread {spreadSeconds}: exit {p.ExitCode}: {output.Trim()}");
+        Note($"drain {id} (the owner of {Owns(id)}) --spread {spreadSeconds}: exit {p.ExitCode}: {output.Trim()}");
         if (p.ExitCode != 0)
         {
             throw new InvalidOperationException($"streamfarm drain {id} failed: {output}");

@@ -63,6 +63,7 @@ internal sealed class ScenarioRun : IAsyncDisposable
         {
             run._farm = await FaultFarm.StartAsync(subnet, servers, preset, logDir, run.Start);
             run.Subjects = [.. Enumerable.Range(0, subjects).Select(i => $"/F/{name}/{i}")];
+            run.Farm.Subjects = run.Subjects;
             foreach (var id in run.Farm.Ids)
             {
                 run.Farm.Note($"{id} owns {run.Farm.OwnedBy(id, run.Subjects).Count} of {subjects} subjects while all are up");
