@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using StreamFarm.Server.Routes;
+
+namespace StreamFarm.Faults.Tests.Farm;
+
+/// <summary>
+/// A farm of <c>streamfarm node</c> processes on one test's own loopback subnet (server s<i>n</i> on
+/// <c>subnet.(n+1)</c>, default ports, since every server has its own address), and the faults the
+/// scenarios inject: kill -9 and restart with the same id and address, SIGSTOP / SIGCONT, drain.
+/// Every event goes on the timeline with its time since the start. Dispose kills every process.
+/// </summary>
+internal sealed class FaultFarm : IAsyncDisposable
+{
+    public const int RttpPort = 7400;
+    public const int HttpPort = 7480;
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private static readonly string Key = Convert.ToBase64String(Enumerable.Range(60, 32).Select(i => (byte)i).ToArray());
+    private readonly Dictionary<string, NodeProcess?> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _lives = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _stopped = new(StringComparer.Ordinal);
+    private readonly List<string> _timeline = [];
+
+    private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start)
+    {
+        Subnet = subnet;
+        Preset = preset;
+        LogDir = logDir;
+        Start = start;
+        Ids = [.. Enumerable.Range(1, count).Select(n => $"s{n}")];
+    }
+
+    public string Subnet { get; }
+
+    public string Preset { get; }
+
+    public string LogDir { get; }
+
+    public DateTime Start { get; }
+
+    public IReadOnlyList<string> Ids { get; }
+
+    /// <summary>Servers drained: they refuse new clients until the end.</summary>
+    public HashSet<string> Drained { get; } = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<(string Id, string Host)> Servers => [.. Ids.Select(id => (id, Address(id)))];
+
+    public string Address(string id) => $"{Subnet}.{int.Parse(id[1..], CultureInfo.InvariantCulture) + 1}";
+
+    public bool IsRunning(string id) => _nodes[id] is { HasExited: false } && !_stopped.Contains(id);
+
+    public IReadOnlyList<string> Timeline()
+    {
+        lock (_timeline)
+        {
+            return [.. _timeline];
+        }
+    }
+
+    public void Note(string text)
+    {
+        lock (_timeline)
+        {
+            _timeline.Add(string.Create(CultureInfo.InvariantCulture, $"+{(DateTime.UtcNow - Start).TotalSeconds:0.000}s {text}"));
+        }
+    }
+
+    /// <summary>The subjects of the scenario, for the timeline's notes on owners.</summary>
+    public IReadOnlyList<string> Subjects { get; set; } = [];
+
+    private string Owns(string id) => $"{OwnedBy(id, Subjects).Count} of {Subjects.Count} subjects while all are up";
+
+    /// <summary>The subjects a server owns while every server of the farm is up.</summary>
+    public IReadOnlyList<string> OwnedBy(string id, IEnumerable<string> subjects)
+    {
+        var owners = new Ownership(Ids);
+        return [.. subjects.Where(s => owners.OwnerOf(s) == id)];
+    }
+
+    public static async Task<FaultFarm> StartAsync(string subnet, int count, string preset, string logDir, DateTime start)
+    {
+        var farm = new FaultFarm(subnet, count, preset, logDir, start);
+        try
+        {
+            foreach (var id in farm.Ids)
+            {
+                await farm.LaunchAsync(id);
+            }
+
+            await farm.WaitRoutesUpAsync();
+            farm.Note($"farm of {count} up ({preset}): {string.Join(", ", farm.Servers.Select(s => $"{s.Id}={s.Host}"))}");
+            return farm;
+        }
+        catch
+        {
+            await farm.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Polls until every running server has a route up to every other running server.</summary>
+    public async Task WaitRoutesUpAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var running = Ids.Where(IsRunning).ToList();
+        await Poll.UntilAsync(async () =>
+        {
+            foreach (var id in running)
+            {
+                var metrics = await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/metrics");
+                if (!metrics.Contains($"\nstreamfarm_routes_up {running.Count - 1}\n", StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, "every server has its routes up", Patience);
+    }
+
+    public async Task Kill9Async(string id)
+    {
+        var node = _nodes[id] ?? throw new InvalidOperationException($"{id} is not running");
+        node.Signal(9);
+        await node.WaitForExitAsync(Patience);
+        await node.DisposeAsync();
+        _nodes[id] = null;
+        _stopped.Remove(id);
+        Note($"kill -9 {id} (the owner of {Owns(id)})");
+    }
+
+    /// <summary>Starts the server again with the same id, address and options.</summary>
+    public async Task RestartAsync(string id)
+    {
+        await LaunchAsync(id);
+        Note($"restarted {id}");
+    }
+
+    public void Freeze(string id)
+    {
+        _nodes[id]!.Signal(19);
+        _stopped.Add(id);
+        Note($"SIGSTOP {id} (the owner of {Owns(id)})");
+    }
+
+    public void Thaw(string id)
+    {
+        _nodes[id]!.Signal(18);
+        _stopped.Remove(id);
+        Note($"SIGCONT {id}");
+    }
+
+    /// <summary>Drains a server with the operator's command (<c>streamfarm drain --http ip:port --spread s</c>).</summary>
+    public async Task DrainAsync(string id, int spreadSeconds)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"), "drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Drained.Add(id);
+        Note($"drain {id} (the owner of {Owns(id)}) --spread {spreadSeconds}: exit {p.ExitCode}: {output.Trim()}");
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"streamfarm drain {id} failed: {output}");
+        }
+    }
+
+    /// <summary>Undoes every fault still in place: continues frozen servers, starts killed ones.</summary>
+    public async Task HealAsync()
+    {
+        foreach (var id in _stopped.ToList())
+        {
+            Thaw(id);
+        }
+
+        foreach (var id in Ids.Where(id => _nodes[id] is null or { HasExited: true }).ToList())
+        {
+            await RestartAsync(id);
+        }
+    }
+
+    private async Task LaunchAsync(string id)
+    {
+        var seeds = string.Join(',', Ids.Take(2).Select(s => $"{Address(s)}:7401"));
+        string[] args =
+        [
+            "node", "--id", id, "--listen", Address(id), "--seeds", seeds, "--gossip-key", Key,
+            "--preset", Preset, "--farm-name", "faults-" + Subnet.Replace('.', '-'),
+        ];
+
+        // A kill -9'd server's ports are free again at once (the kernel closes its sockets); a few
+        // tries cover a slow start on a loaded machine.
+        for (var attempt = 1; ; attempt++)
+        {
+            _lives[id] = _lives.GetValueOrDefault(id) + 1;
+            var node = NodeProcess.Start(args, Path.Combine(LogDir, $"{id}.log"));
+            if (await node.WaitReadyAsync(Patience))
+            {
+                _nodes[id] = node;
+                return;
+            }
+
+            await node.DisposeAsync();
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException($"{id} did not start; see {LogDir}/{id}.log");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes.Values)
+        {
+            if (node is not null)
+            {
+                await node.DisposeAsync();
+            }
+        }
+
+        _nodes.Clear();
+    }
+}
