@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using StreamFarm.Server.Routes;
+using StreamFarm.Protocol;
 
 namespace StreamFarm.Faults.Tests.Farm;
 
