@@ -38,6 +38,8 @@ public sealed partial class RttpServer : IDisposable
     private ITimer? _rebalanceTimer;
     private long _rebalanceMoves;
     private long _rejected;
+    private long _pausesSeen;
+    private long _rejoinUntil; // timestamp; 0: not rejoining
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
     {
@@ -101,6 +103,38 @@ public sealed partial class RttpServer : IDisposable
 
     public bool IsStopping => _stopping;
 
+    /// <summary>
+    /// After a pause longer than the farm's shortest verdict, or after hearing that the farm declared
+    /// it dead, a server re-joins: for <see cref="ServerOptions"/>' rejoin period it shows itself as
+    /// <c>joining</c>, owns nothing (its records go to the others, newer values merged there), and
+    /// serves through routes; then it is active again and takes its subjects back with the others'
+    /// hand-overs. So it never serves, as current, values the farm replaced while it was away.
+    /// </summary>
+    public bool IsRejoining => Volatile.Read(ref _rejoinUntil) != 0;
+
+    /// <summary>Raised when <see cref="IsRejoining"/> changes.</summary>
+    public event Action? RejoiningChanged;
+
+    /// <summary>True when this process was paused (longer than the limit) since <paramref name="pauses"/> was read.</summary>
+    internal bool WasPausedSince(long pauses)
+    {
+        _ = Subjects.Clock.Term; // checks for a pause first
+        return Subjects.Clock.Pauses != pauses;
+    }
+
+    /// <summary>Starts (or extends) re-joining the farm; see <see cref="IsRejoining"/>.</summary>
+    public void Rejoin(string why)
+    {
+        var until = Time.GetTimestamp() + (long)(Subjects.Clock.PauseLimit.TotalSeconds * Time.TimestampFrequency);
+        var was = Interlocked.Exchange(ref _rejoinUntil, until);
+        Log.Rejoining(_log, why, Subjects.Clock.PauseLimit.TotalSeconds);
+        if (was == 0)
+        {
+            (Farm as LocalFarm)?.Refresh();
+            RejoiningChanged?.Invoke();
+        }
+    }
+
     /// <summary>Draining: new clients are refused with ERR DRAINING, connected ones are moved away over a spread.</summary>
     public bool IsDraining => _draining;
 
@@ -109,7 +143,7 @@ public sealed partial class RttpServer : IDisposable
     {
         Id = Options.Id,
         Group = Options.Group,
-        State = _stopping ? "leaving" : _draining ? "draining" : "active",
+        State = _stopping ? "leaving" : _draining ? "draining" : IsRejoining ? "joining" : "active",
         Liveness = "alive",
         Users = Users,
         Capacity = Options.Capacity,
@@ -348,6 +382,32 @@ public sealed partial class RttpServer : IDisposable
 
             _lastHousekeep = now;
             Subjects.Clock.Beat(); // a sign of life: a pause longer than the farm's fastest verdict starts a new ownership term
+            Subjects.Clock.ReleaseDueHolds();
+            var pauses = Subjects.Clock.Pauses;
+            if (pauses != _pausesSeen)
+            {
+                _pausesSeen = pauses;
+                foreach (var s in _sessions.Values)
+                {
+                    if (!s.IsRoute)
+                    {
+                        s.Close(DisconnectReason.ServerPaused, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"BYE PAUSED server {Options.Id} was paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s; reconnect\n")), discardPending: true);
+                    }
+                }
+
+                if (Routes is not null)
+                {
+                    Rejoin(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s"));
+                }
+            }
+
+            var rejoin = Volatile.Read(ref _rejoinUntil);
+            if (rejoin != 0 && now > rejoin && Interlocked.CompareExchange(ref _rejoinUntil, 0, rejoin) == rejoin)
+            {
+                Log.Rejoined(_log);
+                (Farm as LocalFarm)?.Refresh();
+                RejoiningChanged?.Invoke();
+            }
             var idleGrace = _idleGraceFrom != 0 && Time.GetElapsedTime(_idleGraceFrom, now) < Options.Limits.IdleTimeout;
             foreach (var s in _sessions.Values)
             {
@@ -395,6 +455,12 @@ public sealed partial class RttpServer : IDisposable
 
         [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "rebalancing: {Users} users against a share of {Share:0}; asking {Count} to move")]
         public static partial void Rebalancing(ILogger logger, int users, double share, int count);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "re-joining the farm ({Why}): shown as joining, owning nothing, for {Seconds} s")]
+        public static partial void Rejoining(ILogger logger, string why, double seconds);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "re-joined the farm: active again")]
+        public static partial void Rejoined(ILogger logger);
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "housekeeping failed")]
         public static partial void HousekeepingFailed(ILogger logger, Exception ex);

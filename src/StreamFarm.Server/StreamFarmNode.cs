@@ -143,7 +143,11 @@ public sealed class StreamFarmNode : IAsyncDisposable
             // A dead verdict heard later (DeclaredDead) starts a new term as well.
             var m = options.Farm.MembershipOptions;
             server.Subjects.Clock.PauseLimit = TimeSpan.FromTicks(Math.Max((m.ProbeInterval * m.SuspicionMult).Ticks, TimeSpan.FromSeconds(2).Ticks));
-            membership!.DeclaredDead += server.Subjects.Clock.Renounce;
+            membership!.DeclaredDead += () =>
+            {
+                server.Subjects.Clock.Renounce();
+                server.Rejoin("the farm declared this server dead");
+            };
         }
 
         if (membership is not null)

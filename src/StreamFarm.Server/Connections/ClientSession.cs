@@ -24,6 +24,7 @@ internal sealed partial class ClientSession : IDisposable
     private int _closing;
     private long _routePublications; // route sessions: PUB lines handled (the read loop's own)
     private long _routeAcknowledged;
+    private readonly long _pausesAtStart;
     private Permissions? _permissions;
 
     public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id, bool onRoutePort = false)
@@ -34,6 +35,7 @@ internal sealed partial class ClientSession : IDisposable
         Remote = remote;
         Id = id;
         _startedAt = _lastReceived = _lastSent = server.Time.GetTimestamp();
+        _pausesAtStart = server.Subjects.Clock.Pauses;
         Outbound = new OutboundQueue(server.Options.Limits.MaxOutboundBytes, server.Time)
         {
             HardLimitExceeded = () => CloseSlowConsumer("outbound buffer exceeded four times its limit"),
@@ -192,6 +194,17 @@ internal sealed partial class ClientSession : IDisposable
 
             var buffer = result.Buffer;
             Volatile.Write(ref _lastReceived, _server.Time.GetTimestamp());
+            if (!IsRoute && _server.WasPausedSince(_pausesAtStart))
+            {
+                // This process was paused while these bytes waited: they may be seconds old, and
+                // the farm may have moved on (other owners, newer values). Nothing of it is applied;
+                // the client reconnects and sends again what it still means.
+                var pause = _server.Subjects.Clock.LastPause.TotalSeconds;
+                Close(DisconnectReason.ServerPaused, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"BYE PAUSED server {_server.Options.Id} was paused for {pause:0.0} s: what you sent meanwhile was not applied; reconnect\n")));
+                input.AdvanceTo(buffer.End);
+                return;
+            }
+
             try
             {
                 while (Volatile.Read(ref _closing) == 0)

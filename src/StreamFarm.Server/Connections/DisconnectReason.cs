@@ -14,4 +14,7 @@ public enum DisconnectReason
     ServerFull = 8,
     ServerShutdown = 9,
     TransportError = 10,
+
+    /// <summary>The server was paused (SIGSTOP, a frozen VM) longer than the farm's shortest verdict: what the client sent meanwhile is not applied.</summary>
+    ServerPaused = 11,
 }

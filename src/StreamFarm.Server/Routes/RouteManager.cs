@@ -48,7 +48,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         BindAddress = System.Net.IPAddress.TryParse(server.Options.Listen, out var ip) && !ip.Equals(System.Net.IPAddress.Any) && !ip.Equals(System.Net.IPAddress.IPv6Any) ? ip : null;
         _table = server.Farm.Current;
         _ownership = Ownership.From(_table, SelfId);
-        server.Subjects.UseRoutes(this, OwnerOf);
+        server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf);
     }
 
     public RouteAuth Auth { get; }
@@ -94,6 +94,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public void Start()
     {
         _server.Farm.Changed += OnFarmChanged;
+        _server.RejoiningChanged += () => _changes.Writer.TryWrite(null);
         Apply(_server.Farm.Current);
         _worker = Task.Run(WorkAsync);
     }
@@ -141,6 +142,28 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         Interlocked.Increment(ref _refusals);
         Log.PeerRefused(_log, link.Peer);
         _changes.Writer.TryWrite(null);
+    }
+
+    // The owners before the last change, when it happened, and who could hand over (alive, or
+    // leaving: a stopping server hands its records over before it closes its routes).
+    private Ownership? _previous;
+    private long _changedAt;
+    private HashSet<string> _handsOver = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// For a subject this server owns since the last change (less than a hold limit ago): the live
+    /// previous owner, whose hand-over a record created now waits for; otherwise null.
+    /// </summary>
+    public string? PredecessorOf(string subject)
+    {
+        var previous = _previous;
+        if (previous is null || _server.Time.GetElapsedTime(Volatile.Read(ref _changedAt)) > SubjectRecord.HoldLimit)
+        {
+            return null;
+        }
+
+        var before = previous.OwnerOf(subject);
+        return before != SelfId && _handsOver.Contains(before) ? before : null;
     }
 
     /// <summary>The owner of a subject, or null when it is this server.</summary>
@@ -204,7 +227,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 _links = links;
             }
 
-            var next = Ownership.From(current, SelfId, _refused);
+            // A server that re-joins (after a pause, or a dead verdict) owns nothing until it is back.
+            var exclude = _server.IsRejoining ? new HashSet<string>(_refused, StringComparer.Ordinal) { SelfId } : _refused;
+            var next = Ownership.From(current, SelfId, exclude);
             var changed = !next.SameOwners(_ownership);
             if (changed && _log.IsEnabled(LogLevel.Information))
             {
@@ -213,7 +238,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 Log.OwnersChanged(_log, before, after);
             }
 
-            var alive = current.Members.Where(m => m.Liveness == "alive" && m.State != "leaving" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+            // Alive: a server that will hand over (and takes an UNSUB): alive, not refused; a leaving
+            // server hands its records over before it closes its routes, so it counts too.
+            var alive = current.Members.Where(m => m.Liveness == "alive" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
 
             // Publications for servers that lost their subjects and cannot pass them on (gone, dead,
             // or unreachable) are taken, with those they acknowledged lately, and passed on under
@@ -239,6 +266,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
             if (changed || sealedLinks.Count > 0)
             {
+                if (changed)
+                {
+                    _previous = _ownership;
+                    _handsOver = current.Members.Where(m => m.Liveness is "alive" or "suspect" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+                    Volatile.Write(ref _changedAt, _server.Time.GetTimestamp());
+                }
+
                 _ownership = next;
                 _server.Subjects.Reassign(OwnerOf, alive.Contains, sealedLinks.Count == 0 ? null : record =>
                 {

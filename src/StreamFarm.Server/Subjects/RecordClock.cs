@@ -33,6 +33,8 @@ internal sealed class RecordClock
     private long _term = 1;
     private long _beat;        // timestamp of the last sign of life (housekeeping tick)
     private long _renounced;
+    private long _pauses;
+    private long _pausedTicks;
 
     public RecordClock(TimeProvider time, int serverBits = 0, TimeSpan? pauseLimit = null)
     {
@@ -54,6 +56,12 @@ internal sealed class RecordClock
     /// <summary>Times this server started a new term (a pause, or the farm declared it dead).</summary>
     public long Renounced => Interlocked.Read(ref _renounced);
 
+    /// <summary>Pauses of this process longer than <see cref="PauseLimit"/> seen so far.</summary>
+    public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>How long the last such pause lasted.</summary>
+    public TimeSpan LastPause => TimeSpan.FromTicks(Interlocked.Read(ref _pausedTicks));
+
     /// <summary>A new stamp, greater than every stamp made or seen here.</summary>
     public ulong NextStamp()
     {
@@ -74,6 +82,30 @@ internal sealed class RecordClock
     {
         var physical = (long)((ulong)_time.GetUtcNow().ToUnixTimeMilliseconds() << MillisShift);
         return (ulong)Math.Max(physical, Volatile.Read(ref _lastStamp)) | _serverBits;
+    }
+
+    /// <summary>Now, on this clock's time provider (a timestamp).</summary>
+    public long Timestamp() => _time.GetTimestamp();
+
+    /// <summary>Time since a <see cref="Timestamp"/>.</summary>
+    public TimeSpan Elapsed(long since) => _time.GetElapsedTime(since);
+
+    // Records waiting for a hand-over: the housekeeping tick releases those whose wait ran out.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<SubjectRecord, byte> _holding = new();
+
+    /// <summary>A record started waiting for a hand-over.</summary>
+    public void Holding(SubjectRecord record) => _holding[record] = 0;
+
+    /// <summary>Releases the records whose wait for a hand-over ran out (from the housekeeping tick).</summary>
+    public void ReleaseDueHolds()
+    {
+        foreach (var record in _holding.Keys)
+        {
+            if (record.ReleaseIfDue())
+            {
+                _holding.TryRemove(record, out _);
+            }
+        }
     }
 
     /// <summary>A stamp from another server: later stamps made here are greater.</summary>
@@ -138,8 +170,11 @@ internal sealed class RecordClock
     {
         var now = _time.GetTimestamp();
         var beat = Volatile.Read(ref _beat);
-        if (Interlocked.CompareExchange(ref _beat, now, beat) == beat && _time.GetElapsedTime(beat, now) > PauseLimit)
+        var silent = _time.GetElapsedTime(beat, now);
+        if (Interlocked.CompareExchange(ref _beat, now, beat) == beat && silent > PauseLimit)
         {
+            Interlocked.Exchange(ref _pausedTicks, silent.Ticks);
+            Interlocked.Increment(ref _pauses);
             Renounce();
         }
     }

@@ -38,7 +38,15 @@ internal sealed class SubjectRecord
     private bool _genuine;     // owned: a publisher (not a seed) has published in this epoch
     private string? _source;   // owned: the server whose route brought the last publication (null: a client here)
 
-    public SubjectRecord(string name, ulong epoch, string? upstream = null, RecordClock? clock = null)
+    // Owned, taken over from a live previous owner: its hand-over (its record, with every write it
+    // applied) is on its way. Until it arrives (or HoldLimit passes, or that server is gone),
+    // publications wait here and subscribers wait for the IMAGE, so the new history starts from
+    // everything the old one had: no acknowledged value is skipped.
+    private string? _handoverFrom;
+    private long _holdSince;
+    private List<Held>? _held;
+
+    public SubjectRecord(string name, ulong epoch, string? upstream = null, RecordClock? clock = null, string? handoverFrom = null)
     {
         Name = name;
         NameUtf8 = Encoding.UTF8.GetBytes(name);
@@ -46,7 +54,17 @@ internal sealed class SubjectRecord
         _upstream = upstream;
         _clock = clock ?? RecordClock.Detached;
         _term = _clock.Term;
+        if (upstream is null && handoverFrom is not null)
+        {
+            Hold(handoverFrom);
+        }
     }
+
+    /// <summary>How long a new owner waits for its predecessor's hand-over at most.</summary>
+    public static readonly TimeSpan HoldLimit = TimeSpan.FromSeconds(1);
+
+    /// <summary>True while this record waits for a hand-over (see <see cref="HoldLimit"/>).</summary>
+    public bool IsHolding => Volatile.Read(ref _handoverFrom) is not null;
 
     public string Name { get; }
 
@@ -95,9 +113,9 @@ internal sealed class SubjectRecord
                 router?.Subscribe(_upstream, NameUtf8);
             }
 
-            if (_awaiting)
+            if (_awaiting || _handoverFrom is not null)
             {
-                return true;
+                return true; // the IMAGE comes with the owner's answer, or when the hand-over is in
             }
 
             if (_seq == 0)
@@ -191,6 +209,27 @@ internal sealed class SubjectRecord
                 return router is null || router.Forward(_upstream, frame, stamp, hop, origin) ? PublishOutcome.Forwarded : PublishOutcome.Dropped;
             }
 
+            if (_handoverFrom is not null && !ReleaseIfDue())
+            {
+                (_held ??= []).Add(new Held(frame.LineWithLf(), replace, stamp, source, origin));
+                if (_held.Count > MaxHeld)
+                {
+                    Release(stale: true);
+                }
+
+                return PublishOutcome.Forwarded; // acknowledged when applied
+            }
+
+            return ApplyOwned(frame, replace, stamp, source);
+        }
+    }
+
+    private const int MaxHeld = 10_000;
+
+    /// <summary>Owned: applies a publication (merge or replace) and fans the result out. Under the lock.</summary>
+    private PublishOutcome ApplyOwned(RttpFrame frame, bool replace, ulong stamp, string? source)
+    {
+        {
             CheckTerm();
             var n = frame.FieldCount;
             Span<bool> applied = n <= 128 ? stackalloc bool[n] : new bool[n];
@@ -328,6 +367,17 @@ internal sealed class SubjectRecord
                 _epoch = _clock.NextEpoch(fromEpoch + 1);
                 _seq = 0;
                 changed |= hasData;
+            }
+
+            if (_handoverFrom is not null)
+            {
+                // Merged silently while the hand-over is awaited; the hand-over ends the wait.
+                if (kind == SeedKind.Handover)
+                {
+                    Release(stale: false);
+                }
+
+                return changed;
             }
 
             if (changed)
@@ -560,6 +610,11 @@ internal sealed class SubjectRecord
 
     private void ReassignLocked(string? owner, Func<string, bool> isAlive, IUpstream router)
     {
+        if (_handoverFrom is not null && (!isAlive(_handoverFrom) || owner is not null))
+        {
+            Release(stale: true); // the predecessor is gone (or this server no longer owns it): no hand-over will come
+        }
+
         var old = _upstream;
         if (old == owner)
         {
@@ -569,18 +624,23 @@ internal sealed class SubjectRecord
         var hasData = _seq != 0;
         if (old is null)
         {
-            // This server owned it: hand the record over, then follow the new owner.
+            // This server owned it: hand the record over, then follow the new owner. Subscribers
+            // here keep the values until the new owner's IMAGE (which includes the hand-over: it
+            // goes first on the same route), so they never see the subject as unknown meanwhile.
             if (hasData)
             {
                 router.Seed(owner!, RenderSeed(SeedKind.Handover));
             }
 
             _upstream = owner;
-            ClearData();
             if (_subscribers.Length > 0)
             {
-                _awaiting = true;
+                _awaiting = !hasData;
                 router.Subscribe(owner!, NameUtf8);
+            }
+            else
+            {
+                ClearData();
             }
         }
         else if (owner is null)
@@ -593,7 +653,10 @@ internal sealed class SubjectRecord
             _epoch = _clock.NextEpoch(_epoch + 1);
             if (isAlive(old))
             {
+                // The previous owner is alive and hands its record over: wait for it.
                 router.Unsubscribe(old, NameUtf8);
+                Hold(old);
+                return;
             }
 
             if (hasData)
@@ -643,6 +706,72 @@ internal sealed class SubjectRecord
             }
         }
     }
+
+    /// <summary>Releases the hold if <see cref="HoldLimit"/> passed; true if it did (or there was none).</summary>
+    public bool ReleaseIfDue()
+    {
+        lock (_lock)
+        {
+            if (_handoverFrom is null)
+            {
+                return true;
+            }
+
+            if (_clock.Elapsed(_holdSince) < HoldLimit)
+            {
+                return false;
+            }
+
+            Release(stale: true);
+            return true;
+        }
+    }
+
+    private void Hold(string from)
+    {
+        _handoverFrom = from;
+        _holdSince = _clock.Timestamp();
+        _clock.Holding(this);
+    }
+
+    /// <summary>
+    /// Ends the wait for a hand-over: the new history starts with an IMAGE of what this record has
+    /// (its copy, merged with the hand-over if it came), then the publications that waited, in order.
+    /// </summary>
+    private void Release(bool stale)
+    {
+        _handoverFrom = null;
+        var held = _held;
+        _held = null;
+        if (_seq != 0 || _fields.Count > 0)
+        {
+            _seq++;
+            FanOutImage();
+            SetStale(stale && !_genuine);
+        }
+        else if (_subscribers.Length > 0 && held is null)
+        {
+            FanOutStatus(SubjectStatus.NotFound);
+        }
+
+        if (held is null)
+        {
+            return;
+        }
+
+        var frame = new RttpFrame();
+        foreach (var h in held)
+        {
+            if (RttpParser.TryParse(new ReadOnlySequence<byte>(h.Line.AsMemory(0, h.Line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
+            {
+                ClientSession.Settle(h.Origin, ApplyOwned(frame, h.Replace, h.Stamp, h.Source));
+            }
+        }
+    }
+
+    private static readonly RttpLimits OwnLines = new() { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
+
+    private sealed record Held(byte[] Line, bool Replace, ulong Stamp, string? Source, PubOrigin Origin);
 
     /// <summary>A copy of the current fields (escaped values), for status pages and tests.</summary>
     public (ulong Seq, KeyValuePair<string, string>[] Fields) Snapshot()

@@ -26,6 +26,9 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// <summary>With routes: the owner of a subject, or null when this server owns it.</summary>
     private Func<string, string?>? _ownerOf;
 
+    /// <summary>With routes: the live server whose hand-over of a subject this server (its new owner) still awaits, if any.</summary>
+    private Func<string, string?>? _predecessorOf;
+
     /// <summary>Subscribes a session, looking the record up again if it was retired meanwhile.</summary>
     public SubjectRecord Subscribe(ReadOnlySpan<byte> subjectUtf8, ClientSession session)
     {
@@ -79,12 +82,13 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     }
 
     /// <summary>Turns routes on: from now on records are created with their owner.</summary>
-    public void UseRoutes(IUpstream router, Func<string, string?> ownerOf)
+    public void UseRoutes(IUpstream router, Func<string, string?> ownerOf, Func<string, string?>? predecessorOf = null)
     {
         lock (_createLock)
         {
             Router = router;
             _ownerOf = ownerOf;
+            _predecessorOf = predecessorOf;
         }
     }
 
@@ -123,7 +127,11 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
         var name = new string(chars[..n]);
         lock (_createLock)
         {
-            return _records.GetOrAdd(name, static (key, self) => new SubjectRecord(key, self.Clock.NextEpoch(), self._ownerOf?.Invoke(key), self.Clock), this);
+            return _records.GetOrAdd(name, static (key, self) =>
+            {
+                var owner = self._ownerOf?.Invoke(key);
+                return new SubjectRecord(key, self.Clock.NextEpoch(), owner, self.Clock, owner is null ? self._predecessorOf?.Invoke(key) : null);
+            }, this);
         }
     }
 
