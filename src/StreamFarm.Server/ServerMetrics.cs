@@ -32,7 +32,13 @@ internal sealed class ServerMetrics
         var routesUp = f.CreateGauge("streamfarm_routes_up", "Routes from this server to other servers that are connected");
         var routesIn = f.CreateGauge("streamfarm_route_sessions", "Routes from other servers to this one");
         var forwarded = f.CreateCounter("streamfarm_route_forwarded_total", "Publications forwarded to their subjects' owners");
-        var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications lost on the way to an owner (no route, buffer full, or passed around too often)");
+        var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications this server could not pass on to their owner (no route, buffer full, or passed around too often); each one's publisher was told");
+        var redispatched = f.CreateCounter("streamfarm_route_redispatched_total", "Publications passed on again to a subject's new owner after the old one was lost");
+        var refusals = f.CreateCounter("streamfarm_route_refusals_total", "Peers found gone because their route port refused a connection (their subjects moved at once)");
+        var unacked = f.CreateGauge("streamfarm_route_unacked", "Publications sent to owners and not acknowledged yet");
+        var rejected = f.CreateCounter("streamfarm_publications_rejected_total", "Publications this server accepted and then had to refuse (NACK or ERR UNAVAILABLE)");
+        var terms = f.CreateCounter("streamfarm_ownership_terms_total", "New ownership terms: pauses longer than the farm's shortest verdict, and dead verdicts heard");
+        var rejoining = f.CreateGauge("streamfarm_rejoining", "1 while this server re-joins the farm after a pause or a dead verdict (shown as joining, owning nothing)");
         var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
         var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
@@ -67,8 +73,14 @@ internal sealed class ServerMetrics
                 }
             }
 
+            rejected.IncTo(server.RejectedPublications);
+            terms.IncTo(server.Subjects.Clock.Renounced);
+            rejoining.Set(server.IsRejoining ? 1 : 0);
             if (server.Routes is { } routes)
             {
+                redispatched.IncTo(routes.Redispatched);
+                refusals.IncTo(routes.Refusals);
+                unacked.Set(routes.Unacknowledged);
                 routesUp.Set(routes.RoutesUp);
                 forwarded.IncTo(routes.Forwarded);
                 routeDropped.IncTo(routes.Dropped);

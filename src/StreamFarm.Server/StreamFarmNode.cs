@@ -153,6 +153,8 @@ public sealed class StreamFarmNode : IAsyncDisposable
         if (membership is not null)
         {
             publisher = new FarmStatusPublisher(server, membership, options.Farm.MembershipOptions.GossipInterval);
+            var statusPublisher = publisher;
+            server.RejoiningChanged += () => ThreadPool.QueueUserWorkItem(_ => statusPublisher.Publish()); // joining / active at once, not at the next tick
             publisher.Publish();
             membership.Start();
         }

@@ -24,7 +24,7 @@ internal sealed class FarmStatusPublisher : IDisposable
     public void Publish()
     {
         var me = _server.SelfMember();
-        var state = _server.IsStopping ? "leaving" : _server.IsDraining ? "draining" : _node.Joined ? "active" : "joining";
+        var state = _server.IsStopping ? "leaving" : _server.IsDraining ? "draining" : _node.Joined && !_server.IsRejoining ? "active" : "joining";
         _node.UpdateSelf(m => m with
         {
             Users = me.Users,

@@ -94,19 +94,26 @@ internal sealed partial class RouteLink : IAsyncDisposable
     }
 
     /// <summary>
-    /// The peer lost its subjects (it is gone, or cut off): from now on publications for it wait
-    /// here, by subject, with the ones it never acknowledged and the ones it acknowledged lately,
-    /// until <see cref="TakeFor"/> hands them to the subjects' new owners (under each record's lock,
-    /// so nothing published later overtakes them) and <see cref="Unseal"/> ends it.
+    /// The owners changed: from now on publications for the peer wait here, by subject, with the
+    /// ones it did not acknowledge yet (and, when it is gone, the ones it acknowledged lately), until
+    /// <see cref="TakeFor"/> hands each subject's to its current owner under the record's lock (so
+    /// nothing published later overtakes them, whichever way it goes) and <see cref="Unseal"/> ends it.
     /// </summary>
-    public void Seal()
+    /// <param name="withRecent">Also the publications it acknowledged lately (the peer is gone: its subscribers may not have had them).</param>
+    public void Seal(bool withRecent)
     {
         lock (_lock)
         {
             _sealed ??= new Dictionary<string, List<Entry>>(StringComparer.Ordinal);
-            foreach (var e in _recent)
+            if (withRecent)
             {
-                AddSealed(e);
+                foreach (var e in _recent)
+                {
+                    AddSealed(e);
+                }
+
+                _recent.Clear();
+                _recentBytes = 0;
             }
 
             foreach (var e in _unacked)
@@ -114,9 +121,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 AddSealed(e);
             }
 
-            _recent.Clear();
             _unacked.Clear();
-            _recentBytes = _unackedBytes = 0;
+            _unackedBytes = 0;
         }
     }
 
@@ -129,12 +135,37 @@ internal sealed partial class RouteLink : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the seal; returns what no record took (subjects this server keeps no record of).</summary>
-    public List<Entry> Unseal()
+    /// <summary>
+    /// Ends the seal. What waits for subjects the peer owns (<paramref name="ownedByPeer"/>) is queued
+    /// for it, in order, before anything sent later; the rest (subjects without a record here) is
+    /// returned, to be published again.
+    /// </summary>
+    public List<Entry> Unseal(Func<string, bool> ownedByPeer)
     {
         lock (_lock)
         {
-            var left = _sealed?.Values.SelectMany(l => l).ToList() ?? [];
+            var left = new List<Entry>();
+            foreach (var (subject, list) in _sealed ?? [])
+            {
+                if (!ownedByPeer(subject) || _closed)
+                {
+                    left.AddRange(list);
+                    continue;
+                }
+
+                foreach (var e in list)
+                {
+                    e.Number = 0;
+                    _unacked.AddLast(e);
+                    _unackedBytes += e.Line.Length;
+                    if (_out is not null)
+                    {
+                        e.Number = ++_sent;
+                        _out.EnqueueControl(e.Line);
+                    }
+                }
+            }
+
             _sealed = null;
             return left;
         }

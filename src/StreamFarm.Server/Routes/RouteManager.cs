@@ -242,25 +242,33 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             // server hands its records over before it closes its routes, so it counts too.
             var alive = current.Members.Where(m => m.Liveness == "alive" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
 
-            // Publications for servers that lost their subjects and cannot pass them on (gone, dead,
-            // or unreachable) are taken, with those they acknowledged lately, and passed on under
-            // their records' locks as the records get their new owners: nothing is overtaken. A live
-            // server that is reachable passes on what it receives itself.
+            // When the owners change, the publications on their way to any server are taken out
+            // and published again under their records' locks as the records get their owners, so
+            // each subject's publications reach its owner in order whatever path they took (a
+            // server that lost a subject would pass them on, one hop behind later ones sent
+            // straight to the new owner). A server that is gone (removed, dead, refused, or not
+            // reachable) also gives up those it acknowledged lately: its subscribers may not have
+            // had them. A write that arrives twice is ignored the second time (same stamp).
             var sealedLinks = new List<RouteLink>();
             foreach (var link in gone ?? [])
             {
                 link.Close();
-                link.Seal();
+                link.Seal(withRecent: true);
                 sealedLinks.Add(link);
             }
 
-            foreach (var peer in _ownership.Owners.Except(next.Owners, StringComparer.Ordinal))
+            if (changed)
             {
-                if (peer != SelfId && _links.TryGetValue(peer, out var link) && (!alive.Contains(peer) || !link.IsUp))
+                foreach (var (peer, link) in _links)
                 {
-                    link.Seal();
+                    var lost = !next.Owners.Contains(peer, StringComparer.Ordinal) && _ownership.Owners.Contains(peer, StringComparer.Ordinal);
+                    var unreachable = !alive.Contains(peer) || !link.IsUp;
+                    link.Seal(withRecent: lost && unreachable);
                     sealedLinks.Add(link);
-                    (lostPeers ??= []).Add(peer);
+                    if (lost && unreachable)
+                    {
+                        (lostPeers ??= []).Add(peer);
+                    }
                 }
             }
 
@@ -286,7 +294,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 });
                 foreach (var link in sealedLinks)
                 {
-                    foreach (var entry in link.Unseal())
+                    foreach (var entry in link.Unseal(subject => next.OwnerOf(subject) == link.Peer))
                     {
                         Redispatch(entry);
                     }

@@ -118,6 +118,14 @@ internal sealed class SubjectRecord
                 return true; // the IMAGE comes with the owner's answer, or when the hand-over is in
             }
 
+            if (_upstream is not null && session.IsRoute && session.RoutePeer == _upstream)
+            {
+                // The server this copy comes from takes this server for the owner: the tables
+                // disagree for a moment. Answering would send its own lines back to it in a circle;
+                // it gets the IMAGE when the owners are settled (a new owner fans its image out).
+                return true;
+            }
+
             if (_seq == 0)
             {
                 session.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.NotFound);
@@ -412,6 +420,11 @@ internal sealed class SubjectRecord
             if (_upstream != from || _subscribers.Length == 0)
             {
                 return; // from a previous owner, or nobody here wants it any more
+            }
+
+            if (_seq != 0 && epoch == _epoch && seq <= _seq)
+            {
+                return; // this copy's own state (or an older one) coming back: nothing new
             }
 
             var (clear, stamps) = ReadStamps(frame);
