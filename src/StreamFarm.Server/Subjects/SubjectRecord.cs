@@ -772,6 +772,10 @@ internal sealed class SubjectRecord
             return;
         }
 
+        // In stamp order: while the owners changed, publications came by two paths (straight, and
+        // through the previous owner); applied in arrival order, an older one arriving second would
+        // be superseded and never shown. Each server's stamps follow its clients' order.
+        held.Sort(static (a, b) => a.Stamp.CompareTo(b.Stamp));
         var frame = new RttpFrame();
         foreach (var h in held)
         {
