@@ -152,7 +152,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     /// <summary>
     /// For a subject this server owns since the last change (less than a hold limit ago): the live
-    /// previous owner, whose hand-over a record created now waits for; otherwise null.
+    /// previous owner, whose hand-over a record created now waits for, or "" when that owner is gone
+    /// (the record waits for any server's copy); otherwise null.
     /// </summary>
     public string? PredecessorOf(string subject)
     {
@@ -163,7 +164,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
 
         var before = previous.OwnerOf(subject);
-        return before != SelfId && _handsOver.Contains(before) ? before : null;
+        if (before == SelfId)
+        {
+            // Alone before (just started, perhaps restarted): the others' copies are on their way.
+            return previous.Owners.Count == 1 ? "" : null;
+        }
+
+        return _handsOver.Contains(before) ? before : "";
     }
 
     /// <summary>The owner of a subject, or null when it is this server.</summary>

@@ -379,10 +379,11 @@ internal sealed class SubjectRecord
 
             if (_handoverFrom is not null)
             {
-                // Merged silently while the hand-over is awaited; the hand-over ends the wait.
-                if (kind == SeedKind.Handover)
+                // Merged silently while the hand-over is awaited; the hand-over ends the wait (any
+                // copy does, when no live predecessor is known).
+                if (kind == SeedKind.Handover || _handoverFrom.Length == 0)
                 {
-                    Release(stale: false);
+                    Release(stale: kind == SeedKind.Orphan);
                 }
 
                 return changed;
@@ -680,11 +681,11 @@ internal sealed class SubjectRecord
             }
             else
             {
+                // No copy here, and the previous owner is gone: the other servers' copies are on
+                // their way (each sends its own when it sees the new owner). Wait for the first,
+                // rather than tell subscribers that the subject does not exist.
                 _seq = 0;
-                if (_subscribers.Length > 0)
-                {
-                    FanOutStatus(SubjectStatus.NotFound);
-                }
+                Hold("");
             }
         }
         else
@@ -740,6 +741,7 @@ internal sealed class SubjectRecord
         }
     }
 
+    /// <summary>Waits for <paramref name="from"/>'s hand-over, or for any copy when it is empty (no live predecessor known).</summary>
     private void Hold(string from)
     {
         _handoverFrom = from;
