@@ -44,7 +44,8 @@ public sealed class Schedule
     /// <summary>Servers left dead at the heal (never restarted).</summary>
     public IReadOnlyList<string> LeftDead { get; private set; } = [];
 
-    public static Schedule FromSeed(int seed)
+    /// <summary>The schedule of <paramref name="seed"/>; without <paramref name="faults"/>, the same farm and publications and no fault.</summary>
+    public static Schedule FromSeed(int seed, bool faults = true)
     {
         var r = new Random(seed);
         var s = new Schedule(seed) { Servers = 3 + r.Next(3) };
@@ -69,8 +70,8 @@ public sealed class Schedule
 
         var killable = ids.ToList();
         var leftDead = new List<string>();
-        var faults = 1 + r.Next(4);
-        for (var i = 0; i < faults; i++)
+        var count = faults ? 1 + r.Next(4) : 0;
+        for (var i = 0; i < count; i++)
         {
             var at = TimeSpan.FromMilliseconds(300 + r.Next((int)s.FaultPhase.TotalMilliseconds - 800));
             var duration = TimeSpan.FromMilliseconds(300 + r.Next(4000));

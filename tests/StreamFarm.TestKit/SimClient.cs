@@ -42,6 +42,7 @@ public sealed class SimClient
     private bool _welcomed;
     private string? _server;
     private int _session;
+    private long _connectedAt;
     private long _acks;
     private Task? _run;
 
@@ -91,6 +92,18 @@ public sealed class SimClient
             lock (_lock)
             {
                 return _server;
+            }
+        }
+    }
+
+    /// <summary>The server of the current (or last) connection, and when it was opened (simulated ms).</summary>
+    public (string? Server, long ConnectedAtMs) Connection
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_server, _connectedAt);
             }
         }
     }
@@ -261,6 +274,7 @@ public sealed class SimClient
         {
             _session++;
             _server = serverId;
+            _connectedAt = _farm.NowMs;
             _welcomed = false;
             _output = pipe.Output;
             _events.Add(new ClientEvent(_farm.NowMs, _session, serverId, ClientEventKind.Connected, ""));

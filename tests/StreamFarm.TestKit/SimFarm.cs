@@ -31,8 +31,9 @@ public sealed record SimFarmOptions
 /// <summary>One server process of a <see cref="SimFarm"/> (a restart makes a new one with the same id and address).</summary>
 public sealed class SimServer
 {
-    internal SimServer(string id, string host, int generation, SimClock clock, RttpServer server)
+    internal SimServer(string id, string host, int generation, SimClock clock, RttpServer server, long startedAtMs)
     {
+        StartedAtMs = startedAtMs;
         Id = id;
         Host = host;
         Generation = generation;
@@ -50,6 +51,9 @@ public sealed class SimServer
     public SimClock Clock { get; }
 
     public RttpServer Server { get; }
+
+    /// <summary>When this process started (simulated ms since the farm began).</summary>
+    public long StartedAtMs { get; }
 
     public bool Dead { get; internal set; }
 
@@ -159,7 +163,7 @@ public sealed class SimFarm : IDisposable
             Membership = Network.JoinMembership(GossipAddressOf(id)),
         };
         var server = new RttpServer(options, context);
-        var sim = new SimServer(id, host, generation, clock, server);
+        var sim = new SimServer(id, host, generation, clock, server, NowMs);
         _servers[id] = sim;
         Network.Listen(ClientAddressOf(id), (pipe, remote, ct) => server.RunSessionAsync(pipe, remote, ct));
         Network.Listen(RouteAddressOf(id), (pipe, remote, ct) => server.RunSessionAsync(pipe, remote, ct, routePort: true));
@@ -261,6 +265,17 @@ public sealed class SimFarm : IDisposable
         _clients.Add(client);
         client.Start();
         return client;
+    }
+
+    /// <summary>
+    /// The client is welcomed by a server process that runs now (not dead, not paused) and that it
+    /// connected to after that process started: a client whose server vanished silently still
+    /// believes it is connected until its own timeout; its publications go nowhere meanwhile.
+    /// </summary>
+    public bool IsServedByLiveProcess(SimClient client)
+    {
+        var (server, connectedAt) = client.Connection;
+        return client.IsWelcomed && server is not null && _servers.TryGetValue(server, out var s) && s.Live && connectedAt >= s.StartedAtMs;
     }
 
     // ---- time ----
