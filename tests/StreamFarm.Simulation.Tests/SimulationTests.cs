@@ -50,6 +50,13 @@ public sealed class SimulationTests(ITestOutputHelper output)
             output.WriteLine($"{g.Key}: {seeds.Count} schedules, e.g. seeds {string.Join(", ", seeds.Take(10))}");
         }
 
+        var i3 = failed.Where(r => r.Violations.Any(v => v.Invariant == "I3")).ToList();
+        if (i3.Count > 0)
+        {
+            var plain = i3.Count(r => r.Violations.Any(v => v.Invariant == "I3" && v.Message.Contains("[one publisher connection]", StringComparison.Ordinal)));
+            output.WriteLine($"I3: in {plain} of the {i3.Count} schedules a value went back to one the publisher had sent earlier on the same connection");
+        }
+
         foreach (var r in failed.Take(10))
         {
             output.WriteLine(ScheduleRunner.Report(r));

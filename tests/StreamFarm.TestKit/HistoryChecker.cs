@@ -154,7 +154,7 @@ public sealed class HistoryChecker
                             var at = $"#{e.Session}@{e.Server} {e.AtMs / 1000.0:0.000}s";
                             if (highest.TryGetValue((subject, name), out var h) && v < h.Value)
                             {
-                                Add("I3", who, e, $"{subject} {name} went back from {h.Value} ({h.At}{From(name, h.Value)}) to {v} ({at}{From(name, v)})");
+                                Add("I3", who, e, $"{subject} {name} went back from {h.Value} ({h.At}{From(name, h.Value)}) to {v} ({at}{From(name, v)}){Connections(name, h.Value, v)}");
                             }
 
                             if (!highest.TryGetValue((subject, name), out h) || v > h.Value)
@@ -235,6 +235,14 @@ public sealed class HistoryChecker
 
         return wrong;
     }
+
+    /// <summary>Whether the publisher sent both values on one connection (a plain regression) or on two (it moved between them: the farm promises no order across a publisher's connections).</summary>
+    private string Connections(string field, long a, long b) =>
+        _published.TryGetValue(field, out var values) && values.TryGetValue(a, out var wa) && values.TryGetValue(b, out var wb)
+            ? ConnectionOf(wa) == ConnectionOf(wb) ? " [one publisher connection]" : " [two publisher connections]"
+            : "";
+
+    private static string ConnectionOf(string where) => where[..where.IndexOf(" at ", StringComparison.Ordinal)];
 
     private string From(string field, long value) =>
         _published.TryGetValue(field, out var values) && values.TryGetValue(value, out var where) ? $", published by {where}" : "";
