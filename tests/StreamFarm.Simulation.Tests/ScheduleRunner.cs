@@ -26,13 +26,19 @@ public static class ScheduleRunner
     /// <summary>Fake time per step (<c>SIM_STEP_MS</c>, default 10).</summary>
     public static readonly TimeSpan Step = TimeSpan.FromMilliseconds(int.TryParse(Environment.GetEnvironmentVariable("SIM_STEP_MS"), CultureInfo.InvariantCulture, out var ms) ? ms : 10);
 
+    /// <summary>Membership preset (<c>SIM_PRESET</c>: <c>local</c>, the default, or <c>lan</c>).</summary>
+    public static readonly string Preset = Environment.GetEnvironmentVariable("SIM_PRESET") is { Length: > 0 } p ? p : "local";
+
+    /// <summary>Publishers add <c>@ack=id</c> to their publications (<c>SIM_ACKS=1</c>).</summary>
+    public static readonly bool Acks = Environment.GetEnvironmentVariable("SIM_ACKS") == "1";
+
     public static readonly TimeSpan CheckEvery = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Runs one schedule. With <paramref name="keepFarm"/> the farm is returned undisposed (its histories and log), and the caller disposes it.</summary>
     public static ScheduleResult Run(Schedule schedule, bool logging = false, bool keepFarm = false)
     {
         var real = Stopwatch.StartNew();
-        var farm = new SimFarm(new SimFarmOptions { Servers = schedule.Servers, Seed = schedule.Seed, Logging = logging, Step = Step });
+        var farm = new SimFarm(new SimFarmOptions { Servers = schedule.Servers, Seed = schedule.Seed, Logging = logging, Step = Step, Preset = Preset });
         var violations = new List<Violation>();
         var checker = new HistoryChecker();
         try
@@ -58,6 +64,7 @@ public static class ScheduleRunner
     {
         farm.Eventually(farm.Converged, ConvergeLimit, "farm converged at start");
         var publishers = schedule.Publishers.Select((server, i) => farm.AddClient($"pub{i}", server, [])).ToList();
+        publishers.ForEach(p => p.RequestAcks = Acks);
         var subscribers = schedule.Subscribers.Select((server, i) => farm.AddClient($"sub{i}", server, schedule.Subjects)).ToList();
         farm.Eventually(() => farm.Clients.All(c => c.IsWelcomed), ConvergeLimit, "clients connected at start");
 
