@@ -107,6 +107,24 @@ public sealed partial class RttpServer : IDisposable
     /// <summary>The membership member this server built from its context (null when the host runs membership, or none runs).</summary>
     public MembershipNode? Membership { get; }
 
+    /// <summary>
+    /// With routes: ownership terms follow this server's membership (see <see cref="Subjects.RecordClock"/>).
+    /// The pause detector's limit is the shortest suspicion the farm lets run before a dead verdict
+    /// (SuspicionMult probe intervals), but at least 2 s: a loaded machine delays timers by hundreds
+    /// of milliseconds, and each false alarm costs subscribers an IMAGE. A dead verdict heard later
+    /// (DeclaredDead) starts a new term as well, and this server re-joins.
+    /// </summary>
+    internal void UseOwnershipTerms(MembershipNode membership)
+    {
+        var m = Options.Farm.MembershipOptions;
+        Subjects.Clock.PauseLimit = TimeSpan.FromTicks(Math.Max((m.ProbeInterval * m.SuspicionMult).Ticks, TimeSpan.FromSeconds(2).Ticks));
+        membership.DeclaredDead += () =>
+        {
+            Subjects.Clock.Renounce();
+            Rejoin("the farm declared this server dead");
+        };
+    }
+
     /// <summary>Starts what the constructor assembled from the context: routes, the status publisher, membership.</summary>
     public void Start()
     {
@@ -115,9 +133,15 @@ public sealed partial class RttpServer : IDisposable
             return;
         }
 
-        Routes?.Start();
-        _publisher = new FarmStatusPublisher(this, Membership, Options.Farm.MembershipOptions.GossipInterval);
-        _publisher.Publish();
+        if (Routes is not null)
+        {
+            Routes.Start();
+            UseOwnershipTerms(Membership);
+        }
+
+        var publisher = _publisher = new FarmStatusPublisher(this, Membership, Options.Farm.MembershipOptions.GossipInterval);
+        RejoiningChanged += () => ThreadPool.QueueUserWorkItem(_ => publisher.Publish()); // joining / active at once, not at the next tick
+        publisher.Publish();
         Membership.Start();
     }
 

@@ -370,7 +370,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     /// <summary>One connection's life; true if it was welcomed (so the next attempt need not back off long).</summary>
     private async Task<bool> ConnectOnceAsync()
     {
-        var transport = await _manager.Connections.ConnectAsync(Address, _manager.BindAddress, _stop.Token);
+        var transport = await _manager.ConnectionFactory.ConnectAsync(Address, _manager.BindAddress, _stop.Token);
         var reader = transport.Input;
         var writer = transport.Output;
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);

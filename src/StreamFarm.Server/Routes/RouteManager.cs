@@ -61,7 +61,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public TimeProvider Time => _server.Time;
 
     /// <summary>Opens the routes (sockets, or an in-memory network in tests): from the server's context.</summary>
-    public Transport.IConnectionFactory Connections => _server.Context.Connections;
+    public Transport.IConnectionFactory ConnectionFactory => _server.Context.Connections;
 
     /// <summary>Backoff jitter: from the server's context.</summary>
     public Random Random => _server.Context.Random;
