@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
+using StreamFarm.Membership;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Auth;
 using StreamFarm.Server.Connections;
@@ -36,24 +37,112 @@ public sealed partial class RttpServer : IDisposable
     private long _idleGraceFrom;
     private long _lastRebalance;
     private ITimer? _rebalanceTimer;
+    private FarmStatusPublisher? _publisher;
     private long _rebalanceMoves;
     private long _rejected;
     private long _pausesSeen;
     private long _rejoinUntil; // timestamp; 0: not rejoining
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
+        : this(options, new ServerContext { Time = time }, log, farm)
+    {
+    }
+
+    /// <summary>
+    /// A server assembled from <paramref name="context"/>. With <see cref="ServerContext.Membership"/>
+    /// and a farm key, it runs its own membership member over that transport (its farm table), its
+    /// routes (when <c>farm.routes</c> is on) and its status publisher; <see cref="Start"/> starts them.
+    /// Addresses come from the options (<c>listen</c> and the ports), and the host may set them later.
+    /// </summary>
+    public RttpServer(ServerOptions options, ServerContext context, Func<RttpServer, IFarmView>? farm = null)
+        : this(options, context, context.Logging.CreateLogger<RttpServer>(), farm)
+    {
+    }
+
+    private RttpServer(ServerOptions options, ServerContext context, ILogger log, Func<RttpServer, IFarmView>? farm)
     {
         options.Validate();
         Options = options;
-        Time = time;
+        Context = context;
+        var time = Time = context.Time;
         _log = log;
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
         Subjects = new SubjectTable(time, EpochBits(options.Id));
+        if (farm is null && context.Membership is { } transport && options.Farm.Enabled)
+        {
+            var host = options.AdvertiseHost ?? options.Listen;
+            Addresses = ($"{host}:{options.TcpPort}", $"ws://{host}:{options.HttpPort}/rttp", $"http://{host}:{options.HttpPort}");
+            RouteAddress = options.Farm.Routes ? $"{host}:{options.Farm.RoutePort}" : "";
+            var self = new MemberInfo
+            {
+                Id = options.Id,
+                Gossip = transport.LocalAddress,
+                Group = options.Group,
+                Capacity = options.Capacity,
+                State = "joining",
+                Incarnation = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds(), // a restarted process is newer than its previous life
+            };
+
+            // Membership draws only under its own lock: a generator of its own, seeded from the context's.
+            Membership = new MembershipNode(self, options.Farm.MembershipOptions, transport, time, new Random(context.Random.Next()), options.Farm.Keyring(), options.Farm.SeedAddresses);
+            var node = Membership;
+            farm = _ => new MembershipFarmView(node);
+        }
+
         Farm = farm?.Invoke(this) ?? new LocalFarm(SelfMember, time);
         Farm.Changed += OnFarmChanged;
+        if (Membership is not null && options.Farm.Routes)
+        {
+            Routes = new global::StreamFarm.Server.Routes.RouteManager(this, options.Farm.Keyring(), context.Logging.CreateLogger("StreamFarm.Routes"));
+        }
+
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(options.Limits.PingInterval.TotalMilliseconds / 4, 10, 250));
         _housekeeping = time.CreateTimer(_ => Housekeep(), null, tick, tick);
+    }
+
+    /// <summary>Time, chance, outbound connections and logging this server was built with.</summary>
+    public ServerContext Context { get; }
+
+    /// <summary>The membership member this server built from its context (null when the host runs membership, or none runs).</summary>
+    public MembershipNode? Membership { get; }
+
+    /// <summary>
+    /// With routes: ownership terms follow this server's membership (see <see cref="Subjects.RecordClock"/>).
+    /// The pause detector's limit is the shortest suspicion the farm lets run before a dead verdict
+    /// (SuspicionMult probe intervals), but at least 2 s: a loaded machine delays timers by hundreds
+    /// of milliseconds, and each false alarm costs subscribers an IMAGE. A dead verdict heard later
+    /// (DeclaredDead) starts a new term as well, and this server re-joins.
+    /// </summary>
+    internal void UseOwnershipTerms(MembershipNode membership)
+    {
+        var m = Options.Farm.MembershipOptions;
+        Subjects.Clock.PauseLimit = TimeSpan.FromTicks(Math.Max((m.ProbeInterval * m.SuspicionMult).Ticks, TimeSpan.FromSeconds(2).Ticks));
+        membership.DeclaredDead += () =>
+        {
+            Subjects.Clock.Renounce();
+            Rejoin("the farm declared this server dead");
+        };
+    }
+
+    /// <summary>Starts what the constructor assembled from the context: routes, the status publisher, membership.</summary>
+    public void Start()
+    {
+        if (Membership is null || _publisher is not null)
+        {
+            return;
+        }
+
+        if (Routes is not null)
+        {
+            Routes.Start();
+            UseOwnershipTerms(Membership);
+        }
+
+        var publisher = _publisher = new FarmStatusPublisher(this, Membership, Options.Farm.MembershipOptions.GossipInterval);
+        RejoiningChanged += () => ThreadPool.QueueUserWorkItem(_ => publisher.Publish()); // joining / active at once, not at the next tick
+        publisher.Publish();
+        Membership.Start();
     }
 
     public ServerOptions Options { get; }
@@ -238,7 +327,7 @@ public sealed partial class RttpServer : IDisposable
     /// <summary>Queues <paramref name="move"/> to the sessions in random order, spread evenly over <paramref name="spread"/>.</summary>
     private ITimer SendMoves(IEnumerable<ClientSession> sessions, byte[] move, TimeSpan spread)
     {
-        var queue = new Queue<ClientSession>(sessions.OrderBy(_ => Random.Shared.Next()));
+        var queue = new Queue<ClientSession>(sessions.OrderBy(_ => Context.Random.Next()));
         var ticks = Math.Max(1, (int)(spread.TotalMilliseconds / 100));
         var perTick = Math.Max(1, (int)Math.Ceiling(queue.Count / (double)ticks));
         return Time.CreateTimer(_ =>
@@ -441,6 +530,14 @@ public sealed partial class RttpServer : IDisposable
         _housekeeping.Dispose();
         _drainTimer?.Dispose();
         _rebalanceTimer?.Dispose();
+        if (Membership is not null)
+        {
+            // Assembled from the context: this server owns its routes, publisher and membership.
+            _publisher?.Dispose();
+            _ = Routes?.StopAsync(TimeSpan.Zero);
+            Membership.Dispose();
+        }
+
         Farm.Changed -= OnFarmChanged;
         (Farm as IDisposable)?.Dispose();
     }

@@ -136,18 +136,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         {
             server.Routes = new Routes.RouteManager(server, options.Farm.Keyring(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Routes"));
             server.Routes.Start();
-
-            // The pause detector's limit: the shortest suspicion the farm lets run before a dead
-            // verdict (SuspicionMult probe intervals), but at least 2 s: a loaded machine delays
-            // timers by hundreds of milliseconds, and each false alarm costs subscribers an IMAGE.
-            // A dead verdict heard later (DeclaredDead) starts a new term as well.
-            var m = options.Farm.MembershipOptions;
-            server.Subjects.Clock.PauseLimit = TimeSpan.FromTicks(Math.Max((m.ProbeInterval * m.SuspicionMult).Ticks, TimeSpan.FromSeconds(2).Ticks));
-            membership!.DeclaredDead += () =>
-            {
-                server.Subjects.Clock.Renounce();
-                server.Rejoin("the farm declared this server dead");
-            };
+            server.UseOwnershipTerms(membership!);
         }
 
         if (membership is not null)

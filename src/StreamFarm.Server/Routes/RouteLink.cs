@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -287,10 +285,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
         if (q is not null && flush > TimeSpan.Zero)
         {
             // Let what is queued (seeds of a handover, last publications) reach the peer first.
-            var deadline = DateTime.UtcNow + flush;
-            while (q.QueuedBytes > 0 && DateTime.UtcNow < deadline)
+            var started = _manager.Time.GetTimestamp();
+            while (q.QueuedBytes > 0 && _manager.Time.GetElapsedTime(started) < flush)
             {
-                await Task.Delay(10);
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _manager.Time);
             }
         }
 
@@ -360,7 +358,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
             delay = welcomed ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
             try
             {
-                await Task.Delay(delay * (0.5 + Random.Shared.NextDouble()), _stop.Token);
+                await Task.Delay(delay * (0.5 + _manager.Random.NextDouble()), _manager.Time, _stop.Token);
             }
             catch (OperationCanceledException)
             {
@@ -372,28 +370,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
     /// <summary>One connection's life; true if it was welcomed (so the next attempt need not back off long).</summary>
     private async Task<bool> ConnectOnceAsync()
     {
-        if (!IPEndPoint.TryParse(Address, out var endPoint))
-        {
-            throw new IOException($"route address '{Address}' is not IP:PORT");
-        }
-
-        using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        if (_manager.BindAddress is { } local && local.AddressFamily == endPoint.AddressFamily)
-        {
-            // From this server's own address: peers (and firewalls) see the route come from the
-            // server, not from whatever source address the kernel would pick.
-            socket.Bind(new IPEndPoint(local, 0));
-        }
-
-        using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
-        {
-            connectTimeout.CancelAfter(TimeSpan.FromSeconds(2));
-            await socket.ConnectAsync(endPoint, connectTimeout.Token);
-        }
-
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream);
-        var writer = PipeWriter.Create(stream);
+        var transport = await _manager.ConnectionFactory.ConnectAsync(Address, _manager.BindAddress, _stop.Token);
+        var reader = transport.Input;
+        var writer = transport.Output;
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {

@@ -60,6 +60,12 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public TimeProvider Time => _server.Time;
 
+    /// <summary>Opens the routes (sockets, or an in-memory network in tests): from the server's context.</summary>
+    public Transport.IConnectionFactory ConnectionFactory => _server.Context.Connections;
+
+    /// <summary>Backoff jitter: from the server's context.</summary>
+    public Random Random => _server.Context.Random;
+
     /// <summary>Bytes a route may have queued before it is cut as slow (four times a client's limit, at least 4 MiB).</summary>
     public int RouteBufferBytes => Math.Max(4 << 20, _server.Options.Limits.MaxOutboundBytes * 4);
 

@@ -1,0 +1,63 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace StreamFarm.Server.Transport;
+
+/// <summary>
+/// Opens outbound connections (today: routes to other servers of the farm). The default,
+/// <see cref="SocketConnectionFactory"/>, opens TCP sockets; tests put an in-memory network here.
+/// </summary>
+public interface IConnectionFactory
+{
+    /// <summary>
+    /// Connects to <paramref name="address"/> (<c>ip:port</c>), from <paramref name="bindAddress"/> when given.
+    /// Refusal, an unreachable peer or a timeout throw <see cref="SocketException"/> or <see cref="IOException"/>.
+    /// The caller completes both pipes when done (which closes the connection).
+    /// </summary>
+    ValueTask<IDuplexPipe> ConnectAsync(string address, IPAddress? bindAddress, CancellationToken ct);
+}
+
+/// <summary>TCP connections (no Nagle delay), with a two-second connect timeout.</summary>
+public sealed class SocketConnectionFactory : IConnectionFactory
+{
+    public static SocketConnectionFactory Instance { get; } = new();
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    public async ValueTask<IDuplexPipe> ConnectAsync(string address, IPAddress? bindAddress, CancellationToken ct)
+    {
+        if (!IPEndPoint.TryParse(address, out var endPoint))
+        {
+            throw new IOException($"route address '{address}' is not IP:PORT");
+        }
+
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (bindAddress is not null && bindAddress.AddressFamily == endPoint.AddressFamily)
+            {
+                // From this server's own address: peers (and firewalls) see the route come from the
+                // server, not from whatever source address the kernel would pick.
+                socket.Bind(new IPEndPoint(bindAddress, 0));
+            }
+
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                connectTimeout.CancelAfter(ConnectTimeout);
+                await socket.ConnectAsync(endPoint, connectTimeout.Token);
+            }
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        // Completing the reader and the writer disposes the stream, which closes the socket.
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
+    }
+
+    private sealed record StreamPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+}

@@ -1,0 +1,130 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using StreamFarm.TestKit;
+
+namespace StreamFarm.Simulation.Tests;
+
+/// <summary>The kit's faults do what they say: kills end connections as their mode says, paused processes hold their timers and traffic, cut ways hold bytes until the heal.</summary>
+public sealed class KitTests
+{
+    private static string[] Subjects => ["/K/a"];
+
+    [Theory]
+    [InlineData(KillMode.Close, "end of stream")]
+    [InlineData(KillMode.Reset, "reset")]
+    [InlineData(KillMode.Silent, "silent")]
+    public void Kill_EndsTheClientsConnection_AsTheModeSays_AndItMovesToAnotherServer(KillMode mode, string expected)
+    {
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = 5 });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(10), "converged");
+        var client = farm.AddClient("c", "s2", Subjects);
+        farm.Eventually(() => client.IsWelcomed, TimeSpan.FromSeconds(5), "welcomed");
+        var killedAt = farm.NowMs;
+        farm.Kill("s2", mode);
+        farm.Eventually(() => client.Sessions == 2 && client.IsWelcomed, TimeSpan.FromSeconds(10), "moved to another server");
+        var gone = client.Events.First(e => e.Kind == ClientEventKind.Disconnected);
+        Assert.Contains(expected, gone.Line, StringComparison.Ordinal);
+        Assert.NotEqual("s2", client.Server);
+        if (mode == KillMode.Silent)
+        {
+            Assert.True(gone.AtMs - killedAt >= 3000, $"a silent kill is noticed by the client's own timeout only (after {gone.AtMs - killedAt} ms)");
+        }
+        else
+        {
+            Assert.True(gone.AtMs - killedAt < 100, $"noticed after {gone.AtMs - killedAt} ms");
+        }
+    }
+
+    [Fact]
+    public void DeadHost_RefusesConnections_CutWay_TimesOut_HealedWay_Connects()
+    {
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 2, Seed = 6 });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(10), "converged");
+        farm.Kill("s2");
+        var refused = farm.Network.ConnectAsync("10.0.0.1", SimFarm.RouteAddressOf("s2"), false, CancellationToken.None).AsTask();
+        var e = Assert.ThrowsAny<SocketException>(() => refused.GetAwaiter().GetResult());
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+
+        farm.Restart("s2");
+        farm.Cut("s1", "s2");
+        var timedOut = farm.Network.ConnectAsync("10.0.0.1", SimFarm.RouteAddressOf("s2"), false, CancellationToken.None).AsTask();
+        farm.Run(TimeSpan.FromMilliseconds(1900));
+        Assert.False(timedOut.IsCompleted);
+        farm.Run(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(SocketError.TimedOut, Assert.ThrowsAny<SocketException>(() => timedOut.GetAwaiter().GetResult()).SocketErrorCode);
+        farm.Heal();
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(20), "converged after the heal");
+    }
+
+    [Fact]
+    public async Task Partition_HoldsStreamBytes_UntilTheHeal_InOrder()
+    {
+        var time = new FakeTimeProvider(SimFarm.Epoch);
+        var net = new SimNetwork(time, 1);
+        var received = new List<string>();
+        var accepted = new TaskCompletionSource<IDuplexPipe>();
+        net.Listen("10.0.0.2:9", (pipe, _, _) =>
+        {
+            accepted.TrySetResult(pipe);
+            return Task.CompletedTask;
+        });
+        var client = await net.ConnectAsync("10.0.0.1", "10.0.0.2:9", unboundedOutput: true, CancellationToken.None);
+        var server = await accepted.Task;
+        string Drain()
+        {
+            Quiescence.Settle(TimeSpan.FromSeconds(1));
+            return server.Input.TryRead(out var r) ? Consume(server.Input, r) : "";
+        }
+
+        Write(client.Output, "one ");
+        time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Equal("one ", Drain());
+        net.Partition(["10.0.0.1"], ["10.0.0.2"]);
+        Write(client.Output, "two ");
+        Write(client.Output, "three");
+        Quiescence.Settle(TimeSpan.FromSeconds(1));
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal("", Drain());
+        net.Heal();
+        time.Advance(TimeSpan.FromMilliseconds(10));
+        Assert.Equal("two three", Drain());
+    }
+
+    [Fact]
+    public void PausedClock_HoldsTimers_AndFiresThemOnceAtResume()
+    {
+        var time = new FakeTimeProvider(SimFarm.Epoch);
+        var clock = new SimClock(time, "s1");
+        var fired = 0;
+        using var timer = clock.CreateTimer(_ => fired++, null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+        time.Advance(TimeSpan.FromMilliseconds(250));
+        Assert.Equal(2, fired);
+        clock.Pause();
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(2, fired);
+        clock.Resume();
+        Assert.Equal(3, fired); // late, once
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(4, fired);
+        clock.Stop();
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(4, fired);
+    }
+
+    private static void Write(PipeWriter w, string text)
+    {
+        w.Write(Encoding.UTF8.GetBytes(text));
+        _ = w.FlushAsync().AsTask();
+        Quiescence.Settle(TimeSpan.FromSeconds(1)); // the network's pump takes the bytes
+    }
+
+    private static string Consume(PipeReader r, ReadResult result)
+    {
+        var text = Encoding.UTF8.GetString(result.Buffer);
+        r.AdvanceTo(result.Buffer.End);
+        return text;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+using Xunit.Abstractions;
+
+namespace StreamFarm.Simulation.Tests;
+
+/// <summary>
+/// Seeded fault schedules against whole farms in one process (see <see cref="Schedule"/> and
+/// <see cref="ScheduleRunner"/>). <c>SIM_SCHEDULES=n</c> runs n schedules (seeds 1 to n; default
+/// <see cref="DefaultSchedules"/>), <c>SIM_FIRST_SEED=m</c> starts at m, and <c>SIM_SEED=n</c>
+/// replays one seed with the servers' logs, writing the whole story to a file.
+/// </summary>
+public sealed class SimulationTests(ITestOutputHelper output)
+{
+    public const int DefaultSchedules = 1000;
+
+    [Fact]
+    public void SeededFaultSchedules_KeepTheInvariants()
+    {
+        if (Environment.GetEnvironmentVariable("SIM_SEED") is { Length: > 0 } one)
+        {
+            Replay(int.Parse(one, CultureInfo.InvariantCulture));
+            return;
+        }
+
+        var count = int.TryParse(Environment.GetEnvironmentVariable("SIM_SCHEDULES"), CultureInfo.InvariantCulture, out var n) ? n : DefaultSchedules;
+        var first = int.TryParse(Environment.GetEnvironmentVariable("SIM_FIRST_SEED"), CultureInfo.InvariantCulture, out var f) ? f : 1;
+        var sw = Stopwatch.StartNew();
+        var failed = new List<ScheduleResult>();
+        var simulated = TimeSpan.Zero;
+        var observations = 0L;
+        var unsettled = 0;
+        for (var seed = first; seed < first + count; seed++)
+        {
+            var result = ScheduleRunner.Run(Schedule.FromSeed(seed));
+            simulated += result.Simulated;
+            observations += result.Observations;
+            unsettled += result.UnsettledSteps;
+            if (result.Failed)
+            {
+                failed.Add(result);
+            }
+        }
+
+        output.WriteLine($"{count} schedules (seeds {first} to {first + count - 1}): {simulated.TotalSeconds:0} s simulated in {sw.Elapsed.TotalSeconds:0.0} s; {observations} copies compared; {unsettled} steps did not settle");
+        var byInvariant = failed.SelectMany(r => r.Violations.Select(v => (v.Invariant, r.Schedule.Seed))).GroupBy(x => x.Invariant).OrderBy(g => g.Key, StringComparer.Ordinal);
+        foreach (var g in byInvariant)
+        {
+            var seeds = g.Select(x => x.Seed).Distinct().ToList();
+            output.WriteLine($"{g.Key}: {seeds.Count} schedules, e.g. seeds {string.Join(", ", seeds.Take(10))}");
+        }
+
+        var i3 = failed.Where(r => r.Violations.Any(v => v.Invariant == "I3")).ToList();
+        if (i3.Count > 0)
+        {
+            var plain = i3.Count(r => r.Violations.Any(v => v.Invariant == "I3" && v.Message.Contains("[one publisher connection]", StringComparison.Ordinal)));
+            output.WriteLine($"I3: in {plain} of the {i3.Count} schedules a value went back to one the publisher had sent earlier on the same connection");
+        }
+
+        foreach (var r in failed.Take(10))
+        {
+            output.WriteLine(ScheduleRunner.Report(r));
+        }
+
+        Assert.True(failed.Count == 0, $"{failed.Count} of {count} schedules broke an invariant; failing seeds: {string.Join(", ", failed.Select(r => r.Schedule.Seed).Take(50))}{(failed.Count > 50 ? ", ..." : "")}. Replay one with SIM_SEED=<seed>. First: {(failed.Count > 0 ? ScheduleRunner.Report(failed[0]) : "")}");
+    }
+
+    private void Replay(int seed)
+    {
+        var schedule = Schedule.FromSeed(seed);
+        var result = ScheduleRunner.Run(schedule, logging: true, keepFarm: true);
+        using var farm = result.Farm!;
+        var path = Path.Combine(Path.GetTempPath(), $"streamfarm-sim-{seed}.log");
+        using (var w = new StreamWriter(path))
+        {
+            w.WriteLine(ScheduleRunner.Report(result, perInvariant: int.MaxValue));
+            w.WriteLine();
+            w.WriteLine("== server log ==");
+            foreach (var line in farm.Log!.Lines)
+            {
+                w.WriteLine(line);
+            }
+
+            foreach (var c in farm.Clients)
+            {
+                w.WriteLine();
+                w.WriteLine($"== {c.Name} ==");
+                foreach (var e in c.Events.Where(e => !e.Line.StartsWith("SERVER ", StringComparison.Ordinal) && !e.Line.StartsWith("FARM", StringComparison.Ordinal) && e.Line is not ("PING" or "PONG")))
+                {
+                    w.WriteLine(e);
+                }
+            }
+        }
+
+        output.WriteLine(ScheduleRunner.Report(result, perInvariant: 20));
+        output.WriteLine($"full story: {path}");
+        Assert.False(result.Failed, $"seed {seed} broke an invariant: {ScheduleRunner.Report(result)}\nfull story: {path}");
+    }
+}
