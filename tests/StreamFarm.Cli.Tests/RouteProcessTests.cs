@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using StreamFarm.Client;
 using StreamFarm.Protocol;
-using StreamFarm.Server.Routes;
 using Xunit.Abstractions;
 
 namespace StreamFarm.Cli.Tests;

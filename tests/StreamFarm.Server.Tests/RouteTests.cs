@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using StreamFarm.Membership;
+using StreamFarm.Protocol;
 using StreamFarm.Server.Routes;
 using StreamFarm.Server.Tests.Kit;
 
