@@ -359,7 +359,9 @@ public sealed partial class FarmClient
             OpenLink(link, table);
         }
 
-        return serving;
+        // While the owner's connection opens, its subjects wait for it (one connect, then one hop
+        // for good), unless opening it failed before: then the serving server carries meanwhile.
+        return link.Opening && !link.Failed ? null : serving;
     }
 
     private void OpenLink(OwnerLink link, FarmSnapshot table)
@@ -403,10 +405,12 @@ public sealed partial class FarmClient
             if (connection is not null && connection.ServerId == link.Id && _links.GetValueOrDefault(link.Id) == link && !_stop.IsCancellationRequested)
             {
                 link.Connection = connection;
+                link.Failed = false;
                 link.LastUsed = time.GetTimestamp();
             }
             else
             {
+                link.Failed = true;
                 failure ??= connection is null ? "gone" : $"{address} is {connection.ServerId}, not {link.Id}";
                 link.RetryAt = time.GetTimestamp() + time.TimestampFrequency * 5;
             }
@@ -414,6 +418,7 @@ public sealed partial class FarmClient
 
         if (link.Connection != connection || connection is null)
         {
+            PumpAll(); // what waited for this connection goes through the serving server
             Step(StepKind.Failed, $"publish-only connection to {link.Id} (owner) at {address}: {failure}; its subjects go through the serving server");
             if (connection is not null)
             {
@@ -454,10 +459,10 @@ public sealed partial class FarmClient
             why = ex.Message;
         }
 
-        await CloseLinkAsync(link, connection, why, retryAfter: TimeSpan.FromSeconds(5));
+        await CloseLinkAsync(link, connection, why, retryAfter: TimeSpan.FromSeconds(5), failed: true);
     }
 
-    private async Task CloseLinkAsync(OwnerLink link, RttpConnection connection, string why, TimeSpan retryAfter)
+    private async Task CloseLinkAsync(OwnerLink link, RttpConnection connection, string why, TimeSpan retryAfter, bool failed = false)
     {
         var time = _options.Connection.Time;
         lock (_pubLock)
@@ -468,6 +473,7 @@ public sealed partial class FarmClient
             }
 
             link.Connection = null;
+            link.Failed = failed;
             link.RetryAt = time.GetTimestamp() + (long)(retryAfter.TotalSeconds * time.TimestampFrequency);
         }
 
@@ -676,6 +682,9 @@ public sealed partial class FarmClient
         public RttpConnection? Connection { get; set; }
 
         public bool Opening { get; set; }
+
+        /// <summary>The last attempt failed or the connection was lost: publications do not wait for the next one.</summary>
+        public bool Failed { get; set; }
 
         public long RetryAt { get; set; }
 
