@@ -20,6 +20,7 @@ internal static class BenchCommand
         command.Subcommands.Add(ClientBenchCommand.CreateFailover());
         command.Subcommands.Add(ClientBenchCommand.CreateBalance());
         command.Subcommands.Add(RouteBenchCommand.Create());
+        command.Subcommands.Add(LatencyBenchCommand.Create());
         return command;
     }
 
