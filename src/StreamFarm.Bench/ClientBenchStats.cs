@@ -12,8 +12,11 @@ public sealed record LatencySummary(int Count, double Min, double Median, double
             return new LatencySummary(0, 0, 0, 0, 0, 0);
         }
 
-        return new LatencySummary(sorted.Length, sorted[0], Percentile(sorted, 50), Percentile(sorted, 99), sorted[^1], sorted.Average());
+        return new LatencySummary(sorted.Length, sorted[0], Percentile(sorted, 50), Percentile(sorted, 99), sorted[^1], sorted.Average()) { P90 = Percentile(sorted, 90) };
     }
+
+    /// <summary>The 90th percentile (nearest rank).</summary>
+    public double P90 { get; init; }
 
     /// <summary>
     /// The nearest-rank percentile of sorted values: the smallest value with at least p % of the values

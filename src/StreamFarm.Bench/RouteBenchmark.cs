@@ -120,7 +120,7 @@ public static class RouteBenchmark
     /// the server's <c>streamfarm_route_forwarded_total</c> has grown by as many if it is not the owner,
     /// and not at all if it is.
     /// </summary>
-    private static async Task<(RouteServer Owner, string Evidence)> FindOwnerAsync(RouteCluster cluster, RouteSettings settings, CancellationToken cancel)
+    internal static async Task<(RouteServer Owner, string Evidence)> FindOwnerAsync(RouteCluster cluster, RouteSettings settings, CancellationToken cancel)
     {
         const int Probes = 10;
         var forwarded = new Dictionary<string, double>(StringComparer.Ordinal);

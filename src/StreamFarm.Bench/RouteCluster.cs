@@ -71,21 +71,23 @@ internal sealed class RouteCluster : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>Starts three clustered nats-servers (every server given the other two as routes) and waits until each has two routes.</summary>
-    public static async Task<RouteCluster> StartNatsAsync(string natsServer, string prefix, TimeSpan timeout, CancellationToken cancel)
+    /// <summary>Starts <paramref name="count"/> clustered nats-servers (three by default; every server given the others as routes; one alone has no cluster) and waits until each has a route to every other.</summary>
+    public static async Task<RouteCluster> StartNatsAsync(string natsServer, string prefix, TimeSpan timeout, CancellationToken cancel, int count = 3)
     {
-        var ips = Ips(prefix, 11);
+        var ips = Ips(prefix, 11, count);
         var cluster = new RouteCluster(ServerKind.Nats);
         var clock = Stopwatch.StartNew();
         var servers = ips.Select((ip, i) =>
         {
             var name = "nats-" + (char)('a' + i);
-            IEnumerable<string> args =
-            [
-                "-a", ip, "-p", Num(NatsClientPort), "-m", Num(NatsMonitorPort), "-n", name,
-                "--cluster_name", "routes", "--cluster", $"nats://{ip}:{Num(NatsClusterPort)}",
-                "--routes", string.Join(',', ips.Where(other => other != ip).Select(other => $"nats://{other}:{Num(NatsClusterPort)}")),
-            ];
+            IEnumerable<string> args = ips.Length == 1
+                ? ["-a", ip, "-p", Num(NatsClientPort), "-m", Num(NatsMonitorPort), "-n", name]
+                :
+                [
+                    "-a", ip, "-p", Num(NatsClientPort), "-m", Num(NatsMonitorPort), "-n", name,
+                    "--cluster_name", "routes", "--cluster", $"nats://{ip}:{Num(NatsClusterPort)}",
+                    "--routes", string.Join(',', ips.Where(other => other != ip).Select(other => $"nats://{other}:{Num(NatsClusterPort)}")),
+                ];
             return (name, natsServer, args, new IPEndPoint(IPAddress.Parse(ip), NatsClientPort), $"http://{ip}:{Num(NatsMonitorPort)}");
         });
         await cluster.StartAsync(servers, null, timeout, cancel);
@@ -184,7 +186,7 @@ internal sealed class RouteCluster : IAsyncDisposable
 
             if (clock.Elapsed > timeout)
             {
-                throw new BenchException($"{Kind.Name()}: the three servers were not ready within {timeout.TotalSeconds:0} s: {missing}");
+                throw new BenchException($"{Kind.Name()}: the servers were not ready within {timeout.TotalSeconds:0} s: {missing}");
             }
 
             await Task.Delay(50, cancel);
@@ -238,7 +240,7 @@ internal sealed class RouteCluster : IAsyncDisposable
         }
     }
 
-    private static string[] Ips(string prefix, int first) => [.. Enumerable.Range(first, 3).Select(k => $"{prefix}.{Num(k)}")];
+    private static string[] Ips(string prefix, int first, int count = 3) => [.. Enumerable.Range(first, count).Select(k => $"{prefix}.{Num(k)}")];
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
 }

@@ -116,7 +116,7 @@ internal sealed class RouteScenario
         }
 
         var (atRate, atRateCores, latency, latencyByServer) = await RateRunAsync(publisher, cancel);
-        var (throughput, cores) = await ThroughputRunAsync(publisher, cancel);
+        var (throughput, cores) = _settings.LatencyOnly ? (null, new Dictionary<string, double>()) : await ThroughputRunAsync(publisher, cancel);
         foreach (var s in _subscribers.Append(publisher))
         {
             if (s.Failure is not null)
@@ -309,7 +309,7 @@ internal sealed class RouteScenario
     }
 
     /// <summary>As fast as the slowest subscriber allows (flow window): deliveries and CPU over the measured interval.</summary>
-    private async Task<(ScenarioResult Result, Dictionary<string, double> Cores)> ThroughputRunAsync(LoadClient publisher, CancellationToken cancel)
+    private async Task<(ScenarioResult? Result, Dictionary<string, double> Cores)> ThroughputRunAsync(LoadClient publisher, CancellationToken cancel)
     {
         var window = new FlowWindow(_settings.Window, _settings.Batch);
         window.Attach(_subscribers);

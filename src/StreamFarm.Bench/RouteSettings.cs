@@ -21,6 +21,9 @@ public sealed record RouteSettings
     /// <summary>Messages per second the publisher sends in the latency run.</summary>
     public int Rate { get; init; } = 5000;
 
+    /// <summary>Only the latency run (<c>streamfarm bench latency</c>): no throughput run.</summary>
+    public bool LatencyOnly { get; init; }
+
     /// <summary>Most messages the publisher is ahead of the slowest subscriber in the throughput run.</summary>
     public int Window { get; init; } = 1000;
 

@@ -194,6 +194,21 @@ public sealed partial class FarmClient
             var next = await TryConnectAsync(AddressOf(choice.Server), cancel);
             if (next is not null)
             {
+                // Publications in flight on the server we leave: give them a moment to be answered
+                // there, rather than sending their latest values again from the next server.
+                using (var drain = CancellationTokenSource.CreateLinkedTokenSource(cancel))
+                {
+                    drain.CancelAfter(_options.HeartbeatTimeout);
+                    try
+                    {
+                        await current.WhenAcknowledgedAsync(drain.Token);
+                    }
+                    catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+                    {
+                        // not answered in time: the outbox sends them again
+                    }
+                }
+
                 await ClearAsync(current);
                 Step(StepKind.Moved, $"moved to {next.ServerId} at {next.Endpoint} after {pause.TotalMilliseconds:0} ms; left {current.ServerId}");
                 await ActivateAsync(next, cancel);
@@ -324,6 +339,7 @@ public sealed partial class FarmClient
         }
 
         _firstConnect.TrySetResult();
+        PumpAll(); // publications held while there was no connection, or lost with the previous one
     }
 
     private async Task ClearAsync(RttpConnection connection)
@@ -353,6 +369,9 @@ public sealed partial class FarmClient
                         return new Outcome(OutcomeKind.Lost, $"BYE {m.Code} {m.Text}".TrimEnd());
                     case RttpMessageKind.Error when m.Error.IsFatal():
                         return new Outcome(OutcomeKind.Lost, $"ERR {m.Code} {m.Text}");
+                    case RttpMessageKind.Error when m.Error == RttpErrorCode.Unavailable:
+                        NoteUnavailable(m, connection.ServerId);
+                        break;
                 }
 
                 await _messages.Writer.WriteAsync(Label(m, connection.ServerId), watch.Token);

@@ -16,7 +16,7 @@ public sealed partial class FarmClient : IAsyncDisposable
 {
     private readonly FarmClientOptions _options;
     private readonly IReconnectPolicy _policy;
-    private readonly Channel<FarmMessage> _messages = Channel.CreateBounded<FarmMessage>(new BoundedChannelOptions(10_000) { SingleReader = false, SingleWriter = true });
+    private readonly Channel<FarmMessage> _messages = Channel.CreateBounded<FarmMessage>(new BoundedChannelOptions(10_000) { SingleReader = false, SingleWriter = false });
     private readonly Channel<ConnectionStep> _steps = Channel.CreateBounded<ConnectionStep>(new BoundedChannelOptions(1_000) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
@@ -51,6 +51,11 @@ public sealed partial class FarmClient : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancel = default)
     {
         _loop = RunAsync();
+        if (_options.OneHop)
+        {
+            _sweeper = SweepLinksAsync();
+        }
+
         await _firstConnect.Task.WaitAsync(cancel);
     }
 
@@ -95,10 +100,6 @@ public sealed partial class FarmClient : IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes through the current server; throws <see cref="RttpConnectionException"/> when not connected.</summary>
-    public Task PublishAsync(string subject, IEnumerable<KeyValuePair<string, string>> fields, bool replace = false, CancellationToken cancel = default) =>
-        (Volatile.Read(ref _connection) ?? throw new RttpConnectionException("not connected to a server")).PublishAsync(subject, fields, replace, cancel);
-
     /// <summary>Waits until every line sent so far was handled by the current server.</summary>
     public Task PingAsync(CancellationToken cancel = default) =>
         (Volatile.Read(ref _connection) ?? throw new RttpConnectionException("not connected to a server")).PingAsync(cancel);
@@ -120,6 +121,9 @@ public sealed partial class FarmClient : IAsyncDisposable
         {
             await c.CloseAsync("client stopping");
         }
+
+        await CloseLinksAsync();
+        FailUnanswered();
 
         _firstConnect.TrySetCanceled();
         _messages.Writer.TryComplete();

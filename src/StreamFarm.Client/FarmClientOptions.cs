@@ -37,6 +37,23 @@ public sealed record FarmClientOptions
     /// </summary>
     public bool UseExternalAddresses { get; init; }
 
+    /// <summary>
+    /// One hop for publishers: each subject's publications go straight to its owner (computed from
+    /// the farm table, <see cref="StreamFarm.Protocol.Ownership"/>) over a publish-only connection
+    /// opened when first needed, rather than through the serving server and a route; the serving
+    /// connection carries them while the owner is unknown or unreachable. On by default.
+    /// </summary>
+    public bool OneHop { get; init; } = true;
+
+    /// <summary>A publish-only connection to an owner with nothing sent for this long (and nothing unanswered) is closed.</summary>
+    public TimeSpan OwnerConnectionIdle { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The window of publications sent and not yet acknowledged (acknowledged ones, and with
+    /// <see cref="OneHop"/> every one): more wait, in call order, until answers free slots.
+    /// </summary>
+    public int MaxUnacknowledged { get; init; } = 1_000;
+
     /// <summary>HELLO options: client name, credentials, timeouts.</summary>
     public RttpConnectionOptions Connection { get; init; } = new();
 

@@ -54,6 +54,21 @@ public enum StepKind
 
     /// <summary>A step failed (the text says what).</summary>
     Failed,
+
+    /// <summary>A publish-only connection to a subject's owner opened (one hop).</summary>
+    OwnerConnected,
+
+    /// <summary>A publish-only connection to a subject's owner closed (idle, hung, moved or lost).</summary>
+    OwnerClosed,
+
+    /// <summary>Publications whose connection ended unanswered were sent again (the latest value of their subject).</summary>
+    Republished,
+
+    /// <summary>A publication was refused (<c>NACK</c>; the text has the code).</summary>
+    Refused,
+
+    /// <summary>The farm dropped a fire-and-forget publication (<c>ERR UNAVAILABLE</c>, not fatal; publish again later).</summary>
+    Unavailable,
 }
 
 /// <summary>One step, for logs and <c>streamfarm sub -v</c>.</summary>

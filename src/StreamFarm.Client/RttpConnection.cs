@@ -33,6 +33,19 @@ public sealed class RttpConnection : IAsyncDisposable
     private RttpFrameSummary? _welcomeSummary;
     private FarmSnapshot _farm = FarmSnapshot.Empty;
 
+    // Lines go out in the order they were queued: every send renders its line and queues it under
+    // _outLock (with the acknowledged publications' ids and window), then whoever holds _writeLock
+    // writes everything queued so far and flushes once (a burst of sends is one socket write).
+    private readonly Lock _outLock = new();
+    private List<byte[]> _outQueue = [];
+    private long _queuedLines;
+    private long _writtenLines;
+    private readonly Dictionary<long, PendingAck> _pending = [];
+    private readonly Queue<PendingAck> _admission = new();
+    private long _nextAckId;
+    private bool _ended;
+    private long _nacks;
+
     private RttpConnection(TcpClient tcp, RttpConnectionOptions options, string endpoint)
     {
         _tcp = tcp;
@@ -65,6 +78,33 @@ public sealed class RttpConnection : IAsyncDisposable
 
     /// <summary>Completes when the connection has ended (faulted if it failed).</summary>
     public Task Completion => _readLoop;
+
+    /// <summary>Acknowledged publications sent and not yet answered, plus those waiting for a slot of the window.</summary>
+    public int Unacknowledged
+    {
+        get
+        {
+            lock (_outLock)
+            {
+                return _pending.Count + _admission.Count;
+            }
+        }
+    }
+
+    /// <summary>True once the connection has ended (nothing more can be sent or answered).</summary>
+    public bool HasEnded
+    {
+        get
+        {
+            lock (_outLock)
+            {
+                return _ended;
+            }
+        }
+    }
+
+    /// <summary>How many acknowledged publications the server refused (<c>NACK</c>).</summary>
+    public long Nacks => Interlocked.Read(ref _nacks);
 
     /// <summary>Connects, says HELLO and waits for WELCOME. Throws <see cref="RttpConnectionException"/> when refused.</summary>
     public static async Task<RttpConnection> ConnectAsync(string host, int port, RttpConnectionOptions? options = null, CancellationToken cancel = default)
@@ -143,25 +183,208 @@ public sealed class RttpConnection : IAsyncDisposable
             RttpWriter.WriteRaw(w, "\n"u8);
         }, cancel);
 
-    /// <summary>Publishes fields (<paramref name="replace"/>: the whole record, PUBIMAGE).</summary>
+    /// <summary>Publishes fields (<paramref name="replace"/>: the whole record, PUBIMAGE), fire and forget: returns once written.</summary>
     public Task PublishAsync(string subject, IEnumerable<KeyValuePair<string, string>> fields, bool replace = false, CancellationToken cancel = default) =>
-        SendAsync(w =>
-        {
-            RttpWriter.WriteRaw(w, replace ? "PUBIMAGE "u8 : "PUB "u8);
-            RttpWriter.WriteRaw(w, CheckSubject(subject));
-            foreach (var (name, value) in fields)
-            {
-                var n = Encoding.UTF8.GetBytes(name);
-                if (!SubjectSyntax.IsValidName(n))
-                {
-                    throw new ArgumentException($"'{name}' is not a valid field name", nameof(fields));
-                }
+        SendAsync(w => WritePublication(w, replace, CheckSubject(subject), default, fields), cancel);
 
-                RttpWriter.WriteField(w, n, value);
+    /// <summary>
+    /// Publishes as <paramref name="options"/> say. Acknowledged (<see cref="PublishOptions.Acknowledge"/>):
+    /// completes on <c>ACK</c>, throws <see cref="PublishRejectedException"/> on <c>NACK</c> and
+    /// <see cref="PublishOutcomeUnknownException"/> if the connection ends before the answer. Waits
+    /// for a slot when <see cref="RttpConnectionOptions.MaxUnacknowledged"/> publications are
+    /// unanswered. Cancelling withdraws a publication still waiting for a slot; one already sent is
+    /// not withdrawn (only the wait ends).
+    /// </summary>
+    public async Task PublishAsync(string subject, IEnumerable<KeyValuePair<string, string>> fields, PublishOptions options, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!options.Acknowledge)
+        {
+            await PublishAsync(subject, fields, options.Replace, cancel);
+            return;
+        }
+
+        var receipt = Queue(subject, fields, options.Replace, out var pending);
+        using var withdraw = cancel.CanBeCanceled ? cancel.Register(() => Withdraw(pending)) : default;
+        await receipt.Acknowledged.WaitAsync(cancel);
+    }
+
+    /// <summary>
+    /// Queues an acknowledged publication (<c>PUB|PUBIMAGE subject @ack=id fields</c>) and returns
+    /// at once: lines go out in the order of the calls, each as soon as the window of unacknowledged
+    /// publications has a slot. Await <see cref="PublishReceipt.Sent"/> for backpressure and
+    /// <see cref="PublishReceipt.Acknowledged"/> for the outcome.
+    /// </summary>
+    public PublishReceipt BeginPublish(string subject, IEnumerable<KeyValuePair<string, string>> fields, bool replace = false) =>
+        Queue(subject, fields, replace, out _);
+
+    private PublishReceipt Queue(string subject, IEnumerable<KeyValuePair<string, string>> fields, bool replace, out PendingAck pending)
+    {
+        // Rendered now (the caller's fields may change after the call), in two parts around the id.
+        var head = new ArrayBufferWriter<byte>(64);
+        RttpWriter.WriteRaw(head, replace ? "PUBIMAGE "u8 : "PUB "u8);
+        RttpWriter.WriteRaw(head, CheckSubject(subject));
+        RttpWriter.WriteRaw(head, " @ack="u8);
+        var tail = new ArrayBufferWriter<byte>(128);
+        WriteFields(tail, fields);
+        RttpWriter.WriteRaw(tail, "\n"u8);
+        pending = new PendingAck(subject, head.WrittenSpan.ToArray(), tail.WrittenSpan.ToArray());
+        var admitted = false;
+        lock (_outLock)
+        {
+            if (_ended)
+            {
+                pending.Fail(new RttpConnectionException($"the connection to {Endpoint} is closed"), sent: false);
+            }
+            else if (_admission.Count == 0 && _pending.Count < _options.MaxUnacknowledged)
+            {
+                AdmitLocked(pending);
+                admitted = true;
+            }
+            else
+            {
+                _admission.Enqueue(pending);
+            }
+        }
+
+        if (admitted)
+        {
+            StartFlush(pending);
+        }
+
+        return new PublishReceipt(subject, pending.Sent.Task, pending.Ack.Task);
+    }
+
+    /// <summary>Waits until every acknowledged publication sent so far is answered (or the connection ended).</summary>
+    public async Task WhenAcknowledgedAsync(CancellationToken cancel = default)
+    {
+        Task[] waits;
+        lock (_outLock)
+        {
+            waits = [.. _pending.Values.Select(p => p.Ack.Task), .. _admission.Select(p => p.Ack.Task)];
+        }
+
+        try
+        {
+            await Task.WhenAll(waits).WaitAsync(cancel);
+        }
+        catch (Exception ex) when (ex is PublishException or RttpConnectionException)
+        {
+            // answered (refused) or ended: either way nothing waits any more
+        }
+    }
+
+    private static void WritePublication(IBufferWriter<byte> w, bool replace, byte[] subject, ReadOnlySpan<byte> meta, IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        RttpWriter.WriteRaw(w, replace ? "PUBIMAGE "u8 : "PUB "u8);
+        RttpWriter.WriteRaw(w, subject);
+        RttpWriter.WriteRaw(w, meta);
+        WriteFields(w, fields);
+        RttpWriter.WriteRaw(w, "\n"u8);
+    }
+
+    private static void WriteFields(IBufferWriter<byte> w, IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        foreach (var (name, value) in fields)
+        {
+            var n = Encoding.UTF8.GetBytes(name);
+            if (!SubjectSyntax.IsValidName(n))
+            {
+                throw new ArgumentException($"'{name}' is not a valid field name", nameof(fields));
             }
 
-            RttpWriter.WriteRaw(w, "\n"u8);
-        }, cancel);
+            RttpWriter.WriteField(w, n, value);
+        }
+    }
+
+    /// <summary>Gives a publication its id and queues its line; under <c>_outLock</c>.</summary>
+    private void AdmitLocked(PendingAck pending)
+    {
+        var id = ++_nextAckId;
+        var idText = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var line = new byte[pending.Head.Length + idText.Length + pending.Tail.Length];
+        pending.Head.CopyTo(line, 0);
+        Encoding.ASCII.GetBytes(idText, line.AsSpan(pending.Head.Length));
+        pending.Tail.CopyTo(line, pending.Head.Length + idText.Length);
+        pending.Id = id;
+        pending.LineNumber = QueueLocked(line);
+        _pending[id] = pending;
+    }
+
+    /// <summary>Writes out what is queued up to the publication's line, in the background; its Sent completes then.</summary>
+    private void StartFlush(PendingAck pending) => _ = FlushSentAsync(pending);
+
+    private async Task FlushSentAsync(PendingAck pending)
+    {
+        try
+        {
+            await FlushThroughAsync(pending.LineNumber, _stop.Token);
+            pending.Sent.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            pending.Sent.TrySetException(ex is RttpConnectionException ? ex : new RttpConnectionException($"the connection to {Endpoint} is closed", ex));
+        }
+    }
+
+    private void Withdraw(PendingAck pending)
+    {
+        lock (_outLock)
+        {
+            if (pending.Id != 0 || !_admission.Contains(pending))
+            {
+                return; // sent already: only the wait ends
+            }
+
+            var rest = _admission.Where(p => p != pending).ToList();
+            _admission.Clear();
+            foreach (var p in rest)
+            {
+                _admission.Enqueue(p);
+            }
+        }
+
+        pending.Fail(new OperationCanceledException("withdrawn before it was sent"), sent: false);
+    }
+
+    /// <summary>ACK or NACK: completes the publication, and lets the next ones waiting for the window go.</summary>
+    private void Answer(long id, Exception? refusal)
+    {
+        PendingAck? pending;
+        List<PendingAck>? admitted = null;
+        lock (_outLock)
+        {
+            if (!_pending.Remove(id, out pending))
+            {
+                return; // not ours (or withdrawn)
+            }
+
+            while (_admission.Count > 0 && _pending.Count < _options.MaxUnacknowledged)
+            {
+                var next = _admission.Dequeue();
+                AdmitLocked(next);
+                (admitted ??= []).Add(next);
+            }
+        }
+
+        if (refusal is null)
+        {
+            pending.Ack.TrySetResult();
+        }
+        else
+        {
+            Interlocked.Increment(ref _nacks);
+            pending.Ack.TrySetException(refusal);
+        }
+
+        if (admitted is not null)
+        {
+            foreach (var p in admitted)
+            {
+                StartFlush(p);
+            }
+        }
+    }
 
     /// <summary>
     /// Sends PING and waits for its PONG. The server handles lines in order, so when this returns every
@@ -264,15 +487,69 @@ public sealed class RttpConnection : IAsyncDisposable
 
     private async Task SendAsync(Action<IBufferWriter<byte>> write, CancellationToken cancel)
     {
-        await _writeLock.WaitAsync(cancel);
+        var rendered = new ArrayBufferWriter<byte>(128);
+        write(rendered);
+        long number;
+        lock (_outLock)
+        {
+            number = QueueLocked(rendered.WrittenSpan.ToArray());
+        }
+
+        await FlushThroughAsync(number, cancel);
+    }
+
+    /// <summary>Queues a line; its number in the connection's order. Under <c>_outLock</c>.</summary>
+    private long QueueLocked(byte[] line)
+    {
+        _outQueue.Add(line);
+        return ++_queuedLines;
+    }
+
+    /// <summary>Returns once line <paramref name="number"/> and every line before it is written and flushed.</summary>
+    private async Task FlushThroughAsync(long number, CancellationToken cancel)
+    {
+        if (Interlocked.Read(ref _writtenLines) >= number)
+        {
+            return;
+        }
+
         try
         {
-            write(_writer);
+            await _writeLock.WaitAsync(cancel);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new RttpConnectionException($"the connection to {Endpoint} is closed", ex);
+        }
+
+        try
+        {
+            if (Interlocked.Read(ref _writtenLines) >= number)
+            {
+                return;
+            }
+
+            List<byte[]> batch;
+            long upTo;
+            lock (_outLock)
+            {
+                batch = _outQueue;
+                _outQueue = [];
+                upTo = _queuedLines;
+            }
+
+            foreach (var line in batch)
+            {
+                _writer.Write(line);
+            }
+
             var result = await _writer.FlushAsync(cancel);
             if (result.IsCompleted)
             {
                 throw new RttpConnectionException("the connection is closed");
             }
+
+            Interlocked.Exchange(ref _writtenLines, upTo);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
         {
@@ -280,7 +557,14 @@ public sealed class RttpConnection : IAsyncDisposable
         }
         finally
         {
-            _writeLock.Release();
+            try
+            {
+                _writeLock.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // disposed meanwhile
+            }
         }
     }
 
@@ -349,6 +633,7 @@ public sealed class RttpConnection : IAsyncDisposable
             waiter.TrySetException(failure ?? new RttpConnectionException("connection closed"));
         }
 
+        EndPublications(failure);
         _messages.Writer.TryComplete(failure is RttpConnectionException ? failure : null);
         await _reader.CompleteAsync();
     }
@@ -411,7 +696,15 @@ public sealed class RttpConnection : IAsyncDisposable
             case RttpVerb.Err:
                 var code = RttpErrors.Parse(f.Arg(0));
                 var text = Encoding.UTF8.GetString(f.Text);
-                var error = new RttpMessage { Kind = RttpMessageKind.Error, Error = code, Code = Encoding.UTF8.GetString(f.Arg(0)), Text = text };
+                var error = new RttpMessage
+                {
+                    Kind = RttpMessageKind.Error,
+                    Error = code,
+                    Code = Encoding.UTF8.GetString(f.Arg(0)),
+                    Text = text,
+                    Subject = f.TryGetMeta("subject"u8, out var about) ? FieldEscaping.Unescape(about) : "",
+                    RetryAfter = RetryAfter(f),
+                };
                 if (!_welcome.Task.IsCompleted && code.IsFatal())
                 {
                     _welcome.TrySetException(new RttpConnectionException(code, $"{error.Code}: {text}"));
@@ -422,6 +715,22 @@ public sealed class RttpConnection : IAsyncDisposable
                 var bye = new RttpMessage { Kind = RttpMessageKind.Bye, Code = f.ArgCount > 0 ? Encoding.UTF8.GetString(f.Arg(0)) : "", Text = Encoding.UTF8.GetString(f.Text) };
                 _welcome.TrySetException(new RttpConnectionException($"server said BYE {bye.Code} {bye.Text}".Trim()));
                 return bye;
+            case RttpVerb.Ack:
+                if (TryParseId(f.Arg(0), out var acked))
+                {
+                    Answer(acked, null);
+                }
+
+                return null;
+            case RttpVerb.Nack:
+                if (TryParseId(f.Arg(0), out var refused))
+                {
+                    var nackCode = Encoding.UTF8.GetString(f.Arg(1));
+                    var subject = Subject(refused);
+                    Answer(refused, new PublishRejectedException(subject, RttpErrors.Parse(f.Arg(1)), nackCode, Encoding.UTF8.GetString(f.Text), RetryAfter(f)));
+                }
+
+                return null;
             case RttpVerb.Pong:
                 if (f.ArgCount > 0 && _pings.TryGetValue(Encoding.ASCII.GetString(f.Arg(0)), out var waiter))
                 {
@@ -431,6 +740,32 @@ public sealed class RttpConnection : IAsyncDisposable
                 return null;
             default:
                 return null; // anything a newer server may add
+        }
+    }
+
+    /// <summary>The connection ended: what was sent has an unknown outcome, what waited for the window was never sent.</summary>
+    private void EndPublications(Exception? failure)
+    {
+        List<PendingAck> sent;
+        List<PendingAck> unsent;
+        lock (_outLock)
+        {
+            _ended = true;
+            sent = [.. _pending.Values.OrderBy(p => p.Id)];
+            unsent = [.. _admission];
+            _pending.Clear();
+            _admission.Clear();
+        }
+
+        var why = failure?.Message ?? "closed";
+        foreach (var p in sent)
+        {
+            p.Fail(new PublishOutcomeUnknownException(p.Subject, $"{p.Subject}: the connection to {Endpoint} ended ({why}) before the publication was acknowledged: it may or may not have been applied", failure), sent: true);
+        }
+
+        foreach (var p in unsent)
+        {
+            p.Fail(new RttpConnectionException($"{p.Subject}: not sent, the connection to {Endpoint} ended ({why})"), sent: false);
         }
     }
 
@@ -452,6 +787,20 @@ public sealed class RttpConnection : IAsyncDisposable
         return new RttpMessage { Kind = RttpMessageKind.Farm, Farm = snapshot };
     }
 
+    private static bool TryParseId(ReadOnlySpan<byte> id, out long value) =>
+        long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
+
+    private static TimeSpan? RetryAfter(RttpFrame f) =>
+        f.TryGetMeta("after"u8, out var after) && long.TryParse(after, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
+
+    private string Subject(long id)
+    {
+        lock (_outLock)
+        {
+            return _pending.TryGetValue(id, out var p) ? p.Subject : "";
+        }
+    }
+
     private static KeyValuePair<string, string>[] ReadFields(RttpFrame f)
     {
         var fields = new KeyValuePair<string, string>[f.FieldCount];
@@ -464,4 +813,38 @@ public sealed class RttpConnection : IAsyncDisposable
     }
 
     private readonly record struct RttpFrameSummary(string ServerId, long PingMs);
+
+    /// <summary>An acknowledged publication: its line in two parts around the id, and its two outcomes.</summary>
+    private sealed class PendingAck(string subject, byte[] head, byte[] tail)
+    {
+        public string Subject { get; } = subject;
+
+        public byte[] Head { get; } = head;
+
+        public byte[] Tail { get; } = tail;
+
+        /// <summary>The <c>@ack</c> id, 0 until admitted.</summary>
+        public long Id { get; set; }
+
+        /// <summary>Its line's number in the connection's order.</summary>
+        public long LineNumber { get; set; }
+
+        public TaskCompletionSource Sent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Ack { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Fail(Exception ex, bool sent)
+        {
+            if (sent)
+            {
+                Sent.TrySetResult();
+            }
+            else
+            {
+                Sent.TrySetException(ex);
+            }
+
+            Ack.TrySetException(ex);
+        }
+    }
 }

@@ -32,4 +32,10 @@ public sealed record RttpConnectionOptions
 
     /// <summary>Messages buffered for the application before the connection stops reading.</summary>
     public int MessageBuffer { get; init; } = 10_000;
+
+    /// <summary>
+    /// The window of acknowledged publications: at most this many are sent and unanswered; more
+    /// wait (in call order) until an ACK or NACK frees a slot.
+    /// </summary>
+    public int MaxUnacknowledged { get; init; } = 1_000;
 }

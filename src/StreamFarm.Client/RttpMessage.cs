@@ -33,7 +33,7 @@ public sealed record RttpMessage
     /// <summary>What this message is.</summary>
     public required RttpMessageKind Kind { get; init; }
 
-    /// <summary>The subject (image, update, status).</summary>
+    /// <summary>The subject (image, update, status; an error's <c>@subject</c>).</summary>
     public string Subject { get; init; } = "";
 
     /// <summary>The record's epoch (image, update).</summary>
@@ -59,6 +59,9 @@ public sealed record RttpMessage
 
     /// <summary>Free text of ERR and BYE.</summary>
     public string Text { get; init; } = "";
+
+    /// <summary>When to try again (<c>@after</c> of an error such as <c>ERR UNAVAILABLE</c>), if the server said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
 
     /// <summary>The farm table after this message (farm messages).</summary>
     public FarmSnapshot? Farm { get; init; }

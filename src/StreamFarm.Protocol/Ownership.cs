@@ -6,8 +6,10 @@ namespace StreamFarm.Protocol;
 /// Which server owns each subject: rendezvous (highest random weight) hashing over the servers that
 /// are active and alive. Every server computes the same owner from the same table, and when a
 /// server joins or goes only the subjects it wins or held change owner (about 1/N of them).
-/// Immutable; a new one is made when the set of owners changes. Public so that tools and tests can
-/// tell which server owns a subject (<c>new Ownership(ids).OwnerOf(subject)</c>).
+/// Immutable; a new one is made when the set of owners changes. In the protocol library so that
+/// clients can send a subject's publications to its owner from the farm table they are sent
+/// (<see cref="OfTable"/>), and tools and tests can tell which server owns a subject
+/// (<c>new Ownership(ids).OwnerOf(subject)</c>).
 /// </summary>
 public sealed class Ownership
 {
@@ -34,6 +36,17 @@ public sealed class Ownership
     {
         var ids = table.Members.Where(m => m.State == "active" && m.Liveness is "alive" or "suspect" && (m.Route.Length > 0 || m.Id == self) && (exclude is null || !exclude.Contains(m.Id))).Select(m => m.Id).ToList();
         return new Ownership(ids.Count > 0 ? ids : [self]);
+    }
+
+    /// <summary>
+    /// The owners of a farm table as a client sees it (no server of its own): the servers
+    /// <see cref="From"/> counts; null when no server of the table takes routes (a single server
+    /// without a farm, or a table from before routes), so no owner can be named.
+    /// </summary>
+    public static Ownership? OfTable(FarmSnapshot table)
+    {
+        var ids = table.Members.Where(m => m.State == "active" && m.Liveness is "alive" or "suspect" && m.Route.Length > 0).Select(m => m.Id).ToList();
+        return ids.Count > 0 ? new Ownership(ids) : null;
     }
 
     /// <summary>True when both have the same owners.</summary>
