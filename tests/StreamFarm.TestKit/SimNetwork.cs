@@ -421,12 +421,7 @@ public sealed class SimNetwork
             delay = TimeSpan.FromMilliseconds(1); // never zero: FakeTimeProvider would fire on this thread, under this lock
         }
 
-        ITimer? timer = null;
-        timer = _time.CreateTimer(_ =>
-        {
-            timer?.Dispose();
-            Deliver(w);
-        }, null, delay, Timeout.InfiniteTimeSpan);
+        StartTimer(() => Deliver(w), delay);
     }
 
     private void Deliver(Wire w)
@@ -572,10 +567,8 @@ public sealed class SimNetwork
                 return;
             }
 
-            ITimer? timer = null;
-            timer = _time.CreateTimer(_ =>
+            StartTimer(() =>
             {
-                timer?.Dispose();
                 Action? arrive = null;
                 lock (_lock)
                 {
@@ -593,8 +586,36 @@ public sealed class SimNetwork
                 }
 
                 arrive();
-            }, null, NextDelay(), Timeout.InfiniteTimeSpan);
+            }, NextDelay());
         }
+    }
+
+    /// <summary>
+    /// A one-shot timer on the fake clock, created off this thread: FakeTimeProvider runs every
+    /// timer that is due on the thread that creates or changes a timer, so creating one under
+    /// <c>_lock</c> could run a server's timer callback (which takes the server's locks) under it,
+    /// while that server, holding its lock, waits for <c>_lock</c> to send: a deadlock.
+    /// </summary>
+    private void StartTimer(Action callback, TimeSpan delay)
+    {
+        // Due at an absolute time: if the clock moved on before the pool ran this, it fires at once.
+        var due = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            var left = due - _time.GetTimestamp();
+            if (left <= 0)
+            {
+                callback();
+                return;
+            }
+
+            ITimer? timer = null;
+            timer = _time.CreateTimer(_ =>
+            {
+                timer?.Dispose();
+                callback();
+            }, null, TimeSpan.FromSeconds(left / (double)_time.TimestampFrequency), Timeout.InfiniteTimeSpan);
+        }, null);
     }
 
     private sealed class Host
