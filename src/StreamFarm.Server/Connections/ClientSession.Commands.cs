@@ -131,8 +131,13 @@ internal sealed partial class ClientSession
         {
             var subject = frame.Arg(i);
             var name = Encoding.UTF8.GetString(subject);
-            if (_subscriptions.ContainsKey(name))
+            if (_subscriptions.TryGetValue(name, out var subscribed))
             {
+                if (IsRoute)
+                {
+                    subscribed.Resend(this); // a replica checking its copy: the current image again
+                }
+
                 continue; // already subscribed: the client has the image and every update
             }
 

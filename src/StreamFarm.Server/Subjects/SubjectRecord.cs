@@ -34,6 +34,8 @@ internal sealed class SubjectRecord
     // epoch and sequence numbers.
     private string? _upstream;
     private bool _awaiting;    // replica: subscribed upstream, no answer yet
+    private bool _refreshing;  // replica with a copy that may be behind (new owner, route lost): newcomers wait for the owner's image
+    private List<ClientSession>? _newcomers; // subscribed while refreshing: they get an image once the copy is confirmed or replaced
     private bool _stale;       // subscribers were told STALE
     private bool _genuine;     // owned: a publisher (not a seed) has published in this epoch
     private string? _source;   // owned: the server whose route brought the last publication (null: a client here)
@@ -118,6 +120,24 @@ internal sealed class SubjectRecord
                 return true; // the IMAGE comes with the owner's answer, or when the hand-over is in
             }
 
+            if (_upstream is not null && _seq != 0 && !(session.IsRoute && session.RoutePeer == _upstream))
+            {
+                // A copy may be behind without knowing it (a route that went quiet, a short pause,
+                // an owner change on its way), and a new subscriber may have seen newer values at
+                // another server (it is often one that just failed over). So the owner is asked
+                // again, and the newcomer gets the owner's image, or this copy once the owner
+                // confirms it: never a value older than the farm's. One question per subject at a
+                // time: newcomers meanwhile wait for the same answer.
+                (_newcomers ??= []).Add(session);
+                if (!_refreshing)
+                {
+                    _refreshing = true;
+                    router?.Subscribe(_upstream, NameUtf8);
+                }
+
+                return true;
+            }
+
             if (_upstream is not null && session.IsRoute && session.RoutePeer == _upstream)
             {
                 // The server this copy comes from takes this server for the owner: the tables
@@ -144,6 +164,43 @@ internal sealed class SubjectRecord
         }
     }
 
+    /// <summary>
+    /// A subscriber asks again (a replica at another server checking that its copy is current):
+    /// it gets the first message again (IMAGE, or STATUS NOT_FOUND), unless that is still to come.
+    /// </summary>
+    public void Resend(ClientSession session)
+    {
+        lock (_lock)
+        {
+            if (_retired || _awaiting || _handoverFrom is not null || Array.IndexOf(_subscribers, session) < 0)
+            {
+                return; // the answer comes anyway (to every subscriber)
+            }
+
+            if (_upstream is not null && _refreshing)
+            {
+                if (_newcomers?.Contains(session) != true)
+                {
+                    (_newcomers ??= []).Add(session); // this copy is being checked itself: the same answer
+                }
+
+                return;
+            }
+
+            if (_seq == 0)
+            {
+                session.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.NotFound);
+                return;
+            }
+
+            session.Outbound.EnqueueRecord(RenderImage(session.IsRoute));
+            if (_stale)
+            {
+                session.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.Stale);
+            }
+        }
+    }
+
     /// <summary>Removes a subscriber; true when the record is now unused (no data, no subscribers).</summary>
     public bool Unsubscribe(ClientSession session, IUpstream? router = null)
     {
@@ -156,6 +213,7 @@ internal sealed class SubjectRecord
                 Array.Copy(_subscribers, 0, next, 0, i);
                 Array.Copy(_subscribers, i + 1, next, i, next.Length - i);
                 Volatile.Write(ref _subscribers, next);
+                _newcomers?.Remove(session);
                 if (next.Length == 0 && _upstream is not null)
                 {
                     // Nobody here wants it any more: stop the owner's updates and forget the copy,
@@ -425,6 +483,11 @@ internal sealed class SubjectRecord
 
             if (_seq != 0 && epoch == _epoch && seq <= _seq)
             {
+                if (_refreshing && seq == _seq)
+                {
+                    Refreshed(); // the owner confirms this copy
+                }
+
                 return; // this copy's own state (or an older one) coming back: nothing new
             }
 
@@ -435,10 +498,13 @@ internal sealed class SubjectRecord
                 router.Unsubscribe(from, NameUtf8);
                 router.Subscribe(from, NameUtf8);
                 SetStale(true);
+                _refreshing = true;
                 return;
             }
 
             _awaiting = false;
+            _refreshing = false;
+            _newcomers = null; // the image goes to every subscriber
             _fields.Clear();
             _clear = clear;
             for (var i = 0; i < frame.FieldCount; i++)
@@ -531,6 +597,7 @@ internal sealed class SubjectRecord
                     // it (a restarted process). The copy goes to it; its IMAGE follows.
                     router?.Seed(from, RenderSeed(SeedKind.Copy));
                     router?.Subscribe(from, NameUtf8);
+                    _refreshing = true;
                     return;
                 }
 
@@ -568,6 +635,7 @@ internal sealed class SubjectRecord
             if (_upstream == from && _subscribers.Length > 0 && _seq != 0)
             {
                 SetStale(true);
+                _refreshing = true;
             }
         }
     }
@@ -586,6 +654,7 @@ internal sealed class SubjectRecord
                 if (_seq != 0)
                 {
                     router.Seed(to, RenderSeed(SeedKind.Copy));
+                    _refreshing = true;
                 }
 
                 router.Subscribe(to, NameUtf8);
@@ -650,6 +719,7 @@ internal sealed class SubjectRecord
             if (_subscribers.Length > 0)
             {
                 _awaiting = !hasData;
+                _refreshing = hasData;
                 router.Subscribe(owner!, NameUtf8);
             }
             else
@@ -662,6 +732,8 @@ internal sealed class SubjectRecord
             // This server takes the subject over, keeping its copy under a new, higher epoch.
             _upstream = null;
             _awaiting = false;
+            _refreshing = false;
+            _newcomers = null; // the IMAGE of the new history reaches every subscriber
             _genuine = false;
             _term = _clock.Term;
             _epoch = _clock.NextEpoch(_epoch + 1);
@@ -712,6 +784,7 @@ internal sealed class SubjectRecord
                 }
 
                 _awaiting = !hasData;
+                _refreshing = hasData;
                 router.Subscribe(owner, NameUtf8);
             }
             else
@@ -1049,6 +1122,11 @@ internal sealed class SubjectRecord
         RecordMessage? routed = null;
         foreach (var s in _subscribers)
         {
+            if (!isImage && _newcomers is not null && _newcomers.Contains(s))
+            {
+                continue; // waits for an image first
+            }
+
             if (s.IsRoute)
             {
                 routed ??= Verbatim(frame, isImage, merged);
@@ -1073,7 +1151,10 @@ internal sealed class SubjectRecord
     {
         foreach (var s in _subscribers)
         {
-            s.Outbound.EnqueueStatus(NameUtf8, status);
+            if (_newcomers is null || !_newcomers.Contains(s))
+            {
+                s.Outbound.EnqueueStatus(NameUtf8, status); // newcomers get their status with their image
+            }
         }
     }
 
@@ -1098,6 +1179,24 @@ internal sealed class SubjectRecord
         ClearData();
         _awaiting = false;
         _stale = false;
+        _refreshing = false;
+        _newcomers = null;
+    }
+
+    /// <summary>A replica's copy is confirmed current: subscribers that waited get its image.</summary>
+    private void Refreshed()
+    {
+        _refreshing = false;
+        var waiting = _newcomers;
+        _newcomers = null;
+        foreach (var s in waiting ?? [])
+        {
+            s.Outbound.EnqueueRecord(RenderImage(s.IsRoute));
+            if (_stale)
+            {
+                s.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.Stale);
+            }
+        }
     }
 
     /// <summary>The owner's IMAGE or UPDATE line as it came (with its LF).</summary>
