@@ -276,6 +276,16 @@ public sealed partial class MembershipNode : IDisposable
         {
             SendState(candidates[_random.Next(candidates.Count)].Info.Gossip, join: false, reply: false);
         }
+
+        // And with a seed that is not among the live members: after a partition each side forgets
+        // the other's members (dead retention), and two sides that are not alone would never look
+        // for each other again (serf's reconnect does the same with failed members). A seed that is
+        // really gone costs one message per interval.
+        var missing = _seeds.Where(seed => !_members.Values.Any(e => e.Info.Gossip == seed && e.Info.Liveness is Liveness.Alive or Liveness.Suspect)).ToList();
+        if (missing.Count > 0 && _joined)
+        {
+            SendState(missing[_random.Next(missing.Count)], join: true, reply: false);
+        }
     }
 
     /// <summary>Joins through the seeds until one answers, and again whenever this member finds itself alone.</summary>

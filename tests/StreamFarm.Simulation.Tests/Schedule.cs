@@ -26,6 +26,9 @@ public sealed class Schedule
 
     public int Seed { get; }
 
+    /// <summary>Faults per schedule at most (1 to this many): <c>SIM_MAX_FAULTS</c>, 4 by default.</summary>
+    public static int MaxFaults { get; } = int.TryParse(Environment.GetEnvironmentVariable("SIM_MAX_FAULTS"), out var m) && m > 0 ? m : 4;
+
     public int Servers { get; private set; }
 
     public IReadOnlyList<string> Subjects { get; private set; } = [];
@@ -70,7 +73,7 @@ public sealed class Schedule
 
         var killable = ids.ToList();
         var leftDead = new List<string>();
-        var count = faults ? 1 + r.Next(4) : 0;
+        var count = faults ? 1 + r.Next(MaxFaults) : 0;
         for (var i = 0; i < count; i++)
         {
             var at = TimeSpan.FromMilliseconds(300 + r.Next((int)s.FaultPhase.TotalMilliseconds - 800));
