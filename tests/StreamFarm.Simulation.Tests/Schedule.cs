@@ -26,7 +26,7 @@ public sealed class Schedule
 
     public int Seed { get; }
 
-    /// <summary>Faults per schedule at most (1 to this many): <c>SIM_MAX_FAULTS</c>, 4 by default.</summary>
+    /// <summary>Faults per schedule at most (1 to this many) when a test does not say: <c>SIM_MAX_FAULTS</c>, 4 by default (replays use it too).</summary>
     public static int MaxFaults { get; } = int.TryParse(Environment.GetEnvironmentVariable("SIM_MAX_FAULTS"), out var m) && m > 0 ? m : 4;
 
     public int Servers { get; private set; }
@@ -48,7 +48,7 @@ public sealed class Schedule
     public IReadOnlyList<string> LeftDead { get; private set; } = [];
 
     /// <summary>The schedule of <paramref name="seed"/>; without <paramref name="faults"/>, the same farm and publications and no fault.</summary>
-    public static Schedule FromSeed(int seed, bool faults = true)
+    public static Schedule FromSeed(int seed, bool faults = true, int? maxFaults = null)
     {
         var r = new Random(seed);
         var s = new Schedule(seed) { Servers = 3 + r.Next(3) };
@@ -73,7 +73,7 @@ public sealed class Schedule
 
         var killable = ids.ToList();
         var leftDead = new List<string>();
-        var count = faults ? 1 + r.Next(MaxFaults) : 0;
+        var count = faults ? 1 + r.Next(maxFaults ?? MaxFaults) : 0;
         for (var i = 0; i < count; i++)
         {
             var at = TimeSpan.FromMilliseconds(300 + r.Next((int)s.FaultPhase.TotalMilliseconds - 800));
