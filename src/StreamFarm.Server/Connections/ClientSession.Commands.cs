@@ -182,9 +182,31 @@ internal sealed partial class ClientSession
     {
         if (IsRoute)
         {
-            // Counted for the route's ACK (sent once the lines read together are handled).
-            _routePublications++;
-            _server.Routes?.OnRoutedPublication(frame, RoutePeer!);
+            // Counted for the route's ACK (sent once the lines read together are handled). One this
+            // server passes on to the subject's owner holds the ACK back until that owner
+            // acknowledges it: the sender keeps it meanwhile, and gives it to a new owner itself if
+            // the owners change (rather than have it arrive there by two paths, out of order).
+            var index = Interlocked.Increment(ref _routePublications);
+            var routes = _server.Routes;
+            if (routes is null)
+            {
+                return;
+            }
+
+            var passedOn = routes.OwnerOf(frame.Arg(0)) is not null;
+            if (passedOn)
+            {
+                lock (_ackLock)
+                {
+                    (_pendingHops ??= []).Add(index);
+                }
+            }
+
+            if (!routes.OnRoutedPublication(frame, RoutePeer!, passedOn ? new PubOrigin(this, null) { RouteIndex = index } : PubOrigin.None) && passedOn)
+            {
+                HopAcknowledged(index); // applied here after all (or refused): nothing to wait for
+            }
+
             return;
         }
 
@@ -229,8 +251,56 @@ internal sealed partial class ClientSession
     /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)
     /// is acknowledged; forwarded waits for the owner's route acknowledgement; dropped was told already.
     /// </summary>
+    /// <summary>A publication this route session passed on was acknowledged by its owner (or will never be): the route's ACK may move past it.</summary>
+    internal void HopAcknowledged(long index)
+    {
+        lock (_ackLock)
+        {
+            if (_pendingHops is null || !_pendingHops.Remove(index))
+            {
+                return;
+            }
+        }
+
+        SendRouteAck();
+    }
+
+    /// <summary>Sends <c>ACK n</c> on a route if n moved: every publication up to n applied, or acknowledged by its owner.</summary>
+    private void SendRouteAck()
+    {
+        string? ack = null;
+        lock (_ackLock)
+        {
+            var count = Interlocked.Read(ref _routePublications);
+            var upTo = _pendingHops is { Count: > 0 } pending ? Math.Min(count, pending.Min - 1) : count;
+            if (upTo > _routeAcknowledged)
+            {
+                _routeAcknowledged = upTo;
+
+                // It carries this server's clock: a peer that only forwards publications keeps its
+                // stamps ahead of what this server applied (see RecordClock).
+                ack = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ACK {upTo} @ts={_server.Subjects.Clock.Peek()}\n");
+            }
+        }
+
+        if (ack is not null && Volatile.Read(ref _closing) == 0)
+        {
+            Outbound.EnqueueControl(System.Text.Encoding.ASCII.GetBytes(ack));
+        }
+    }
+
     internal static void Settle(PubOrigin origin, PublishOutcome outcome)
     {
+        if (origin.RouteIndex != 0 && origin.Session is { } route)
+        {
+            if (outcome is not PublishOutcome.Forwarded)
+            {
+                route.HopAcknowledged(origin.RouteIndex);
+            }
+
+            return;
+        }
+
         if (outcome is PublishOutcome.Applied or PublishOutcome.Superseded && origin is { Session: { } session, AckId: { } ackId })
         {
             session.Acknowledge(ackId);
@@ -252,6 +322,12 @@ internal sealed partial class ClientSession
     /// </summary>
     internal static void Reject(PubOrigin origin, ReadOnlySpan<byte> subject, string text)
     {
+        if (origin.RouteIndex != 0)
+        {
+            origin.Session?.HopAcknowledged(origin.RouteIndex); // counted as dropped here; the route goes on
+            return;
+        }
+
         if (origin.Session is not { } session || Volatile.Read(ref session._closing) != 0)
         {
             return;

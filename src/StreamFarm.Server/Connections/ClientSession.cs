@@ -22,8 +22,10 @@ internal sealed partial class ClientSession : IDisposable
     private long _lastSent;
     private long _lastPing; // only the housekeeping timer reads and writes it
     private int _closing;
-    private long _routePublications; // route sessions: PUB lines handled (the read loop's own)
-    private long _routeAcknowledged;
+    private long _routePublications; // route sessions: PUB lines handled
+    private long _routeAcknowledged;  // under _ackLock
+    private readonly Lock _ackLock = new();
+    private SortedSet<long>? _pendingHops; // route sessions: publications passed on, not acknowledged by their owner yet
     private readonly long _pausesAtStart;
     private Permissions? _permissions;
 
@@ -230,15 +232,11 @@ internal sealed partial class ClientSession : IDisposable
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
 
-            if (_routePublications != _routeAcknowledged)
+            if (IsRoute)
             {
-                // A route: every publication read so far was applied (or passed on to its owner's
-                // route, which keeps it until that owner acknowledges it): one ACK for the batch.
-                _routeAcknowledged = _routePublications;
-                // It carries this server's clock: a peer that only forwards publications keeps its
-                // stamps ahead of what this server applied (see RecordClock).
-                var ack = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"ACK {_routeAcknowledged} @ts={_server.Subjects.Clock.Peek()}\n");
-                Outbound.EnqueueControl(System.Text.Encoding.ASCII.GetBytes(ack));
+                // A route: every publication read so far was applied, or is acknowledged once its
+                // owner applied it: one ACK for the batch (see SendRouteAck).
+                SendRouteAck();
             }
 
             if (result.IsCompleted)

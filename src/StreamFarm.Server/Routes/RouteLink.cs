@@ -232,7 +232,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 var e = first.Value;
                 _unacked.RemoveFirst();
                 _unackedBytes -= e.Line.Length;
-                if (e.Origin.AckId is not null && e.Origin.Session is not null)
+                if (e.Origin.Session is not null && (e.Origin.AckId is not null || e.Origin.RouteIndex != 0))
                 {
                     (told ??= []).Add(e.Origin);
                 }
@@ -249,7 +249,14 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         foreach (var origin in told ?? [])
         {
-            origin.Session!.Acknowledge(origin.AckId!);
+            if (origin.RouteIndex != 0)
+            {
+                origin.Session!.HopAcknowledged(origin.RouteIndex); // a route's publication this server passed on
+            }
+            else
+            {
+                origin.Session!.Acknowledge(origin.AckId!);
+            }
         }
     }
 

@@ -179,6 +179,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         return _handsOver.Contains(before) ? before : "";
     }
 
+    /// <summary>The owner of a subject given by its UTF-8 name, or null when it is this server (no allocation).</summary>
+    public string? OwnerOf(ReadOnlySpan<byte> subjectUtf8)
+    {
+        var owner = _ownership.OwnerOf(subjectUtf8);
+        return owner == SelfId ? null : owner;
+    }
+
     /// <summary>The owner of a subject, or null when it is this server.</summary>
     public string? OwnerOf(string subject)
     {
@@ -349,27 +356,39 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
         {
             Interlocked.Increment(ref _redispatched);
-            Apply(frame, defaultHop: 0, from: null, entry.Origin);
+            var outcome = Apply(frame, defaultHop: 0, from: null, entry.Origin);
+            if (entry.Origin.RouteIndex != 0)
+            {
+                Connections.ClientSession.Settle(entry.Origin, outcome);
+            }
         }
     }
 
     /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
-    public void OnRoutedPublication(RttpFrame frame, string from) => Apply(frame, defaultHop: 1, from, PubOrigin.None);
+    /// <summary>
+    /// A PUB or PUBIMAGE that came over a route (from a server that took us for the owner); true
+    /// when it was passed on to the owner, whose acknowledgement <paramref name="origin"/> then waits for.
+    /// </summary>
+    public bool OnRoutedPublication(RttpFrame frame, string from, PubOrigin origin) => Apply(frame, defaultHop: 1, from, origin) == PublishOutcome.Forwarded;
 
-    private void Apply(RttpFrame frame, int defaultHop, string? from, PubOrigin origin)
+    private PublishOutcome Apply(RttpFrame frame, int defaultHop, string? from, PubOrigin origin)
     {
         var hop = frame.TryGetMeta("hop"u8, out var h) && int.TryParse(h, out var n) ? n : defaultHop;
         if (frame.TryGetMeta("seed"u8, out var seed) && TryParseSeed(seed, out var epoch, out _))
         {
             var kind = frame.TryGetMeta("handover"u8, out _) ? SeedKind.Handover : frame.TryGetMeta("copy"u8, out _) ? SeedKind.Copy : SeedKind.Orphan;
             _server.Subjects.Seed(frame.Arg(0), frame, epoch, kind, hop);
+            return PublishOutcome.Applied;
         }
-        else
+
+        var stamp = frame.TryGetMeta("ts"u8, out var ts) && ulong.TryParse(ts, out var t) ? t : 0;
+        var outcome = _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from, stamp, origin);
+        if (origin.RouteIndex == 0)
         {
-            var stamp = frame.TryGetMeta("ts"u8, out var ts) && ulong.TryParse(ts, out var t) ? t : 0;
-            var outcome = _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from, stamp, origin);
-            Connections.ClientSession.Settle(origin, outcome);
+            Connections.ClientSession.Settle(origin, outcome); // the route session settles its own
         }
+
+        return outcome;
     }
 
     private static bool TryParseSeed(ReadOnlySpan<byte> text, out ulong epoch, out ulong seq)

@@ -35,6 +35,13 @@ internal interface IUpstream
 internal readonly record struct PubOrigin(ClientSession? Session, byte[]? AckId)
 {
     public static PubOrigin None => default;
+
+    /// <summary>
+    /// A publication that came over a route from <see cref="Session"/> (the route's session here),
+    /// number <see cref="RouteIndex"/> on it, and is passed on to its owner: that route's ACK waits
+    /// until the owner acknowledges it (so the sender keeps it until it is really applied). 0: none.
+    /// </summary>
+    public long RouteIndex { get; init; }
 }
 
 /// <summary>What became of a publication at a record.</summary>
