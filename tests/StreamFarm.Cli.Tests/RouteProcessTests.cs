@@ -183,11 +183,16 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
             farm.Servers["s4"].Signal(18); // SIGCONT
         }
 
-        var back = frozen.Messages.Count;
+        // Frozen longer than the farm's shortest verdict, s4 cut its clients (BYE PAUSED: what they
+        // sent meanwhile is stale) and re-joins; a client that comes back gets the stream again,
+        // never an older value than the farm's.
         var resumed = Counter(live.Last(subject, RttpMessageKind.Update)!);
-        await frozen.WaitAsync(m => Counter(m) >= resumed + 50, "s4's subscriber receives again after SIGCONT", from: back);
+        await using var again = await Recorder.StartAsync(farm, "s4", subject);
+        await again.WaitAsync(m => Counter(m) >= resumed + 50, "a subscriber at s4 receives again after SIGCONT");
+        Assert.True(Counter(again.Messages.First(m => m.Kind != RttpMessageKind.Status)) >= resumed, "the first message after SIGCONT is not older than what s3 had then");
         live.AssertNeverGoesBack(output);
         frozen.AssertNeverGoesBack(output);
+        again.AssertNeverGoesBack(output);
     }
 
     private static long Metric(string text, string name) =>
