@@ -60,6 +60,9 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
 
     public string Ip(string id) => _nodes[id].Ip;
 
+    /// <summary>The last lines a server printed (its log), for a report or a diagnosis.</summary>
+    public string RecentOutput(string id) => _nodes[id].Process?.RecentOutput() ?? "";
+
     /// <summary>The id of the server at <paramref name="ip"/>, or null.</summary>
     public string? IdOf(string ip) => _nodes.Values.FirstOrDefault(n => n.Ip == ip)?.Id;
 

@@ -69,6 +69,12 @@ public sealed record TakeoverRun
 
     public string Publisher { get; init; } = "";
 
+    /// <summary>Wall-clock time of the kill (UTC), to line up with the servers' logs.</summary>
+    public string KilledAt { get; init; } = "";
+
+    /// <summary>Milliseconds from just before SIGKILL until the killed server's port refused connections (the kernel's tear-down).</summary>
+    public double? GoneMs { get; init; }
+
     /// <summary>Milliseconds from just before SIGKILL to the new owner's IMAGE at the subscriber.</summary>
     public double? ImageMs { get; init; }
 
@@ -119,7 +125,15 @@ public static class TakeoverBenchmark
             var subject = Enumerable.Range(0, 10_000).Select(i => $"/bench/takeover/r{run}-{i}").First(s => ownership.OwnerOf(s) == victim);
             var result = await OneAsync(run, farm, victim, subAt, pubAt, subject, settings, cancel);
             report.Runs.Add(result);
-            log(result.Error ?? string.Create(CultureInfo.InvariantCulture, $"run {run}: killed owner {victim}; subscriber at {subAt}: image after {result.ImageMs:0.0} ms, updates after {result.UpdateMs:0.0} ms; stale {result.Stale}, silent gaps {result.SilentGaps}, went back {result.WentBack}, missing {result.Missing}"));
+            if (Environment.GetEnvironmentVariable("STREAMFARM_BENCH_LOGS") is { Length: > 0 })
+            {
+                foreach (var id in others)
+                {
+                    log($"{id} log after run {run}:\n{farm.RecentOutput(id)}");
+                }
+            }
+
+            log(result.Error ?? string.Create(CultureInfo.InvariantCulture, $"run {run}: killed owner {victim} at {result.KilledAt}; subscriber at {subAt}: image after {result.ImageMs:0.0} ms, updates after {result.UpdateMs:0.0} ms; stale {result.Stale}, silent gaps {result.SilentGaps}, went back {result.WentBack}, missing {result.Missing}"));
             await farm.RestartAsync(victim, cancel);
             await farm.WaitWholeAsync(cancel);
         }
@@ -194,6 +208,8 @@ public static class TakeoverBenchmark
 
         var epochBefore = Snapshot().Last(x => x.M.Kind == RttpMessageKind.Update).M.Epoch;
         var killedAt = farm.Kill(victim);
+        var killedWall = DateTime.UtcNow;
+        var gone = Task.Run(() => GoneAfter(farm.Ip(victim), killedAt), cancel);
         var flowing = await WaitAsync(s => s.Count(x => x.At >= killedAt && x.M.Kind == RttpMessageKind.Update && x.M.Epoch != epochBefore) >= 200, settings.RunTimeout);
         metronome.Dispose();
         var last = Interlocked.Read(ref counter);
@@ -232,8 +248,10 @@ public static class TakeoverBenchmark
 
         var first = all.Where(x => x.M.Kind != RttpMessageKind.Status).Select(x => N(x.M)).DefaultIfEmpty(0).Min();
         var missing = Enumerable.Range(0, (int)Math.Max(0, last - first + 1)).Count(i => !values.Contains(first + i) && !MergedOver(all, first + i));
+        var goneMs = await gone;
         return new TakeoverRun
         {
+            GoneMs = goneMs,
             Run = run,
             Killed = victim,
             Subscriber = subAt,
@@ -245,8 +263,38 @@ public static class TakeoverBenchmark
             WentBack = back,
             Missing = missing,
             Notes = notes,
+            KilledAt = killedWall.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture),
             Error = flowing ? null : $"run {run}: the new owner's updates did not reach the subscriber at {subAt} within {settings.RunTimeout.TotalSeconds:0} s",
         };
+    }
+
+    /// <summary>
+    /// Milliseconds from the kill until the victim's port refuses connections: the kernel tears a
+    /// killed process down (its memory first, then its files and sockets) before peers can know.
+    /// Measured with a plain connect every half millisecond; null if not within 5 s.
+    /// </summary>
+    private static double? GoneAfter(string ip, long killedAt)
+    {
+        var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(ip), ClientBenchFarm.TcpPort);
+        while (Stopwatch.GetElapsedTime(killedAt) < TimeSpan.FromSeconds(5))
+        {
+            using var socket = new System.Net.Sockets.Socket(endPoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                socket.Connect(endPoint);
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused)
+            {
+                return Stopwatch.GetElapsedTime(killedAt).TotalMilliseconds;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+            }
+
+            Thread.Sleep(TimeSpan.FromMilliseconds(0.5));
+        }
+
+        return null;
     }
 
     // A value absent from the subscriber's lines is not missing if an IMAGE (or merged UPDATE)
@@ -290,6 +338,12 @@ public sealed class TakeoverReport(TakeoverSettings settings, DateTimeOffset sta
         sb.Append("| measure | runs | median ms | p90 ms | p99 ms | min ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|\n");
         sb.Append(Inv, $"| kill → new owner's IMAGE at the subscriber | {image.Count} | {image.Median:0.0} | {LatencySummary.Percentile(ok.Where(r => r.ImageMs is not null).Select(r => r.ImageMs!.Value).Order().ToList(), 90):0.0} | {image.P99:0.0} | {image.Min:0.0} | {image.Max:0.0} |\n");
         sb.Append(Inv, $"| kill → first UPDATE of the new owner (updates flow) | {update.Count} | {update.Median:0.0} | {LatencySummary.Percentile(updates, 90):0.0} | {update.P99:0.0} | {update.Min:0.0} | {update.Max:0.0} |\n");
+        var goneList = ok.Where(r => r.GoneMs is not null).Select(r => r.GoneMs!.Value).Order().ToList();
+        var gone = LatencySummary.Of(goneList);
+        sb.Append(Inv, $"| kill → the killed server's port refuses (kernel tear-down; nobody can know sooner) | {gone.Count} | {gone.Median:0.0} | {LatencySummary.Percentile(goneList, 90):0.0} | {gone.P99:0.0} | {gone.Min:0.0} | {gone.Max:0.0} |\n");
+        var ours = ok.Where(r => r.GoneMs is not null && r.UpdateMs is not null).Select(r => r.UpdateMs!.Value - r.GoneMs!.Value).Order().ToList();
+        var oursS = LatencySummary.Of(ours);
+        sb.Append(Inv, $"| port refuses → first UPDATE of the new owner (StreamFarm's part) | {oursS.Count} | {oursS.Median:0.0} | {LatencySummary.Percentile(ours, 90):0.0} | {oursS.P99:0.0} | {oursS.Min:0.0} | {oursS.Max:0.0} |\n");
         sb.Append(Inv, $"\nRuns ok {ok.Count}/{Runs.Count}; silent gaps {Runs.Sum(r => r.SilentGaps)}; counter went back {Runs.Sum(r => r.WentBack)}; publications missing without an IMAGE over them {Runs.Sum(r => r.Missing)}; STALE shown in {Runs.Count(r => r.Stale)} runs.\n");
         foreach (var r in Runs.Where(r => r.Error is not null))
         {
