@@ -223,7 +223,7 @@ internal sealed class SubjectRecord
                 }
             }
 
-            return _seq == 0 && _subscribers.Length == 0;
+            return _seq == 0 && _subscribers.Length == 0 && _handoverFrom is null;
         }
     }
 
@@ -235,9 +235,9 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_seq != 0 || _subscribers.Length != 0)
+            if (_seq != 0 || _subscribers.Length != 0 || _handoverFrom is not null)
             {
-                return false;
+                return false; // data, subscribers, or publications held for a hand-over
             }
 
             _retired = true;
@@ -687,7 +687,7 @@ internal sealed class SubjectRecord
 
             ReassignLocked(owner, isAlive, router);
             then?.Invoke(this);
-            return _seq == 0 && _subscribers.Length == 0;
+            return _seq == 0 && _subscribers.Length == 0 && _handoverFrom is null;
         }
     }
 
