@@ -327,6 +327,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private async Task RunAsync()
     {
         var delay = TimeSpan.FromMilliseconds(50);
+        var retriedAtOnce = false;
         while (!_stop.IsCancellationRequested)
         {
             var welcomed = false;
@@ -354,13 +355,17 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 break;
             }
 
-            if (welcomed && _manager.Time.GetElapsedTime(started) > TimeSpan.FromSeconds(1))
+            if (welcomed && (!retriedAtOnce || _manager.Time.GetElapsedTime(started) > TimeSpan.FromSeconds(1)))
             {
                 // A route that was up just ended: try again at once, so that a peer that died is
-                // known (refused) within a round trip, not after a backoff.
+                // known (refused) within a round trip, not after a backoff. Once: a peer that
+                // welcomes and drops routes again and again gets the backoff.
+                retriedAtOnce = true;
                 delay = TimeSpan.FromMilliseconds(50);
                 continue;
             }
+
+            retriedAtOnce = false;
 
             delay = welcomed ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
             try
