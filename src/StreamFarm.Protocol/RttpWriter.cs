@@ -85,6 +85,12 @@ public static class RttpWriter
     public static void WriteError(IBufferWriter<byte> w, RttpErrorCode code, string? text, string? meta = null)
     {
         WriteRaw(w, "ERR "u8);
+        WriteCodeMetaText(w, code, meta, text);
+    }
+
+    /// <summary><c>CODE [meta] [text]</c> and the line feed: the tail of ERR and NACK.</summary>
+    private static void WriteCodeMetaText(IBufferWriter<byte> w, RttpErrorCode code, string? meta, string? text)
+    {
         WriteRaw(w, code.WireNameUtf8());
         if (!string.IsNullOrEmpty(meta))
         {
@@ -115,20 +121,7 @@ public static class RttpWriter
         WriteRaw(w, "NACK "u8);
         WriteRaw(w, id);
         WriteRaw(w, " "u8);
-        WriteRaw(w, code.WireNameUtf8());
-        if (!string.IsNullOrEmpty(meta))
-        {
-            WriteRaw(w, " "u8);
-            WriteAscii(w, meta);
-        }
-
-        if (!string.IsNullOrEmpty(text))
-        {
-            WriteRaw(w, " "u8);
-            WriteText(w, text);
-        }
-
-        WriteRaw(w, "\n"u8);
+        WriteCodeMetaText(w, code, meta, text);
     }
 
     /// <summary>Writes <c>PING</c> or <c>PONG</c> with an optional token.</summary>

@@ -74,15 +74,7 @@ public sealed partial class RttpServer : IDisposable
             var host = options.AdvertiseHost ?? options.Listen;
             Addresses = ($"{host}:{options.TcpPort}", $"ws://{host}:{options.HttpPort}/rttp", $"http://{host}:{options.HttpPort}");
             RouteAddress = options.Farm.Routes ? $"{host}:{options.Farm.RoutePort}" : "";
-            var self = new MemberInfo
-            {
-                Id = options.Id,
-                Gossip = transport.LocalAddress,
-                Group = options.Group,
-                Capacity = options.Capacity,
-                State = "joining",
-                Incarnation = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds(), // a restarted process is newer than its previous life
-            };
+            var self = SelfRecord(options, transport.LocalAddress, time);
 
             // Membership draws only under its own lock: a generator of its own, seeded from the context's.
             Membership = new MembershipNode(self, options.Farm.MembershipOptions, transport, time, new Random(context.Random.Next()), options.Farm.Keyring(), options.Farm.SeedAddresses);
@@ -393,6 +385,17 @@ public sealed partial class RttpServer : IDisposable
 
         return true;
     }
+
+    /// <summary>This server's first record in the membership: joining, at an incarnation above any of a previous life (the time in ms).</summary>
+    internal static MemberInfo SelfRecord(ServerOptions options, string gossipAddress, TimeProvider time) => new()
+    {
+        Id = options.Id,
+        Gossip = gossipAddress,
+        Group = options.Group,
+        Capacity = options.Capacity,
+        State = "joining",
+        Incarnation = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds(),
+    };
 
     /// <summary>Ten stable bits of the server id (FNV-1a), mixed into epochs so servers' epochs differ.</summary>
     private static int EpochBits(string id)

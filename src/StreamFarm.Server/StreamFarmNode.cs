@@ -70,17 +70,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
                 throw new IOException($"cannot bind the gossip port {options.Listen}:{options.Farm.GossipPort}: {e.Message}", e);
             }
 
-            var self = new MemberInfo
-            {
-                Id = options.Id,
-                Gossip = gossip.LocalAddress,
-                Group = options.Group,
-                Capacity = options.Capacity,
-                State = "joining",
-
-                // A restarted process starts above any incarnation of its previous life.
-                Incarnation = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds(),
-            };
+            var self = RttpServer.SelfRecord(options, gossip.LocalAddress, time);
             membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, time, new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
         }
 

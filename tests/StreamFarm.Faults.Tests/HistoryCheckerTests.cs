@@ -76,6 +76,23 @@ public sealed class HistoryCheckerTests
     }
 
     [Fact]
+    public void I1_AnAckedValueLostWithItsOwner_KilledRightAfter_IsAllowed_OtherwiseNot()
+    {
+        // s1 owned /a, applied p1=2 and acknowledged it, and was killed 100 ms later, before any
+        // other server had it: the next owner's history may skip it (an ACK is not a replication).
+        var b = new Builder().Pub("p1", "/a", 1, PubOutcome.Acked).Pub("p1", "/a", 2, PubOutcome.Acked);
+        var ackedAt = b.Now;
+        b.Pub("p1", "/a", 3, PubOutcome.Acked);
+        b.Line("x", 1, "s2", "IMAGE /a 10 1 p1=1").Line("x", 1, "s2", "UPDATE /a 10 2 p1=3");
+        Assert.Empty(HistoryChecker.Check(b.Build() with { Kills = [("s1", ackedAt.AddMilliseconds(100))], OwnerOf = _ => "s1" }));
+
+        // Not when the server that acknowledged it did not own the subject (the owner had it), nor
+        // when it was killed long after.
+        Assert.Contains(HistoryChecker.Check(b.Build() with { Kills = [("s1", ackedAt.AddMilliseconds(100))], OwnerOf = _ => "s2" }), v => v.Invariant == HistoryChecker.I1);
+        Assert.Contains(HistoryChecker.Check(b.Build() with { Kills = [("s1", ackedAt.AddSeconds(3))], OwnerOf = _ => "s1" }), v => v.Invariant == HistoryChecker.I1);
+    }
+
+    [Fact]
     public void I2_AValueBelowTheLastAcked_Fails()
     {
         var b = new Builder().Pub("p1", "/a", 1, PubOutcome.Acked).Pub("p1", "/a", 2, PubOutcome.Acked).Pub("p1", "/a", 3, PubOutcome.Unknown);
@@ -214,9 +231,11 @@ public sealed class HistoryCheckerTests
         public Builder Pub(string publisher, string subject, long value, PubOutcome outcome)
         {
             _at = _at.AddMilliseconds(10);
-            _pubs.Add(new PubRecord(publisher, publisher, subject, value, $"{_pubs.Count + 1}", "s1", 1, _at, outcome));
+            _pubs.Add(new PubRecord(publisher, publisher, subject, value, $"{_pubs.Count + 1}", "s1", 1, _at, outcome, outcome == PubOutcome.Acked ? _at.AddMilliseconds(1) : null));
             return this;
         }
+
+        public DateTime Now => _at;
 
         public Builder Line(string subscriber, int session, string server, string text)
         {

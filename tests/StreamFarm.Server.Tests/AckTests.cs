@@ -41,6 +41,8 @@ public sealed class AckTests
 
         await pub.SendAsync("PUB /FX/GBP @ack=" + new string('x', 65) + " a=1");
         Assert.StartsWith("ERR SYNTAX ", await pub.ExpectAsync("ERR "), StringComparison.Ordinal);
+        await pub.SendAsync("PUB /FX/GBP @ack=a=b a=1"); // it would come back as a field: ACK a=b
+        Assert.StartsWith("ERR SYNTAX ", await pub.ExpectAsync("ERR "), StringComparison.Ordinal);
 
         await pub.SendAsync("PUB /FX/GBP @ack=8 a=1");
         Assert.Equal("ACK 8", await pub.ExpectAsync("ACK "));

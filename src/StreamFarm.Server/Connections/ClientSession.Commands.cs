@@ -213,9 +213,9 @@ internal sealed partial class ClientSession
         byte[]? ackId = null;
         if (frame.TryGetMeta("ack"u8, out var id))
         {
-            if (id.IsEmpty || id.Length > MaxAckIdBytes)
+            if (id.IsEmpty || id.Length > MaxAckIdBytes || id.ContainsAnyExcept(AckIdBytes))
             {
-                SendError(RttpErrorCode.Syntax, $"@ack ids are 1 to {MaxAckIdBytes} bytes");
+                SendError(RttpErrorCode.Syntax, $"@ack ids are 1 to {MaxAckIdBytes} characters of A-Z a-z 0-9 _ . : -");
                 return;
             }
 
@@ -246,6 +246,9 @@ internal sealed partial class ClientSession
 
     /// <summary>Longest <c>@ack</c> id a client may give.</summary>
     public const int MaxAckIdBytes = 64;
+
+    // An id comes back as ACK's (or NACK's) first token: no '=', no escapes.
+    private static readonly System.Buffers.SearchValues<byte> AckIdBytes = System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"u8);
 
     /// <summary>
     /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)

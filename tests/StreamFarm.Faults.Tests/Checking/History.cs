@@ -55,6 +55,17 @@ public sealed record History(
     IReadOnlyList<Anomaly> Anomalies,
     IReadOnlyList<string> Timeline)
 {
+    /// <summary>
+    /// When each server was killed (kill -9), and which server owned each subject while all were up:
+    /// a publication that its owner acknowledged and that the owner took with it when it was
+    /// killed before passing it on may be missing (docs/protocol.md 4a: an ACK means the owner
+    /// applied it; nothing is replicated before that).
+    /// </summary>
+    public IReadOnlyList<(string Server, DateTime At)> Kills { get; init; } = [];
+
+    /// <summary>The owner of a subject while all servers were up (for <see cref="Kills"/>).</summary>
+    public Func<string, string>? OwnerOf { get; init; }
+
     /// <summary>A history of only these parts (for hand-made histories in tests).</summary>
     public static History Of(IEnumerable<PubRecord> pubs, IEnumerable<SubLine> lines, params string[] subjects) =>
         new("hand-made", 0, DateTime.UnixEpoch, subjects, [.. pubs], [.. lines], [], []);

@@ -20,6 +20,10 @@ internal sealed class FaultFarm : IAsyncDisposable
     private readonly Dictionary<string, int> _lives = new(StringComparer.Ordinal);
     private readonly HashSet<string> _stopped = new(StringComparer.Ordinal);
     private readonly List<string> _timeline = [];
+    private readonly List<(string Server, DateTime At)> _kills = [];
+
+    /// <summary>When each server was killed (kill -9).</summary>
+    public IReadOnlyList<(string Server, DateTime At)> Kills => [.. _kills];
 
     private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start)
     {
@@ -121,6 +125,7 @@ internal sealed class FaultFarm : IAsyncDisposable
     public async Task Kill9Async(string id)
     {
         var node = _nodes[id] ?? throw new InvalidOperationException($"{id} is not running");
+        _kills.Add((id, DateTime.UtcNow));
         node.Signal(9);
         await node.WaitForExitAsync(Patience);
         await node.DisposeAsync();

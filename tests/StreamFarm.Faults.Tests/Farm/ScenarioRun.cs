@@ -160,7 +160,11 @@ internal sealed class ScenarioRun : IAsyncDisposable
             [.. _publishers.SelectMany(p => p.Records())],
             [.. _subscribers.Concat(_fresh).SelectMany(s => s.Lines())],
             [.. _publishers.SelectMany(p => p.Anomalies())],
-            Farm.Timeline());
+            Farm.Timeline())
+        {
+            Kills = Farm.Kills,
+            OwnerOf = new StreamFarm.Protocol.Ownership(Farm.Ids).OwnerOf,
+        };
 
     private static bool Holds(Subscriber s, int subjects) =>
         s.Lines().Where(l => l.Text.StartsWith("IMAGE ", StringComparison.Ordinal)).Select(l => l.Text.Split(' ')[1]).Distinct().Count() >= subjects;
