@@ -110,11 +110,12 @@ public sealed partial class RttpServer : IDisposable
     {
         var m = Options.Farm.MembershipOptions;
         Subjects.Clock.PauseLimit = TimeSpan.FromTicks(Math.Max((m.ProbeInterval * m.SuspicionMult).Ticks, TimeSpan.FromSeconds(2).Ticks));
-        membership.DeclaredDead += () =>
-        {
-            Subjects.Clock.Renounce();
-            Rejoin("the farm declared this server dead");
-        };
+        // A dead verdict heard later (a partition that healed, a pause the detector missed) starts a
+        // new term: nothing is sequenced again in a history the farm may have replaced. It does
+        // not make the server re-join: after a partition every server hears it, and all of them
+        // giving their subjects away at once churns owners for nothing (the histories merge
+        // field by field, and a new owner waits for its predecessor's hand-over).
+        membership.DeclaredDead += Subjects.Clock.Renounce;
     }
 
     /// <summary>Starts what the constructor assembled from the context: routes, the status publisher, membership.</summary>

@@ -90,6 +90,11 @@ public sealed class HistoryCheckerTests
         // when it was killed long after.
         Assert.Contains(HistoryChecker.Check(b.Build() with { Kills = [("s1", ackedAt.AddMilliseconds(100))], OwnerOf = _ => "s2" }), v => v.Invariant == HistoryChecker.I1);
         Assert.Contains(HistoryChecker.Check(b.Build() with { Kills = [("s1", ackedAt.AddSeconds(3))], OwnerOf = _ => "s1" }), v => v.Invariant == HistoryChecker.I1);
+
+        // Acknowledged while the network was cut (or just after the heal): one side's value, which
+        // the other side's history may never show. Not outside such a window.
+        Assert.Empty(HistoryChecker.Check(b.Build() with { Partitions = [(ackedAt.AddSeconds(-5), ackedAt.AddSeconds(-1))] }));
+        Assert.Contains(HistoryChecker.Check(b.Build() with { Partitions = [(ackedAt.AddSeconds(-20), ackedAt.AddSeconds(-10))] }), v => v.Invariant == HistoryChecker.I1);
     }
 
     [Fact]

@@ -63,6 +63,13 @@ public sealed record History(
     /// </summary>
     public IReadOnlyList<(string Server, DateTime At)> Kills { get; init; } = [];
 
+    /// <summary>
+    /// When the network was cut. Both sides of a partition go on accepting publications (AP:
+    /// docs/architecture.md, "What is not promised"): a value acknowledged on one side may be
+    /// superseded by a later one of the same publisher before the other side's history shows it.
+    /// </summary>
+    public IReadOnlyList<(DateTime From, DateTime Until)> Partitions { get; init; } = [];
+
     /// <summary>The owner of a subject while all servers were up (for <see cref="Kills"/>).</summary>
     public Func<string, string>? OwnerOf { get; init; }
 

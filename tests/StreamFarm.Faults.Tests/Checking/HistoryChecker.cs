@@ -172,10 +172,18 @@ public static class HistoryChecker
         p.AnsweredAt is { } acked && h.OwnerOf?.Invoke(p.Subject) == p.Server
         && h.Kills.Any(k => k.Server == p.Server && k.At >= acked && k.At - acked < TimeSpan.FromSeconds(1));
 
+    /// <summary>
+    /// True when the publication was acknowledged while the network was cut, or within the few
+    /// seconds after the heal that routes take to notice (3.5 s) and hand-overs to merge the two
+    /// sides: it may belong to the other side's history only, superseded here before it was shown.
+    /// </summary>
+    private static bool DuringAPartition(History h, PubRecord p) =>
+        p.AnsweredAt is { } acked && h.Partitions.Any(c => acked >= c.From && (c.Until == DateTime.MaxValue || acked <= c.Until.AddSeconds(4)));
+
     private static Dictionary<(string Field, string Subject), SortedSet<long>> AckedValues(History h)
     {
         var acked = new Dictionary<(string, string), SortedSet<long>>();
-        foreach (var p in h.Publications.Where(p => p.Outcome == PubOutcome.Acked && !DiedWithItsOwner(h, p)))
+        foreach (var p in h.Publications.Where(p => p.Outcome == PubOutcome.Acked && !DiedWithItsOwner(h, p) && !DuringAPartition(h, p)))
         {
             if (!acked.TryGetValue((p.Field, p.Subject), out var set))
             {

@@ -25,6 +25,21 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>When each server was killed (kill -9).</summary>
     public IReadOnlyList<(string Server, DateTime At)> Kills => [.. _kills];
 
+    private readonly List<(DateTime From, DateTime? Until)> _partitions = [];
+
+    /// <summary>When the network was cut (until the heal; an open one lasts to the end).</summary>
+    public IReadOnlyList<(DateTime From, DateTime Until)> Partitions => [.. _partitions.Select(p => (p.From, p.Until ?? DateTime.MaxValue))];
+
+    public void PartitionStarted() => _partitions.Add((DateTime.UtcNow, null));
+
+    public void PartitionHealed()
+    {
+        if (_partitions.Count > 0 && _partitions[^1].Until is null)
+        {
+            _partitions[^1] = (_partitions[^1].From, DateTime.UtcNow);
+        }
+    }
+
     private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start)
     {
         Subnet = subnet;

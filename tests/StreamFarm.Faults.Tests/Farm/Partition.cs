@@ -41,6 +41,7 @@ internal sealed class Partition : IDisposable
         }
 
         _active = true;
+        _farm.PartitionStarted();
         _farm.Note(bothWays ? $"partition: {id} cut off from {others} both ways" : $"partition: {id}'s packets to {others} dropped (one way)");
     }
 
@@ -50,6 +51,7 @@ internal sealed class Partition : IDisposable
         {
             Run($"delete table inet {Table}", check: false);
             _active = false;
+            _farm.PartitionHealed();
             _farm.Note("partition healed");
         }
     }

@@ -163,6 +163,7 @@ internal sealed class ScenarioRun : IAsyncDisposable
             Farm.Timeline())
         {
             Kills = Farm.Kills,
+            Partitions = Farm.Partitions,
             OwnerOf = new StreamFarm.Protocol.Ownership(Farm.Ids).OwnerOf,
         };
 
