@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The fault-injection suite against real processes (kill -9, SIGSTOP, nftables partitions, drain),
+# judged by a history checker: about 2 minutes. FAULTS_SEED=<n> replays a scenario's choices.
+# Needs nft (scripts/setup.sh installs it) and root for the partition scenario.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+dotnet test tests/StreamFarm.Faults.Tests -c Release --nologo "$@"
