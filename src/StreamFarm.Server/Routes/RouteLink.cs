@@ -187,16 +187,16 @@ internal sealed partial class RouteLink : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (_closed)
-            {
-                return false;
-            }
-
             var entry = new Entry(line, origin);
             if (_sealed is not null)
             {
-                AddSealed(entry);
+                AddSealed(entry); // handed to the subject's current owner when the seal ends (even for a closing link)
                 return true;
+            }
+
+            if (_closed)
+            {
+                return false;
             }
 
             if (_unackedBytes + line.Length > MaxPendingBytes)

@@ -228,15 +228,12 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
             // Most changes of the table are users counts: the set of routes is copied only when it changes.
             var added = wanted.Keys.Where(id => !_links.ContainsKey(id)).ToList();
-            if (gone is not null || added.Count > 0)
+            // Links to servers that left the table stay in _links until their publications are
+            // handed over (below): a record not reassigned yet still forwards to its old owner, and
+            // that publication must land in the sealed link, not be dropped for want of a link.
+            if (added.Count > 0)
             {
                 var links = new Dictionary<string, RouteLink>(_links, StringComparer.Ordinal);
-                foreach (var link in gone ?? [])
-                {
-                    links.Remove(link.Peer);
-                    _refused.Remove(link.Peer);
-                }
-
                 foreach (var id in added)
                 {
                     var link = new RouteLink(this, id, wanted[id], _log);
@@ -281,6 +278,11 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             {
                 foreach (var (peer, link) in _links)
                 {
+                    if (gone?.Contains(link) == true)
+                    {
+                        continue; // sealed above
+                    }
+
                     var lost = !next.Owners.Contains(peer, StringComparer.Ordinal) && _ownership.Owners.Contains(peer, StringComparer.Ordinal);
                     var unreachable = !alive.Contains(peer) || !link.IsUp;
                     link.Seal(withRecent: lost && unreachable);
@@ -319,6 +321,18 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                         Redispatch(entry);
                     }
                 }
+            }
+
+            if (gone is not null)
+            {
+                var links = new Dictionary<string, RouteLink>(_links, StringComparer.Ordinal);
+                foreach (var link in gone)
+                {
+                    links.Remove(link.Peer);
+                    _refused.Remove(link.Peer);
+                }
+
+                _links = links;
             }
         }
 
