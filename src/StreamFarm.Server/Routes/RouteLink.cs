@@ -280,8 +280,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the route; returns the publications the peer never acknowledged.</summary>
-    public async Task<List<byte[]>> StopAsync(TimeSpan flush)
+    /// <summary>Stops the route (what it still holds was handed to new owners when the peer left the table).</summary>
+    public async Task StopAsync(TimeSpan flush)
     {
         OutboundQueue? q;
         lock (_lock)
@@ -309,12 +309,6 @@ internal sealed partial class RouteLink : IAsyncDisposable
             catch (OperationCanceledException)
             {
             }
-        }
-
-        lock (_lock)
-        {
-            var left = _unacked.Select(e => e.Line).ToList();
-            return left;
         }
     }
 

@@ -1021,12 +1021,13 @@ internal sealed class SubjectRecord
         return w.WrittenSpan.ToArray();
     }
 
+    /// <summary>The frame's fields (those marked in <paramref name="applied"/>; all when it is empty), written one by one.</summary>
     private static byte[] JoinFields(RttpFrame frame, ReadOnlySpan<bool> applied)
     {
         var length = 0;
         for (var i = 0; i < frame.FieldCount; i++)
         {
-            if (applied[i])
+            if (applied.IsEmpty || applied[i])
             {
                 length += frame.FieldName(i).Length + frame.FieldValue(i).Length + 2;
             }
@@ -1036,7 +1037,7 @@ internal sealed class SubjectRecord
         var p = 0;
         for (var i = 0; i < frame.FieldCount; i++)
         {
-            if (!applied[i])
+            if (!applied.IsEmpty && !applied[i])
             {
                 continue;
             }
@@ -1134,17 +1135,10 @@ internal sealed class SubjectRecord
             }
             else
             {
-                client ??= frame.MetaCount == 0 ? Verbatim(frame, isImage, merged) : Render(isImage, default, frame.FieldsSectionIsClean ? frame.FieldsSection : JoinFields(frame, AllTrue(frame.FieldCount)), merged);
+                client ??= frame.MetaCount == 0 ? Verbatim(frame, isImage, merged) : Render(isImage, default, frame.FieldsSectionIsClean ? frame.FieldsSection : JoinFields(frame, default), merged);
                 s.Outbound.EnqueueRecord(client);
             }
         }
-    }
-
-    private static bool[] AllTrue(int n)
-    {
-        var a = new bool[n];
-        Array.Fill(a, true);
-        return a;
     }
 
     private void FanOutStatus(SubjectStatus status)
