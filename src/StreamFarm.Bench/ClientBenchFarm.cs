@@ -176,7 +176,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         [
             "node", "--id", node.Id, "--listen", node.Ip, "--tcp-port", TcpPort.ToString(CultureInfo.InvariantCulture), "--http-port", "0",
             "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture), "--seeds", seeds, "--gossip-key", _key, "--preset", _preset,
-            "--farm-name", "client-bench", "--log-level", "Warning",
+            "--farm-name", "client-bench", "--log-level", Environment.GetEnvironmentVariable("STREAMFARM_BENCH_SERVER_LOG") is { Length: > 0 } level ? level : "Warning",
         ]);
         node.Process = ClientBenchProcess.Start(node.Id, _launcher.FileName, args, line =>
         {

@@ -360,6 +360,12 @@ public sealed class SimFarm : IDisposable
         return true;
     }
 
+    /// <summary>Times the server saw a peer's route port refuse a connection (and moved its subjects at once).</summary>
+    public long RefusalsSeenBy(string id) => _servers[id].Server.Routes?.Refusals ?? 0;
+
+    /// <summary>Whether the server's route to <paramref name="peer"/> is up.</summary>
+    public bool RouteUp(string id, string peer) => _servers[id].Server.Routes?.IsUpTo(peer) == true;
+
     /// <summary>A one-line picture of the farm: each server's view (for failure messages).</summary>
     public string Describe() => string.Join("; ", _servers.Values.Select(s =>
         s.Dead ? $"{s.Id}: dead" :

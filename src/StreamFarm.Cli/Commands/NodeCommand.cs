@@ -120,7 +120,12 @@ internal static class NodeCommand
         StreamFarmNode node;
         try
         {
-            node = await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(level), cancel: cancel);
+            node = await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c =>
+            {
+                c.SingleLine = true;
+                c.UseUtcTimestamp = true;
+                c.TimestampFormat = "HH:mm:ss.fff ";
+            }).SetMinimumLevel(level), cancel: cancel);
         }
         catch (IOException e)
         {

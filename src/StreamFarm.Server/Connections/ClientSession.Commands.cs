@@ -119,6 +119,7 @@ internal sealed partial class ClientSession
         ClientName = "route:" + from;
         _permissions = RoutePermissions;
         Outbound.EnqueueControl(RenderWelcome()); // no farm table: membership is the route's source
+        routes!.OnInboundRoute(from);
     }
 
     private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"]);

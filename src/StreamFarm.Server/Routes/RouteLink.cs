@@ -46,6 +46,17 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private bool _closed;
     private OutboundQueue? _out;
     private Task? _run;
+
+    // After a route that was up ends: how long, and how often, a failed connection is retried at
+    // once rather than after the backoff (see RunAsync).
+    private static readonly TimeSpan FastRetryWindow = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan FastRetryDelay = TimeSpan.FromMilliseconds(5);
+
+    // Set while the run loop waits out a backoff: completing it ends the wait (RetryNow).
+    private TaskCompletionSource? _nudge;
+
+    // Whether the current (or last) connection was welcomed; only the run loop's task touches it.
+    private bool _welcomed;
     private string _address;
 
     public RouteLink(RouteManager manager, string peer, string address, ILogger log)
@@ -322,13 +333,15 @@ internal sealed partial class RouteLink : IAsyncDisposable
     {
         var delay = TimeSpan.FromMilliseconds(50);
         var retriedAtOnce = false;
+        var fastUntil = 0L;
         while (!_stop.IsCancellationRequested)
         {
-            var welcomed = false;
             var started = _manager.Time.GetTimestamp();
+            var refused = false;
+            _welcomed = false;
             try
             {
-                welcomed = await ConnectOnceAsync();
+                await ConnectOnceAsync();
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException or RttpProtocolException or InvalidOperationException)
             {
@@ -339,6 +352,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                     {
                         // Nothing listens on the peer's route port: its process is gone (a paused or
                         // cut-off process still has its port open). Its subjects can move at once.
+                        refused = true;
                         _manager.OnPeerRefused(this);
                     }
                 }
@@ -349,6 +363,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 break;
             }
 
+            // Welcomed whether the connection then ended cleanly (the peer closed) or with an error
+            // (a write to a killed peer fails with a reset): both are a route that was up and ended.
+            var welcomed = _welcomed;
             if (welcomed && (!retriedAtOnce || _manager.Time.GetElapsedTime(started) > TimeSpan.FromSeconds(1)))
             {
                 // A route that was up just ended: try again at once, so that a peer that died is
@@ -356,24 +373,50 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 // welcomes and drops routes again and again gets the backoff.
                 retriedAtOnce = true;
                 delay = TimeSpan.FromMilliseconds(50);
+                fastUntil = _manager.Time.GetTimestamp() + (long)(FastRetryWindow.TotalSeconds * _manager.Time.TimestampFrequency);
                 continue;
             }
 
+            if (!welcomed && !refused && _manager.Time.GetTimestamp() < fastUntil)
+            {
+                // Just after a route ended, a killed peer's kernel can still accept a connection (its
+                // listening socket closes a few milliseconds after the routes' sockets) and then reset
+                // it. Try again every few milliseconds for a short while, not after a backoff, so the
+                // refusal that proves the process gone is seen as soon as it can be.
+                try
+                {
+                    await Task.Delay(FastRetryDelay, _manager.Time, _stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            fastUntil = 0;
             retriedAtOnce = false;
 
             delay = welcomed ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
-            try
+            var nudge = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _nudge, nudge);
+            await Task.WhenAny(Task.Delay(delay * (0.5 + _manager.Random.NextDouble()), _manager.Time, _stop.Token), nudge.Task);
+            Volatile.Write(ref _nudge, null);
+            if (nudge.Task.IsCompleted)
             {
-                await Task.Delay(delay * (0.5 + _manager.Random.NextDouble()), _manager.Time, _stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
+                delay = TimeSpan.FromMilliseconds(50); // the peer is back: start the backoff afresh
             }
         }
     }
 
-    /// <summary>One connection's life; true if it was welcomed (so the next attempt need not back off long).</summary>
+    /// <summary>
+    /// Evidence that the peer is up (it opened a route to this server): a connection waiting out its
+    /// backoff (grown while the peer was down, up to 2 s) is tried now.
+    /// </summary>
+    public void RetryNow() => Volatile.Read(ref _nudge)?.TrySetResult();
+
+    /// <summary>One connection's life; true if it was welcomed (also kept in <see cref="_welcomed"/>, which an error ending the connection does not lose).</summary>
     private async Task<bool> ConnectOnceAsync()
     {
         var transport = await _manager.ConnectionFactory.ConnectAsync(Address, _manager.BindAddress, _stop.Token);
@@ -441,6 +484,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                         {
                             case RttpVerb.Welcome:
                                 welcomed = true;
+                                _welcomed = true;
                                 if (frame.TryGetField("ping"u8, out var ping) && int.TryParse(ping, out var pingMs) && pingMs > 0)
                                 {
                                     silence = TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs));

@@ -86,6 +86,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
+    /// <summary>Whether the route to <paramref name="peer"/> is up.</summary>
+    public bool IsUpTo(string peer) => _links.TryGetValue(peer, out var link) && link.IsUp;
+
     /// <summary>Publications passed on again to a subject's new owner after the old one was lost.</summary>
     public long Redispatched => Interlocked.Read(ref _redispatched);
 
@@ -435,6 +438,21 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>A peer opened a route to this server: it is up, so the route to it need not wait out a backoff.</summary>
+    public void OnInboundRoute(string peer)
+    {
+        RouteLink? link;
+        lock (_lock)
+        {
+            _links.TryGetValue(peer, out link);
+        }
+
+        if (link is { IsUp: false })
+        {
+            link.RetryNow();
         }
     }
 

@@ -1,0 +1,54 @@
+using StreamFarm.TestKit;
+
+namespace StreamFarm.Simulation.Tests;
+
+/// <summary>
+/// How fast routes learn what happened to a peer, in simulated time (deterministic: the fake clock
+/// moves only when the simulation steps, so these bounds do not depend on the machine's load).
+/// </summary>
+public sealed class RouteRecoveryTests
+{
+    [Theory]
+    [InlineData(KillMode.Close, 1)]
+    [InlineData(KillMode.Reset, 1)]
+    [InlineData(KillMode.Close, 2)]
+    [InlineData(KillMode.Reset, 2)]
+    public void AKilledPeer_IsKnownGone_FromItsRefusedPort_WithinMilliseconds_HoweverItsConnectionsEnded(KillMode mode, int seed)
+    {
+        // A survivor that was writing to the killed peer sees its route fail with a reset, one that
+        // was only reading sees the end of the stream. Either way the route is tried again at once
+        // and the refusal (the process is gone) is known within a few network round trips, not
+        // after a reconnection backoff (50-150 ms for the first retry).
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        farm.Run(TimeSpan.FromSeconds(2)); // routes up for more than a second: not a flapping peer
+        var before = new[] { "s1", "s3" }.ToDictionary(id => id, farm.RefusalsSeenBy);
+
+        farm.Kill("s2", mode);
+        var took = farm.Eventually(() => farm.RefusalsSeenBy("s1") > before["s1"] && farm.RefusalsSeenBy("s3") > before["s3"], TimeSpan.FromSeconds(5), "both survivors saw s2's route port refuse");
+
+        Assert.True(took <= TimeSpan.FromMilliseconds(40), $"the refusal was known after {took.TotalMilliseconds} ms of simulated time (seed {seed}, {mode})");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void APeerThatComesBack_GetsItsRoutesAtOnce_NotAfterTheBackoffGrownWhileItWasDown(int seed)
+    {
+        // While s2 is down the survivors' routes to it back off (doubling up to 2 s). When s2 is back
+        // it opens its own routes to them; that is proof it listens, so their routes to it are tried
+        // at once instead of waiting out the backoff.
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        farm.Kill("s2");
+        farm.Run(TimeSpan.FromMilliseconds(1500));
+        Assert.True(farm.Servers.Where(s => s.Id != "s2").All(s => s.Server.Farm.Current.Members.Any(m => m.Id == "s2" && m.Liveness != "dead")),
+            "the test needs s2 not yet declared dead (its route link kept, backing off): " + farm.Describe());
+
+        farm.Restart("s2");
+        farm.Eventually(() => farm.RouteUp("s2", "s1") && farm.RouteUp("s2", "s3"), TimeSpan.FromSeconds(10), "s2's own routes up");
+        var took = farm.Eventually(() => farm.RouteUp("s1", "s2") && farm.RouteUp("s3", "s2"), TimeSpan.FromSeconds(10), "the survivors' routes to s2 up");
+
+        Assert.True(took <= TimeSpan.FromMilliseconds(50), $"the survivors' routes to s2 came up {took.TotalMilliseconds} ms after s2's own (seed {seed})");
+    }
+}
