@@ -61,6 +61,14 @@ public sealed class DnsResponder
             return w.Finish(limit);
         }
 
+        if (q.Type is 0 or DnsWire.TypeAxfr or DnsWire.TypeIxfr)
+        {
+            // As Knot answers: QTYPE 0 is not a type (NOTIMP); AXFR is not defined over UDP (RFC
+            // 5936 section 4.2, NOTIMP); zone transfers are not served (NOTAUTH). Question echoed.
+            w.Begin(q.Type == DnsWire.TypeIxfr || (q.Type == DnsWire.TypeAxfr && tcp) ? DnsWire.RcodeNotAuth : DnsWire.RcodeNotImp, authoritative: false);
+            return w.Finish(limit);
+        }
+
         Span<byte> name = stackalloc byte[q.NameLength];
         DnsNames.ToLower(query.Slice(q.NameOffset, q.NameLength), name);
         var zone = Zone();

@@ -135,6 +135,48 @@ public sealed class DnsResponderTests
         }
     }
 
+    [Theory]
+    [InlineData("farm.test", Axfr, false, 4)]   // AXFR is not defined over UDP (RFC 5936 4.2): NOTIMP, as Knot
+    [InlineData("farm.test", Axfr, true, 9)]    // no zone transfers: NOTAUTH, as Knot
+    [InlineData("farm.test", Ixfr, false, 9)]
+    [InlineData("farm.test", Ixfr, true, 9)]
+    [InlineData("stream.farm.test", Axfr, true, 9)]
+    [InlineData("example.com", Axfr, true, 9)]
+    [InlineData("farm.test", (ushort)0, false, 4)] // QTYPE 0 is not a type: NOTIMP, as Knot
+    [InlineData("farm.test", (ushort)0, true, 4)]
+    [InlineData("nope.farm.test", (ushort)0, false, 4)]
+    public void Respond_ZoneTransferOrTypeZero_IsRefusedWithTheQuestionAndNoRecords(string name, ushort type, bool tcp, int rcode)
+    {
+        var responder = Farm.Responder(Mixed);
+
+        foreach (var edns in new[] { false, true })
+        {
+            var m = Ask.Question(responder, name, type, edns: edns, tcp: tcp);
+
+            Assert.Equal(rcode, m.Rcode);
+            Assert.False(m.Aa);
+            Assert.False(m.Tc);
+            Assert.Equal(name, m.QuestionName);
+            Assert.Equal(type, m.QuestionType);
+            Assert.Equal(0, m.AnCount);
+            Assert.Equal(0, m.NsCount);
+            Assert.Equal(edns ? 1 : 0, m.ArCount); // OPT only
+        }
+    }
+
+    [Fact]
+    public void Respond_IxfrWithTheClientsSoa_IsNotAuth()
+    {
+        var responder = Farm.Responder(Mixed);
+
+        var m = Ask.Message(responder, Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x0C], 1)));
+
+        Assert.Equal(9, m.Rcode);
+        Assert.False(m.Aa);
+        Assert.Equal(Ixfr, m.QuestionType);
+        Assert.Equal(0, m.AnCount + m.NsCount + m.ArCount);
+    }
+
     [Fact]
     public void Respond_DefaultOptions_TtlIsFiveSeconds()
     {

@@ -210,6 +210,34 @@ public sealed class DnsServerTests
         Assert.Contains("status: REFUSED", refused, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ZoneTransfer_OverTcpAndUdp_IsNotAuthOrNotImpAsKnotAnswers()
+    {
+        await using var server = Start(Farm.Healthy(3));
+
+        using (var tcp = new TcpClient(AddressFamily.InterNetwork))
+        {
+            await tcp.ConnectAsync(server.EndPoint);
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Framed(Query("farm.test", Axfr, id: 1)));
+            var axfr = DnsMessage.Parse(await ReadFramedAsync(stream));
+            Assert.Equal(9, axfr.Rcode);
+            Assert.Equal(0, axfr.AnCount);
+        }
+
+        using var udp = new UdpClient(AddressFamily.InterNetwork);
+        udp.Connect(server.EndPoint);
+        await udp.SendAsync(Query("farm.test", Axfr, id: 2));
+        await udp.SendAsync(Concat(Header(id: 3, ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x0C], 1)));
+        var byId = (await ReceiveAllAsync(udp, got => got.Count >= 2)).Select(r => DnsMessage.Parse(r)).ToDictionary(m => m.Id);
+        Assert.Equal(4, byId[2].Rcode);
+        Assert.Equal(9, byId[3].Rcode);
+
+        // dig and kdig print no status for a failed transfer; QTYPE 0 they show.
+        var typeZero = await Tool.KdigAsync(server.EndPoint, "farm.test", "TYPE0");
+        Assert.Contains("status: NOTIMPL", typeZero, StringComparison.Ordinal);
+    }
+
     // ---- malformed input ----
 
     [Fact]
