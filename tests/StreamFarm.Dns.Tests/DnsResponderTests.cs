@@ -28,7 +28,7 @@ public sealed class DnsResponderTests
     private static readonly Dictionary<string, Case> Cases = new()
     {
         ["apex SOA"] = new("farm.test", Soa, Answers: 1, AnswerType: Soa),
-        ["apex NS"] = new("farm.test", Ns, Answers: 1, AnswerType: Ns),
+        ["apex NS"] = new("farm.test", Ns, Answers: 1, AnswerType: Ns, Additional: 1),
         ["apex ANY is the SOA alone"] = new("farm.test", Any, Answers: 1, AnswerType: Soa),
         ["apex A"] = Case.NoData("farm.test", A),
         ["apex MX"] = Case.NoData("farm.test", Mx),
@@ -45,9 +45,9 @@ public sealed class DnsResponderTests
         ["service SOA"] = Case.NoData("stream.farm.test", Soa),
         ["service TXT"] = Case.NoData("stream.farm.test", Txt),
         ["service CNAME"] = Case.NoData("stream.farm.test", Cname),
-        ["SRV rttp"] = new("_rttp._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv),
-        ["SRV rttp-ws"] = new("_rttp-ws._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv),
-        ["SRV rttp, ANY"] = new("_rttp._tcp.stream.farm.test", Any, Answers: 3, AnswerType: Srv),
+        ["SRV rttp"] = new("_rttp._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv, Additional: 3),
+        ["SRV rttp-ws"] = new("_rttp-ws._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv, Additional: 3),
+        ["SRV rttp, ANY"] = new("_rttp._tcp.stream.farm.test", Any, Answers: 3, AnswerType: Srv, Additional: 3),
         ["SRV name, A"] = Case.NoData("_rttp._tcp.stream.farm.test", A),
         ["SRV ws name, TXT"] = Case.NoData("_rttp-ws._tcp.stream.farm.test", Txt),
         ["empty non-terminal SRV"] = Case.NoData("_tcp.stream.farm.test", Srv),
@@ -115,7 +115,7 @@ public sealed class DnsResponderTests
         Assert.Equal(c.Class, m.QuestionClass);
         Assert.Equal(c.Answers, m.AnCount);
         Assert.Equal(c.Authority, m.NsCount);
-        Assert.Equal(0, m.ArCount);
+        Assert.Equal(c.Additional, m.ArCount);
         foreach (var a in m.Answers)
         {
             Assert.Equal(c.AnswerType, a.Type);
@@ -292,6 +292,89 @@ public sealed class DnsResponderTests
         Assert.All(records, r => Assert.Equal(ws ? 7481 : 7400, r.Port));
         Assert.All(records, r => Assert.False(r.TargetCompressed)); // RFC 2782
         Assert.Equal([900, 700, 500], records.Select(r => (int)r.Weight)); // free capacity
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Respond_Srv_CarriesEachTargetsAddressInTheAdditionalSection(bool edns)
+    {
+        var responder = Farm.Responder(Farm.Table(Farm.Server(1), Farm.Server(2), Farm.Server(3, ip: "2001:db8::3"), Farm.Server(4, liveness: "dead")), o => o.Ttl = TimeSpan.FromSeconds(Ttl));
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, edns: edns);
+
+        Assert.False(m.Tc);
+        Assert.Equal(3, m.AnCount);
+        var glue = m.Additional.Where(r => r.Type != Opt).ToList();
+        Assert.Equal(m.Answers.Select(r => r.Target!), glue.Select(r => r.Name)); // in the order of the targets
+        Assert.Equal([IPAddress.Parse(Farm.Ip(1)), IPAddress.Parse(Farm.Ip(2)), IPAddress.Parse("2001:db8::3")], glue.Select(r => r.Address!));
+        Assert.Equal([A, A, Aaaa], glue.Select(r => r.Type));
+        Assert.All(glue, r => Assert.Equal(Ttl, r.Ttl));
+        Assert.All(glue, r => Assert.Equal(In, r.Class));
+        Assert.Equal(edns ? Opt : Aaaa, m.Additional[^1].Type); // OPT, when there, comes last
+    }
+
+    [Fact]
+    public void Respond_ApexNs_CarriesNs1sAddressAndNothingWithoutOne()
+    {
+        var v4 = Ask.Question(Farm.Responder(Farm.Healthy(1)), "farm.test", Ns);
+        var v6 = Ask.Question(Farm.Responder(Farm.Healthy(1), o => o.NameServerAddress = "2001:db8::53"), "farm.test", Ns);
+        var none = Ask.Question(Farm.Responder(Farm.Healthy(1), o => o.NameServerAddress = null), "farm.test", Ns);
+
+        var glue = Assert.Single(v4.Additional);
+        Assert.Equal("ns1.farm.test", glue.Name);
+        Assert.Equal(IPAddress.Parse("192.0.2.53"), glue.Address);
+        Assert.Equal(Aaaa, Assert.Single(v6.Additional).Type);
+        Assert.Equal(IPAddress.Parse("2001:db8::53"), Assert.Single(v6.Additional).Address);
+        Assert.Single(none.Answers);
+        Assert.Empty(none.Additional);
+    }
+
+    [Theory]
+    [InlineData(false, (ushort)0, 512)]
+    [InlineData(true, (ushort)512, 512)]
+    [InlineData(true, (ushort)1232, 1232)]
+    public void Respond_SrvWhoseAddressesDoNotAllFit_DropsAdditionalRecordsNeverSetsTc(bool edns, ushort udpSize, int limit)
+    {
+        // Answers that fit the limit, but not with every address after them.
+        var servers = limit == 512 ? 12 : 30;
+        var responder = Farm.Responder(Farm.Healthy(servers));
+
+        var raw = Ask.Raw(responder, Query("_rttp._tcp.stream.farm.test", Srv, edns: edns, udpSize: udpSize));
+        var m = DnsMessage.Parse(raw);
+
+        Assert.False(m.Tc);
+        Assert.Equal(servers, m.AnCount);
+        Assert.InRange(raw.Length, limit - 40, limit);
+        var glue = m.Additional.Where(r => r.Type != Opt).ToList();
+        Assert.InRange(glue.Count, 1, servers - 1);
+        Assert.Equal(m.Answers.Take(glue.Count).Select(r => r.Target!), glue.Select(r => r.Name));
+        Assert.Equal(edns, m.Opt is not null);
+        var tcp = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+        Assert.Equal(servers, tcp.Additional.Count);
+    }
+
+    [Fact]
+    public void Respond_ManySrvOverTcp_CarryEveryAddress()
+    {
+        var responder = Farm.Responder(Farm.Healthy(200));
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+
+        Assert.Equal(200, m.AnCount);
+        Assert.Equal(m.Answers.Select(r => r.Target!), m.Additional.Select(r => r.Name));
+        Assert.Equal(m.Answers.Select(r => r.Target!).Select(t => IPAddress.Parse(Farm.Ip(int.Parse(t[1..t.IndexOf('.', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)))), m.Additional.Select(r => r.Address!));
+    }
+
+    [Fact]
+    public void Respond_SrvTargetsBeyondCompressionPointerReach_GetNoAddressAndTheMessageStaysWellFormed()
+    {
+        var responder = Farm.Responder(Farm.Healthy(700)); // targets past 16 KiB into the message
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+
+        Assert.InRange(m.Additional.Count, 300, 699);
+        Assert.Equal(m.Answers.Take(m.Additional.Count).Select(r => r.Target!), m.Additional.Select(r => r.Name));
     }
 
     [Fact]
@@ -924,7 +1007,7 @@ public sealed class DnsResponderTests
     private static Dictionary<string, int> Count(List<string> picks) =>
         picks.GroupBy(p => p, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
 
-    private sealed record Case(string Name, ushort Type, ushort Class = In, int Rcode = 0, int Answers = 0, ushort AnswerType = 0, int Authority = 0)
+    private sealed record Case(string Name, ushort Type, ushort Class = In, int Rcode = 0, int Answers = 0, ushort AnswerType = 0, int Authority = 0, int Additional = 0)
     {
         public static Case NoData(string name, ushort type) => new(name, type, Authority: 1);
 

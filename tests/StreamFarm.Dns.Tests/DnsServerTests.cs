@@ -211,6 +211,30 @@ public sealed class DnsServerTests
     }
 
     [Fact]
+    public async Task DigAndKdig_SrvAndNs_ShowTheAddressesInTheAdditionalSection()
+    {
+        await using var server = Start(Farm.Healthy(3));
+        var ep = server.EndPoint;
+
+        foreach (var tool in new Func<IPEndPoint, string, string, string[], Task<string>>[] { Tool.DigAsync, Tool.KdigAsync })
+        {
+            var srv = await tool(ep, "_rttp._tcp.stream.farm.test", "SRV", ["+noall", "+additional"]);
+            var ns = await tool(ep, "farm.test", "NS", ["+noall", "+additional", "+tcp"]);
+
+            var glue = Tool.Lines(srv).Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)).ToList();
+            Assert.Equal(["s1.farm.test.", "s2.farm.test.", "s3.farm.test."], glue.Select(f => f[0]));
+            Assert.Equal(ThreeIps, glue.Select(f => f[^1]));
+            Assert.All(glue, f => Assert.Equal("A", f[^2]));
+            var nsGlue = Assert.Single(Tool.Lines(ns)).Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(["ns1.farm.test.", "192.0.2.53"], [nsGlue[0], nsGlue[^1]]);
+        }
+
+        var client = Client(server, tcp: false);
+        var viaLibrary = await client.QueryAsync("_rttp-ws._tcp.stream.farm.test", QueryType.SRV);
+        Assert.Equal(ThreeIps, viaLibrary.Additionals.ARecords().Select(r => r.Address.ToString()));
+    }
+
+    [Fact]
     public async Task ZoneTransfer_OverTcpAndUdp_IsNotAuthOrNotImpAsKnotAnswers()
     {
         await using var server = Start(Farm.Healthy(3));
