@@ -14,18 +14,16 @@ public sealed class DnsResponder
     private readonly DnsOptions _options;
     private readonly Func<FarmSnapshot> _farm;
     private readonly LoadBalancer _balancer;
-    private readonly uint _serialBase;
     private readonly uint _ttl;
     private readonly uint _negativeTtl;
     private ZoneData? _zone;
 
-    public DnsResponder(DnsOptions options, Func<FarmSnapshot> farm, TimeProvider time, Random? random = null)
+    public DnsResponder(DnsOptions options, Func<FarmSnapshot> farm, Random? random = null)
     {
         options.Validate();
         _options = options;
         _farm = farm;
         _balancer = new LoadBalancer(options, random ?? new Random());
-        _serialBase = (uint)time.GetUtcNow().ToUnixTimeSeconds();
         _ttl = (uint)options.Ttl.TotalSeconds;
         _negativeTtl = (uint)options.NegativeTtl.TotalSeconds;
     }
@@ -195,7 +193,7 @@ public sealed class DnsResponder
         var zone = Volatile.Read(ref _zone);
         if (zone is null || zone.Version != snapshot.Version)
         {
-            zone = new ZoneData(_options, snapshot, _serialBase + (uint)snapshot.Version);
+            zone = new ZoneData(_options, snapshot, ZoneSerial.Of(snapshot));
             Volatile.Write(ref _zone, zone);
         }
 

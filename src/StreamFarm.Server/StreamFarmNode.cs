@@ -143,7 +143,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         {
             var dnsEndPoint = IPEndPoint.Parse(options.DnsListen);
             options.Dns.NameServerAddress ??= dnsEndPoint.Address.ToString();
-            var responder = new DnsResponder(options.Dns, () => server.Farm.Current, time);
+            var responder = new DnsResponder(options.Dns, () => server.Farm.Current);
             try
             {
                 dns = new DnsServer(responder, options.Dns, dnsEndPoint, time);

@@ -221,11 +221,57 @@ public sealed class DnsResponderTests
         Assert.Equal("farm.test", soa.Name);
         Assert.Equal("ns1.farm.test", soa.Target);
         Assert.Equal("hostmaster.farm.test", soa.Mailbox);
-        Assert.Equal(Farm.SerialBase + 42, soa.Serial);
+        Assert.Equal(ZoneSerial.Of(Farm.Healthy(1)), soa.Serial);
         Assert.Equal(60u, soa.Refresh);
         Assert.Equal(30u, soa.Retry);
         Assert.Equal(600u, soa.Expire);
         Assert.Equal(5u, soa.Minimum);
+    }
+
+    [Fact]
+    public void Respond_TwoRespondersStartedAtDifferentTimesWithTheSameTable_ServeTheSameSerial()
+    {
+        // Two members of one farm see the same table under different local versions: each counts
+        // the changes it observed, and one that started later saw fewer (the serial was the start
+        // time plus that version).
+        FarmMember[] members = [Farm.Server(2, users: 7), Farm.Server(1, state: "draining"), Farm.Server(3, liveness: "suspect")];
+        var first = new DnsResponder(Farm.Options(), () => new FarmSnapshot(17, members));
+        var firstSerial = Assert.Single(Ask.Question(first, "farm.test", Soa).Answers).Serial;
+        var second = new DnsResponder(Farm.Options(), () => new FarmSnapshot(5, [.. members.Reverse()]));
+
+        Assert.Equal(firstSerial, Assert.Single(Ask.Question(second, "farm.test", Soa).Answers).Serial);
+        Assert.Equal(firstSerial, Assert.Single(Ask.Question(second, "nope.farm.test", A).Authority).Serial);
+    }
+
+    [Theory]
+    [InlineData("state")]
+    [InlineData("liveness")]
+    [InlineData("users")]
+    [InlineData("capacity")]
+    [InlineData("address")]
+    [InlineData("ws port")]
+    [InlineData("group")]
+    [InlineData("id")]
+    [InlineData("a server more")]
+    public void Serial_AnyChangeThatShapesAnAnswer_ChangesIt(string change)
+    {
+        var s1 = Farm.Server(1, users: 10);
+        var changed = change switch
+        {
+            "state" => s1 with { State = "draining" },
+            "liveness" => s1 with { Liveness = "suspect" },
+            "users" => s1 with { Users = 11 },
+            "capacity" => s1 with { Capacity = 999 },
+            "address" => s1 with { Tcp = "10.0.0.9:7400" },
+            "ws port" => s1 with { Ws = "ws://10.0.0.2:7482/rttp" },
+            "group" => s1 with { Group = "eu" },
+            "id" => s1 with { Id = "s9" },
+            _ => s1,
+        };
+        FarmMember[] after = change == "a server more" ? [s1, Farm.Server(2), Farm.Server(3)] : [changed, Farm.Server(2)];
+
+        Assert.NotEqual(ZoneSerial.Of(Farm.Table(s1, Farm.Server(2))), ZoneSerial.Of(Farm.Table(after)));
+        Assert.Equal(ZoneSerial.Of(Farm.Table(s1, Farm.Server(2))), ZoneSerial.Of(new FarmSnapshot(99, [Farm.Server(2), s1])));
     }
 
     [Fact]
@@ -650,11 +696,11 @@ public sealed class DnsResponderTests
     {
         var table = Farm.Table(Farm.Server(1), Farm.Server(2));
         var responder = Farm.Responder(() => table);
-        Assert.Equal(Farm.SerialBase + 1, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
+        var before = Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial;
 
         table = new FarmSnapshot(2, [Farm.Server(1, state: "draining"), Farm.Server(2), Farm.Server(3)]);
 
-        Assert.Equal(Farm.SerialBase + 2, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
+        Assert.NotEqual(before, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
         var handedOut = Enumerable.Range(0, 20).Select(_ => Assert.Single(Ask.Question(responder, "stream.farm.test", A).Answers).Address!).ToHashSet();
         Assert.Equal([IPAddress.Parse(Farm.Ip(2)), IPAddress.Parse(Farm.Ip(3))], handedOut.OrderBy(a => a.ToString()));
         Assert.Single(Ask.Question(responder, "s3.farm.test", A).Answers);

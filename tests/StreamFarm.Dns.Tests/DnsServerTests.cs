@@ -461,7 +461,7 @@ public sealed class DnsServerTests
     private static DnsServer Start(FarmSnapshot farm, Action<DnsOptions>? configure = null, TimeProvider? time = null, IPAddress? bind = null)
     {
         var options = Farm.Options(configure);
-        var responder = new DnsResponder(options, () => farm, TimeProvider.System);
+        var responder = new DnsResponder(options, () => farm);
         var server = new DnsServer(responder, options, new IPEndPoint(bind ?? IPAddress.Loopback, 0), time ?? TimeProvider.System);
         server.Start();
         return server;
