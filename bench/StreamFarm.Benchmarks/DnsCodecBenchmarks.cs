@@ -42,7 +42,7 @@ public class DnsCodecBenchmarks
             new FarmMember { Id = "s2", Capacity = 100, Tcp = "127.0.0.3:7400", Ws = "ws://127.0.0.3:7480/rttp" },
             new FarmMember { Id = "s3", Capacity = 100, Tcp = "127.0.0.4:7400", Ws = "ws://127.0.0.4:7480/rttp" },
         ]);
-        _responder = new DnsResponder(new DnsOptions { AnswerCount = 3, NameServerAddress = "127.0.0.1", RateLimit = 0 }, () => farm, TimeProvider.System);
+        _responder = new DnsResponder(new DnsOptions { AnswerCount = 3, NameServerAddress = "127.0.0.1", RateLimit = 0 }, () => farm);
 
         // The same zone as ARSoft records, built once (a fair ARSoft responder would not build them per query).
         var zone = DomainName.Parse("farm.test");

@@ -31,6 +31,19 @@ public sealed class DnsOptions
     /// <summary>Of the responses over the limit, every n-th is sent truncated (so a real client retries over TCP); the rest are dropped.</summary>
     public int Slip { get; set; } = 2;
 
+    /// <summary>
+    /// DNS over TCP: a connection on which no whole query has arrived for this long is closed (RFC
+    /// 7766 section 6.2.3 lets a server close idle connections). The answer must be taken within it
+    /// too, so a client that sends slowly or does not read is cut as well.
+    /// </summary>
+    public TimeSpan TcpIdleTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Open DNS TCP connections per client (an IPv4 address, or an IPv6 /64); more are closed at once.</summary>
+    public int TcpConnectionsPerClient { get; set; } = 16;
+
+    /// <summary>Open DNS TCP connections in all; when full, a new connection takes the place of an idle one of the client that holds the most.</summary>
+    public int TcpMaxConnections { get; set; } = 256;
+
     /// <summary>The address the responder publishes as the zone's name server (<c>ns1.&lt;zone&gt;</c>).</summary>
     public string? NameServerAddress { get; set; }
 
@@ -49,6 +62,11 @@ public sealed class DnsOptions
         if (Ttl < TimeSpan.Zero || NegativeTtl < TimeSpan.Zero || RateLimit < 0 || Slip < 0)
         {
             throw new ArgumentException("dns TTLs, rateLimit and slip must not be negative");
+        }
+
+        if (TcpIdleTimeout <= TimeSpan.Zero || TcpConnectionsPerClient < 1 || TcpMaxConnections < TcpConnectionsPerClient)
+        {
+            throw new ArgumentException("dns.tcpIdleTimeout must be positive, dns.tcpConnectionsPerClient at least 1, and dns.tcpMaxConnections at least dns.tcpConnectionsPerClient");
         }
 
         foreach (var (group, networks) in GroupNetworks)

@@ -37,7 +37,7 @@ internal static class DnsQueryReader
         var an = BinaryPrimitives.ReadUInt16BigEndian(m[6..]);
         var ns = BinaryPrimitives.ReadUInt16BigEndian(m[8..]);
         var ar = BinaryPrimitives.ReadUInt16BigEndian(m[10..]);
-        if (qd != 1 || an != 0 || ns != 0 || ar > 1)
+        if (qd != 1 || an != 0 || ns > 1 || ar > 1)
         {
             return QueryStatus.FormErr;
         }
@@ -59,6 +59,11 @@ internal static class DnsQueryReader
         q.Class = BinaryPrimitives.ReadUInt16BigEndian(m[(p + 2)..]);
         p += 4;
         q.QuestionEnd = p;
+        if (ns == 1 && (q.Type != DnsWire.TypeIxfr || !SkipIxfrSoa(m, ref p)))
+        {
+            return QueryStatus.FormErr; // only an IXFR query carries a record in its authority section
+        }
+
         if (ar == 1)
         {
             // The only additional record a query may carry is EDNS's OPT, owned by the root.
@@ -125,6 +130,38 @@ internal static class DnsQueryReader
 
             p += 1 + len;
         }
+    }
+
+    /// <summary>
+    /// IXFR's authority record (RFC 1995 section 3): the client's SOA for the zone, owned by the
+    /// question's name (as a pointer to it, or written out). It is read to be skipped: transfers are
+    /// refused, whatever serial the client has.
+    /// </summary>
+    private static bool SkipIxfrSoa(ReadOnlySpan<byte> m, ref int p)
+    {
+        if (m.Length - p >= 2 && m[p] == 0xC0 && m[p + 1] == DnsWire.HeaderBytes)
+        {
+            p += 2;
+        }
+        else if (!ReadName(m, ref p, allowCompression: false))
+        {
+            return false;
+        }
+
+        if (m.Length - p < 10 || BinaryPrimitives.ReadUInt16BigEndian(m[p..]) != DnsWire.TypeSoa)
+        {
+            return false;
+        }
+
+        var rdLength = BinaryPrimitives.ReadUInt16BigEndian(m[(p + 8)..]);
+        p += 10;
+        if (rdLength > m.Length - p)
+        {
+            return false;
+        }
+
+        p += rdLength;
+        return true;
     }
 
     private static bool OptionsWellFormed(ReadOnlySpan<byte> options)

@@ -14,18 +14,16 @@ public sealed class DnsResponder
     private readonly DnsOptions _options;
     private readonly Func<FarmSnapshot> _farm;
     private readonly LoadBalancer _balancer;
-    private readonly uint _serialBase;
     private readonly uint _ttl;
     private readonly uint _negativeTtl;
     private ZoneData? _zone;
 
-    public DnsResponder(DnsOptions options, Func<FarmSnapshot> farm, TimeProvider time, Random? random = null)
+    public DnsResponder(DnsOptions options, Func<FarmSnapshot> farm, Random? random = null)
     {
         options.Validate();
         _options = options;
         _farm = farm;
         _balancer = new LoadBalancer(options, random ?? new Random());
-        _serialBase = (uint)time.GetUtcNow().ToUnixTimeSeconds();
         _ttl = (uint)options.Ttl.TotalSeconds;
         _negativeTtl = (uint)options.NegativeTtl.TotalSeconds;
     }
@@ -54,11 +52,19 @@ public sealed class DnsResponder
         }
 
         var limit = tcp ? Math.Min(response.Length, 65535) : q.HasEdns ? Math.Clamp((int)q.EdnsUdpSize, DnsWire.ClassicUdpBytes, DnsWire.MaxUdpBytes) : DnsWire.ClassicUdpBytes;
-        var w = new Writer(response, query, q);
+        var w = new Writer(response, query, q, limit);
         if (status == QueryStatus.BadVers)
         {
             w.Begin(DnsWire.RcodeBadVers, authoritative: false);
-            return w.Finish(limit);
+            return w.Finish();
+        }
+
+        if (q.Type is 0 or DnsWire.TypeAxfr or DnsWire.TypeIxfr)
+        {
+            // As Knot answers: QTYPE 0 is not a type (NOTIMP); AXFR is not defined over UDP (RFC
+            // 5936 section 4.2, NOTIMP); zone transfers are not served (NOTAUTH). Question echoed.
+            w.Begin(q.Type == DnsWire.TypeIxfr || (q.Type == DnsWire.TypeAxfr && tcp) ? DnsWire.RcodeNotAuth : DnsWire.RcodeNotImp, authoritative: false);
+            return w.Finish();
         }
 
         Span<byte> name = stackalloc byte[q.NameLength];
@@ -67,7 +73,7 @@ public sealed class DnsResponder
         if (q.Class != DnsWire.ClassIn && q.Class != DnsWire.ClassAny || !DnsNames.IsWithin(name, zone.Apex))
         {
             w.Begin(DnsWire.RcodeRefused, authoritative: false); // not ours, and no recursion here
-            return w.Finish(limit);
+            return w.Finish();
         }
 
         w.ZoneOffset = q.NameOffset + q.NameLength - zone.Apex.Length;
@@ -76,7 +82,7 @@ public sealed class DnsResponder
         {
             w.Begin(DnsWire.RcodeNxDomain, authoritative: true);
             w.Soa(zone, _negativeTtl, _negativeTtl, authority: true);
-            return w.Finish(limit);
+            return w.Finish();
         }
 
         w.Begin(DnsWire.RcodeNoError, authoritative: true);
@@ -84,7 +90,7 @@ public sealed class DnsResponder
         var answered = kind switch
         {
             NameKind.Apex when type is DnsWire.TypeSoa or DnsWire.TypeAny => w.Soa(zone, _ttl, _negativeTtl, authority: false),
-            NameKind.Apex when type == DnsWire.TypeNs => w.NsRecord(zone, _ttl),
+            NameKind.Apex when type == DnsWire.TypeNs => Ns(ref w, zone),
             NameKind.Service when type is DnsWire.TypeA or DnsWire.TypeAaaa or DnsWire.TypeAny => ServiceAddresses(ref w, zone, client, type),
             NameKind.SrvTcp when type is DnsWire.TypeSrv or DnsWire.TypeAny => Srv(ref w, zone, client, ws: false),
             NameKind.SrvWs when type is DnsWire.TypeSrv or DnsWire.TypeAny => Srv(ref w, zone, client, ws: true),
@@ -97,7 +103,7 @@ public sealed class DnsResponder
             w.Soa(zone, _negativeTtl, _negativeTtl, authority: true); // NODATA: the name exists, not with this type
         }
 
-        return w.Finish(limit);
+        return w.Finish();
     }
 
     /// <summary>The "slip" answer of rate limiting: the question with TC set and no records.</summary>
@@ -142,6 +148,7 @@ public sealed class DnsResponder
     private int Srv(ref Writer w, ZoneData zone, ReadOnlySpan<byte> client, bool ws)
     {
         var written = 0;
+        var first = w.Position;
         foreach (var s in zone.Healthy)
         {
             if (!w.HasRoom(300))
@@ -154,7 +161,30 @@ public sealed class DnsResponder
             written += w.SrvRecord(zone, s, ws ? s.WsPort : s.TcpPort, (ushort)Math.Min(65535, free), _ttl);
         }
 
+        // Additional section: each target's address (as Knot gives the glue), owned by a pointer to
+        // the target in its SRV record. The records above are consecutive, so each target's offset
+        // follows from the lengths alone.
+        var at = first;
+        for (var i = 0; i < written; i++)
+        {
+            var s = zone.Healthy[i];
+            var target = at + Writer.SrvTargetOffset;
+            at = target + s.Labels.Length + zone.Apex.Length;
+            w.AdditionalAddress(target, s.Ip, _ttl);
+        }
+
         return written;
+    }
+
+    private int Ns(ref Writer w, ZoneData zone)
+    {
+        var target = w.NsRecord(zone, _ttl);
+        if (zone.NameServer is { } ns)
+        {
+            w.AdditionalAddress(target, ns, _ttl);
+        }
+
+        return 1;
     }
 
     private ZoneData Zone()
@@ -163,7 +193,7 @@ public sealed class DnsResponder
         var zone = Volatile.Read(ref _zone);
         if (zone is null || zone.Version != snapshot.Version)
         {
-            zone = new ZoneData(_options, snapshot, _serialBase + (uint)snapshot.Version);
+            zone = new ZoneData(_options, snapshot, ZoneSerial.Of(snapshot));
             Volatile.Write(ref _zone, zone);
         }
 
@@ -182,25 +212,40 @@ public sealed class DnsResponder
         return DnsWire.HeaderBytes;
     }
 
-    /// <summary>Builds a response after the echoed question; truncates to the size limit.</summary>
+    /// <summary>
+    /// Builds a response after the echoed question. Answer and authority records are written whole
+    /// and truncated (TC, no records) in <see cref="Finish"/> when they do not fit the size limit;
+    /// additional records are written only while they fit, and a dropped one never sets TC (RFC
+    /// 2181 section 9: TC means the required records are not all there).
+    /// </summary>
     private ref struct Writer
     {
+        /// <summary>From the start of an SRV record to its target: owner pointer (2), fixed fields (10), priority, weight, port (6).</summary>
+        public const int SrvTargetOffset = 18;
+
         private readonly Span<byte> _buffer;
         private readonly DnsQuery _q;
+        private readonly int _limit;
         private int _pos;
         private int _answers;
         private int _authority;
+        private int _additional;
         private int _rcode;
 
-        public Writer(Span<byte> buffer, ReadOnlySpan<byte> query, DnsQuery q)
+        public Writer(Span<byte> buffer, ReadOnlySpan<byte> query, DnsQuery q, int limit)
         {
             _buffer = buffer;
             _q = q;
+            _limit = limit;
             query[..q.QuestionEnd].CopyTo(buffer); // id, flags (rewritten below), counts, question with its case
             _pos = q.QuestionEnd;
         }
 
         public int ZoneOffset { get; set; }
+
+        public readonly int Position => _pos;
+
+        private readonly int OptBytes => _q.HasEdns ? 11 : 0;
 
         public readonly bool HasRoom(int bytes) => _pos + bytes < Math.Min(_buffer.Length, 65535) - 16;
 
@@ -221,6 +266,7 @@ public sealed class DnsResponder
             return 1;
         }
 
+        /// <summary>Writes the NS record; returns where its target name is, for the glue's owner.</summary>
         public int NsRecord(ZoneData zone, uint ttl)
         {
             Owner();
@@ -229,7 +275,27 @@ public sealed class DnsResponder
             InZone(zone.Ns, zone);
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[rd..], (ushort)(_pos - start));
             _answers++;
-            return 1;
+            return start;
+        }
+
+        /// <summary>
+        /// An A or AAAA record in the additional section, owned by a pointer to a name already in the
+        /// message; left out when it would not fit the limit (with the OPT record still to come), or
+        /// when its owner lies beyond what a compression pointer reaches (16 KiB, a TCP answer of
+        /// some 500 SRV records).
+        /// </summary>
+        public void AdditionalAddress(int ownerOffset, byte[] ip, uint ttl)
+        {
+            if (_pos + 2 + 10 + ip.Length + OptBytes > _limit || ownerOffset > 0x3FFF)
+            {
+                return;
+            }
+
+            Pointer(ownerOffset);
+            Fixed(ip.Length == 4 ? DnsWire.TypeA : DnsWire.TypeAaaa, ttl, (ushort)ip.Length);
+            ip.CopyTo(_buffer[_pos..]);
+            _pos += ip.Length;
+            _additional++;
         }
 
         public int SrvRecord(ZoneData zone, ZoneData.Server s, ushort port, ushort weight, uint ttl)
@@ -280,21 +346,20 @@ public sealed class DnsResponder
             return 1;
         }
 
-        /// <summary>Sets the counts, adds OPT when the query had EDNS, truncates (TC) when over <paramref name="limit"/>.</summary>
-        public int Finish(int limit)
+        /// <summary>Sets the counts, adds OPT when the query had EDNS, truncates (TC) when over the limit.</summary>
+        public int Finish()
         {
-            var optBytes = _q.HasEdns ? 11 : 0;
-            if (_pos + optBytes > limit)
+            if (_pos + OptBytes > _limit)
             {
                 _pos = _q.QuestionEnd;
-                _answers = _authority = 0;
+                _answers = _authority = _additional = 0;
                 _buffer[2] |= 0x02; // TC: the whole answer is there over TCP
             }
 
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[4..], 1);
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[6..], (ushort)_answers);
             BinaryPrimitives.WriteUInt16BigEndian(_buffer[8..], (ushort)_authority);
-            BinaryPrimitives.WriteUInt16BigEndian(_buffer[10..], (ushort)(_q.HasEdns ? 1 : 0));
+            BinaryPrimitives.WriteUInt16BigEndian(_buffer[10..], (ushort)(_additional + (_q.HasEdns ? 1 : 0)));
             if (_q.HasEdns)
             {
                 _buffer[_pos++] = 0; // root

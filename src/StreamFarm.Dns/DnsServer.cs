@@ -6,28 +6,33 @@ namespace StreamFarm.Dns;
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over UDP (one receive loop per core, each with its own
-/// buffers: no allocation per query) and TCP (length-prefixed messages, several per connection,
-/// bounded connections and idle time). UDP answers are rate limited per client network.
+/// buffers: no allocation per query) and TCP (length-prefixed messages, several per connection;
+/// connections bounded per client and in all, closed when idle: <see cref="DnsTcpTable"/>). UDP
+/// answers are rate limited per client network.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
-    private const int MaxTcpConnections = 256;
     private const int UdpReceiveBufferBytes = 4 * 1024 * 1024;
-    private static readonly TimeSpan TcpIdle = TimeSpan.FromSeconds(10);
     private readonly DnsResponder _responder;
+    private readonly DnsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DnsTcpTable _tcpTable;
     private readonly RateLimiter _limiter;
     private readonly Socket _udp;
     private readonly TcpListener _tcp;
     private readonly List<Thread> _threads = [];
     private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _tcpSlots = new(MaxTcpConnections);
     private Task _accept = Task.CompletedTask;
     private long _queries;
     private long _responses;
 
     public DnsServer(DnsResponder responder, DnsOptions options, IPEndPoint bind, TimeProvider time)
     {
+        options.Validate();
         _responder = responder;
+        _options = options;
+        _time = time;
+        _tcpTable = new DnsTcpTable(options.TcpMaxConnections, options.TcpConnectionsPerClient);
         _limiter = new RateLimiter(options.RateLimit, options.Slip, time);
         (_udp, _tcp) = Bind(bind);
         EndPoint = (IPEndPoint)_udp.LocalEndPoint!;
@@ -40,6 +45,15 @@ public sealed class DnsServer : IAsyncDisposable
     public long Responses => Interlocked.Read(ref _responses);
 
     public long RateLimited => _limiter.Limited;
+
+    /// <summary>Open DNS TCP connections.</summary>
+    public int TcpConnections => _tcpTable.Count;
+
+    /// <summary>TCP connections closed at once: their client had <see cref="DnsOptions.TcpConnectionsPerClient"/> open, or every slot was busy.</summary>
+    public long TcpRefused => _tcpTable.RefusedPerClient + _tcpTable.RefusedFull;
+
+    /// <summary>Idle TCP connections closed to make room for a new client.</summary>
+    public long TcpEvicted => _tcpTable.Evicted;
 
     public void Start()
     {
@@ -154,53 +168,67 @@ public sealed class DnsServer : IAsyncDisposable
         var connections = new List<Task>();
         while (!_stop.IsCancellationRequested)
         {
-            Socket client;
+            Socket socket;
             try
             {
-                client = await _tcp.AcceptSocketAsync(_stop.Token);
+                socket = await _tcp.AcceptSocketAsync(_stop.Token);
             }
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 break;
             }
 
-            if (!_tcpSlots.Wait(0))
+            DnsTcpConnection connection;
+            try
             {
-                client.Dispose(); // too many open: refuse rather than queue
+                connection = new DnsTcpConnection(socket, ClientKey.Of(((IPEndPoint)socket.RemoteEndPoint!).Address), _options.TcpIdleTimeout, _time, _stop.Token);
+            }
+            catch (SocketException)
+            {
+                socket.Dispose(); // reset before we looked at it
                 continue;
             }
 
+            if (!_tcpTable.TryAdd(connection, out var evicted))
+            {
+                connection.Dispose(); // its client holds its share, or every slot is busy: refuse rather than queue
+                continue;
+            }
+
+            evicted?.Close();
             connections.RemoveAll(t => t.IsCompleted);
-            connections.Add(ServeTcpAsync(client));
+            connections.Add(ServeTcpAsync(connection));
         }
 
         await Task.WhenAll(connections);
     }
 
-    private async Task ServeTcpAsync(Socket client)
+    private async Task ServeTcpAsync(DnsTcpConnection connection)
     {
+        await Task.Yield(); // the accept loop goes on at once
+        var client = connection.Socket;
+        var cancel = connection.Closing;
         var query = new byte[65535];
         var response = new byte[65536 + 2];
         var header = new byte[2];
         var remote = ((IPEndPoint)client.RemoteEndPoint!).Address.GetAddressBytes();
         try
         {
-            using var _ = client;
             while (true)
             {
-                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                idle.CancelAfter(TcpIdle);
-                if (!await ReadExactlyAsync(client, header, idle.Token))
+                if (!await ReadExactlyAsync(client, header, cancel))
                 {
                     return;
                 }
 
+                connection.Busy();
                 var length = BinaryPrimitives.ReadUInt16BigEndian(header);
-                if (length < DnsWire.HeaderBytes || !await ReadExactlyAsync(client, query.AsMemory(0, length), idle.Token))
+                if (length < DnsWire.HeaderBytes || !await ReadExactlyAsync(client, query.AsMemory(0, length), cancel))
                 {
                     return;
                 }
 
+                connection.Received();
                 Interlocked.Increment(ref _queries);
                 var n = _responder.Respond(query.AsSpan(0, length), response.AsSpan(2), remote, tcp: true);
                 if (n == 0)
@@ -209,17 +237,19 @@ public sealed class DnsServer : IAsyncDisposable
                 }
 
                 BinaryPrimitives.WriteUInt16BigEndian(response, (ushort)n);
-                await client.SendAsync(response.AsMemory(0, n + 2), SocketFlags.None, idle.Token);
+                await client.SendAsync(response.AsMemory(0, n + 2), SocketFlags.None, cancel);
                 Interlocked.Increment(ref _responses);
+                connection.Answered();
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
         {
-            // idle, reset or stopping
+            // idle past the deadline, evicted, reset or stopping
         }
         finally
         {
-            _tcpSlots.Release();
+            _tcpTable.Remove(connection);
+            connection.Dispose();
         }
     }
 
@@ -252,6 +282,5 @@ public sealed class DnsServer : IAsyncDisposable
         }
 
         _stop.Dispose();
-        _tcpSlots.Dispose();
     }
 }

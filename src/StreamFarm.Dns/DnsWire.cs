@@ -1,6 +1,6 @@
 namespace StreamFarm.Dns;
 
-/// <summary>DNS wire constants (RFC 1035, 2782, 6891, 8482) used by the responder.</summary>
+/// <summary>DNS wire constants (RFC 1035, 1995, 2782, 5936, 6891, 8482) used by the responder.</summary>
 internal static class DnsWire
 {
     public const int HeaderBytes = 12;
@@ -18,6 +18,8 @@ internal static class DnsWire
     public const ushort TypeAaaa = 28;
     public const ushort TypeSrv = 33;
     public const ushort TypeOpt = 41;
+    public const ushort TypeIxfr = 251;
+    public const ushort TypeAxfr = 252;
     public const ushort TypeAny = 255;
     public const ushort ClassIn = 1;
     public const ushort ClassAny = 255;
@@ -28,6 +30,9 @@ internal static class DnsWire
     public const int RcodeNxDomain = 3;
     public const int RcodeNotImp = 4;
     public const int RcodeRefused = 5;
+
+    /// <summary>NOTAUTH (9): what Knot answers a zone transfer it does not allow.</summary>
+    public const int RcodeNotAuth = 9;
 
     /// <summary>BADVERS (16): the low four bits go in the header, the rest in the OPT record.</summary>
     public const int RcodeBadVers = 16;

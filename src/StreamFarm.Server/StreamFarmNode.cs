@@ -18,7 +18,7 @@ namespace StreamFarm.Server;
 /// /healthz, /metrics, WebSocket RTTP), around an <see cref="RttpServer"/>; and, when the farm has
 /// a key, a <see cref="MembershipNode"/> on the gossip port that feeds the farm table.
 /// </summary>
-public sealed class StreamFarmNode : IAsyncDisposable
+public sealed partial class StreamFarmNode : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly UdpMembershipTransport? _gossip;
@@ -78,6 +78,10 @@ public sealed class StreamFarmNode : IAsyncDisposable
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
+
+        // The host logs a failed start (a port in use) as an error with the whole stack trace; the
+        // caller reports it in one line, and the trace is logged below at Debug.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time);
         if (membership is not null)
@@ -113,7 +117,22 @@ public sealed class StreamFarmNode : IAsyncDisposable
         var server = app.Services.GetRequiredService<RttpServer>();
         HttpEndpoints.Map(app, server, new ServerMetrics(server, membership).Registry);
         app.Lifetime.ApplicationStopping.Register(server.BeginShutdown);
-        await app.StartAsync(cancel);
+        try
+        {
+            await app.StartAsync(cancel);
+        }
+        catch (IOException e)
+        {
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Node");
+            Log.StartFailed(log, e);
+            await app.DisposeAsync();
+            if (gossip is not null)
+            {
+                await gossip.DisposeAsync();
+            }
+
+            throw;
+        }
 
         var tcp = tcpListen!.IPEndPoint!;
         var http = httpListen!.IPEndPoint!;
@@ -143,7 +162,7 @@ public sealed class StreamFarmNode : IAsyncDisposable
         {
             var dnsEndPoint = IPEndPoint.Parse(options.DnsListen);
             options.Dns.NameServerAddress ??= dnsEndPoint.Address.ToString();
-            var responder = new DnsResponder(options.Dns, () => server.Farm.Current, time);
+            var responder = new DnsResponder(options.Dns, () => server.Farm.Current);
             try
             {
                 dns = new DnsServer(responder, options.Dns, dnsEndPoint, time);

@@ -116,6 +116,33 @@ public sealed class CommandTests
         Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal); // no stack traces
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("Debug")]
+    public async Task Node_PortInUse_PrintsOneLineAndTheTraceOnlyAtDebug(string? logLevel)
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse("127.0.0.46"), 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var r = await CliProcess.RunAsync(["node", "--id", "n1", "--listen", "127.0.0.46", "--tcp-port", port, "--http-port", "0", .. logLevel is null ? Array.Empty<string>() : ["--log-level", logLevel]]);
+
+        Assert.Equal(1, r.Code);
+        var error = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("streamfarm: cannot listen on 127.0.0.46", error, StringComparison.Ordinal);
+        Assert.Contains("address already in use", error, StringComparison.Ordinal);
+        if (logLevel is null)
+        {
+            Assert.Equal("", r.Stdout.Trim());
+        }
+        else
+        {
+            Assert.Contains("the server could not start", r.Stdout, StringComparison.Ordinal);
+            Assert.Contains("   at ", r.Stdout, StringComparison.Ordinal);
+            Assert.Single(r.Stdout.Split('\n'), l => l.Contains("AddressInUseException", StringComparison.Ordinal) && l.StartsWith("dbug", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public async Task HashPassword_ProducesVerifiableHash()
     {

@@ -53,6 +53,10 @@ public sealed class DnsQueryReaderTests
         ["QDCOUNT 0 with a question anyway"] = (Concat(Header(qd: 0), Name("stream.farm.test"), TypeClass(A)), QueryStatus.FormErr),
         ["QDCOUNT 2"] = (Concat(Header(qd: 2), Name("stream.farm.test"), TypeClass(A), Name("farm.test"), TypeClass(Soa)), QueryStatus.FormErr),
         ["ANCOUNT 1"] = (Concat(Header(an: 1), Name("stream.farm.test"), TypeClass(A), Name("stream.farm.test"), TypeClass(A), [0, 0, 0, 5, 0, 4, 10, 0, 0, 1]), QueryStatus.FormErr),
+        ["NSCOUNT 1 on an IXFR without the record"] = (Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr)), QueryStatus.FormErr),
+        ["IXFR whose authority record is not an SOA"] = (Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr), [0xC0, 0x0C], TypeClass(Ns), [0, 0, 0, 5, 0, 1, 0]), QueryStatus.FormErr),
+        ["IXFR whose SOA RDLENGTH runs past the end"] = (Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x0C], 7)[..^1]), QueryStatus.FormErr),
+        ["IXFR SOA owned by a forward pointer"] = (Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x30], 7)), QueryStatus.FormErr),
         ["NSCOUNT 1"] = (Concat(Header(ns: 1), Name("stream.farm.test"), TypeClass(A), Name("farm.test"), TypeClass(Ns), [0, 0, 0, 5, 0, 1, 0]), QueryStatus.FormErr),
         ["ARCOUNT 2, two OPT records"] = (Concat(Header(ar: 2), Name("stream.farm.test"), TypeClass(A), OptRecord(), OptRecord()), QueryStatus.FormErr),
         ["header only"] = (Header(), QueryStatus.FormErr),
@@ -134,6 +138,22 @@ public sealed class DnsQueryReaderTests
         Assert.Equal(Aaaa, q.Type);
         Assert.Equal(ClassAny, q.Class);
         Assert.Equal(18, q.NameLength);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Read_IxfrWithTheClientsSoaInAuthority_IsOk(bool ownerWrittenOut, bool edns)
+    {
+        var owner = ownerWrittenOut ? Name("farm.test") : [0xC0, 0x0C];
+        var bytes = Concat(Header(ns: 1, ar: (ushort)(edns ? 1 : 0)), Name("farm.test"), TypeClass(Ixfr), SoaRecord(owner, 42), edns ? OptRecord(udpSize: 4096) : []);
+
+        Assert.Equal(QueryStatus.Ok, DnsQueryReader.Read(bytes, out var q));
+
+        Assert.Equal(Ixfr, q.Type);
+        Assert.Equal(12 + 11 + 4, q.QuestionEnd);
+        Assert.Equal(edns, q.HasEdns);
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public sealed class DnsResponderTests
     private static readonly Dictionary<string, Case> Cases = new()
     {
         ["apex SOA"] = new("farm.test", Soa, Answers: 1, AnswerType: Soa),
-        ["apex NS"] = new("farm.test", Ns, Answers: 1, AnswerType: Ns),
+        ["apex NS"] = new("farm.test", Ns, Answers: 1, AnswerType: Ns, Additional: 1),
         ["apex ANY is the SOA alone"] = new("farm.test", Any, Answers: 1, AnswerType: Soa),
         ["apex A"] = Case.NoData("farm.test", A),
         ["apex MX"] = Case.NoData("farm.test", Mx),
@@ -45,9 +45,9 @@ public sealed class DnsResponderTests
         ["service SOA"] = Case.NoData("stream.farm.test", Soa),
         ["service TXT"] = Case.NoData("stream.farm.test", Txt),
         ["service CNAME"] = Case.NoData("stream.farm.test", Cname),
-        ["SRV rttp"] = new("_rttp._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv),
-        ["SRV rttp-ws"] = new("_rttp-ws._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv),
-        ["SRV rttp, ANY"] = new("_rttp._tcp.stream.farm.test", Any, Answers: 3, AnswerType: Srv),
+        ["SRV rttp"] = new("_rttp._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv, Additional: 3),
+        ["SRV rttp-ws"] = new("_rttp-ws._tcp.stream.farm.test", Srv, Answers: 3, AnswerType: Srv, Additional: 3),
+        ["SRV rttp, ANY"] = new("_rttp._tcp.stream.farm.test", Any, Answers: 3, AnswerType: Srv, Additional: 3),
         ["SRV name, A"] = Case.NoData("_rttp._tcp.stream.farm.test", A),
         ["SRV ws name, TXT"] = Case.NoData("_rttp-ws._tcp.stream.farm.test", Txt),
         ["empty non-terminal SRV"] = Case.NoData("_tcp.stream.farm.test", Srv),
@@ -115,7 +115,7 @@ public sealed class DnsResponderTests
         Assert.Equal(c.Class, m.QuestionClass);
         Assert.Equal(c.Answers, m.AnCount);
         Assert.Equal(c.Authority, m.NsCount);
-        Assert.Equal(0, m.ArCount);
+        Assert.Equal(c.Additional, m.ArCount);
         foreach (var a in m.Answers)
         {
             Assert.Equal(c.AnswerType, a.Type);
@@ -133,6 +133,48 @@ public sealed class DnsResponderTests
             Assert.Equal(NegativeTtl, soa.Ttl);
             Assert.Equal(NegativeTtl, soa.Minimum);
         }
+    }
+
+    [Theory]
+    [InlineData("farm.test", Axfr, false, 4)]   // AXFR is not defined over UDP (RFC 5936 4.2): NOTIMP, as Knot
+    [InlineData("farm.test", Axfr, true, 9)]    // no zone transfers: NOTAUTH, as Knot
+    [InlineData("farm.test", Ixfr, false, 9)]
+    [InlineData("farm.test", Ixfr, true, 9)]
+    [InlineData("stream.farm.test", Axfr, true, 9)]
+    [InlineData("example.com", Axfr, true, 9)]
+    [InlineData("farm.test", (ushort)0, false, 4)] // QTYPE 0 is not a type: NOTIMP, as Knot
+    [InlineData("farm.test", (ushort)0, true, 4)]
+    [InlineData("nope.farm.test", (ushort)0, false, 4)]
+    public void Respond_ZoneTransferOrTypeZero_IsRefusedWithTheQuestionAndNoRecords(string name, ushort type, bool tcp, int rcode)
+    {
+        var responder = Farm.Responder(Mixed);
+
+        foreach (var edns in new[] { false, true })
+        {
+            var m = Ask.Question(responder, name, type, edns: edns, tcp: tcp);
+
+            Assert.Equal(rcode, m.Rcode);
+            Assert.False(m.Aa);
+            Assert.False(m.Tc);
+            Assert.Equal(name, m.QuestionName);
+            Assert.Equal(type, m.QuestionType);
+            Assert.Equal(0, m.AnCount);
+            Assert.Equal(0, m.NsCount);
+            Assert.Equal(edns ? 1 : 0, m.ArCount); // OPT only
+        }
+    }
+
+    [Fact]
+    public void Respond_IxfrWithTheClientsSoa_IsNotAuth()
+    {
+        var responder = Farm.Responder(Mixed);
+
+        var m = Ask.Message(responder, Concat(Header(ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x0C], 1)));
+
+        Assert.Equal(9, m.Rcode);
+        Assert.False(m.Aa);
+        Assert.Equal(Ixfr, m.QuestionType);
+        Assert.Equal(0, m.AnCount + m.NsCount + m.ArCount);
     }
 
     [Fact]
@@ -179,11 +221,57 @@ public sealed class DnsResponderTests
         Assert.Equal("farm.test", soa.Name);
         Assert.Equal("ns1.farm.test", soa.Target);
         Assert.Equal("hostmaster.farm.test", soa.Mailbox);
-        Assert.Equal(Farm.SerialBase + 42, soa.Serial);
+        Assert.Equal(ZoneSerial.Of(Farm.Healthy(1)), soa.Serial);
         Assert.Equal(60u, soa.Refresh);
         Assert.Equal(30u, soa.Retry);
         Assert.Equal(600u, soa.Expire);
         Assert.Equal(5u, soa.Minimum);
+    }
+
+    [Fact]
+    public void Respond_TwoRespondersStartedAtDifferentTimesWithTheSameTable_ServeTheSameSerial()
+    {
+        // Two members of one farm see the same table under different local versions: each counts
+        // the changes it observed, and one that started later saw fewer (the serial was the start
+        // time plus that version).
+        FarmMember[] members = [Farm.Server(2, users: 7), Farm.Server(1, state: "draining"), Farm.Server(3, liveness: "suspect")];
+        var first = new DnsResponder(Farm.Options(), () => new FarmSnapshot(17, members));
+        var firstSerial = Assert.Single(Ask.Question(first, "farm.test", Soa).Answers).Serial;
+        var second = new DnsResponder(Farm.Options(), () => new FarmSnapshot(5, [.. members.Reverse()]));
+
+        Assert.Equal(firstSerial, Assert.Single(Ask.Question(second, "farm.test", Soa).Answers).Serial);
+        Assert.Equal(firstSerial, Assert.Single(Ask.Question(second, "nope.farm.test", A).Authority).Serial);
+    }
+
+    [Theory]
+    [InlineData("state")]
+    [InlineData("liveness")]
+    [InlineData("users")]
+    [InlineData("capacity")]
+    [InlineData("address")]
+    [InlineData("ws port")]
+    [InlineData("group")]
+    [InlineData("id")]
+    [InlineData("a server more")]
+    public void Serial_AnyChangeThatShapesAnAnswer_ChangesIt(string change)
+    {
+        var s1 = Farm.Server(1, users: 10);
+        var changed = change switch
+        {
+            "state" => s1 with { State = "draining" },
+            "liveness" => s1 with { Liveness = "suspect" },
+            "users" => s1 with { Users = 11 },
+            "capacity" => s1 with { Capacity = 999 },
+            "address" => s1 with { Tcp = "10.0.0.9:7400" },
+            "ws port" => s1 with { Ws = "ws://10.0.0.2:7482/rttp" },
+            "group" => s1 with { Group = "eu" },
+            "id" => s1 with { Id = "s9" },
+            _ => s1,
+        };
+        FarmMember[] after = change == "a server more" ? [s1, Farm.Server(2), Farm.Server(3)] : [changed, Farm.Server(2)];
+
+        Assert.NotEqual(ZoneSerial.Of(Farm.Table(s1, Farm.Server(2))), ZoneSerial.Of(Farm.Table(after)));
+        Assert.Equal(ZoneSerial.Of(Farm.Table(s1, Farm.Server(2))), ZoneSerial.Of(new FarmSnapshot(99, [Farm.Server(2), s1])));
     }
 
     [Fact]
@@ -250,6 +338,89 @@ public sealed class DnsResponderTests
         Assert.All(records, r => Assert.Equal(ws ? 7481 : 7400, r.Port));
         Assert.All(records, r => Assert.False(r.TargetCompressed)); // RFC 2782
         Assert.Equal([900, 700, 500], records.Select(r => (int)r.Weight)); // free capacity
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Respond_Srv_CarriesEachTargetsAddressInTheAdditionalSection(bool edns)
+    {
+        var responder = Farm.Responder(Farm.Table(Farm.Server(1), Farm.Server(2), Farm.Server(3, ip: "2001:db8::3"), Farm.Server(4, liveness: "dead")), o => o.Ttl = TimeSpan.FromSeconds(Ttl));
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, edns: edns);
+
+        Assert.False(m.Tc);
+        Assert.Equal(3, m.AnCount);
+        var glue = m.Additional.Where(r => r.Type != Opt).ToList();
+        Assert.Equal(m.Answers.Select(r => r.Target!), glue.Select(r => r.Name)); // in the order of the targets
+        Assert.Equal([IPAddress.Parse(Farm.Ip(1)), IPAddress.Parse(Farm.Ip(2)), IPAddress.Parse("2001:db8::3")], glue.Select(r => r.Address!));
+        Assert.Equal([A, A, Aaaa], glue.Select(r => r.Type));
+        Assert.All(glue, r => Assert.Equal(Ttl, r.Ttl));
+        Assert.All(glue, r => Assert.Equal(In, r.Class));
+        Assert.Equal(edns ? Opt : Aaaa, m.Additional[^1].Type); // OPT, when there, comes last
+    }
+
+    [Fact]
+    public void Respond_ApexNs_CarriesNs1sAddressAndNothingWithoutOne()
+    {
+        var v4 = Ask.Question(Farm.Responder(Farm.Healthy(1)), "farm.test", Ns);
+        var v6 = Ask.Question(Farm.Responder(Farm.Healthy(1), o => o.NameServerAddress = "2001:db8::53"), "farm.test", Ns);
+        var none = Ask.Question(Farm.Responder(Farm.Healthy(1), o => o.NameServerAddress = null), "farm.test", Ns);
+
+        var glue = Assert.Single(v4.Additional);
+        Assert.Equal("ns1.farm.test", glue.Name);
+        Assert.Equal(IPAddress.Parse("192.0.2.53"), glue.Address);
+        Assert.Equal(Aaaa, Assert.Single(v6.Additional).Type);
+        Assert.Equal(IPAddress.Parse("2001:db8::53"), Assert.Single(v6.Additional).Address);
+        Assert.Single(none.Answers);
+        Assert.Empty(none.Additional);
+    }
+
+    [Theory]
+    [InlineData(false, (ushort)0, 512)]
+    [InlineData(true, (ushort)512, 512)]
+    [InlineData(true, (ushort)1232, 1232)]
+    public void Respond_SrvWhoseAddressesDoNotAllFit_DropsAdditionalRecordsNeverSetsTc(bool edns, ushort udpSize, int limit)
+    {
+        // Answers that fit the limit, but not with every address after them.
+        var servers = limit == 512 ? 12 : 30;
+        var responder = Farm.Responder(Farm.Healthy(servers));
+
+        var raw = Ask.Raw(responder, Query("_rttp._tcp.stream.farm.test", Srv, edns: edns, udpSize: udpSize));
+        var m = DnsMessage.Parse(raw);
+
+        Assert.False(m.Tc);
+        Assert.Equal(servers, m.AnCount);
+        Assert.InRange(raw.Length, limit - 40, limit);
+        var glue = m.Additional.Where(r => r.Type != Opt).ToList();
+        Assert.InRange(glue.Count, 1, servers - 1);
+        Assert.Equal(m.Answers.Take(glue.Count).Select(r => r.Target!), glue.Select(r => r.Name));
+        Assert.Equal(edns, m.Opt is not null);
+        var tcp = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+        Assert.Equal(servers, tcp.Additional.Count);
+    }
+
+    [Fact]
+    public void Respond_ManySrvOverTcp_CarryEveryAddress()
+    {
+        var responder = Farm.Responder(Farm.Healthy(200));
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+
+        Assert.Equal(200, m.AnCount);
+        Assert.Equal(m.Answers.Select(r => r.Target!), m.Additional.Select(r => r.Name));
+        Assert.Equal(m.Answers.Select(r => r.Target!).Select(t => IPAddress.Parse(Farm.Ip(int.Parse(t[1..t.IndexOf('.', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)))), m.Additional.Select(r => r.Address!));
+    }
+
+    [Fact]
+    public void Respond_SrvTargetsBeyondCompressionPointerReach_GetNoAddressAndTheMessageStaysWellFormed()
+    {
+        var responder = Farm.Responder(Farm.Healthy(700)); // targets past 16 KiB into the message
+
+        var m = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv, tcp: true);
+
+        Assert.InRange(m.Additional.Count, 300, 699);
+        Assert.Equal(m.Answers.Take(m.Additional.Count).Select(r => r.Target!), m.Additional.Select(r => r.Name));
     }
 
     [Fact]
@@ -525,11 +696,11 @@ public sealed class DnsResponderTests
     {
         var table = Farm.Table(Farm.Server(1), Farm.Server(2));
         var responder = Farm.Responder(() => table);
-        Assert.Equal(Farm.SerialBase + 1, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
+        var before = Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial;
 
         table = new FarmSnapshot(2, [Farm.Server(1, state: "draining"), Farm.Server(2), Farm.Server(3)]);
 
-        Assert.Equal(Farm.SerialBase + 2, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
+        Assert.NotEqual(before, Assert.Single(Ask.Question(responder, "farm.test", Soa).Answers).Serial);
         var handedOut = Enumerable.Range(0, 20).Select(_ => Assert.Single(Ask.Question(responder, "stream.farm.test", A).Answers).Address!).ToHashSet();
         Assert.Equal([IPAddress.Parse(Farm.Ip(2)), IPAddress.Parse(Farm.Ip(3))], handedOut.OrderBy(a => a.ToString()));
         Assert.Single(Ask.Question(responder, "s3.farm.test", A).Answers);
@@ -882,7 +1053,7 @@ public sealed class DnsResponderTests
     private static Dictionary<string, int> Count(List<string> picks) =>
         picks.GroupBy(p => p, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
 
-    private sealed record Case(string Name, ushort Type, ushort Class = In, int Rcode = 0, int Answers = 0, ushort AnswerType = 0, int Authority = 0)
+    private sealed record Case(string Name, ushort Type, ushort Class = In, int Rcode = 0, int Answers = 0, ushort AnswerType = 0, int Authority = 0, int Additional = 0)
     {
         public static Case NoData(string name, ushort type) => new(name, type, Authority: 1);
 

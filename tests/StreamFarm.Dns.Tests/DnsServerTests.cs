@@ -210,6 +210,58 @@ public sealed class DnsServerTests
         Assert.Contains("status: REFUSED", refused, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task DigAndKdig_SrvAndNs_ShowTheAddressesInTheAdditionalSection()
+    {
+        await using var server = Start(Farm.Healthy(3));
+        var ep = server.EndPoint;
+
+        foreach (var tool in new Func<IPEndPoint, string, string, string[], Task<string>>[] { Tool.DigAsync, Tool.KdigAsync })
+        {
+            var srv = await tool(ep, "_rttp._tcp.stream.farm.test", "SRV", ["+noall", "+additional"]);
+            var ns = await tool(ep, "farm.test", "NS", ["+noall", "+additional", "+tcp"]);
+
+            var glue = Tool.Lines(srv).Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)).ToList();
+            Assert.Equal(["s1.farm.test.", "s2.farm.test.", "s3.farm.test."], glue.Select(f => f[0]));
+            Assert.Equal(ThreeIps, glue.Select(f => f[^1]));
+            Assert.All(glue, f => Assert.Equal("A", f[^2]));
+            var nsGlue = Assert.Single(Tool.Lines(ns)).Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(["ns1.farm.test.", "192.0.2.53"], [nsGlue[0], nsGlue[^1]]);
+        }
+
+        var client = Client(server, tcp: false);
+        var viaLibrary = await client.QueryAsync("_rttp-ws._tcp.stream.farm.test", QueryType.SRV);
+        Assert.Equal(ThreeIps, viaLibrary.Additionals.ARecords().Select(r => r.Address.ToString()));
+    }
+
+    [Fact]
+    public async Task ZoneTransfer_OverTcpAndUdp_IsNotAuthOrNotImpAsKnotAnswers()
+    {
+        await using var server = Start(Farm.Healthy(3));
+
+        using (var tcp = new TcpClient(AddressFamily.InterNetwork))
+        {
+            await tcp.ConnectAsync(server.EndPoint);
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Framed(Query("farm.test", Axfr, id: 1)));
+            var axfr = DnsMessage.Parse(await ReadFramedAsync(stream));
+            Assert.Equal(9, axfr.Rcode);
+            Assert.Equal(0, axfr.AnCount);
+        }
+
+        using var udp = new UdpClient(AddressFamily.InterNetwork);
+        udp.Connect(server.EndPoint);
+        await udp.SendAsync(Query("farm.test", Axfr, id: 2));
+        await udp.SendAsync(Concat(Header(id: 3, ns: 1), Name("farm.test"), TypeClass(Ixfr), SoaRecord([0xC0, 0x0C], 1)));
+        var byId = (await ReceiveAllAsync(udp, got => got.Count >= 2)).Select(r => DnsMessage.Parse(r)).ToDictionary(m => m.Id);
+        Assert.Equal(4, byId[2].Rcode);
+        Assert.Equal(9, byId[3].Rcode);
+
+        // dig and kdig print no status for a failed transfer; QTYPE 0 they show.
+        var typeZero = await Tool.KdigAsync(server.EndPoint, "farm.test", "TYPE0");
+        Assert.Contains("status: NOTIMPL", typeZero, StringComparison.Ordinal);
+    }
+
     // ---- malformed input ----
 
     [Fact]
@@ -409,7 +461,7 @@ public sealed class DnsServerTests
     private static DnsServer Start(FarmSnapshot farm, Action<DnsOptions>? configure = null, TimeProvider? time = null, IPAddress? bind = null)
     {
         var options = Farm.Options(configure);
-        var responder = new DnsResponder(options, () => farm, TimeProvider.System);
+        var responder = new DnsResponder(options, () => farm);
         var server = new DnsServer(responder, options, new IPEndPoint(bind ?? IPAddress.Loopback, 0), time ?? TimeProvider.System);
         server.Start();
         return server;

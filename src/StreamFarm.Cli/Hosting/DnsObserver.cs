@@ -52,7 +52,7 @@ internal sealed class DnsObserver : IAsyncDisposable
         DnsServer dns;
         try
         {
-            dns = new DnsServer(new DnsResponder(options, () => node.Snapshot, TimeProvider.System), options, dnsEndPoint, TimeProvider.System);
+            dns = new DnsServer(new DnsResponder(options, () => node.Snapshot), options, dnsEndPoint, TimeProvider.System);
         }
         catch (System.Net.Sockets.SocketException e)
         {

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using StreamFarm.Protocol;
 
 namespace StreamFarm.Dns.Tests.Kit;
@@ -6,10 +5,8 @@ namespace StreamFarm.Dns.Tests.Kit;
 /// <summary>Farm tables and responders for the tests.</summary>
 internal static class Farm
 {
-    /// <summary>The fake clock's start: SOA serials are this plus the table version.</summary>
+    /// <summary>A fake clock's start, for the rate limiter's tests.</summary>
     public static readonly DateTimeOffset Start = new(2030, 1, 2, 3, 4, 5, TimeSpan.Zero);
-
-    public static uint SerialBase => (uint)Start.ToUnixTimeSeconds();
 
     /// <summary>A client address outside every group network.</summary>
     public static readonly byte[] Client = [192, 0, 2, 1];
@@ -51,7 +48,7 @@ internal static class Farm
         Responder(() => table, configure, seed);
 
     public static DnsResponder Responder(Func<FarmSnapshot> table, Action<DnsOptions>? configure = null, int seed = 1) =>
-        new(Options(configure), table, new FakeTimeProvider(Start), new Random(seed));
+        new(Options(configure), table, new Random(seed));
 }
 
 /// <summary>Calls <see cref="DnsResponder.Respond"/> as the server does, with a 64 KiB buffer.</summary>

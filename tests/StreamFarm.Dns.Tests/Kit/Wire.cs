@@ -15,6 +15,8 @@ internal static class Wire
     public const ushort Aaaa = 28;
     public const ushort Srv = 33;
     public const ushort Opt = 41;
+    public const ushort Ixfr = 251;
+    public const ushort Axfr = 252;
     public const ushort Any = 255;
     public const ushort In = 1;
     public const ushort Chaos = 3;
@@ -84,6 +86,17 @@ internal static class Wire
 
     /// <summary>One EDNS option: code, length, data.</summary>
     public static byte[] EdnsOption(ushort code, byte[] data) => [.. U16(code), .. U16((ushort)data.Length), .. data];
+
+    /// <summary>An SOA record as an IXFR query carries it in its authority section (RFC 1995), owned by <paramref name="owner"/>.</summary>
+    public static byte[] SoaRecord(byte[] owner, uint serial) =>
+        [.. owner, .. TypeClass(Soa), 0, 0, 0, 0, .. U16(22), 0, 0, .. U32(serial), .. U32(0), .. U32(0), .. U32(0), .. U32(0)];
+
+    public static byte[] U32(uint v)
+    {
+        var b = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(b, v);
+        return b;
+    }
 
     public static byte[] Concat(params byte[][] parts) => [.. parts.SelectMany(p => p)];
 
