@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
 #   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd;
-#                             nft, for the partition test of routes)
+#                             nft, for the partition test of routes; curl and openssl for TLS)
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
 set -euo pipefail
@@ -13,7 +13,7 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 # command to look for, Debian package that provides it
-need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables")
+need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl")
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi

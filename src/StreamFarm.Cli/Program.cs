@@ -11,6 +11,7 @@ root.Subcommands.Add(FarmCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(HashPasswordCommand.Create());
 root.Subcommands.Add(KeygenCommand.Create());
+root.Subcommands.Add(CertCommand.Create());
 root.Subcommands.Add(DnsCommand.Create());
 root.Subcommands.Add(DnsSyncCommand.Create());
 root.Subcommands.Add(DrainCommand.Create());

@@ -34,8 +34,11 @@ public sealed record MemberInfo
     /// <summary>RTTP address for clients outside the farm's network (<c>host:port</c>), or empty.</summary>
     public string External { get; init; } = "";
 
-    /// <summary>TLS certificate name, or empty.</summary>
-    public string TlsName { get; init; } = "";
+    /// <summary>RTTP over TLS (<c>host:port</c>, the host being the certificate's name), or empty.</summary>
+    public string Tls { get; init; } = "";
+
+    /// <summary>WebSocket RTTP over TLS (<c>wss://host:port/rttp</c>), or empty.</summary>
+    public string Wss { get; init; } = "";
 
     /// <summary>Where other servers open routes to this one (<c>host:port</c>), or empty.</summary>
     public string Route { get; init; } = "";

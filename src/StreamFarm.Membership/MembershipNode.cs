@@ -344,7 +344,8 @@ public sealed partial class MembershipNode : IDisposable
                 Ws = e.Info.Ws,
                 Http = e.Info.Http,
                 External = e.Info.External,
-                TlsName = e.Info.TlsName,
+                Tls = e.Info.Tls,
+                Wss = e.Info.Wss,
                 Route = e.Info.Route,
             })
             .ToList();

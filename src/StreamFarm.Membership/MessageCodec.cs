@@ -234,7 +234,7 @@ internal static class MessageCodec
     {
         Str(b, m.Id); Str(b, m.Gossip); U64(b, m.Incarnation); b.Add((byte)m.Liveness); Str(b, m.State); Str(b, m.Group);
         U32(b, (uint)Math.Max(0, m.Capacity)); U32(b, (uint)Math.Max(0, m.Users)); Str(b, m.Tcp); Str(b, m.Ws); Str(b, m.Http); b.Add(m.Observer ? (byte)1 : (byte)0);
-        Str(b, m.External); Str(b, m.TlsName); Str(b, m.Route);
+        Str(b, m.External); Str(b, m.Tls); Str(b, m.Route); Str(b, m.Wss);
     }
 
     private ref struct Reader(ReadOnlySpan<byte> data)
@@ -308,14 +308,14 @@ internal static class MessageCodec
             if (Str(out var id) && Str(out var gossip) && U64(out var inc) && U8(out var live) && live <= (byte)Liveness.Left
                 && Str(out var state) && Str(out var group) && U32(out var cap) && U32(out var users)
                 && Str(out var tcp) && Str(out var ws) && Str(out var http) && U8(out var observer) && observer <= 1
-                && Str(out var external) && Str(out var tls) && Str(out var route)
+                && Str(out var external) && Str(out var tls) && Str(out var route) && Str(out var wss)
                 && id.Length > 0 && cap <= int.MaxValue && users <= int.MaxValue)
             {
                 m = new MemberInfo
                 {
                     Id = id, Gossip = gossip, Incarnation = inc, Liveness = (Liveness)live, State = state, Group = group,
                     Capacity = (int)cap, Users = (int)users, Tcp = tcp, Ws = ws, Http = http, Observer = observer == 1,
-                    External = external, TlsName = tls, Route = route,
+                    External = external, Tls = tls, Route = route, Wss = wss,
                 };
                 return true;
             }

@@ -39,9 +39,14 @@ public static class FarmCodec
             RttpWriter.WriteField(w, "external"u8, m.External);
         }
 
-        if (m.TlsName.Length > 0)
+        if (m.Tls.Length > 0)
         {
-            RttpWriter.WriteField(w, "tls"u8, m.TlsName);
+            RttpWriter.WriteField(w, "tls"u8, m.Tls);
+        }
+
+        if (m.Wss.Length > 0)
+        {
+            RttpWriter.WriteField(w, "wss"u8, m.Wss);
         }
 
         if (m.Route.Length > 0)
@@ -101,7 +106,8 @@ public static class FarmCodec
             Ws = Get("ws"u8),
             Http = Get("http"u8),
             External = Get("external"u8),
-            TlsName = Get("tls"u8),
+            Tls = Get("tls"u8),
+            Wss = Get("wss"u8),
             Route = Get("route"u8),
         };
     }

@@ -13,7 +13,7 @@ public static class FarmJson
         JsonSerializer.Serialize(snapshot.Members.Select(ToJson).ToArray(), indented ? FarmJsonContext.Indented.ServerJsonArray : FarmJsonContext.Default.ServerJsonArray);
 
     public static ServerJson ToJson(FarmMember m) =>
-        new(m.Id, m.Group, m.State, m.Liveness, m.Users, m.Capacity, new AddressesJson(m.Tcp, m.Ws, m.Http, m.External.Length > 0 ? m.External : null, m.TlsName.Length > 0 ? m.TlsName : null, m.Route.Length > 0 ? m.Route : null));
+        new(m.Id, m.Group, m.State, m.Liveness, m.Users, m.Capacity, new AddressesJson(m.Tcp, m.Ws, m.Http, m.External.Length > 0 ? m.External : null, m.Tls.Length > 0 ? m.Tls : null, m.Route.Length > 0 ? m.Route : null, m.Wss.Length > 0 ? m.Wss : null));
 }
 
 public sealed record ServerJson(
@@ -30,8 +30,9 @@ public sealed record AddressesJson(
     [property: JsonPropertyName("ws")] string Ws,
     [property: JsonPropertyName("http")] string Http,
     [property: JsonPropertyName("external"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? External = null,
-    [property: JsonPropertyName("tls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? TlsName = null,
-    [property: JsonPropertyName("route"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Route = null);
+    [property: JsonPropertyName("tls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Tls = null,
+    [property: JsonPropertyName("route"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Route = null,
+    [property: JsonPropertyName("wss"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Wss = null);
 
 [JsonSerializable(typeof(ServerJson[]))]
 internal sealed partial class FarmJsonContext : JsonSerializerContext

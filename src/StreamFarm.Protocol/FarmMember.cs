@@ -32,8 +32,11 @@ public sealed record FarmMember
     /// </summary>
     public string External { get; init; } = "";
 
-    /// <summary>The name on the server's TLS certificate, for clients that connect with TLS; empty without TLS.</summary>
-    public string TlsName { get; init; } = "";
+    /// <summary>RTTP over TLS (<c>host:port</c>, the host being the name on the server's certificate); empty without TLS.</summary>
+    public string Tls { get; init; } = "";
+
+    /// <summary>WebSocket RTTP over TLS (<c>wss://host:port/rttp</c>); empty without TLS.</summary>
+    public string Wss { get; init; } = "";
 
     /// <summary>Where the other servers of the farm open routes to this one (<c>host:port</c>); empty without routes.</summary>
     public string Route { get; init; } = "";

@@ -159,6 +159,9 @@ public sealed partial class RttpServer : IDisposable
     /// <summary>Where clients reach this server; set by the host once listeners are bound.</summary>
     public (string Tcp, string Ws, string Http) Addresses { get; set; }
 
+    /// <summary>RTTP over TLS (<c>host:port</c>) and WebSocket over TLS (URL); empty without TLS. Set by the host.</summary>
+    public (string Tls, string Wss) TlsAddresses { get; set; } = ("", "");
+
     /// <summary>Client connections (routes from other servers of the farm are counted in <see cref="RouteSessions"/>).</summary>
     public int Connections => _sessions.Values.Count(s => !s.IsRoute);
 
@@ -233,7 +236,8 @@ public sealed partial class RttpServer : IDisposable
         Ws = Addresses.Ws,
         Http = Addresses.Http,
         External = Options.ExternalAddress ?? "",
-        TlsName = Options.TlsName ?? "",
+        Tls = TlsAddresses.Tls,
+        Wss = TlsAddresses.Wss,
         Route = RouteAddress,
     };
 

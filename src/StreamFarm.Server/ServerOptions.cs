@@ -39,8 +39,11 @@ public sealed class ServerOptions
     /// <summary>RTTP address for clients outside the farm's network (<c>host:port</c>: NAT, load balancer), published in the farm table.</summary>
     public string? ExternalAddress { get; set; }
 
-    /// <summary>The name on this server's TLS certificate, published for clients that use TLS.</summary>
+    /// <summary>The name on this server's TLS certificate: the host of the TLS addresses in the farm table (default: the advertised host).</summary>
     public string? TlsName { get; set; }
+
+    /// <summary>TLS for clients: RTTP over TLS and HTTPS/WSS (off unless a certificate is given).</summary>
+    public Tls.TlsOptions Tls { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
 
@@ -83,6 +86,7 @@ public sealed class ServerOptions
         }
 
         Limits.Validate();
+        Tls.Validate();
         Auth.Validate();
         Rebalance.Validate();
         Farm.Validate();

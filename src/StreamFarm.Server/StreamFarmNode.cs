@@ -43,6 +43,15 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
 
     public IPEndPoint HttpEndPoint { get; }
 
+    /// <summary>RTTP over TLS, when the node has a certificate.</summary>
+    public IPEndPoint? TlsEndPoint { get; private init; }
+
+    /// <summary>HTTPS (and WebSocket RTTP over TLS), when the node has a certificate.</summary>
+    public IPEndPoint? HttpsEndPoint { get; private init; }
+
+    /// <summary>The TLS certificate in use and its reloads, when the node has one.</summary>
+    public Tls.CertificateStore? Certificates { get; private init; }
+
     /// <summary>The membership member, when the farm has a key.</summary>
     public MembershipNode? Membership { get; }
 
@@ -94,6 +103,26 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         ListenOptions? tcpListen = null;
         ListenOptions? httpListen = null;
         ListenOptions? routeListen = null;
+        ListenOptions? tlsListen = null;
+        ListenOptions? httpsListen = null;
+        Tls.CertificateStore? certificates = null;
+        if (options.Tls.Enabled)
+        {
+            try
+            {
+                certificates = new Tls.CertificateStore(options.Tls, time, (logging is null ? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance : LoggerFactory.Create(logging)).CreateLogger("StreamFarm.Tls"));
+            }
+            catch (InvalidDataException)
+            {
+                if (gossip is not null)
+                {
+                    await gossip.DisposeAsync();
+                }
+
+                throw;
+            }
+        }
+
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -104,6 +133,28 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 lo.UseConnectionHandler<RttpConnectionHandler>();
             });
             k.Listen(ip, options.HttpPort, lo => httpListen = lo);
+            if (certificates is not null)
+            {
+                // The handshake takes the certificate in use at that moment (reloaded when the files
+                // change); TLS 1.2+ with forward-secret AEAD suites only (CertificateStore).
+                var tls = new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+                {
+                    OnConnection = _ => ValueTask.FromResult(certificates.ServerOptions()),
+                    HandshakeTimeout = options.Limits.HelloTimeout,
+                };
+                k.Listen(ip, options.Tls.Port, lo =>
+                {
+                    tlsListen = lo;
+                    lo.UseHttps(tls);
+                    lo.UseConnectionHandler<RttpConnectionHandler>();
+                });
+                k.Listen(ip, options.Tls.HttpsPort, lo =>
+                {
+                    httpsListen = lo;
+                    lo.UseHttps(tls);
+                });
+            }
+
             if (membership is not null && options.Farm.Routes)
             {
                 k.Listen(ip, options.Farm.RoutePort, lo =>
@@ -139,6 +190,14 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         var host = options.AdvertiseHost ?? options.Listen;
         server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
         server.RouteAddress = routeListen?.IPEndPoint is { } route ? $"{host}:{route.Port}" : "";
+        if (tlsListen?.IPEndPoint is { } tlsEndPoint && httpsListen?.IPEndPoint is { } httpsEndPoint)
+        {
+            // Clients check the certificate against the name they connect to: the TLS addresses
+            // carry the certificate's name (tlsName), else the advertised host.
+            var tlsHost = options.TlsName ?? host;
+            server.TlsAddresses = ($"{tlsHost}:{tlsEndPoint.Port}", $"wss://{tlsHost}:{httpsEndPoint.Port}/rttp");
+        }
+
         (server.Farm as LocalFarm)?.Refresh();
         FarmStatusPublisher? publisher = null;
         if (membership is not null && options.Farm.Routes)
@@ -175,7 +234,12 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             dns.Start();
         }
 
-        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher, dns);
+        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher, dns)
+        {
+            Certificates = certificates,
+            TlsEndPoint = tlsListen?.IPEndPoint,
+            HttpsEndPoint = httpsListen?.IPEndPoint,
+        };
     }
 
     /// <summary>
@@ -227,6 +291,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        Certificates?.Dispose();
         Server.Dispose();
     }
 }

@@ -144,6 +144,33 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Cert_MakesACaAndAServerCertificate_AndNodeRefusesAKeyThatDoesNotMatch()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sf-cert-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var a = await CliProcess.RunAsync(["cert", "--dir", dir, "--name", "a", "--host", "127.0.0.47", "--host", "a.farm.test"]);
+            Assert.Equal(0, a.Code);
+            var b = await CliProcess.RunAsync(["cert", "--dir", dir, "--name", "b"]);
+            Assert.Equal(0, b.Code);
+            var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(Path.Combine(dir, "ca.pem"));
+            var cert = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(Path.Combine(dir, "a.pem"), Path.Combine(dir, "a-key.pem"));
+            Assert.Equal(ca.Subject, cert.Issuer); // the CA made by the first call signed both
+            Assert.Contains("127.0.0.47", cert.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.DnsFromAlternativeName, false) + string.Join(",", cert.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>().SelectMany(e => e.EnumerateIPAddresses())), StringComparison.Ordinal);
+
+            var r = await CliProcess.RunAsync(["node", "--id", "n1", "--listen", "127.0.0.47", "--tcp-port", "0", "--http-port", "0", "--tls-port", "0", "--https-port", "0",
+                "--tls-cert", Path.Combine(dir, "a.pem"), "--tls-key", Path.Combine(dir, "b-key.pem")]);
+            Assert.Equal(2, r.Code);
+            var error = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("streamfarm: TLS certificate ", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task HashPassword_ProducesVerifiableHash()
     {
         var r = await CliProcess.RunAsync(["hash-password"], stdin: "s3cret\n");

@@ -35,8 +35,13 @@ internal static class NodeCommand
         var service = new Option<string?>("--service") { Description = "the common service name (default stream)" };
         var external = new Option<string?>("--external") { Description = "HOST:PORT at which clients outside the farm's network reach this server's RTTP port" };
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (then its chain): turns on RTTP over TLS (port 7443) and HTTPS/WSS (port 7481); reloaded when the file changes" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
+        var tlsPort = new Option<int?>("--tls-port") { Description = "RTTP over TLS port (default 7443)" };
+        var httpsPort = new Option<int?>("--https-port") { Description = "HTTPS port: the HTTP pages and WebSocket RTTP over TLS (default 7481)" };
+        var tlsName = new Option<string?>("--tls-name") { Description = "the name on the certificate, used in the farm table's TLS addresses (default: the listen address)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, tlsCert, tlsKey, tlsPort, httpsPort, tlsName, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -66,6 +71,11 @@ internal static class NodeCommand
             Set(dnsAnswers, "dns:answerCount");
             Set(farmName, "farm:name");
             Set(preset, "farm:preset");
+            Set(tlsCert, "tls:certFile");
+            Set(tlsKey, "tls:keyFile");
+            Set(tlsPort, "tls:port");
+            Set(httpsPort, "tls:httpsPort");
+            Set(tlsName, "tlsName");
             var seedList = List(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"));
             var keyList = List(p.GetValue(gossipKey) ?? Environment.GetEnvironmentVariable("STREAMFARM_GOSSIP_KEY"));
 
@@ -127,6 +137,10 @@ internal static class NodeCommand
                 c.TimestampFormat = "HH:mm:ss.fff ";
             }).SetMinimumLevel(level), cancel: cancel);
         }
+        catch (InvalidDataException e)
+        {
+            throw new CliError(e.Message, ExitCodes.Usage);
+        }
         catch (IOException e)
         {
             throw new CliError($"cannot listen on {options.Listen} (tcp {options.TcpPort}, http {options.HttpPort}{(options.Farm.Enabled && options.Farm.Routes ? $", routes {options.Farm.RoutePort}" : "")}): {e.Message}");
@@ -136,6 +150,12 @@ internal static class NodeCommand
         Console.Out.WriteLine($"  RTTP/TCP   {node.Server.Addresses.Tcp}");
         Console.Out.WriteLine($"  WebSocket  {node.Server.Addresses.Ws}");
         Console.Out.WriteLine($"  HTTP       {node.Server.Addresses.Http}  (status page, /farm, /healthz, /metrics)");
+        if (node.Server.TlsAddresses.Tls.Length > 0)
+        {
+            Console.Out.WriteLine($"  RTTP/TLS   {node.Server.TlsAddresses.Tls}");
+            Console.Out.WriteLine($"  HTTPS      https://{node.Server.TlsAddresses.Wss["wss://".Length..^"/rttp".Length]}  (and {node.Server.TlsAddresses.Wss})");
+        }
+
         Console.Out.WriteLine(node.GossipAddress is { } gossip
             ? $"  Gossip     {gossip}  (farm '{options.Farm.Name}', seeds: {(options.Farm.SeedAddresses.Count == 0 ? "none" : string.Join(' ', options.Farm.SeedAddresses))})"
             : "  Gossip     off (no gossip key: a farm of one)");

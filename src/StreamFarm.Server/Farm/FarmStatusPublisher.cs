@@ -35,7 +35,8 @@ internal sealed class FarmStatusPublisher : IDisposable
             Ws = me.Ws,
             Http = me.Http,
             External = me.External,
-            TlsName = me.TlsName,
+            Tls = me.Tls,
+            Wss = me.Wss,
             Route = me.Route,
         });
     }

@@ -1,0 +1,50 @@
+namespace StreamFarm.Server.Tls;
+
+/// <summary>
+/// TLS for clients (<c>tls</c> in the config file): RTTP over TLS on its own port and HTTPS/WSS on
+/// another, from a PEM certificate and key that are read again when the files change. On when both
+/// files are given.
+/// </summary>
+public sealed class TlsOptions
+{
+    /// <summary>PEM file with the server's certificate (and, after it, any intermediate certificates).</summary>
+    public string? CertFile { get; set; }
+
+    /// <summary>PEM file with the certificate's private key (PKCS#8, RSA or EC; not encrypted).</summary>
+    public string? KeyFile { get; set; }
+
+    /// <summary>RTTP over TLS. 0 picks a free port (tests).</summary>
+    public int Port { get; set; } = 7443;
+
+    /// <summary>HTTPS: the HTTP port's pages and WebSocket RTTP (<c>wss://host:port/rttp</c>). 0 picks a free port.</summary>
+    public int HttpsPort { get; set; } = 7481;
+
+    /// <summary>How often the certificate and key files are checked for a change.</summary>
+    public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public bool Enabled => !string.IsNullOrEmpty(CertFile) || !string.IsNullOrEmpty(KeyFile);
+
+    /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+
+        if (string.IsNullOrEmpty(CertFile) || string.IsNullOrEmpty(KeyFile))
+        {
+            throw new ArgumentException("TLS needs both a certificate and a key (--tls-cert and --tls-key)");
+        }
+
+        if (Port is < 0 or > 65535 || HttpsPort is < 0 or > 65535)
+        {
+            throw new ArgumentException("TLS ports must be between 0 and 65535");
+        }
+
+        if (ReloadCheckInterval < TimeSpan.FromMilliseconds(100))
+        {
+            throw new ArgumentException("tls.reloadCheckInterval must be at least 100 ms");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using StreamFarm.Server.Tests.Kit;
+using StreamFarm.Server.Tls;
+
+namespace StreamFarm.Server.Tests;
+
+/// <summary>
+/// RTTP over TLS and HTTPS on a real node with a certificate from <see cref="DevCertificates"/>:
+/// clients that trust only the development CA connect, the farm table advertises the TLS addresses,
+/// old protocol versions are refused, and a certificate replaced on disk is taken for new handshakes
+/// while connections made before keep working.
+/// </summary>
+public sealed class TlsTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sf-tls-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private Task<StreamFarmNode> StartAsync(string ip, TimeSpan? reload = null)
+    {
+        var (cert, key) = DevCertificates.Issue(_dir, "node", ["node.farm.test"], [IPAddress.Parse(ip)], TimeSpan.FromDays(1));
+        return TestNode.StartAsync(o =>
+        {
+            o.Listen = ip;
+            o.Tls.CertFile = cert;
+            o.Tls.KeyFile = key;
+            o.Tls.Port = 0;
+            o.Tls.HttpsPort = 0;
+            o.Tls.ReloadCheckInterval = reload ?? TimeSpan.FromMilliseconds(200);
+        });
+    }
+
+    private X509Certificate2 Ca() => X509CertificateLoader.LoadCertificateFromFile(Path.Combine(_dir, "ca.pem"));
+
+    // Trusts the development CA alone (not the machine's roots), as a client given --ca does.
+    private bool TrustCa(X509Certificate2? cert)
+    {
+        if (cert is null)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(Ca());
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(cert);
+    }
+
+    private async Task<(SslStream Tls, StreamReader Reader)> ConnectAsync(IPEndPoint endpoint, string host)
+    {
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(endpoint);
+        var tls = new SslStream(tcp.GetStream(), false);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = host,
+            RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+                (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None && TrustCa(cert as X509Certificate2),
+        });
+        return (tls, new StreamReader(tls, new UTF8Encoding(false)));
+    }
+
+    private static async Task<string> ExpectAsync(StreamReader reader, string prefix)
+    {
+        using var patience = new CancellationTokenSource(LineClient.Patience);
+        while (true)
+        {
+            var line = await reader.ReadLineAsync(patience.Token) ?? throw new IOException($"the server closed before '{prefix}'");
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return line;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RttpOverTls_WelcomesAClientThatTrustsOnlyTheCa_AndTheTableAdvertisesTheTlsAddresses()
+    {
+        await using var node = await StartAsync("127.0.0.61");
+        var (tls, reader) = await ConnectAsync(node.TlsEndPoint!, "127.0.0.61");
+        await using (tls)
+        {
+            Assert.True(tls.SslProtocol is System.Security.Authentication.SslProtocols.Tls12 or System.Security.Authentication.SslProtocols.Tls13);
+            await tls.WriteAsync("HELLO 1 client=tls\n"u8.ToArray());
+            await ExpectAsync(reader, "WELCOME 1 ");
+            var server = await ExpectAsync(reader, "SERVER ");
+            Assert.Contains($" tls=127.0.0.61:{node.TlsEndPoint!.Port}", server, StringComparison.Ordinal);
+            Assert.Contains($" wss=wss://127.0.0.61:{node.HttpsEndPoint!.Port}/rttp", server, StringComparison.Ordinal);
+            await tls.WriteAsync("PING t1\n"u8.ToArray());
+            await ExpectAsync(reader, "PONG t1");
+        }
+    }
+
+    [Fact]
+    public async Task Https_ServesHealthAndFarm_ToAClientThatTrustsOnlyTheCa()
+    {
+        await using var node = await StartAsync("127.0.0.62");
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, errors) => (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None && TrustCa(cert) };
+        using var http = new HttpClient(handler);
+        var baseUrl = $"https://127.0.0.62:{node.HttpsEndPoint!.Port}";
+        Assert.Equal("ok", (await http.GetStringAsync(baseUrl + "/healthz")).Trim());
+        Assert.Contains("\"wss\":\"wss://127.0.0.62:", await http.GetStringAsync(baseUrl + "/farm"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Curl_WithTheCa_Succeeds_AndWithoutIt_FailsVerification()
+    {
+        var curl = Tool("curl");
+
+        await using var node = await StartAsync("127.0.0.63");
+        var url = $"https://127.0.0.63:{node.HttpsEndPoint!.Port}/healthz";
+        var (ok, output) = await RunAsync(curl, ["-sS", "--cacert", Path.Combine(_dir, "ca.pem"), url]);
+        Assert.True(ok, output);
+        Assert.Equal("ok", output.Trim());
+        var (untrusted, error) = await RunAsync(curl, ["-sS", url]);
+        Assert.False(untrusted, error);
+        Assert.Contains("certificate", error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task OpensslClient_Tls12AndTls13Accepted_Tls11Refused()
+    {
+        var openssl = Tool("openssl");
+
+        await using var node = await StartAsync("127.0.0.64");
+        var target = $"127.0.0.64:{node.TlsEndPoint!.Port}";
+        var ca = Path.Combine(_dir, "ca.pem");
+        foreach (var version in new[] { "-tls1_2", "-tls1_3" })
+        {
+            var (ok, output) = await RunAsync(openssl, ["s_client", "-connect", target, "-CAfile", ca, version, "-verify_return_error", "-brief"], stdin: "HELLO 1 client=openssl\n", waitForStdinClose: true);
+            Assert.True(ok, $"{version}: {output}");
+            Assert.Contains("Verification: OK", output, StringComparison.Ordinal);
+        }
+
+        // The client is allowed to offer TLS 1.1 (security level 0): the refusal is the server's alert.
+        var (old, refused) = await RunAsync(openssl, ["s_client", "-connect", target, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-brief"], stdin: "");
+        Assert.False(old, refused);
+        Assert.Contains("alert protocol version", refused, StringComparison.Ordinal);
+
+        // TLS 1.2 without forward secrecy (RSA key exchange, CBC) is refused too.
+        var (weak, weakRefused) = await RunAsync(openssl, ["s_client", "-connect", target, "-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0", "-brief"], stdin: "");
+        Assert.False(weak, weakRefused);
+        Assert.Contains("handshake failure", weakRefused, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACertificateReplacedOnDisk_IsUsedForNewHandshakes_AndEarlierConnectionsKeepWorking()
+    {
+        await using var node = await StartAsync("127.0.0.65");
+        var (before, beforeReader) = await ConnectAsync(node.TlsEndPoint!, "127.0.0.65");
+        await using (before)
+        {
+            await before.WriteAsync("HELLO 1 client=before\n"u8.ToArray());
+            await ExpectAsync(beforeReader, "WELCOME 1 ");
+            var first = before.RemoteCertificate!.GetSerialNumberString();
+
+            DevCertificates.Issue(_dir, "node", ["node.farm.test"], [IPAddress.Parse("127.0.0.65")], TimeSpan.FromDays(2));
+            var clock = Stopwatch.StartNew();
+            string now;
+            do
+            {
+                Assert.True(clock.Elapsed < LineClient.Patience, "the new certificate was not taken");
+                await Task.Delay(100);
+                var (probe, _) = await ConnectAsync(node.TlsEndPoint!, "127.0.0.65");
+                await using (probe)
+                {
+                    now = probe.RemoteCertificate!.GetSerialNumberString();
+                }
+            }
+            while (now == first);
+
+            Assert.Equal(1, node.Certificates!.Reloads);
+
+            // The connection made with the old certificate goes on.
+            await before.WriteAsync("PING still\n"u8.ToArray());
+            await ExpectAsync(beforeReader, "PONG still");
+        }
+    }
+
+    [Fact]
+    public async Task AKeyThatDoesNotMatchTheCertificate_StopsTheStartWithAClearError()
+    {
+        var (cert, _) = DevCertificates.Issue(_dir, "a", ["a"], [], TimeSpan.FromDays(1));
+        var (_, otherKey) = DevCertificates.Issue(_dir, "b", ["b"], [], TimeSpan.FromDays(1));
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => TestNode.StartAsync(o =>
+        {
+            o.Listen = "127.0.0.66";
+            o.Tls.CertFile = cert;
+            o.Tls.KeyFile = otherKey;
+            o.Tls.Port = 0;
+            o.Tls.HttpsPort = 0;
+        }));
+        Assert.Contains(cert, e.Message, StringComparison.Ordinal);
+    }
+
+    // scripts/setup.sh installs curl and openssl.
+    private static string Tool(string name) =>
+        new[] { "/usr/bin/", "/bin/", "/usr/local/bin/" }.Select(d => d + name).FirstOrDefault(File.Exists)
+        ?? throw new InvalidOperationException($"{name} is not installed (scripts/setup.sh installs it)");
+
+    private static async Task<(bool Ok, string Output)> RunAsync(string file, string[] args, string? stdin = null, bool waitForStdinClose = false)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            await p.StandardInput.WriteAsync(stdin);
+            await p.StandardInput.FlushAsync();
+            if (waitForStdinClose)
+            {
+                await Task.Delay(500);
+            }
+        }
+
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var patience = new CancellationTokenSource(LineClient.Patience);
+        await p.WaitForExitAsync(patience.Token);
+        return (p.ExitCode == 0, await stdout + await stderr);
+    }
+}
