@@ -106,10 +106,12 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         ListenOptions? tlsListen = null;
         ListenOptions? httpsListen = null;
         Tls.CertificateStore? certificates = null;
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? farmCa = null;
         if (options.Tls.Enabled)
         {
             try
             {
+                farmCa = string.IsNullOrEmpty(options.Tls.CaFile) ? null : Tls.CertificateStore.LoadAuthority(options.Tls.CaFile);
                 certificates = new Tls.CertificateStore(options.Tls, time, (logging is null ? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance : LoggerFactory.Create(logging)).CreateLogger("StreamFarm.Tls"));
             }
             catch (InvalidDataException)
@@ -160,6 +162,16 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 k.Listen(ip, options.Farm.RoutePort, lo =>
                 {
                     routeListen = lo;
+                    if (certificates is not null && farmCa is not null)
+                    {
+                        // Mutual TLS between the farm's servers (on top of the route HELLO's HMAC).
+                        lo.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
+                        {
+                            OnConnection = _ => ValueTask.FromResult(certificates.RouteServerOptions(farmCa)),
+                            HandshakeTimeout = options.Limits.HelloTimeout,
+                        });
+                    }
+
                     lo.UseConnectionHandler<RouteConnectionHandler>();
                 });
             }
@@ -203,6 +215,13 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         if (membership is not null && options.Farm.Routes)
         {
             server.Routes = new Routes.RouteManager(server, options.Farm.Keyring(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Routes"));
+            if (certificates is not null && farmCa is not null)
+            {
+                var store = certificates;
+                var ca = farmCa;
+                server.Routes.ConnectionFactory = new SocketConnectionFactory { Tls = address => store.RouteClientOptions(ca, address) };
+            }
+
             server.Routes.Start();
             server.UseOwnershipTerms(membership!);
         }

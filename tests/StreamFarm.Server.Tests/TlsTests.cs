@@ -209,6 +209,64 @@ public sealed class TlsTests : IDisposable
     }
 
     // scripts/setup.sh installs curl and openssl.
+    [Fact]
+    public async Task RoutesWithMutualTls_CarryPublications_AndAServerWithACertificateFromAnotherCa_GetsNoRoute()
+    {
+        var key = Convert.ToBase64String(Enumerable.Range(40, 32).Select(i => (byte)i).ToArray());
+        var farmDir = Path.Combine(_dir, "farm");
+        var strangerDir = Path.Combine(_dir, "stranger");
+        var nodes = new List<StreamFarmNode>();
+        try
+        {
+            foreach (var (id, ip, dir) in new[] { ("s2", "127.0.13.2", farmDir), ("s3", "127.0.13.3", farmDir), ("s4", "127.0.13.4", strangerDir) })
+            {
+                var (cert, certKey) = DevCertificates.Issue(dir, id, [], [IPAddress.Parse(ip)], TimeSpan.FromDays(1));
+                nodes.Add(await TestNode.StartAsync(o =>
+                {
+                    o.Id = id;
+                    o.Listen = ip;
+                    o.Farm.GossipKeys = [key];
+                    o.Farm.GossipPort = 0;
+                    o.Farm.Preset = "local";
+                    o.Farm.Name = "tls-routes";
+                    o.Farm.Seeds = nodes.Count == 0 ? [] : [nodes[0].GossipAddress!];
+                    o.Tls.CertFile = cert;
+                    o.Tls.KeyFile = certKey;
+                    o.Tls.CaFile = Path.Combine(farmDir, "ca.pem"); // s4 too: it trusts the farm's CA, but its own certificate is another CA's
+                    o.Tls.Port = 0;
+                    o.Tls.HttpsPort = 0;
+                }));
+            }
+
+            var (s2, s3, s4) = (nodes[0], nodes[1], nodes[2]);
+            await Eventually.TrueAsync(() => nodes.All(n => n.Server.Farm.Current.Members.Count(m => m.Liveness == "alive" && m.State == "active") == 3 && n.Server.Routes!.Ownership.Owners.Count == 3), "the membership (gossip, not TLS) sees all three, and each owns a share");
+            await Eventually.TrueAsync(() => s2.Server.Routes!.IsUpTo("s3") && s3.Server.Routes!.IsUpTo("s2"), "the routes between the two servers of the farm's CA are up");
+
+            // A publication at s2 of a subject s3 owns reaches a subscriber at s2 through the TLS routes.
+            var subject = Enumerable.Range(0, 1000).Select(i => $"/tls/r{i}").First(x => s2.Server.Routes!.Ownership.OwnerOf(x) == "s3");
+            await using var pub = await s2.ConnectAsync();
+            await pub.SendAsync($"PUB {subject} @ack=p1 v=1");
+            await pub.ExpectAsync("ACK p1"); // acknowledged by s3, the owner, over the route
+            await using var sub = await s2.ConnectAsync();
+            await sub.SendAsync($"SUB {subject}");
+            Assert.Contains(" v=1", await sub.ExpectAsync($"IMAGE {subject} "), StringComparison.Ordinal);
+
+            // Neither side accepts s4's certificate: no route to or from it, however long it tries.
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            Assert.False(s2.Server.Routes!.IsUpTo("s4"));
+            Assert.False(s3.Server.Routes!.IsUpTo("s4"));
+            Assert.False(s4.Server.Routes!.IsUpTo("s2"));
+            Assert.False(s4.Server.Routes!.IsUpTo("s3"));
+        }
+        finally
+        {
+            foreach (var n in nodes)
+            {
+                await n.DisposeAsync();
+            }
+        }
+    }
+
     private static string Tool(string name) =>
         new[] { "/usr/bin/", "/bin/", "/usr/local/bin/" }.Select(d => d + name).FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException($"{name} is not installed (scripts/setup.sh installs it)");

@@ -37,11 +37,12 @@ internal static class NodeCommand
         var config = new Option<string?>("--config") { Description = "JSON config file (see docs/operations.md)" };
         var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (then its chain): turns on RTTP over TLS (port 7443) and HTTPS/WSS (port 7481); reloaded when the file changes" };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
+        var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM of the farm's CA: routes between servers use mutual TLS and accept only certificates it signed (every server needs it)" };
         var tlsPort = new Option<int?>("--tls-port") { Description = "RTTP over TLS port (default 7443)" };
         var httpsPort = new Option<int?>("--https-port") { Description = "HTTPS port: the HTTP pages and WebSocket RTTP over TLS (default 7481)" };
         var tlsName = new Option<string?>("--tls-name") { Description = "the name on the certificate, used in the farm table's TLS addresses (default: the listen address)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, tlsCert, tlsKey, tlsPort, httpsPort, tlsName, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, tlsCert, tlsKey, tlsCa, tlsPort, httpsPort, tlsName, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -73,6 +74,7 @@ internal static class NodeCommand
             Set(preset, "farm:preset");
             Set(tlsCert, "tls:certFile");
             Set(tlsKey, "tls:keyFile");
+            Set(tlsCa, "tls:caFile");
             Set(tlsPort, "tls:port");
             Set(httpsPort, "tls:httpsPort");
             Set(tlsName, "tlsName");

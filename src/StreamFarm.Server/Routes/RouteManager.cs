@@ -48,6 +48,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         BindAddress = System.Net.IPAddress.TryParse(server.Options.Listen, out var ip) && !ip.Equals(System.Net.IPAddress.Any) && !ip.Equals(System.Net.IPAddress.IPv6Any) ? ip : null;
         _table = server.Farm.Current;
         _ownership = Ownership.From(_table, SelfId);
+        ConnectionFactory = server.Context.Connections;
         server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf);
     }
 
@@ -61,7 +62,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public TimeProvider Time => _server.Time;
 
     /// <summary>Opens the routes (sockets, or an in-memory network in tests): from the server's context.</summary>
-    public Transport.IConnectionFactory ConnectionFactory => _server.Context.Connections;
+    /// <summary>Opens routes: the context's, or TLS connections the host sets before <see cref="Start"/>.</summary>
+    public Transport.IConnectionFactory ConnectionFactory { get; set; }
 
     /// <summary>Backoff jitter: from the server's context.</summary>
     public Random Random => _server.Context.Random;

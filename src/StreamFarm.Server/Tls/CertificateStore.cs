@@ -56,6 +56,76 @@ public sealed partial class CertificateStore : IDisposable
         return o;
     }
 
+    /// <summary>
+    /// For routes (mutual TLS): the listening side's options, which ask for the peer's certificate
+    /// and accept one that <paramref name="ca"/> signed.
+    /// </summary>
+    public SslServerAuthenticationOptions RouteServerOptions(X509Certificate2Collection ca)
+    {
+        var o = ServerOptions();
+        o.ClientCertificateRequired = true;
+        o.RemoteCertificateValidationCallback = (_, cert, _, errors) => SignedBy(cert, ca, errors);
+        return o;
+    }
+
+    /// <summary>For routes (mutual TLS): the connecting side's options, with this server's certificate and the farm's CA as the only trust.</summary>
+    public SslClientAuthenticationOptions RouteClientOptions(X509Certificate2Collection ca, string address)
+    {
+        var o = new SslClientAuthenticationOptions
+        {
+            // The peer's identity is its route HELLO's HMAC over its id (RouteAuth); the certificate
+            // must be the farm's (signed by its CA), whatever name it carries.
+            TargetHost = address.LastIndexOf(':') is var colon and > 0 ? address[..colon] : address,
+            ClientCertificateContext = _context,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, cert, _, errors) => SignedBy(cert, ca, errors & ~SslPolicyErrors.RemoteCertificateNameMismatch),
+        };
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD())
+        {
+            o.CipherSuitesPolicy = Suites;
+        }
+
+        return o;
+    }
+
+    /// <summary>Reads a CA file (PEM, one or more certificates).</summary>
+    public static X509Certificate2Collection LoadAuthority(string file)
+    {
+        var ca = new X509Certificate2Collection();
+        try
+        {
+            ca.ImportFromPemFile(file);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new InvalidDataException($"TLS CA {file}: {e.Message}", e);
+        }
+
+        if (ca.Count == 0)
+        {
+            throw new InvalidDataException($"TLS CA {file}: no certificate in it");
+        }
+
+        return ca;
+    }
+
+    // A certificate is accepted when it chains to one of the farm's CA certificates (and nothing else
+    // is wrong with it); the machine's own roots are not trusted for routes.
+    private static bool SignedBy(X509Certificate? certificate, X509Certificate2Collection ca, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate as X509Certificate2 ?? new X509Certificate2(certificate));
+    }
+
     public void Dispose() => _timer.Dispose();
 
     private static readonly CipherSuitesPolicy? Suites = OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD() ? new(

@@ -13,6 +13,13 @@ public sealed class TlsOptions
     /// <summary>PEM file with the certificate's private key (PKCS#8, RSA or EC; not encrypted).</summary>
     public string? KeyFile { get; set; }
 
+    /// <summary>
+    /// PEM file of the farm's certificate authority. When set (with a certificate), routes between
+    /// servers use mutual TLS: each side presents its certificate and accepts only certificates this
+    /// CA signed. Every server of the farm must then have it.
+    /// </summary>
+    public string? CaFile { get; set; }
+
     /// <summary>RTTP over TLS. 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 7443;
 
@@ -29,12 +36,22 @@ public sealed class TlsOptions
     {
         if (!Enabled)
         {
+            if (!string.IsNullOrEmpty(CaFile))
+            {
+                throw new ArgumentException("tls.caFile (TLS routes) needs the server's own certificate too (--tls-cert and --tls-key)");
+            }
+
             return;
         }
 
         if (string.IsNullOrEmpty(CertFile) || string.IsNullOrEmpty(KeyFile))
         {
             throw new ArgumentException("TLS needs both a certificate and a key (--tls-cert and --tls-key)");
+        }
+
+        if (!string.IsNullOrEmpty(CaFile) && !File.Exists(CaFile))
+        {
+            throw new ArgumentException($"tls.caFile '{CaFile}' does not exist");
         }
 
         if (Port is < 0 or > 65535 || HttpsPort is < 0 or > 65535)

@@ -18,12 +18,15 @@ public interface IConnectionFactory
     ValueTask<IDuplexPipe> ConnectAsync(string address, IPAddress? bindAddress, CancellationToken ct);
 }
 
-/// <summary>TCP connections (no Nagle delay), with a two-second connect timeout.</summary>
+/// <summary>TCP connections (no Nagle delay), with a two-second connect timeout; over TLS when <see cref="Tls"/> is set.</summary>
 public sealed class SocketConnectionFactory : IConnectionFactory
 {
     public static SocketConnectionFactory Instance { get; } = new();
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>When set, each connection is wrapped in TLS with these options (made afresh per connection: the certificate may have been reloaded).</summary>
+    public Func<string, System.Net.Security.SslClientAuthenticationOptions>? Tls { get; init; }
 
     public async ValueTask<IDuplexPipe> ConnectAsync(string address, IPAddress? bindAddress, CancellationToken ct)
     {
@@ -55,7 +58,30 @@ public sealed class SocketConnectionFactory : IConnectionFactory
         }
 
         // Completing the reader and the writer disposes the stream, which closes the socket.
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        if (Tls is not null)
+        {
+            var tls = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
+            try
+            {
+                using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                handshakeTimeout.CancelAfter(ConnectTimeout);
+                await tls.AuthenticateAsClientAsync(Tls(address), handshakeTimeout.Token);
+            }
+            catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or OperationCanceledException && !ct.IsCancellationRequested)
+            {
+                await tls.DisposeAsync();
+                throw new IOException($"TLS with {address} failed: {e.Message}", e);
+            }
+            catch
+            {
+                await tls.DisposeAsync();
+                throw;
+            }
+
+            stream = tls;
+        }
+
         return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
     }
 
