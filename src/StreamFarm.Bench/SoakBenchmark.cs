@@ -29,7 +29,7 @@ public sealed record SoakSettings
 
     public string Preset { get; init; } = "lan";
 
-    public string Prefix { get; init; } = "127.0.19";
+    public string Prefix { get; init; } = "127.0.23";
 
     public void Validate()
     {
@@ -55,7 +55,7 @@ public sealed record SoakSettings
 
         if (!System.Net.IPAddress.TryParse(Prefix + ".1", out var ip) || !System.Net.IPAddress.IsLoopback(ip))
         {
-            throw new ArgumentException($"prefix '{Prefix}' must be the first three bytes of a loopback address, like 127.0.19");
+            throw new ArgumentException($"prefix '{Prefix}' must be the first three bytes of a loopback address, like 127.0.23");
         }
     }
 }

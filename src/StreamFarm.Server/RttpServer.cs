@@ -512,6 +512,7 @@ public sealed partial class RttpServer : IDisposable
             }
 
             MaybeRebalance(now);
+            Routes?.RefuseStalled();
         }
         catch (Exception ex)
         {

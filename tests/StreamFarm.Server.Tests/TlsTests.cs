@@ -218,7 +218,7 @@ public sealed class TlsTests : IDisposable
         var nodes = new List<StreamFarmNode>();
         try
         {
-            foreach (var (id, ip, dir) in new[] { ("s2", "127.0.13.2", farmDir), ("s3", "127.0.13.3", farmDir), ("s4", "127.0.13.4", strangerDir) })
+            foreach (var (id, ip, dir) in new[] { ("s2", "127.0.21.2", farmDir), ("s3", "127.0.21.3", farmDir), ("s4", "127.0.21.4", strangerDir) })
             {
                 var (cert, certKey) = DevCertificates.Issue(dir, id, [], [IPAddress.Parse(ip)], TimeSpan.FromDays(1));
                 nodes.Add(await TestNode.StartAsync(o =>
@@ -250,6 +250,15 @@ public sealed class TlsTests : IDisposable
             await using var sub = await s2.ConnectAsync();
             await sub.SendAsync($"SUB {subject}");
             Assert.Contains(" v=1", await sub.ExpectAsync($"IMAGE {subject} "), StringComparison.Ordinal);
+
+            // A subject s4 owns cannot be reached from s2: the publication waits for s4's route for
+            // a while (a restart would take less), then its publisher is told, never left waiting.
+            var stranded = Enumerable.Range(0, 1000).Select(i => $"/tls/x{i}").First(x => s2.Server.Routes!.Ownership.OwnerOf(x) == "s4");
+            await pub.SendAsync($"PUB {stranded} @ack=p2 v=2");
+            await pub.SendAsync($"PUB {stranded} v=3");
+            var nack = await pub.ExpectAsync("NACK p2 ");
+            Assert.StartsWith("NACK p2 UNAVAILABLE ", nack, StringComparison.Ordinal);
+            Assert.Contains($"@subject={stranded}", await pub.ExpectAsync("ERR UNAVAILABLE "), StringComparison.Ordinal);
 
             // Neither side accepts s4's certificate: no route to or from it, however long it tries.
             await Task.Delay(TimeSpan.FromSeconds(2));

@@ -100,7 +100,7 @@ internal static class ClientBenchCommand
         var subjects = new Option<int>("--subjects") { Description = "subjects published in turn", DefaultValueFactory = _ => 200 };
         var killEvery = new Option<double>("--kill-every") { Description = "seconds between kills (a peer killed with SIGKILL, restarted 2 s later)", DefaultValueFactory = _ => 20 };
         var preset = new Option<string>("--preset") { Description = "membership preset of the servers: lan (the node's default), local, wan", DefaultValueFactory = _ => "lan" };
-        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.19" };
+        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.23" };
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
         var command = new Command("soak", "memory under churn: peers killed and restarted in turn while publications flow; the surviving server's RSS and managed heap over time, and their slope")
         {

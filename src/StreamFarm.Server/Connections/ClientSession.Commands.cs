@@ -255,7 +255,23 @@ internal sealed partial class ClientSession
     /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)
     /// is acknowledged; forwarded waits for the owner's route acknowledgement; dropped was told already.
     /// </summary>
-    /// <summary>A publication this route session passed on was acknowledged by its owner (or will never be): the route's ACK may move past it.</summary>
+    /// <summary>
+    /// A publication this route session took (its <paramref name="index"/>-th) will not be applied:
+    /// <c>NACK index UNAVAILABLE text</c> on the route, before the route's ACK moves past it, so the
+    /// server that sent it tells its publisher (a NACK, never an ACK).
+    /// </summary>
+    internal void HopRefused(long index, string text)
+    {
+        if (Volatile.Read(ref _closing) == 0)
+        {
+            var id = Encoding.ASCII.GetBytes(index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, id, RttpErrorCode.Unavailable, text)));
+        }
+
+        HopAcknowledged(index);
+    }
+
+    /// <summary>A publication this route session passed on was acknowledged by its owner (or refused, and the route told): the route's ACK may move past it.</summary>
     internal void HopAcknowledged(long index)
     {
         lock (_ackLock)
@@ -328,7 +344,7 @@ internal sealed partial class ClientSession
     {
         if (origin.RouteIndex != 0)
         {
-            origin.Session?.HopAcknowledged(origin.RouteIndex); // counted as dropped here; the route goes on
+            origin.Session?.HopRefused(origin.RouteIndex, text);
             return;
         }
 

@@ -52,6 +52,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private static readonly TimeSpan FastRetryWindow = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan FastRetryDelay = TimeSpan.FromMilliseconds(5);
 
+    // When the link was last up (or made): how long what waits for the peer has waited (RefuseIfStalled).
+    private long _downSince;
+
     // Set while the run loop waits out a backoff: completing it ends the wait (RetryNow).
     private TaskCompletionSource? _nudge;
 
@@ -65,6 +68,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         Peer = peer;
         _address = address;
         _log = log;
+        _downSince = manager.Time.GetTimestamp();
     }
 
     public string Peer { get; }
@@ -268,6 +272,64 @@ internal sealed partial class RouteLink : IAsyncDisposable
             {
                 origin.Session!.Acknowledge(origin.AckId!);
             }
+        }
+    }
+
+    /// <summary>The peer will not apply the <paramref name="number"/>-th publication of this connection (it could not pass it on): its publisher is told.</summary>
+    private void Refused(OutboundQueue queue, long number, string line)
+    {
+        Entry? refused = null;
+        lock (_lock)
+        {
+            if (_out != queue)
+            {
+                return;
+            }
+
+            for (var node = _unacked.First; node is not null; node = node.Next)
+            {
+                if (node.Value.Number == number)
+                {
+                    refused = node.Value;
+                    _unacked.Remove(node);
+                    _unackedBytes -= refused.Line.Length;
+                    break;
+                }
+            }
+        }
+
+        if (refused is not null)
+        {
+            _manager.CountDropped();
+            ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(refused.Line)), $"{Peer} could not pass it on ({line})");
+        }
+    }
+
+    /// <summary>
+    /// The peer has been unreachable for longer than <paramref name="limit"/> while its process is
+    /// not known gone (its route port does not refuse, the membership still has it): what waits for
+    /// it is refused, and its publishers told, rather than kept for as long as it stays away. Each
+    /// refused publication is dropped here for good, so it can never be applied later.
+    /// </summary>
+    public void RefuseIfStalled(TimeSpan limit)
+    {
+        List<Entry>? refused = null;
+        lock (_lock)
+        {
+            if (_out is not null || _sealed is not null || _closed || _unacked.Count == 0 || _manager.Time.GetElapsedTime(_downSince) <= limit)
+            {
+                return;
+            }
+
+            refused = [.. _unacked];
+            _unacked.Clear();
+            _unackedBytes = 0;
+        }
+
+        foreach (var e in refused)
+        {
+            _manager.CountDropped();
+            ClientSession.Reject(e.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(e.Line)), $"no route to {Peer}, the subject's owner, for {limit.TotalSeconds:0} s; publish again later");
         }
     }
 
@@ -503,6 +565,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
                                 Acknowledged(queue, (long)count);
                                 break;
+                            case RttpVerb.Nack when frame.ArgCount > 0 && long.TryParse(frame.Arg(0), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var refused):
+                                Refused(queue, refused, Encoding.UTF8.GetString(frame.Line.Span));
+                                break;
                             case RttpVerb.Ping:
                                 queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
                                 break;
@@ -570,6 +635,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
             }
 
             _out = queue;
+            _downSince = 0;
             Connects++;
         }
 
@@ -584,6 +650,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
             if (_out == queue)
             {
                 _out = null;
+                _downSince = _manager.Time.GetTimestamp();
                 foreach (var e in _unacked)
                 {
                     e.Number = 0; // not sent on any connection now

@@ -79,6 +79,24 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Publications lost: no route to the owner, its buffer full, or passed around too often.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <summary>A publication could not be passed on (counted in <see cref="Dropped"/>; its publisher was told).</summary>
+    public void CountDropped() => Interlocked.Increment(ref _dropped);
+
+    /// <summary>
+    /// How long publications wait for an owner whose route stays down while its process is not known
+    /// gone (a restart takes less; a dead owner is handed over sooner, by refusal or verdict).
+    /// </summary>
+    public static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>Refuses (and tells the publishers of) what waits for owners unreachable longer than <see cref="StallLimit"/>. From the housekeeping timer.</summary>
+    public void RefuseStalled()
+    {
+        foreach (var link in _links.Values)
+        {
+            link.RefuseIfStalled(StallLimit);
+        }
+    }
+
     public long SeedsSent => Interlocked.Read(ref _seedsSent);
 
     public long SlowRoutes => Interlocked.Read(ref _slowRoutes);
