@@ -26,7 +26,7 @@ public sealed partial class FarmClient
                     {
                         Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
                         _firstConnect.TrySetException(new RttpConnectionException($"cannot reach a server of {_options.ServiceName}"));
-                        _messages.Writer.TryComplete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
+                        _messages.Complete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
                         return;
                     }
 
@@ -302,7 +302,7 @@ public sealed partial class FarmClient
         _lastRefusal = RttpErrorCode.None;
         try
         {
-            return await RttpConnection.ConnectAsync(host, port, _options.Connection, cancel);
+            return await RttpConnection.ConnectAsync(host, port, _ownConnection, cancel);
         }
         catch (RttpConnectionException e)
         {
@@ -352,7 +352,7 @@ public sealed partial class FarmClient
     private async Task<Outcome> ServeAsync(RttpConnection connection, CancellationToken cancel)
     {
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var hung = false;
+        string? hung = null;
         var monitor = MonitorAsync();
         try
         {
@@ -374,7 +374,11 @@ public sealed partial class FarmClient
                         break;
                 }
 
-                await _messages.Writer.WriteAsync(Label(m, connection.ServerId), watch.Token);
+                var labelled = Label(m, connection.ServerId);
+                if (!_messages.TryWrite(labelled))
+                {
+                    await _messages.WriteAsync(labelled, watch.Token); // OverflowPolicy.Wait: the application sets the pace
+                }
             }
 
             return new Outcome(OutcomeKind.Lost, "connection closed");
@@ -383,9 +387,9 @@ public sealed partial class FarmClient
         {
             return new Outcome(OutcomeKind.Stopped, "stopping");
         }
-        catch (OperationCanceledException) when (hung)
+        catch (OperationCanceledException) when (hung is not null)
         {
-            return new Outcome(OutcomeKind.Lost, $"silent for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung");
+            return new Outcome(OutcomeKind.Lost, hung);
         }
         catch (Exception ex) when (ex is RttpConnectionException or IOException)
         {
@@ -397,18 +401,35 @@ public sealed partial class FarmClient
             await monitor;
         }
 
+        // Liveness is judged by unanswered PINGs, never by silence: a paused application must not
+        // make a healthy server look dead. While the connection waits for the application
+        // (OverflowPolicy.Wait) it reads nothing, so nothing is counted against the server.
         async Task MonitorAsync()
         {
-            var period = TimeSpan.FromMilliseconds(Math.Max(10, _options.HeartbeatTimeout.TotalMilliseconds / 4));
+            var period = TimeSpan.FromMilliseconds(Math.Max(5, _options.HeartbeatTimeout.TotalMilliseconds / _options.MaxPingsOut));
+            var outstanding = 0;
+            var pongs = connection.Pongs;
             try
             {
                 while (!watch.IsCancellationRequested)
                 {
                     await Task.Delay(period, _options.Connection.Time, watch.Token);
-                    if (connection.Silence > _options.HeartbeatTimeout)
+                    if (connection.IsWaitingForApplication || connection.Pongs != pongs)
                     {
-                        hung = true;
+                        outstanding = 0;
+                        pongs = connection.Pongs;
+                    }
+                    else if (outstanding >= _options.MaxPingsOut)
+                    {
+                        hung = $"{outstanding} PINGs unanswered for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung";
                         await watch.CancelAsync();
+                        return;
+                    }
+
+                    if (!connection.IsWaitingForApplication)
+                    {
+                        connection.SendHeartbeat();
+                        outstanding++;
                     }
                 }
             }

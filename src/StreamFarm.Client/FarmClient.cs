@@ -16,7 +16,11 @@ public sealed partial class FarmClient : IAsyncDisposable
 {
     private readonly FarmClientOptions _options;
     private readonly IReconnectPolicy _policy;
-    private readonly Channel<FarmMessage> _messages = Channel.CreateBounded<FarmMessage>(new BoundedChannelOptions(10_000) { SingleReader = false, SingleWriter = false });
+    private readonly DeliveryQueue<FarmMessage> _messages;
+
+    // The client's own connections are read by its own loops, which never wait for the application:
+    // the overflow policy applies once, to what the application reads.
+    private readonly RttpConnectionOptions _ownConnection;
     private readonly Channel<ConnectionStep> _steps = Channel.CreateBounded<ConnectionStep>(new BoundedChannelOptions(1_000) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
@@ -33,6 +37,32 @@ public sealed partial class FarmClient : IAsyncDisposable
     {
         _options = options;
         _policy = options.ReconnectPolicy ?? ExponentialBackoff.Default(options.Random);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPingsOut, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeartbeatTimeout, TimeSpan.Zero);
+        _ownConnection = options.Connection with { Overflow = OverflowPolicy.Wait, Overflowed = null };
+        _messages = new DeliveryQueue<FarmMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, RaiseOverflowed);
+    }
+
+    /// <summary>
+    /// The application fell behind and <see cref="Messages"/> overflowed (raised once per episode,
+    /// on the thread pool, never on the client's loop); <see cref="FarmClientOptions.Overflow"/> says
+    /// what was done.
+    /// </summary>
+    public event EventHandler<OverflowEventArgs>? Overflowed;
+
+    /// <summary>Messages merged into waiting ones because the application fell behind (<see cref="OverflowPolicy.Conflate"/>).</summary>
+    public long Conflated => _messages.Conflated;
+
+    /// <summary>Messages dropped because the application fell behind (<see cref="OverflowPolicy.DropOldest"/>).</summary>
+    public long Dropped => _messages.Dropped;
+
+    /// <summary>Times the client stopped reading until the application took a message (<see cref="OverflowPolicy.Wait"/>).</summary>
+    public long OverflowWaits => _messages.Waits;
+
+    private void RaiseOverflowed(OverflowEventArgs e)
+    {
+        Step(StepKind.Overflowed, $"the application fell behind: {_messages.Capacity} messages wait; {e.Policy switch { OverflowPolicy.Conflate => "conflating per subject", OverflowPolicy.DropOldest => "dropping the oldest", _ => "waiting for the application" }} ({e.Conflated} conflated, {e.Dropped} dropped, {e.Waits} waits so far)");
+        Overflowed?.Invoke(this, e);
     }
 
     /// <summary>Images, updates, statuses and errors, in order, across moves.</summary>
@@ -126,7 +156,7 @@ public sealed partial class FarmClient : IAsyncDisposable
         FailUnanswered();
 
         _firstConnect.TrySetCanceled();
-        _messages.Writer.TryComplete();
+        _messages.Complete();
         _steps.Writer.TryComplete();
         _stop.Dispose();
     }

@@ -69,6 +69,9 @@ public enum StepKind
 
     /// <summary>The farm dropped a fire-and-forget publication (<c>ERR UNAVAILABLE</c>, not fatal; publish again later).</summary>
     Unavailable,
+
+    /// <summary>The application fell behind and the message buffer overflowed (the text says what the overflow policy did).</summary>
+    Overflowed,
 }
 
 /// <summary>One step, for logs and <c>streamfarm sub -v</c>.</summary>
