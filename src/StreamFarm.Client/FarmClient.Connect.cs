@@ -106,6 +106,23 @@ public sealed partial class FarmClient
         }
 
         Step(StepKind.Resolved, $"{_options.ServiceName} -> {string.Join(", ", addresses)}");
+
+        // A warm standby was chosen by the selector from a farm table it keeps current: take it.
+        if (await TakeStandbyAsync() is { } standby)
+        {
+            Step(StepKind.Chosen, $"{standby.ServerId}: the warm standby, table v{standby.Farm.Version}");
+            Step(StepKind.Moved, $"moved to the warm standby {standby.ServerId} at {standby.Endpoint}");
+            await ActivateAsync(standby, cancel);
+            return standby;
+        }
+
+        // DNS may still hand out the server just lost (TTL, membership delay): when it names only
+        // such servers, pass over the answer and choose from the farm table already held.
+        if (addresses.All(a => IsSuspected($"{a}:{_options.Port}")) && await ChooseFromHeldTableAsync(addresses, cancel) is { } held)
+        {
+            return held;
+        }
+
         RttpConnection? first = null;
 
         // DNS may still hand out the server just lost (TTL, membership delay): try it last.
@@ -173,6 +190,54 @@ public sealed partial class FarmClient
         }
 
         await first.DisposeAsync();
+        return null;
+    }
+
+    /// <summary>The DNS answer named only lost servers: choose from the table held, connect (once more if unreachable), subscribe.</summary>
+    private async Task<RttpConnection?> ChooseFromHeldTableAsync(IReadOnlyList<IPAddress> passed, CancellationToken cancel)
+    {
+        var table = Table;
+        var excluded = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in table.Members)
+        {
+            if (IsSuspected(m.Id) || passed.Any(a => AddressOf(m) == $"{a}:{_options.Port}"))
+            {
+                excluded.Add(m.Id);
+            }
+        }
+
+        if (table.Members.Count <= excluded.Count)
+        {
+            return null;
+        }
+
+        Step(StepKind.PassedOver, $"DNS named only {string.Join(", ", passed)}, lost moments ago: choosing from the farm table held (v{table.Version})");
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var choice = Choose(table, excluded);
+            if (choice is null || excluded.Contains(choice.Server.Id))
+            {
+                return null;
+            }
+
+            Step(StepKind.Chosen, choice.Reason);
+            var chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
+            if (chosen is null && _lastRefusal == RttpErrorCode.None)
+            {
+                Step(StepKind.Retried, $"trying {choice.Server.Id} at {AddressOf(choice.Server)} once more");
+                chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
+            }
+
+            if (chosen is not null)
+            {
+                Step(StepKind.Moved, $"moved to {chosen.ServerId} at {chosen.Endpoint}, chosen from the farm table held");
+                await ActivateAsync(chosen, cancel);
+                return chosen;
+            }
+
+            excluded.Add(choice.Server.Id);
+        }
+
         return null;
     }
 

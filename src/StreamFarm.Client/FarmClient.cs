@@ -81,6 +81,11 @@ public sealed partial class FarmClient : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancel = default)
     {
         _loop = RunAsync();
+        if (_options.WarmStandby)
+        {
+            _standbyLoop = KeepStandbyAsync();
+        }
+
         if (_options.OneHop)
         {
             _sweeper = SweepLinksAsync();
@@ -145,6 +150,12 @@ public sealed partial class FarmClient : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // stopping
+        }
+
+        await _standbyLoop;
+        if (await TakeStandbyAsync() is { } standby)
+        {
+            await standby.CloseAsync("client stopping");
         }
 
         if (Interlocked.Exchange(ref _connection, null) is { } c)

@@ -48,6 +48,14 @@ public sealed record FarmClientOptions
     /// </summary>
     public OverflowPolicy Overflow { get; init; } = OverflowPolicy.Conflate;
 
+    /// <summary>
+    /// Keeps a second connection open (HELLO done, the farm table kept, nothing subscribed) to another
+    /// server the selector chose, so that failover skips the connects: after the same server was
+    /// tried once more and DNS was asked again (claims 13 and 14), the client subscribes on the
+    /// standby at once. Costs one idle session on a second server. Off by default.
+    /// </summary>
+    public bool WarmStandby { get; init; }
+
     /// <summary>Longest pause before leaving a server that sent MOVE, so its clients do not all arrive elsewhere at once.</summary>
     public TimeSpan MoveSpread { get; init; } = TimeSpan.FromSeconds(1);
 

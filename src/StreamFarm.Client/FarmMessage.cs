@@ -72,6 +72,12 @@ public enum StepKind
 
     /// <summary>The application fell behind and the message buffer overflowed (the text says what the overflow policy did).</summary>
     Overflowed,
+
+    /// <summary>The DNS answer named only servers lost moments ago: passed over, the client chooses from the farm table it holds.</summary>
+    PassedOver,
+
+    /// <summary>A warm standby connection (HELLO done, nothing subscribed) to a second server opened (<see cref="FarmClientOptions.WarmStandby"/>).</summary>
+    StandbyReady,
 }
 
 /// <summary>One step, for logs and <c>streamfarm sub -v</c>.</summary>

@@ -19,9 +19,10 @@ internal static class ClientBenchCommand
         var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2.., nats on .11 and .12)", DefaultValueFactory = _ => "127.0.7" };
         var nats = new Option<string?>("--nats-server") { Description = "path of nats-server (default: on PATH, else /usr/sbin/nats-server)" };
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var standby = new Option<bool>("--standby") { Description = "the FarmClient keeps a warm standby connection to a second server" };
         var command = new Command("failover", "kill -9 the server a FarmClient is on; time to its first message from another server, against a NATS client in a two-server cluster")
         {
-            runs, servers, interval, systems, prefix, nats, json,
+            runs, servers, interval, systems, prefix, nats, json, standby,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -33,6 +34,7 @@ internal static class ClientBenchCommand
                 PublishInterval = double.IsFinite(ms) ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero,
                 Systems = Split(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
+                WarmStandby = p.GetValue(standby),
             };
             Validate(settings.Validate);
             var natsServer = settings.Systems.Contains("nats") ? p.GetValue(nats) ?? BenchCommand.FindNatsServer() : null;

@@ -1,0 +1,111 @@
+using System.Net;
+using StreamFarm.Client.Tests.Kit;
+
+namespace StreamFarm.Client.Tests;
+
+/// <summary>
+/// Failover without a wasted round: two scripted servers (f1 on 127.0.42.2, f2 on 127.0.42.3, one
+/// port) and a DNS system that goes on naming only f1 after f1 is gone (its TTL, its membership
+/// delay). The client keeps the claimed order (f1 once more, then DNS again) and then passes over
+/// the stale answer, choosing from the table it holds; with a warm standby it subscribes on the
+/// standby's connection. Steps and lines are awaited; nothing asserts on speed.
+/// </summary>
+public sealed class FailoverTests
+{
+    private static readonly IPAddress F1 = IPAddress.Parse("127.0.42.2");
+    private static readonly IPAddress F2 = IPAddress.Parse("127.0.42.3");
+
+    private static Func<string, bool> Has(string text) => s => s.Contains(text, StringComparison.Ordinal);
+
+    private static async Task<(ScriptedServer F1, ScriptedServer F2)> StartAsync(int basePort)
+    {
+        string Table() =>
+            "FARM 1 2\n" +
+            $"SERVER 1 id=f1 group=default state=active liveness=alive users=1 capacity=100 tcp={F1}:{basePort} ws=ws://{F1}:1/rttp http=http://{F1}:1\n" +
+            $"SERVER 1 id=f2 group=default state=active liveness=alive users=1 capacity=100 tcp={F2}:{basePort} ws=ws://{F2}:1/rttp http=http://{F2}:1\n";
+        var f1 = new ScriptedServer(F1, basePort, "f1", Table);
+        var f2 = new ScriptedServer(F2, basePort, "f2", Table);
+        await Task.CompletedTask;
+        return (f1, f2);
+    }
+
+    private static FarmClientOptions Options(int port, bool standby) => new()
+    {
+        ServiceName = "scripted.test",
+        Port = port,
+        Resolver = new FixedResolver(F1), // f1 only, before and after it is gone
+        Selector = new OrderSelector("f1", "f2"),
+        Random = new Random(5),
+        HeartbeatTimeout = TimeSpan.FromMinutes(1),
+        WarmStandby = standby,
+    };
+
+    [Fact]
+    public async Task DnsNamesOnlyTheServerJustLost_ClientPassesOverIt_AndChoosesFromTheTableHeld()
+    {
+        var (f1, f2) = await StartAsync(17442);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17442, standby: false));
+        var start = watch.StartAsync("/FO/x");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/x", await onF1.NextAsync());
+
+        var before = watch.Steps.Count;
+        f1.StopListening();
+        onF1.Dispose();
+
+        await watch.StepsInOrderAsync(before,
+            (StepKind.Lost, Has("server f1 ")),
+            (StepKind.Retried, Has($"{F1}:17442 once more")),
+            (StepKind.Failed, Has($"{F1}:17442")),
+            (StepKind.Rediscovered, null),
+            (StepKind.Resolved, Has($"-> {F1}")),
+            (StepKind.PassedOver, Has($"DNS named only {F1}")),
+            (StepKind.Chosen, Has("f2: ")),
+            (StepKind.Moved, Has("moved to f2 ")),
+            (StepKind.Subscribed, Has("on f2")));
+        var onF2 = await f2.NextAsync();
+        Assert.Equal("SUB /FO/x", await onF2.NextAsync());
+        Assert.Equal("f2", watch.Client.ServerId);
+
+        // One round: no second DNS question, no backoff.
+        Assert.Single(watch.Steps.Skip(before), s => s.Kind == StepKind.Resolved);
+    }
+
+    [Fact]
+    public async Task WarmStandby_AfterRetryAndDns_SubscribesOnTheStandbyConnection()
+    {
+        var (f1, f2) = await StartAsync(17443);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17443, standby: true));
+        var start = watch.StartAsync("/FO/y");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/y", await onF1.NextAsync());
+
+        // The standby: a session on f2, nothing subscribed.
+        var standby = await f2.NextAsync();
+        await watch.StepsInOrderAsync(0, (StepKind.StandbyReady, Has("warm standby on f2 ")));
+        Assert.Equal("f2", watch.Client.StandbyServerId);
+
+        var before = watch.Steps.Count;
+        f1.StopListening();
+        onF1.Dispose();
+
+        await watch.StepsInOrderAsync(before,
+            (StepKind.Lost, Has("server f1 ")),
+            (StepKind.Retried, Has($"{F1}:17443 once more")),
+            (StepKind.Rediscovered, null),
+            (StepKind.Resolved, null),
+            (StepKind.Chosen, Has("f2: the warm standby")),
+            (StepKind.Moved, Has("moved to the warm standby f2")),
+            (StepKind.Subscribed, Has("on f2")));
+
+        // Subscribed on the connection opened before the loss.
+        Assert.Equal("SUB /FO/y", await standby.NextAsync());
+        Assert.Equal("f2", watch.Client.ServerId);
+    }
+}
