@@ -196,11 +196,19 @@ public sealed partial class FarmClient
     /// <summary>The DNS answer named only lost servers: choose from the table held, connect (once more if unreachable), subscribe.</summary>
     private async Task<RttpConnection?> ChooseFromHeldTableAsync(IReadOnlyList<IPAddress> passed, CancellationToken cancel)
     {
+        // Passed over: the servers the answer named, and the one lost last. Others lost lately (and
+        // perhaps restarted since) are only put behind the rest, as Choose does.
         var table = Table;
+        string? last;
+        lock (_lock)
+        {
+            last = _lastLost;
+        }
+
         var excluded = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in table.Members)
         {
-            if (IsSuspected(m.Id) || passed.Any(a => AddressOf(m) == $"{a}:{_options.Port}"))
+            if (m.Id == last || passed.Any(a => AddressOf(m) == $"{a}:{_options.Port}"))
             {
                 excluded.Add(m.Id);
             }

@@ -75,6 +75,50 @@ public sealed class FailoverTests
     }
 
     [Fact]
+    public async Task PassingOver_AServerLostEarlierAndBackSince_IsStillChosen_OnlyTheOneLostLastIsNot()
+    {
+        var (f1, f2) = await StartAsync(17444);
+        await using var s1 = f1;
+        var s2 = f2;
+        try
+        {
+            var options = Options(17444, standby: false) with { Selector = new OrderSelector("f2", "f1") };
+            await using var watch = new ClientWatch(options);
+            var start = watch.StartAsync("/FO/z");
+            await f1.NextAsync(); // the first server, left for f2
+            var onF2 = await s2.NextAsync();
+            await start;
+
+            // f2 is lost: the client goes back through DNS to f1 and stays there (f2 is on its lost-lately list).
+            var before = watch.Steps.Count;
+            s2.StopListening();
+            onF2.Dispose();
+            await watch.StepsInOrderAsync(before, (StepKind.Lost, Has("server f2 ")), (StepKind.FirstServer, Has("f1")), (StepKind.Subscribed, Has("on f1")));
+            var onF1 = await f1.NextAsync();
+
+            // f2 comes back; then f1 is lost while DNS names only f1.
+            await s2.DisposeAsync();
+            s2 = new ScriptedServer(F2, 17444, "f2", () =>
+                "FARM 1 2\n" +
+                $"SERVER 1 id=f1 group=default state=active liveness=alive users=1 capacity=100 tcp={F1}:17444 ws=ws://{F1}:1/rttp http=http://{F1}:1\n" +
+                $"SERVER 1 id=f2 group=default state=active liveness=alive users=1 capacity=100 tcp={F2}:17444 ws=ws://{F2}:1/rttp http=http://{F2}:1\n");
+            before = watch.Steps.Count;
+            f1.StopListening();
+            onF1.Dispose();
+            await watch.StepsInOrderAsync(before,
+                (StepKind.Lost, Has("server f1 ")),
+                (StepKind.PassedOver, null),
+                (StepKind.Chosen, Has("f2: ")),
+                (StepKind.Moved, Has("moved to f2 ")),
+                (StepKind.Subscribed, Has("on f2")));
+        }
+        finally
+        {
+            await s2.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task WarmStandby_AfterRetryAndDns_SubscribesOnTheStandbyConnection()
     {
         var (f1, f2) = await StartAsync(17443);
