@@ -70,14 +70,14 @@ public static class FailoverBenchmark
             Port = ClientBenchFarm.TcpPort,
             Resolver = farm.Resolver,
             Connection = new RttpConnectionOptions { ClientName = "bench-failover" },
-            WarmStandby = settings.WarmStandby,
+            Standby = settings.Standby,
         }));
-        side.Setup.Add($"client: FarmClient, service {ClientBenchFarm.ServiceName} resolved at {farm.DnsEndPoint} (DnsServerResolver), port {ClientBenchFarm.TcpPort}, default selector (power of two choices, active only), default reconnect policy and heartbeat timeout (3 s), warm standby {(settings.WarmStandby ? "on" : "off")}; subscribed to {Subject}");
+        side.Setup.Add($"client: FarmClient, service {ClientBenchFarm.ServiceName} resolved at {farm.DnsEndPoint} (DnsServerResolver), port {ClientBenchFarm.TcpPort}, default selector (power of two choices, active only), default reconnect policy and heartbeat timeout (3 s), standby {settings.Standby.ToString().ToLowerInvariant()}; subscribed to {Subject}");
         await watcher.StartAsync(cancel);
 
         for (var run = 1; run <= settings.Runs; run++)
         {
-            await WaitReadyAsync(farm, publisher, watcher, settings.WarmStandby, cancel);
+            await WaitReadyAsync(farm, publisher, watcher, settings.Standby != StandbyMode.None, cancel);
             var victim = watcher.Client.ServerId ?? throw new BenchException("the client has no server");
             var armed = watcher.Arm(victim);
             armed.KilledAt = farm.Kill(victim);

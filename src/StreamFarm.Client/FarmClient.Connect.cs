@@ -110,10 +110,11 @@ public sealed partial class FarmClient
         // A warm standby was chosen by the selector from a farm table it keeps current: take it.
         if (await TakeStandbyAsync() is { } standby)
         {
-            Step(StepKind.Chosen, $"{standby.ServerId}: the warm standby, table v{standby.Farm.Version}");
-            Step(StepKind.Moved, $"moved to the warm standby {standby.ServerId} at {standby.Endpoint}");
-            await ActivateAsync(standby, cancel);
-            return standby;
+            var c = standby.Connection;
+            Step(StepKind.Chosen, $"{c.ServerId}: the standby, table v{c.Farm.Version}");
+            Step(StepKind.Moved, $"moved to the standby {c.ServerId} at {c.Endpoint}");
+            await PromoteAsync(standby, cancel);
+            return c;
         }
 
         // DNS may still hand out the server just lost (TTL, membership delay): when it names only
@@ -415,6 +416,15 @@ public sealed partial class FarmClient
         PumpAll(); // publications held while there was no connection, or lost with the previous one
     }
 
+    /// <summary>Hands a message to the application (waiting only under <see cref="OverflowPolicy.Wait"/>: the application sets the pace).</summary>
+    private async ValueTask DeliverAsync(FarmMessage message, CancellationToken cancel)
+    {
+        if (!_messages.TryWrite(message))
+        {
+            await _messages.WriteAsync(message, cancel);
+        }
+    }
+
     private async Task ClearAsync(RttpConnection connection)
     {
         Interlocked.CompareExchange(ref _connection, null, connection);
@@ -447,11 +457,7 @@ public sealed partial class FarmClient
                         break;
                 }
 
-                var labelled = Label(m, connection.ServerId);
-                if (!_messages.TryWrite(labelled))
-                {
-                    await _messages.WriteAsync(labelled, watch.Token); // OverflowPolicy.Wait: the application sets the pace
-                }
+                await DeliverAsync(Label(m, connection.ServerId), watch.Token);
             }
 
             return new Outcome(OutcomeKind.Lost, "connection closed");

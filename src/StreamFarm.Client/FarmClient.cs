@@ -81,7 +81,7 @@ public sealed partial class FarmClient : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancel = default)
     {
         _loop = RunAsync();
-        if (_options.WarmStandby)
+        if (_options.Standby != StandbyMode.None)
         {
             _standbyLoop = KeepStandbyAsync();
         }
@@ -155,7 +155,7 @@ public sealed partial class FarmClient : IAsyncDisposable
         await _standbyLoop;
         if (await TakeStandbyAsync() is { } standby)
         {
-            await standby.CloseAsync("client stopping");
+            await standby.Connection.CloseAsync("client stopping");
         }
 
         if (Interlocked.Exchange(ref _connection, null) is { } c)

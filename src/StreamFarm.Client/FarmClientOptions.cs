@@ -49,12 +49,13 @@ public sealed record FarmClientOptions
     public OverflowPolicy Overflow { get; init; } = OverflowPolicy.Conflate;
 
     /// <summary>
-    /// Keeps a second connection open (HELLO done, the farm table kept, nothing subscribed) to another
-    /// server the selector chose, so that failover skips the connects: after the same server was
-    /// tried once more and DNS was asked again (claims 13 and 14), the client subscribes on the
-    /// standby at once. Costs one idle session on a second server. Off by default.
+    /// Keeps a second connection open to another server the selector chose, so that failover skips
+    /// the connects: after the same server was tried once more and DNS was asked again (claims 13
+    /// and 14), the client moves to the standby at once. <see cref="StandbyMode.Warm"/>: a session
+    /// with nothing subscribed; <see cref="StandbyMode.Hot"/>: subscribed too, so the application gets
+    /// each subject's image from the standby's copy at once. Off by default.
     /// </summary>
-    public bool WarmStandby { get; init; }
+    public StandbyMode Standby { get; init; }
 
     /// <summary>Longest pause before leaving a server that sent MOVE, so its clients do not all arrive elsewhere at once.</summary>
     public TimeSpan MoveSpread { get; init; } = TimeSpan.FromSeconds(1);

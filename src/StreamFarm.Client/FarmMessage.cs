@@ -76,7 +76,7 @@ public enum StepKind
     /// <summary>The DNS answer named only servers lost moments ago: passed over, the client chooses from the farm table it holds.</summary>
     PassedOver,
 
-    /// <summary>A warm standby connection (HELLO done, nothing subscribed) to a second server opened (<see cref="FarmClientOptions.WarmStandby"/>).</summary>
+    /// <summary>A standby connection to a second server opened (<see cref="FarmClientOptions.Standby"/>).</summary>
     StandbyReady,
 }
 

@@ -29,7 +29,7 @@ public sealed class FailoverTests
         return (f1, f2);
     }
 
-    private static FarmClientOptions Options(int port, bool standby) => new()
+    private static FarmClientOptions Options(int port, StandbyMode standby) => new()
     {
         ServiceName = "scripted.test",
         Port = port,
@@ -37,7 +37,7 @@ public sealed class FailoverTests
         Selector = new OrderSelector("f1", "f2"),
         Random = new Random(5),
         HeartbeatTimeout = TimeSpan.FromMinutes(1),
-        WarmStandby = standby,
+        Standby = standby,
     };
 
     [Fact]
@@ -46,7 +46,7 @@ public sealed class FailoverTests
         var (f1, f2) = await StartAsync(17442);
         await using var s1 = f1;
         await using var s2 = f2;
-        await using var watch = new ClientWatch(Options(17442, standby: false));
+        await using var watch = new ClientWatch(Options(17442, standby: StandbyMode.None));
         var start = watch.StartAsync("/FO/x");
         var onF1 = await f1.NextAsync();
         await start;
@@ -82,7 +82,7 @@ public sealed class FailoverTests
         var s2 = f2;
         try
         {
-            var options = Options(17444, standby: false) with { Selector = new OrderSelector("f2", "f1") };
+            var options = Options(17444, standby: StandbyMode.None) with { Selector = new OrderSelector("f2", "f1") };
             await using var watch = new ClientWatch(options);
             var start = watch.StartAsync("/FO/z");
             await f1.NextAsync(); // the first server, left for f2
@@ -124,7 +124,7 @@ public sealed class FailoverTests
         var (f1, f2) = await StartAsync(17443);
         await using var s1 = f1;
         await using var s2 = f2;
-        await using var watch = new ClientWatch(Options(17443, standby: true));
+        await using var watch = new ClientWatch(Options(17443, standby: StandbyMode.Warm));
         var start = watch.StartAsync("/FO/y");
         var onF1 = await f1.NextAsync();
         await start;
@@ -144,12 +144,58 @@ public sealed class FailoverTests
             (StepKind.Retried, Has($"{F1}:17443 once more")),
             (StepKind.Rediscovered, null),
             (StepKind.Resolved, null),
-            (StepKind.Chosen, Has("f2: the warm standby")),
-            (StepKind.Moved, Has("moved to the warm standby f2")),
+            (StepKind.Chosen, Has("f2: the standby")),
+            (StepKind.Moved, Has("moved to the standby f2")),
             (StepKind.Subscribed, Has("on f2")));
 
         // Subscribed on the connection opened before the loss.
         Assert.Equal("SUB /FO/y", await standby.NextAsync());
         Assert.Equal("f2", watch.Client.ServerId);
+    }
+
+    [Fact]
+    public async Task HotStandby_KeepsTheRecordUndelivered_ThenHandsItOverAsAnImage_WithoutSubscribingAgain()
+    {
+        var (f1, f2) = await StartAsync(17445);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17445, standby: StandbyMode.Hot));
+        var start = watch.StartAsync("/FO/h");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/h", await onF1.NextAsync());
+        await onF1.SendAsync("IMAGE /FO/h 5 9 a=0\n");
+
+        // The standby subscribes too; what it receives is kept, not delivered.
+        var standby = await f2.NextAsync();
+        Assert.Equal("SUB /FO/h", await standby.NextAsync());
+        await standby.SendAsync("IMAGE /FO/h 5 10 a=1\nUPDATE /FO/h 5 11 b=2\n");
+        await onF1.SendAsync("UPDATE /FO/h 5 10 a=1\n");
+        await watch.MessageAsync(0, m => m.Message.Seq == 10, "the update from f1");
+        Assert.DoesNotContain(watch.Messages, m => m.Server == "f2");
+
+        var before = watch.Steps.Count;
+        var messages = watch.Messages.Count;
+        f1.StopListening();
+        onF1.Dispose();
+        await watch.StepsInOrderAsync(before,
+            (StepKind.Lost, Has("server f1 ")),
+            (StepKind.Retried, null),
+            (StepKind.Resolved, null),
+            (StepKind.Chosen, Has("f2: the standby")),
+            (StepKind.Moved, Has("moved to the standby f2")),
+            (StepKind.Subscribed, Has("0 subscribed now")));
+
+        // The image of the standby's record: the same history, one update later than the application saw.
+        var image = await watch.MessageAsync(messages, m => m.Server == "f2", "a message from f2");
+        Assert.Equal(RttpMessageKind.Image, image.Message.Kind);
+        Assert.Equal((5UL, 11UL), (image.Message.Epoch, image.Message.Seq));
+        Assert.Equal(["a=1", "b=2"], image.Message.Fields.Select(f => $"{f.Key}={f.Value}"));
+        Assert.Equal(Continuity.Gap, image.Continuity);
+
+        // Then the standby's live stream, on the subscription it already had.
+        await standby.SendAsync("UPDATE /FO/h 5 12 a=3\n");
+        var update = await watch.MessageAsync(messages, m => m.Server == "f2" && m.Message.Seq == 12, "the next update from f2");
+        Assert.Equal(Continuity.Continuous, update.Continuity);
     }
 }
