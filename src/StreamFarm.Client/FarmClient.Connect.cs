@@ -25,6 +25,7 @@ public sealed partial class FarmClient
                     if (delay is null)
                     {
                         Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
+                        SetState(FarmClientState.Stopped);
                         _firstConnect.TrySetException(new RttpConnectionException($"cannot reach a server of {_options.ServiceName}"));
                         _messages.Complete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
                         return;
@@ -52,6 +53,7 @@ public sealed partial class FarmClient
 
                     round = 0;
                     lostAt = time.GetTimestamp();
+                    LostServer(connection, outcome.Text);
                     if (outcome.Kind == OutcomeKind.Move)
                     {
                         Step(StepKind.Lost, $"server {connection.ServerId} asks clients to move: {outcome.Text}");
@@ -285,7 +287,7 @@ public sealed partial class FarmClient
 
                 await ClearAsync(current);
                 Step(StepKind.Moved, $"moved to {next.ServerId} at {next.Endpoint} after {pause.TotalMilliseconds:0} ms; left {current.ServerId}");
-                await ActivateAsync(next, cancel);
+                await ActivateAsync(next, cancel, moved: true);
                 return next;
             }
 
@@ -345,10 +347,14 @@ public sealed partial class FarmClient
             }
         }
 
+        ServerChoice? choice;
         lock (_options.Random)
         {
-            return _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
+            choice = _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
         }
+
+        Volatile.Write(ref _lastChoice, choice);
+        return choice;
     }
 
     private double NextDouble()
@@ -376,7 +382,7 @@ public sealed partial class FarmClient
         _lastRefusal = RttpErrorCode.None;
         try
         {
-            return await RttpConnection.ConnectAsync(host, port, _ownConnection, cancel);
+            return await _factory.ConnectAsync(host, port, _ownConnection, cancel);
         }
         catch (RttpConnectionException e)
         {
@@ -387,7 +393,7 @@ public sealed partial class FarmClient
     }
 
     /// <summary>Makes <paramref name="connection"/> the current one and restores every subscription on it.</summary>
-    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel)
+    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel, bool moved = false)
     {
         List<string> subjects;
         lock (_lock)
@@ -412,17 +418,9 @@ public sealed partial class FarmClient
             }
         }
 
+        Served(connection, moved);
         _firstConnect.TrySetResult();
         PumpAll(); // publications held while there was no connection, or lost with the previous one
-    }
-
-    /// <summary>Hands a message to the application (waiting only under <see cref="OverflowPolicy.Wait"/>: the application sets the pace).</summary>
-    private async ValueTask DeliverAsync(FarmMessage message, CancellationToken cancel)
-    {
-        if (!_messages.TryWrite(message))
-        {
-            await _messages.WriteAsync(message, cancel);
-        }
     }
 
     private async Task ClearAsync(RttpConnection connection)

@@ -390,7 +390,7 @@ public sealed partial class FarmClient
         {
             try
             {
-                connection = await RttpConnection.ConnectAsync(host, port, _ownConnection, _stop.Token);
+                connection = await _factory.ConnectAsync(host, port, _ownConnection, _stop.Token);
             }
             catch (Exception ex) when (ex is RttpConnectionException or OperationCanceledException or ObjectDisposedException)
             {

@@ -75,7 +75,7 @@ public sealed partial class FarmClient
                 RttpConnection connection;
                 try
                 {
-                    connection = await RttpConnection.ConnectAsync(host, port, _ownConnection, cancel);
+                    connection = await _factory.ConnectAsync(host, port, _ownConnection, cancel);
                 }
                 catch (RttpConnectionException)
                 {
@@ -174,6 +174,7 @@ public sealed partial class FarmClient
             Step(StepKind.Failed, $"subscribing on {connection.ServerId}: {ex.Message}");
         }
 
+        Served(connection, moved: false);
         _firstConnect.TrySetResult();
         PumpAll();
     }

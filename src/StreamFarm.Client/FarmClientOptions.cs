@@ -83,6 +83,18 @@ public sealed record FarmClientOptions
     /// </summary>
     public int MaxUnacknowledged { get; init; } = 1_000;
 
+    /// <summary>Where the client logs its steps (Debug; losses and moves at Information, failures at Warning); none by default.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>The clock of every timer and timestamp (heartbeats, backoff, steps); <see cref="RttpConnectionOptions.Time"/> when null.</summary>
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>A seed for <see cref="Random"/> (selection, jitter): the same seed, the same choices.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>How sessions are opened (RTTP over TCP by default); tests put a fake here.</summary>
+    public IRttpConnectionFactory? ConnectionFactory { get; init; }
+
     /// <summary>HELLO options: client name, credentials, timeouts.</summary>
     public RttpConnectionOptions Connection { get; init; } = new();
 
