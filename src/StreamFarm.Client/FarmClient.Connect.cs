@@ -27,7 +27,9 @@ public sealed partial class FarmClient
                         Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
                         SetState(FarmClientState.Stopped);
                         _firstConnect.TrySetException(new RttpConnectionException($"cannot reach a server of {_options.ServiceName}"));
-                        _messages.Complete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
+                        var gaveUp = new RttpConnectionException($"lost the farm {_options.ServiceName}");
+                        CompleteStreams(gaveUp);
+                        _messages.Complete(gaveUp);
                         return;
                     }
 

@@ -182,6 +182,18 @@ public sealed partial class FarmClient
         }
     }
 
+    /// <summary>Ends every stream (the client stopped, or gave up: <paramref name="error"/>).</summary>
+    private void CompleteStreams(Exception? error)
+    {
+        lock (_lock)
+        {
+            foreach (var stream in _streams.Values.SelectMany(l => l))
+            {
+                stream.Complete(error);
+            }
+        }
+    }
+
     /// <summary>The subject has no subscriber left. Under <c>_lock</c>.</summary>
     private void Forget(string subject)
     {

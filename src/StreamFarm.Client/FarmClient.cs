@@ -204,14 +204,7 @@ public sealed partial class FarmClient : IFarmClient
         SetState(FarmClientState.Stopped);
         _events.Writer.TryComplete();
         await _eventPump;
-        lock (_lock)
-        {
-            foreach (var stream in _streams.Values.SelectMany(l => l))
-            {
-                stream.Complete();
-            }
-        }
-
+        CompleteStreams(null);
         _messages.Complete();
         _steps.Writer.TryComplete();
         _stop.Dispose();

@@ -55,7 +55,7 @@ public sealed partial class ClientFailoverProcessTests(ITestOutputHelper output)
         Assert.NotEqual(chosen, now);
         Assert.Contains(now, farm.Servers.Keys);
         // From a live first server's fresh table, or (DNS naming only the server just lost) from the table held.
-        Assert.Contains(Steps(sub.Stderr).Skip(stepsBefore), s => s.Kind is "first server" or "passed over");
+        Assert.Contains(Steps(sub.Stderr).Skip(stepsBefore), s => s.Kind is "firstserver" or "passedover");
         var handedOutDead = Steps(sub.Stderr).Skip(stepsBefore).Count(s => s.Kind == "resolved" && s.Text.Contains(farm.Address(chosen), StringComparison.Ordinal));
         output.WriteLine($"after the kill the DNS system handed out the dead {chosen} {handedOutDead} time(s); recovered on {now}");
 
