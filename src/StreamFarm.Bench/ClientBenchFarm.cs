@@ -252,6 +252,10 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     private async Task<Dictionary<string, string>?> TableOfAsync(Node node, CancellationToken cancel) =>
         node.HttpBase is { } baseUrl ? await FarmHttp.TableAsync(_http, baseUrl, cancel) : null;
 
+    /// <summary>The unlabelled samples of a server's /metrics; null when it cannot answer.</summary>
+    public Task<Dictionary<string, double>?> MetricsAsync(string id, CancellationToken cancel) =>
+        _nodes[id].HttpBase is { } baseUrl ? FarmHttp.MetricsAsync(_http, baseUrl, cancel) : Task.FromResult<Dictionary<string, double>?>(null);
+
     private async Task<int> UsersOfAsync(Node node, CancellationToken cancel) =>
         node.HttpBase is { } baseUrl && await FarmHttp.MetricsAsync(_http, baseUrl, cancel) is { } metrics && metrics.TryGetValue("streamfarm_users", out var users) ? (int)users : -1;
 

@@ -42,6 +42,12 @@ internal sealed class ServerMetrics
         var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
         var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
+        var rss = f.CreateGauge("process_resident_memory_bytes", "Resident memory of the process (RSS)");
+        var heap = f.CreateGauge("dotnet_gc_heap_size_bytes", "Managed heap size after the last garbage collection (live objects and fragmentation; 0 before the first)");
+        var committed = f.CreateGauge("dotnet_gc_committed_bytes", "Memory the garbage collector has committed from the OS");
+        var gcs = f.CreateCounter("dotnet_gc_collections_total", "Garbage collections of any generation");
+        var gen2 = f.CreateCounter("dotnet_gc_gen2_collections_total", "Full (generation 2) garbage collections");
+        var routeLinks = f.CreateGauge("streamfarm_route_links", "Route links this server keeps (one per other server in its table, plus servers gone whose publications are not handed over yet)");
         var shown = new HashSet<string[]>();
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -88,6 +94,13 @@ internal sealed class ServerMetrics
                 slowRoutes.IncTo(routes.SlowRoutes);
             }
 
+            var gc = GC.GetGCMemoryInfo();
+            rss.Set(Environment.WorkingSet);
+            heap.Set(gc.HeapSizeBytes);
+            committed.Set(gc.TotalCommittedBytes);
+            gcs.IncTo(GC.CollectionCount(0));
+            gen2.IncTo(GC.CollectionCount(2));
+            routeLinks.Set(server.Routes?.Links ?? 0);
             routesIn.Set(server.RouteSessions);
             connections.Set(server.Connections);
             users.Set(server.Users);

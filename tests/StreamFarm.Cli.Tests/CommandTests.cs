@@ -139,7 +139,7 @@ public sealed class CommandTests
         {
             Assert.Contains("the server could not start", r.Stdout, StringComparison.Ordinal);
             Assert.Contains("   at ", r.Stdout, StringComparison.Ordinal);
-            Assert.Single(r.Stdout.Split('\n'), l => l.Contains("AddressInUseException", StringComparison.Ordinal) && l.StartsWith("dbug", StringComparison.Ordinal));
+            Assert.Single(r.Stdout.Split('\n'), l => l.Contains("AddressInUseException", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(l, @"^\d\d:\d\d:\d\d\.\d{3} dbug: "));
         }
     }
 

@@ -20,6 +20,7 @@ internal static class BenchCommand
         command.Subcommands.Add(ClientBenchCommand.CreateFailover());
         command.Subcommands.Add(ClientBenchCommand.CreateBalance());
         command.Subcommands.Add(ClientBenchCommand.CreateTakeover());
+        command.Subcommands.Add(ClientBenchCommand.CreateSoak());
         command.Subcommands.Add(RouteBenchCommand.Create());
         command.Subcommands.Add(LatencyBenchCommand.Create());
         return command;

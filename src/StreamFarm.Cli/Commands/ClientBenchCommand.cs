@@ -95,6 +95,49 @@ internal static class ClientBenchCommand
         return command;
     }
 
+    public static Command CreateSoak()
+    {
+        var minutes = new Option<double>("--minutes") { Description = "how long the churn goes on", DefaultValueFactory = _ => 30 };
+        var servers = new Option<int>("--servers") { Description = "servers in the farm (the first is measured and never killed)", DefaultValueFactory = _ => 3 };
+        var rate = new Option<int>("--rate") { Description = "publications per second over all subjects", DefaultValueFactory = _ => 60 };
+        var subjects = new Option<int>("--subjects") { Description = "subjects published in turn", DefaultValueFactory = _ => 200 };
+        var killEvery = new Option<double>("--kill-every") { Description = "seconds between kills (a peer killed with SIGKILL, restarted 2 s later)", DefaultValueFactory = _ => 20 };
+        var preset = new Option<string>("--preset") { Description = "membership preset of the servers: lan (the node's default), local, wan", DefaultValueFactory = _ => "lan" };
+        var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2..)", DefaultValueFactory = _ => "127.0.19" };
+        var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var command = new Command("soak", "memory under churn: peers killed and restarted in turn while publications flow; the surviving server's RSS and managed heap over time, and their slope")
+        {
+            minutes, servers, rate, subjects, killEvery, preset, prefix, json,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var settings = new SoakSettings
+            {
+                Duration = TimeSpan.FromMinutes(Math.Clamp(p.GetValue(minutes), 0, 24 * 60)),
+                Servers = p.GetValue(servers),
+                Rate = p.GetValue(rate),
+                Subjects = p.GetValue(subjects),
+                KillEvery = TimeSpan.FromSeconds(Math.Clamp(p.GetValue(killEvery), 0, 86_400)),
+                Preset = p.GetValue(preset)!,
+                Prefix = p.GetValue(prefix)!,
+            };
+            Validate(settings.Validate);
+            SoakReport report;
+            try
+            {
+                report = await SoakBenchmark.RunAsync(settings, BenchCommand.StreamFarmLauncher(), Log, cancel);
+            }
+            catch (BenchException e)
+            {
+                throw new CliError(e.Message, e);
+            }
+
+            BenchCommand.Print(p.GetValue(json), report.WriteJson, report.ToMarkdown);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
     public static Command CreateBalance()
     {
         var clients = new Option<int>("--clients") { Description = "clients connected per policy", DefaultValueFactory = _ => 1000 };

@@ -86,6 +86,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
+    /// <summary>Route links kept (up or not).</summary>
+    public int Links => _links.Count;
+
     /// <summary>Whether the route to <paramref name="peer"/> is up.</summary>
     public bool IsUpTo(string peer) => _links.TryGetValue(peer, out var link) && link.IsUp;
 
