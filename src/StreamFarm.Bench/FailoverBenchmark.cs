@@ -70,13 +70,14 @@ public static class FailoverBenchmark
             Port = ClientBenchFarm.TcpPort,
             Resolver = farm.Resolver,
             Connection = new RttpConnectionOptions { ClientName = "bench-failover" },
+            Standby = settings.Standby,
         }));
-        side.Setup.Add($"client: FarmClient, service {ClientBenchFarm.ServiceName} resolved at {farm.DnsEndPoint} (DnsServerResolver), port {ClientBenchFarm.TcpPort}, default selector (power of two choices, active only), default reconnect policy and heartbeat timeout (3 s); subscribed to {Subject}");
+        side.Setup.Add($"client: FarmClient, service {ClientBenchFarm.ServiceName} resolved at {farm.DnsEndPoint} (DnsServerResolver), port {ClientBenchFarm.TcpPort}, default selector (power of two choices, active only), default reconnect policy and heartbeat timeout (3 s), standby {settings.Standby.ToString().ToLowerInvariant()}; subscribed to {Subject}");
         await watcher.StartAsync(cancel);
 
         for (var run = 1; run <= settings.Runs; run++)
         {
-            await WaitReadyAsync(farm, publisher, watcher, cancel);
+            await WaitReadyAsync(farm, publisher, watcher, settings.Standby != StandbyMode.None, cancel);
             var victim = watcher.Client.ServerId ?? throw new BenchException("the client has no server");
             var armed = watcher.Arm(victim);
             armed.KilledAt = farm.Kill(victim);
@@ -104,13 +105,13 @@ public static class FailoverBenchmark
         return side;
     }
 
-    /// <summary>Every server up and in every table, DNS handing out all of them, the publisher sending to all, the client receiving.</summary>
-    private static async Task WaitReadyAsync(ClientBenchFarm farm, FailoverPublisher publisher, FarmClientWatcher watcher, CancellationToken cancel)
+    /// <summary>Every server up and in every table, DNS handing out all of them, the publisher sending to all, the client receiving (and its standby open, if asked).</summary>
+    private static async Task WaitReadyAsync(ClientBenchFarm farm, FailoverPublisher publisher, FarmClientWatcher watcher, bool standby, CancellationToken cancel)
     {
         await farm.WaitWholeAsync(cancel);
         var clock = Stopwatch.StartNew();
         var before = watcher.Received;
-        while (farm.Ids.Any(id => publisher.PublishedTo(id) < 20) || watcher.Received < before + 20 || watcher.Client.ServerId is null)
+        while (farm.Ids.Any(id => publisher.PublishedTo(id) < 20) || watcher.Received < before + 20 || watcher.Client.ServerId is null || (standby && watcher.Client.StandbyServerId is null))
         {
             if (clock.Elapsed > TimeSpan.FromSeconds(30))
             {

@@ -34,7 +34,7 @@ public sealed class FailoverReport(FailoverSettings settings, DateTimeOffset sta
     public string ToMarkdown()
     {
         var sb = new StringBuilder();
-        sb.Append(Inv, $"Failover: {Settings.Runs} kills per system, publisher every {Settings.PublishInterval.TotalMilliseconds:0.###} ms, {Started:yyyy-MM-dd HH:mm} UTC, {Machine}, nats-server {NatsVersion}, load average (1 min) at start and end {LoadAverages}\n\n");
+        sb.Append(Inv, $"Failover: {Settings.Runs} kills per system, {Settings.Servers} StreamFarm servers, standby {Settings.Standby.ToString().ToLowerInvariant()}, publisher every {Settings.PublishInterval.TotalMilliseconds:0.###} ms, {Started:yyyy-MM-dd HH:mm} UTC, {Machine}, nats-server {NatsVersion}, load average (1 min) at start and end {LoadAverages}\n\n");
         sb.Append("| system | runs ok | median ms | p99 ms | min ms | max ms | mean ms | first message | messages missed (median, max) |\n");
         sb.Append("|---|---:|---:|---:|---:|---:|---:|---|---|\n");
         foreach (var side in Sides)
@@ -135,7 +135,7 @@ public sealed class FailoverReport(FailoverSettings settings, DateTimeOffset sta
             machine = Machine,
             nats_version = NatsVersion,
             load_averages = LoadAverages,
-            settings = new { runs = Settings.Runs, servers = Settings.Servers, publish_interval_ms = Settings.PublishInterval.TotalMilliseconds },
+            settings = new { runs = Settings.Runs, servers = Settings.Servers, publish_interval_ms = Settings.PublishInterval.TotalMilliseconds, standby = Settings.Standby.ToString().ToLowerInvariant() },
             sides = Sides,
             notes = Notes,
         }, Indented);

@@ -21,6 +21,9 @@ public sealed record FailoverSettings
     /// <summary>Longest wait for the first message from the new server after a kill before the run counts as failed.</summary>
     public TimeSpan RunTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>The FarmClient's standby connection (<c>FarmClientOptions.Standby</c>).</summary>
+    public StreamFarm.Client.StandbyMode Standby { get; init; }
+
     /// <summary>Checks the settings; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {

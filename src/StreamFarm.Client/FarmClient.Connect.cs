@@ -25,8 +25,11 @@ public sealed partial class FarmClient
                     if (delay is null)
                     {
                         Step(StepKind.Failed, "giving up: the reconnect policy allows no more rounds");
+                        SetState(FarmClientState.Stopped);
                         _firstConnect.TrySetException(new RttpConnectionException($"cannot reach a server of {_options.ServiceName}"));
-                        _messages.Writer.TryComplete(new RttpConnectionException($"lost the farm {_options.ServiceName}"));
+                        var gaveUp = new RttpConnectionException($"lost the farm {_options.ServiceName}");
+                        CompleteStreams(gaveUp);
+                        _messages.Complete(gaveUp);
                         return;
                     }
 
@@ -52,6 +55,7 @@ public sealed partial class FarmClient
 
                     round = 0;
                     lostAt = time.GetTimestamp();
+                    LostServer(connection, outcome.Text);
                     if (outcome.Kind == OutcomeKind.Move)
                     {
                         Step(StepKind.Lost, $"server {connection.ServerId} asks clients to move: {outcome.Text}");
@@ -106,6 +110,24 @@ public sealed partial class FarmClient
         }
 
         Step(StepKind.Resolved, $"{_options.ServiceName} -> {string.Join(", ", addresses)}");
+
+        // A warm standby was chosen by the selector from a farm table it keeps current: take it.
+        if (await TakeStandbyAsync() is { } standby)
+        {
+            var c = standby.Connection;
+            Step(StepKind.Chosen, $"{c.ServerId}: the standby, table v{c.Farm.Version}");
+            Step(StepKind.Moved, $"moved to the standby {c.ServerId} at {c.Endpoint}");
+            await PromoteAsync(standby, cancel);
+            return c;
+        }
+
+        // DNS may still hand out the server just lost (TTL, membership delay): when it names only
+        // such servers, pass over the answer and choose from the farm table already held.
+        if (addresses.All(a => IsSuspected($"{a}:{_options.Port}")) && await ChooseFromHeldTableAsync(addresses, cancel) is { } held)
+        {
+            return held;
+        }
+
         RttpConnection? first = null;
 
         // DNS may still hand out the server just lost (TTL, membership delay): try it last.
@@ -176,6 +198,62 @@ public sealed partial class FarmClient
         return null;
     }
 
+    /// <summary>The DNS answer named only lost servers: choose from the table held, connect (once more if unreachable), subscribe.</summary>
+    private async Task<RttpConnection?> ChooseFromHeldTableAsync(IReadOnlyList<IPAddress> passed, CancellationToken cancel)
+    {
+        // Passed over: the servers the answer named, and the one lost last. Others lost lately (and
+        // perhaps restarted since) are only put behind the rest, as Choose does.
+        var table = Table;
+        string? last;
+        lock (_lock)
+        {
+            last = _lastLost;
+        }
+
+        var excluded = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in table.Members)
+        {
+            if (m.Id == last || passed.Any(a => AddressOf(m) == $"{a}:{_options.Port}"))
+            {
+                excluded.Add(m.Id);
+            }
+        }
+
+        if (table.Members.Count <= excluded.Count)
+        {
+            return null;
+        }
+
+        Step(StepKind.PassedOver, $"DNS named only {string.Join(", ", passed)}, lost moments ago: choosing from the farm table held (v{table.Version})");
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var choice = Choose(table, excluded);
+            if (choice is null || excluded.Contains(choice.Server.Id))
+            {
+                return null;
+            }
+
+            Step(StepKind.Chosen, choice.Reason);
+            var chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
+            if (chosen is null && _lastRefusal == RttpErrorCode.None)
+            {
+                Step(StepKind.Retried, $"trying {choice.Server.Id} at {AddressOf(choice.Server)} once more");
+                chosen = await TryConnectAsync(AddressOf(choice.Server), cancel);
+            }
+
+            if (chosen is not null)
+            {
+                Step(StepKind.Moved, $"moved to {chosen.ServerId} at {chosen.Endpoint}, chosen from the farm table held");
+                await ActivateAsync(chosen, cancel);
+                return chosen;
+            }
+
+            excluded.Add(choice.Server.Id);
+        }
+
+        return null;
+    }
+
     /// <summary>MOVE: pause a random moment (spreading a drain), choose another server, move make-before-break.</summary>
     private async Task<RttpConnection?> MoveAsync(RttpConnection current, CancellationToken cancel)
     {
@@ -211,7 +289,7 @@ public sealed partial class FarmClient
 
                 await ClearAsync(current);
                 Step(StepKind.Moved, $"moved to {next.ServerId} at {next.Endpoint} after {pause.TotalMilliseconds:0} ms; left {current.ServerId}");
-                await ActivateAsync(next, cancel);
+                await ActivateAsync(next, cancel, moved: true);
                 return next;
             }
 
@@ -271,10 +349,14 @@ public sealed partial class FarmClient
             }
         }
 
+        ServerChoice? choice;
         lock (_options.Random)
         {
-            return _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
+            choice = _options.Selector.Select(candidates, new SelectionContext(table.Version, _options.Random));
         }
+
+        Volatile.Write(ref _lastChoice, choice);
+        return choice;
     }
 
     private double NextDouble()
@@ -302,7 +384,7 @@ public sealed partial class FarmClient
         _lastRefusal = RttpErrorCode.None;
         try
         {
-            return await RttpConnection.ConnectAsync(host, port, _options.Connection, cancel);
+            return await _factory.ConnectAsync(host, port, _ownConnection, cancel);
         }
         catch (RttpConnectionException e)
         {
@@ -313,7 +395,7 @@ public sealed partial class FarmClient
     }
 
     /// <summary>Makes <paramref name="connection"/> the current one and restores every subscription on it.</summary>
-    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel)
+    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel, bool moved = false)
     {
         List<string> subjects;
         lock (_lock)
@@ -338,6 +420,7 @@ public sealed partial class FarmClient
             }
         }
 
+        Served(connection, moved);
         _firstConnect.TrySetResult();
         PumpAll(); // publications held while there was no connection, or lost with the previous one
     }
@@ -352,7 +435,7 @@ public sealed partial class FarmClient
     private async Task<Outcome> ServeAsync(RttpConnection connection, CancellationToken cancel)
     {
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var hung = false;
+        string? hung = null;
         var monitor = MonitorAsync();
         try
         {
@@ -374,7 +457,7 @@ public sealed partial class FarmClient
                         break;
                 }
 
-                await _messages.Writer.WriteAsync(Label(m, connection.ServerId), watch.Token);
+                await DeliverAsync(Label(m, connection.ServerId), watch.Token);
             }
 
             return new Outcome(OutcomeKind.Lost, "connection closed");
@@ -383,9 +466,9 @@ public sealed partial class FarmClient
         {
             return new Outcome(OutcomeKind.Stopped, "stopping");
         }
-        catch (OperationCanceledException) when (hung)
+        catch (OperationCanceledException) when (hung is not null)
         {
-            return new Outcome(OutcomeKind.Lost, $"silent for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung");
+            return new Outcome(OutcomeKind.Lost, hung);
         }
         catch (Exception ex) when (ex is RttpConnectionException or IOException)
         {
@@ -397,18 +480,35 @@ public sealed partial class FarmClient
             await monitor;
         }
 
+        // Liveness is judged by unanswered PINGs, never by silence: a paused application must not
+        // make a healthy server look dead. While the connection waits for the application
+        // (OverflowPolicy.Wait) it reads nothing, so nothing is counted against the server.
         async Task MonitorAsync()
         {
-            var period = TimeSpan.FromMilliseconds(Math.Max(10, _options.HeartbeatTimeout.TotalMilliseconds / 4));
+            var period = TimeSpan.FromMilliseconds(Math.Max(5, _options.HeartbeatTimeout.TotalMilliseconds / _options.MaxPingsOut));
+            var outstanding = 0;
+            var pongs = connection.Pongs;
             try
             {
                 while (!watch.IsCancellationRequested)
                 {
                     await Task.Delay(period, _options.Connection.Time, watch.Token);
-                    if (connection.Silence > _options.HeartbeatTimeout)
+                    if (connection.IsWaitingForApplication || connection.Pongs != pongs)
                     {
-                        hung = true;
+                        outstanding = 0;
+                        pongs = connection.Pongs;
+                    }
+                    else if (outstanding >= _options.MaxPingsOut)
+                    {
+                        hung = $"{outstanding} PINGs unanswered for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung";
                         await watch.CancelAsync();
+                        return;
+                    }
+
+                    if (!connection.IsWaitingForApplication)
+                    {
+                        connection.SendHeartbeat();
+                        outstanding++;
                     }
                 }
             }

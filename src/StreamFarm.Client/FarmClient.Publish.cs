@@ -291,7 +291,7 @@ public sealed partial class FarmClient
             if (pub.AckWaiters.Count == 0)
             {
                 // Fire and forget: the application hears of it as it hears of ERR without one hop.
-                _messages.Writer.TryWrite(new FarmMessage(
+                _messages.TryWrite(new FarmMessage(
                     new RttpMessage { Kind = RttpMessageKind.Error, Error = refused.Code, Code = refused.CodeName, Text = refused.Text, Subject = pub.Subject, RetryAfter = refused.RetryAfter },
                     ServerId ?? "",
                     Continuity.Continuous));
@@ -390,7 +390,7 @@ public sealed partial class FarmClient
         {
             try
             {
-                connection = await RttpConnection.ConnectAsync(host, port, _options.Connection, _stop.Token);
+                connection = await _factory.ConnectAsync(host, port, _ownConnection, _stop.Token);
             }
             catch (Exception ex) when (ex is RttpConnectionException or OperationCanceledException or ObjectDisposedException)
             {

@@ -12,11 +12,17 @@ namespace StreamFarm.Client;
 /// One owned loop does the work (<c>FarmClient.Connect.cs</c>); the application reads
 /// <see cref="Messages"/> and <see cref="Steps"/> and is never called back on that loop.
 /// </summary>
-public sealed partial class FarmClient : IAsyncDisposable
+public sealed partial class FarmClient : IFarmClient
 {
     private readonly FarmClientOptions _options;
     private readonly IReconnectPolicy _policy;
-    private readonly Channel<FarmMessage> _messages = Channel.CreateBounded<FarmMessage>(new BoundedChannelOptions(10_000) { SingleReader = false, SingleWriter = false });
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+    private readonly IRttpConnectionFactory _factory;
+    private readonly DeliveryQueue<FarmMessage> _messages;
+
+    // The client's own connections are read by its own loops, which never wait for the application:
+    // the overflow policy applies once, to what the application reads.
+    private readonly RttpConnectionOptions _ownConnection;
     private readonly Channel<ConnectionStep> _steps = Channel.CreateBounded<ConnectionStep>(new BoundedChannelOptions(1_000) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
@@ -25,14 +31,77 @@ public sealed partial class FarmClient : IAsyncDisposable
     private readonly HashSet<string> _resubscribed = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _firstConnect = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _loop = Task.CompletedTask;
+    private int _disposed;
     private RttpConnection? _connection;
     private FarmSnapshot _table = FarmSnapshot.Empty;
 
     /// <summary>Creates a client; nothing happens before <see cref="StartAsync"/>.</summary>
     public FarmClient(FarmClientOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        var time = options.Time ?? options.Connection.Time;
+        options = options with
+        {
+            Connection = options.Connection with { Time = time },
+            Random = options.Seed is { } seed ? new Random(seed) : options.Random,
+        };
         _options = options;
+        _logger = (options.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger("StreamFarm.Client.FarmClient");
+        _factory = options.ConnectionFactory ?? TcpRttpConnectionFactory.Instance;
         _policy = options.ReconnectPolicy ?? ExponentialBackoff.Default(options.Random);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPingsOut, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeartbeatTimeout, TimeSpan.Zero);
+        _ownConnection = options.Connection with { Overflow = OverflowPolicy.Wait, Overflowed = null };
+        _messages = new DeliveryQueue<FarmMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, RaiseOverflowed);
+    }
+
+    /// <summary>
+    /// The application fell behind and <see cref="Messages"/> overflowed (raised once per episode,
+    /// on the thread pool, never on the client's loop); <see cref="FarmClientOptions.Overflow"/> says
+    /// what was done.
+    /// </summary>
+    public event EventHandler<OverflowEventArgs>? Overflowed;
+
+    /// <summary>Messages merged into waiting ones because the application fell behind (<see cref="OverflowPolicy.Conflate"/>).</summary>
+    public long Conflated
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _messages.Conflated + _endedConflated + _streams.Values.Sum(l => l.Sum(q => q.Conflated));
+            }
+        }
+    }
+
+    /// <summary>Messages dropped because the application fell behind (<see cref="OverflowPolicy.DropOldest"/>).</summary>
+    public long Dropped
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _messages.Dropped + _endedDropped + _streams.Values.Sum(l => l.Sum(q => q.Dropped));
+            }
+        }
+    }
+
+    /// <summary>Times the client stopped reading until the application took a message (<see cref="OverflowPolicy.Wait"/>).</summary>
+    public long OverflowWaits
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _messages.Waits + _endedWaits + _streams.Values.Sum(l => l.Sum(q => q.Waits));
+            }
+        }
+    }
+
+    private void RaiseOverflowed(OverflowEventArgs e)
+    {
+        Step(StepKind.Overflowed, $"the application fell behind: {_messages.Capacity} messages wait; {e.Policy switch { OverflowPolicy.Conflate => "conflating per subject", OverflowPolicy.DropOldest => "dropping the oldest", _ => "waiting for the application" }} ({e.Conflated} conflated, {e.Dropped} dropped, {e.Waits} waits so far)");
+        Overflowed?.Invoke(this, e);
     }
 
     /// <summary>Images, updates, statuses and errors, in order, across moves.</summary>
@@ -47,56 +116,51 @@ public sealed partial class FarmClient : IAsyncDisposable
     /// <summary>The latest farm table.</summary>
     public FarmSnapshot Table => Volatile.Read(ref _table);
 
-    /// <summary>Starts the connect loop; completes once the client is connected and subscribed the first time.</summary>
+    /// <summary>Starts the connect loop (once); completes once the client is connected and subscribed the first time.</summary>
     public async Task StartAsync(CancellationToken cancel = default)
     {
-        _loop = RunAsync();
-        if (_options.OneHop)
-        {
-            _sweeper = SweepLinksAsync();
-        }
-
+        EnsureStarted();
         await _firstConnect.Task.WaitAsync(cancel);
     }
 
-    /// <summary>Subscribes (now if connected, and again after every move).</summary>
+    /// <summary>Subscribes; the messages of these subjects arrive on <see cref="Messages"/> (now if connected, and again after every move).</summary>
     public async Task SubscribeAsync(IEnumerable<string> subjects, CancellationToken cancel = default)
     {
         var list = subjects.ToList();
+        list.ForEach(CheckSubject);
+        List<string> added = [];
         lock (_lock)
         {
-            _subjects.UnionWith(list);
+            _channelSubjects.UnionWith(list);
+            added.AddRange(list.Where(_subjects.Add));
         }
 
-        if (Volatile.Read(ref _connection) is { } c)
+        if (added.Count > 0)
         {
-            try
-            {
-                await c.SubscribeAsync(list, cancel);
-            }
-            catch (Exception ex) when (ex is RttpConnectionException or IOException or ObjectDisposedException)
-            {
-                // the loop resubscribes on the next server
-            }
+            await SubscribeOnServerAsync(added, cancel);
         }
     }
 
-    /// <summary>Ends subscriptions.</summary>
+    /// <summary>Ends subscriptions made with <see cref="SubscribeAsync(IEnumerable{string}, CancellationToken)"/> (streams of the same subjects go on).</summary>
     public async Task UnsubscribeAsync(IEnumerable<string> subjects, CancellationToken cancel = default)
     {
         var list = subjects.ToList();
+        List<string> gone = [];
         lock (_lock)
         {
-            _subjects.ExceptWith(list);
             foreach (var s in list)
             {
-                _positions.Remove(s);
+                if (_channelSubjects.Remove(s) && !_streams.ContainsKey(s))
+                {
+                    Forget(s);
+                    gone.Add(s);
+                }
             }
         }
 
-        if (Volatile.Read(ref _connection) is { } c)
+        if (gone.Count > 0 && Volatile.Read(ref _connection) is { } c)
         {
-            await c.UnsubscribeAsync(list, cancel);
+            await c.UnsubscribeAsync(gone, cancel);
         }
     }
 
@@ -107,6 +171,11 @@ public sealed partial class FarmClient : IAsyncDisposable
     /// <summary>Stops the loop and closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return; // once (a container may hold it under two types)
+        }
+
         await _stop.CancelAsync();
         try
         {
@@ -115,6 +184,12 @@ public sealed partial class FarmClient : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // stopping
+        }
+
+        await _standbyLoop;
+        if (await TakeStandbyAsync() is { } standby)
+        {
+            await standby.Connection.CloseAsync("client stopping");
         }
 
         if (Interlocked.Exchange(ref _connection, null) is { } c)
@@ -126,13 +201,31 @@ public sealed partial class FarmClient : IAsyncDisposable
         FailUnanswered();
 
         _firstConnect.TrySetCanceled();
-        _messages.Writer.TryComplete();
+        SetState(FarmClientState.Stopped);
+        _events.Writer.TryComplete();
+        await _eventPump;
+        CompleteStreams(null);
+        _messages.Complete();
         _steps.Writer.TryComplete();
         _stop.Dispose();
     }
 
-    private void Step(StepKind kind, string text) =>
+    private void Step(StepKind kind, string text)
+    {
         _steps.Writer.TryWrite(new ConnectionStep(kind, text, _options.Connection.Time.GetUtcNow()));
+        switch (kind)
+        {
+            case StepKind.Failed or StepKind.Overflowed or StepKind.Refused:
+                Log.Trouble(_logger, kind, text);
+                break;
+            case StepKind.Lost or StepKind.Moved or StepKind.PassedOver:
+                Log.Notable(_logger, kind, text);
+                break;
+            default:
+                Log.Step(_logger, kind, text);
+                break;
+        }
+    }
 
     /// <summary>Tracks epoch and sequence per subject and labels images after a move.</summary>
     private FarmMessage Label(RttpMessage m, string server)

@@ -25,8 +25,37 @@ public sealed record FarmClientOptions
     /// <summary>Delay between rounds of rediscovery; never gives up by default.</summary>
     public IReconnectPolicy? ReconnectPolicy { get; init; }
 
-    /// <summary>A server silent this long is hung: the client leaves it (servers PING when idle).</summary>
+    /// <summary>
+    /// A server that answers none of the PINGs sent over this long is hung: the client leaves it. The
+    /// client sends a PING every <c>HeartbeatTimeout / MaxPingsOut</c> and counts those unanswered
+    /// (as nats.net counts outstanding pongs); any PONG resets the count. What the application has
+    /// not read yet plays no part: the socket is read on while the application pauses.
+    /// </summary>
     public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Unanswered PINGs in a row after which the server is hung (see <see cref="HeartbeatTimeout"/>).</summary>
+    public int MaxPingsOut { get; init; } = 3;
+
+    /// <summary>Messages buffered for the application (<see cref="FarmClient.Messages"/>); beyond that <see cref="Overflow"/> decides.</summary>
+    public int MessageBuffer { get; init; } = 10_000;
+
+    /// <summary>
+    /// What a full buffer does when the application falls behind: conflate per subject (the default,
+    /// as the server does), drop the oldest, or wait (the connection stops reading; the server
+    /// conflates and in the end closes it with <c>SLOW_CONSUMER</c>). Each overflow is counted
+    /// (<see cref="FarmClient.Conflated"/>, <see cref="FarmClient.Dropped"/>) and each episode raises
+    /// <see cref="FarmClient.Overflowed"/>.
+    /// </summary>
+    public OverflowPolicy Overflow { get; init; } = OverflowPolicy.Conflate;
+
+    /// <summary>
+    /// Keeps a second connection open to another server the selector chose, so that failover skips
+    /// the connects: after the same server was tried once more and DNS was asked again (claims 13
+    /// and 14), the client moves to the standby at once. <see cref="StandbyMode.Warm"/>: a session
+    /// with nothing subscribed; <see cref="StandbyMode.Hot"/>: subscribed too, so the application gets
+    /// each subject's image from the standby's copy at once. Off by default.
+    /// </summary>
+    public StandbyMode Standby { get; init; }
 
     /// <summary>Longest pause before leaving a server that sent MOVE, so its clients do not all arrive elsewhere at once.</summary>
     public TimeSpan MoveSpread { get; init; } = TimeSpan.FromSeconds(1);
@@ -53,6 +82,18 @@ public sealed record FarmClientOptions
     /// <see cref="OneHop"/> every one): more wait, in call order, until answers free slots.
     /// </summary>
     public int MaxUnacknowledged { get; init; } = 1_000;
+
+    /// <summary>Where the client logs its steps (Debug; losses and moves at Information, failures at Warning); none by default.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? LoggerFactory { get; init; }
+
+    /// <summary>The clock of every timer and timestamp (heartbeats, backoff, steps); <see cref="RttpConnectionOptions.Time"/> when null.</summary>
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>A seed for <see cref="Random"/> (selection, jitter): the same seed, the same choices.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>How sessions are opened (RTTP over TCP by default); tests put a fake here.</summary>
+    public IRttpConnectionFactory? ConnectionFactory { get; init; }
 
     /// <summary>HELLO options: client name, credentials, timeouts.</summary>
     public RttpConnectionOptions Connection { get; init; } = new();

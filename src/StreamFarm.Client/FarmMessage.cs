@@ -69,6 +69,15 @@ public enum StepKind
 
     /// <summary>The farm dropped a fire-and-forget publication (<c>ERR UNAVAILABLE</c>, not fatal; publish again later).</summary>
     Unavailable,
+
+    /// <summary>The application fell behind and the message buffer overflowed (the text says what the overflow policy did).</summary>
+    Overflowed,
+
+    /// <summary>The DNS answer named only servers lost moments ago: passed over, the client chooses from the farm table it holds.</summary>
+    PassedOver,
+
+    /// <summary>A standby connection to a second server opened (<see cref="FarmClientOptions.Standby"/>).</summary>
+    StandbyReady,
 }
 
 /// <summary>One step, for logs and <c>streamfarm sub -v</c>.</summary>

@@ -18,7 +18,7 @@ public sealed class RttpConnection : IAsyncDisposable
     private readonly PipeReader _reader;
     private readonly PipeWriter _writer;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Channel<RttpMessage> _messages;
+    private readonly DeliveryQueue<RttpMessage> _messages;
     private readonly RttpConnectionOptions _options;
     private readonly TaskCompletionSource<RttpFrameSummary> _welcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
@@ -30,6 +30,8 @@ public sealed class RttpConnection : IAsyncDisposable
     private long _nextPing;
     private int _disposed;
     private long _lastReceived;
+    private long _pongs;
+    private Task _heartbeat = Task.CompletedTask;
     private RttpFrameSummary? _welcomeSummary;
     private FarmSnapshot _farm = FarmSnapshot.Empty;
 
@@ -55,7 +57,7 @@ public sealed class RttpConnection : IAsyncDisposable
         _reader = PipeReader.Create(stream);
         _writer = PipeWriter.Create(stream);
         _lastReceived = options.Time.GetTimestamp();
-        _messages = Channel.CreateBounded<RttpMessage>(new BoundedChannelOptions(options.MessageBuffer) { SingleReader = true, SingleWriter = true });
+        _messages = new DeliveryQueue<RttpMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, options.Overflowed);
     }
 
     /// <summary>The <c>host:port</c> this connection reached.</summary>
@@ -73,8 +75,25 @@ public sealed class RttpConnection : IAsyncDisposable
     /// <summary>The latest farm table the server sent.</summary>
     public FarmSnapshot Farm => Volatile.Read(ref _farm);
 
-    /// <summary>Messages from the server, in order. Completes when the connection ends.</summary>
+    /// <summary>
+    /// Messages from the server, in order. Completes when the connection ends. At most
+    /// <see cref="RttpConnectionOptions.MessageBuffer"/> wait; beyond that
+    /// <see cref="RttpConnectionOptions.Overflow"/> decides (the socket is read on regardless,
+    /// except under <see cref="OverflowPolicy.Wait"/>).
+    /// </summary>
     public ChannelReader<RttpMessage> Messages => _messages.Reader;
+
+    /// <summary>Messages merged into waiting ones because the application fell behind (<see cref="OverflowPolicy.Conflate"/>).</summary>
+    public long Conflated => _messages.Conflated;
+
+    /// <summary>Messages dropped because the application fell behind (<see cref="OverflowPolicy.DropOldest"/>).</summary>
+    public long Dropped => _messages.Dropped;
+
+    /// <summary>True while the connection has stopped reading until the application takes a message (<see cref="OverflowPolicy.Wait"/>).</summary>
+    public bool IsWaitingForApplication => _messages.IsWriterWaiting;
+
+    /// <summary>PONGs received so far (answers to <see cref="SendHeartbeat"/> and <see cref="PingAsync"/>).</summary>
+    public long Pongs => Interlocked.Read(ref _pongs);
 
     /// <summary>Completes when the connection has ended (faulted if it failed).</summary>
     public Task Completion => _readLoop;
@@ -406,6 +425,39 @@ public sealed class RttpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends a keep-alive <c>PING</c> without waiting for it to be written (a hung server may have
+    /// stopped reading); the caller counts <see cref="Pongs"/> to judge the server's liveness. A
+    /// heartbeat still being written is not doubled.
+    /// </summary>
+    public void SendHeartbeat()
+    {
+        if (!_heartbeat.IsCompleted || Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
+        long number;
+        lock (_outLock)
+        {
+            number = QueueLocked("PING hb\n"u8.ToArray());
+        }
+
+        _heartbeat = FlushHeartbeatAsync(number);
+    }
+
+    private async Task FlushHeartbeatAsync(long number)
+    {
+        try
+        {
+            await FlushThroughAsync(number, _stop.Token);
+        }
+        catch (Exception ex) when (ex is RttpConnectionException or OperationCanceledException or ObjectDisposedException)
+        {
+            // the connection ended: the read loop reports it
+        }
+    }
+
     /// <summary>Asks for the whole farm table again.</summary>
     public Task RequestFarmAsync(CancellationToken cancel = default) => SendAsync(w => RttpWriter.WriteRaw(w, "FARM\n"u8), cancel);
 
@@ -443,6 +495,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
         await _stop.CancelAsync();
         _tcp.Dispose();
+        await _heartbeat;
         try
         {
             await _readLoop;
@@ -601,9 +654,9 @@ public sealed class RttpConnection : IAsyncDisposable
                         }
 
                         var message = await HandleAsync(frame);
-                        if (message is not null)
+                        if (message is not null && !_messages.TryWrite(message))
                         {
-                            await _messages.Writer.WriteAsync(message, _stop.Token);
+                            await _messages.WriteAsync(message, _stop.Token); // OverflowPolicy.Wait, full
                         }
                     }
                 }
@@ -634,7 +687,7 @@ public sealed class RttpConnection : IAsyncDisposable
         }
 
         EndPublications(failure);
-        _messages.Writer.TryComplete(failure is RttpConnectionException ? failure : null);
+        _messages.Complete(failure is RttpConnectionException ? failure : null);
         await _reader.CompleteAsync();
     }
 
@@ -732,6 +785,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
                 return null;
             case RttpVerb.Pong:
+                Interlocked.Increment(ref _pongs);
                 if (f.ArgCount > 0 && _pings.TryGetValue(Encoding.ASCII.GetString(f.Arg(0)), out var waiter))
                 {
                     waiter.TrySetResult();

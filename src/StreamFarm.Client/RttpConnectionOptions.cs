@@ -30,8 +30,14 @@ public sealed record RttpConnectionOptions
     /// <summary>Clock for silence detection (tests inject a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>Messages buffered for the application before the connection stops reading.</summary>
+    /// <summary>Messages buffered for the application; beyond that <see cref="Overflow"/> decides.</summary>
     public int MessageBuffer { get; init; } = 10_000;
+
+    /// <summary>What a full buffer does with the next message: conflate per subject (default), drop the oldest, or wait.</summary>
+    public OverflowPolicy Overflow { get; init; } = OverflowPolicy.Conflate;
+
+    /// <summary>Called (on the thread pool, once per episode) when the buffer overflows.</summary>
+    public Action<OverflowEventArgs>? Overflowed { get; init; }
 
     /// <summary>
     /// The window of acknowledged publications: at most this many are sent and unanswered; more

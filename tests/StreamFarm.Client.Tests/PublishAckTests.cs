@@ -1,5 +1,4 @@
 using System.Net;
-using StreamFarm.Client.Discovery;
 using StreamFarm.Client.Tests.Kit;
 using StreamFarm.Protocol;
 using StreamFarm.Server;
@@ -109,7 +108,7 @@ public sealed class PublishAckTests
             Resolver = new FixedResolver(IPAddress.Loopback),
             Selector = new OrderSelector("f1"),
             Random = new Random(7),
-            HeartbeatTimeout = TimeSpan.FromMinutes(1), // the scripted server does not ping
+            HeartbeatTimeout = TimeSpan.FromMinutes(1), // the scripted server answers PINGs only when the test reads
         };
         await using var watch = new ClientWatch(options);
         var start = watch.StartAsync();
@@ -255,10 +254,5 @@ public sealed class PublishAckTests
         }
 
         return values;
-    }
-
-    private sealed class FixedResolver(IPAddress address) : IServiceResolver
-    {
-        public Task<IReadOnlyList<IPAddress>> ResolveAsync(string name, CancellationToken cancel) => Task.FromResult<IReadOnlyList<IPAddress>>([address]);
     }
 }

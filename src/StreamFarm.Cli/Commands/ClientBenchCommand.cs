@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StreamFarm.Bench;
+using StreamFarm.Client;
 
 namespace StreamFarm.Cli.Commands;
 
@@ -19,9 +20,10 @@ internal static class ClientBenchCommand
         var prefix = new Option<string>("--prefix") { Description = "the loopback /24 to use (DNS on .1, servers on .2.., nats on .11 and .12)", DefaultValueFactory = _ => "127.0.7" };
         var nats = new Option<string?>("--nats-server") { Description = "path of nats-server (default: on PATH, else /usr/sbin/nats-server)" };
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var standby = new Option<string>("--standby") { Description = "the FarmClient's standby connection to a second server: none, warm (connected) or hot (subscribed too)", DefaultValueFactory = _ => "none" };
         var command = new Command("failover", "kill -9 the server a FarmClient is on; time to its first message from another server, against a NATS client in a two-server cluster")
         {
-            runs, servers, interval, systems, prefix, nats, json,
+            runs, servers, interval, systems, prefix, nats, json, standby,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -33,6 +35,7 @@ internal static class ClientBenchCommand
                 PublishInterval = double.IsFinite(ms) ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero,
                 Systems = Split(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
+                Standby = p.GetValue(standby) switch { "warm" => StandbyMode.Warm, "hot" => StandbyMode.Hot, "none" => StandbyMode.None, var other => throw new CliError($"--standby is none, warm or hot, not {other}") },
             };
             Validate(settings.Validate);
             var natsServer = settings.Systems.Contains("nats") ? p.GetValue(nats) ?? BenchCommand.FindNatsServer() : null;

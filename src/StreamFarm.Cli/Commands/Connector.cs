@@ -41,9 +41,10 @@ internal sealed class Connector
 
     /// <summary>
     /// The two-step connect through the service name: DNS, first server, farm table, chosen server.
-    /// With -v every step is printed on standard error.
+    /// With -v every step is printed on standard error. <paramref name="beforeStart"/> may open
+    /// subscriptions (streams) before the first connect.
     /// </summary>
-    public async Task<FarmClient> ConnectFarmAsync(ParseResult p, string clientName, IEnumerable<string> subjects, CancellationToken cancel)
+    public async Task<FarmClient> ConnectFarmAsync(ParseResult p, string clientName, IEnumerable<string> subjects, CancellationToken cancel, Action<FarmClient>? beforeStart = null)
     {
         var service = p.GetValue(_service) ?? Environment.GetEnvironmentVariable("STREAMFARM_SERVICE")!;
         var zone = Environment.GetEnvironmentVariable("STREAMFARM_ZONE") ?? "farm.test";
@@ -96,6 +97,7 @@ internal sealed class Connector
         }
 
         await client.SubscribeAsync(subjects, cancel);
+        beforeStart?.Invoke(client);
         using var first = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         first.CancelAfter(TimeSpan.FromSeconds(30));
         try

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Threading.Channels;
 using StreamFarm.Client;
 using StreamFarm.Protocol;
 
@@ -81,27 +82,34 @@ internal static class SubCommand
         return command;
     }
 
-    /// <summary>Through the service name: the farm client moves between servers; the stream goes on.</summary>
+    /// <summary>
+    /// Through the service name: one stream per subject (<c>FarmClient.SubscribeAsync(subject)</c>),
+    /// merged in arrival order; the farm client moves between servers and the streams go on. Errors
+    /// (about no subject's data) arrive on the client's message channel.
+    /// </summary>
     private static async Task<int> ThroughFarmAsync(ParseResult p, Connector connector, string[] subjects, Printer printer, int? wanted, CancellationToken cancel)
     {
-        await using var client = await connector.ConnectFarmAsync(p, "streamfarm-sub", subjects, cancel);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var merged = Channel.CreateBounded<SubjectMessage>(new BoundedChannelOptions(10_000) { SingleReader = true });
+        var readers = new List<Task>();
+        await using var client = await connector.ConnectFarmAsync(p, "streamfarm-sub", [], cancel, c =>
+        {
+            foreach (var subject in subjects.Distinct(StringComparer.Ordinal))
+            {
+                readers.Add(FollowAsync(c, subject, merged.Writer, stop.Token));
+            }
+
+            readers.Add(PrintErrorsAsync(c, merged.Writer, stop.Token));
+        });
         var received = 0;
         try
         {
-            await foreach (var fm in client.Messages.ReadAllAsync(cancel))
+            await foreach (var m in merged.Reader.ReadAllAsync(cancel))
             {
-                var m = fm.Message;
-                if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
+                printer.Print(m);
+                if (m is not SubjectStatusChange && ++received == wanted)
                 {
-                    printer.Print(m, fm.Server, fm.Continuity);
-                    if (m.Kind != RttpMessageKind.Status && ++received == wanted)
-                    {
-                        return ExitCodes.Success;
-                    }
-                }
-                else if (m.Kind == RttpMessageKind.Error)
-                {
-                    Console.Error.WriteLine($"streamfarm: server {fm.Server} error {m.Code}: {m.Text}");
+                    return ExitCodes.Success;
                 }
             }
         }
@@ -113,13 +121,75 @@ internal static class SubCommand
         {
             throw new CliError(e.Message);
         }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(readers);
+        }
 
         return ExitCodes.RuntimeFailure;
+    }
+
+    private static async Task FollowAsync(FarmClient client, string subject, ChannelWriter<SubjectMessage> merged, CancellationToken cancel)
+    {
+        try
+        {
+            await foreach (var m in client.SubscribeAsync(subject, cancel))
+            {
+                await merged.WriteAsync(m, cancel);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // done
+        }
+        catch (RttpConnectionException e)
+        {
+            merged.TryComplete(e); // the client gave up
+        }
+    }
+
+    private static async Task PrintErrorsAsync(FarmClient client, ChannelWriter<SubjectMessage> merged, CancellationToken cancel)
+    {
+        try
+        {
+            await foreach (var fm in client.Messages.ReadAllAsync(cancel))
+            {
+                if (fm.Message.Kind == RttpMessageKind.Error)
+                {
+                    Console.Error.WriteLine($"streamfarm: server {fm.Server} error {fm.Message.Code}: {fm.Message.Text}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // done
+        }
+        catch (RttpConnectionException e)
+        {
+            merged.TryComplete(e);
+        }
     }
 
     private sealed class Printer(bool json)
     {
         private readonly Stream _out = Console.OpenStandardOutput();
+
+        public void Print(SubjectMessage message)
+        {
+            switch (message)
+            {
+                case SubjectImage i:
+                    Print(new RttpMessage { Kind = RttpMessageKind.Image, Subject = i.Subject, Epoch = i.Epoch, Seq = i.Seq, Fields = i.Fields }, i.Server, i.Continuity);
+                    break;
+                case SubjectUpdate u:
+                    Print(new RttpMessage { Kind = RttpMessageKind.Update, Subject = u.Subject, Epoch = u.Epoch, Seq = u.Seq, Merged = u.Merged, Fields = u.Fields }, u.Server, Continuity.Continuous);
+                    break;
+                case SubjectStatusChange st:
+                    Print(new RttpMessage { Kind = RttpMessageKind.Status, Subject = st.Subject, Status = st.Status, Code = System.Text.Encoding.ASCII.GetString(st.Status.WireName()) }, st.Server, Continuity.Continuous);
+                    break;
+            }
+        }
 
         public void Print(RttpMessage m, string server, Continuity continuity)
         {

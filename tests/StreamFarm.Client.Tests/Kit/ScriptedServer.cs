@@ -12,13 +12,22 @@ namespace StreamFarm.Client.Tests.Kit;
 /// </summary>
 internal sealed class ScriptedServer : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
+    private readonly string _id;
+    private readonly Func<string>? _table;
     private readonly Channel<Peer> _accepted = Channel.CreateUnbounded<Peer>();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
 
-    public ScriptedServer()
+    /// <param name="address">Where to listen (127.0.0.1 by default).</param>
+    /// <param name="port">The port (0: chosen by the system).</param>
+    /// <param name="id">The server's id in WELCOME.</param>
+    /// <param name="table">The FARM block sent after WELCOME (default: this server alone).</param>
+    public ScriptedServer(IPAddress? address = null, int port = 0, string id = "f1", Func<string>? table = null)
     {
+        _listener = new TcpListener(address ?? IPAddress.Loopback, port);
+        _id = id;
+        _table = table;
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _accepting = AcceptAsync();
@@ -49,9 +58,9 @@ internal sealed class ScriptedServer : IAsyncDisposable
                 }
 
                 await peer.SendAsync(
-                    "WELCOME 1 server=f1 session=1 maxline=16384 ping=1000 idle=10000\n" +
-                    "FARM 1 1\n" +
-                    $"SERVER 1 id=f1 group=default state=active liveness=alive users=1 capacity=100 tcp=127.0.0.1:{Port} ws=ws://127.0.0.1:1/rttp http=http://127.0.0.1:1\n");
+                    $"WELCOME 1 server={_id} session=1 maxline=16384 ping=1000 idle=10000\n" +
+                    (_table?.Invoke() ?? "FARM 1 1\n" +
+                    $"SERVER 1 id=f1 group=default state=active liveness=alive users=1 capacity=100 tcp=127.0.0.1:{Port} ws=ws://127.0.0.1:1/rttp http=http://127.0.0.1:1\n"));
                 await _accepted.Writer.WriteAsync(peer);
             }
         }
@@ -60,6 +69,9 @@ internal sealed class ScriptedServer : IAsyncDisposable
             // stopping
         }
     }
+
+    /// <summary>Stops listening: later connects are refused, as by a killed server's host.</summary>
+    public void StopListening() => _listener.Stop();
 
     public async ValueTask DisposeAsync()
     {

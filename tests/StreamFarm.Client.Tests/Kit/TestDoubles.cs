@@ -72,3 +72,9 @@ internal sealed class OrderSelector(params string[] order) : IServerSelector
             ? new ServerChoice(m, $"{m.Id}: group {m.Group}, {m.Users}/{m.Capacity} users, table v{context.TableVersion} (first of {string.Join(' ', order)})")
             : null;
 }
+
+/// <summary>Resolves every name to one address.</summary>
+internal sealed class FixedResolver(IPAddress address) : IServiceResolver
+{
+    public Task<IReadOnlyList<IPAddress>> ResolveAsync(string name, CancellationToken cancel) => Task.FromResult<IReadOnlyList<IPAddress>>([address]);
+}

@@ -1,0 +1,335 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Threading.Channels;
+
+namespace StreamFarm.Client;
+
+/// <summary>How a <see cref="DeliveryQueue{T}"/> sees its items: their subject, and how two of them merge.</summary>
+internal interface IConflation<T>
+{
+    /// <summary>The subject an item is about (null: none), and whether it is data (image or update) that may be merged or dropped.</summary>
+    (string? Subject, bool Data) Classify(T item);
+
+    /// <summary><paramref name="newer"/> folded into <paramref name="older"/> (same subject, both data); null when they cannot merge.</summary>
+    T? Merge(T older, T newer);
+}
+
+/// <summary>
+/// The bounded buffer between a reading loop and the application, with an explicit overflow policy
+/// (<see cref="OverflowPolicy"/>). Writing never blocks except under <see cref="OverflowPolicy.Wait"/>;
+/// the application reads it as a <see cref="ChannelReader{T}"/>. Items about one subject keep their
+/// order: an update merges only into the last waiting message of its subject, and only when that is data.
+/// </summary>
+internal sealed class DeliveryQueue<T>
+    where T : class
+{
+    private readonly Lock _lock = new();
+    private readonly LinkedList<T> _items = new();
+    private readonly Dictionary<string, LinkedListNode<T>> _lastData = new(StringComparer.Ordinal);
+    private readonly IConflation<T> _conflation;
+    private readonly Action<OverflowEventArgs>? _overflowed;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<bool>? _readable;
+    private TaskCompletionSource? _space;
+    private Exception? _error;
+    private bool _completed;
+    private bool _overflowing;
+    private bool _writerWaiting;
+    private long _conflated;
+    private long _dropped;
+    private long _waits;
+
+    public DeliveryQueue(int capacity, OverflowPolicy policy, IConflation<T> conflation, Action<OverflowEventArgs>? overflowed = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+        Policy = policy;
+        _conflation = conflation;
+        _overflowed = overflowed;
+        Reader = new QueueReader(this);
+    }
+
+    public int Capacity { get; }
+
+    public OverflowPolicy Policy { get; }
+
+    public ChannelReader<T> Reader { get; }
+
+    /// <summary>Messages merged into waiting ones.</summary>
+    public long Conflated => Interlocked.Read(ref _conflated);
+
+    /// <summary>Messages dropped.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Times the writer waited for the application (<see cref="OverflowPolicy.Wait"/>).</summary>
+    public long Waits => Interlocked.Read(ref _waits);
+
+    /// <summary>True while the writer waits for the application to make room.</summary>
+    public bool IsWriterWaiting => Volatile.Read(ref _writerWaiting);
+
+    /// <summary>Queues, conflates or drops as the policy says; false only when full under <see cref="OverflowPolicy.Wait"/> (or completed).</summary>
+    public bool TryWrite(T item)
+    {
+        OverflowEventArgs? overflow = null;
+        TaskCompletionSource<bool>? wake;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return false;
+            }
+
+            var (subject, data) = _conflation.Classify(item);
+            if (_items.Count >= Capacity)
+            {
+                switch (Policy)
+                {
+                    case OverflowPolicy.Wait:
+                        return false;
+                    case OverflowPolicy.Conflate when data && subject is not null && _lastData.TryGetValue(subject, out var waiting) && _conflation.Merge(waiting.Value, item) is { } merged:
+                        waiting.Value = merged;
+                        _conflated++;
+                        overflow = Overflowing();
+                        return Done(overflow);
+                    case OverflowPolicy.DropOldest:
+                        for (var node = _items.First; node is not null; node = node.Next)
+                        {
+                            var (s, d) = _conflation.Classify(node.Value);
+                            if (d)
+                            {
+                                Remove(node, s);
+                                _dropped++;
+                                overflow = Overflowing();
+                                break;
+                            }
+                        }
+
+                        break;
+                    default:
+                        overflow = Overflowing(); // a new subject, or a control message: kept beyond the size
+                        break;
+                }
+            }
+
+            var added = _items.AddLast(item);
+            if (subject is not null)
+            {
+                if (data)
+                {
+                    _lastData[subject] = added;
+                }
+                else
+                {
+                    _lastData.Remove(subject);
+                }
+            }
+
+            wake = _readable;
+            _readable = null;
+        }
+
+        wake?.TrySetResult(true);
+        return Done(overflow);
+    }
+
+    /// <summary>Writes, waiting for room under <see cref="OverflowPolicy.Wait"/>; false once completed.</summary>
+    public async ValueTask<bool> WriteAsync(T item, CancellationToken cancel)
+    {
+        while (!TryWrite(item))
+        {
+            TaskCompletionSource space;
+            OverflowEventArgs? overflow;
+            lock (_lock)
+            {
+                if (_completed)
+                {
+                    return false;
+                }
+
+                if (_items.Count < Capacity)
+                {
+                    continue;
+                }
+
+                space = _space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waits++;
+                _writerWaiting = true;
+                overflow = Overflowing();
+            }
+
+            Done(overflow);
+            try
+            {
+                await space.Task.WaitAsync(cancel);
+            }
+            finally
+            {
+                Volatile.Write(ref _writerWaiting, false);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>No more items; readers see <paramref name="error"/> (if any) once the queue is empty.</summary>
+    public void Complete(Exception? error = null)
+    {
+        TaskCompletionSource<bool>? wake;
+        TaskCompletionSource? space;
+        bool empty;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return;
+            }
+
+            _completed = true;
+            _error = error;
+            wake = _readable;
+            _readable = null;
+            space = _space;
+            _space = null;
+            empty = _items.Count == 0;
+        }
+
+        wake?.TrySetResult(false);
+        space?.TrySetResult();
+        if (empty)
+        {
+            Finish();
+        }
+    }
+
+    private void Finish()
+    {
+        if (_error is null)
+        {
+            _completion.TrySetResult();
+        }
+        else
+        {
+            _completion.TrySetException(_error);
+        }
+    }
+
+    private void Remove(LinkedListNode<T> node, string? subject)
+    {
+        if (subject is not null && _lastData.TryGetValue(subject, out var last) && last == node)
+        {
+            _lastData.Remove(subject);
+        }
+
+        _items.Remove(node);
+    }
+
+    /// <summary>Marks an overflow episode; the event is raised once per episode (until the buffer drains to half). Under the lock.</summary>
+    private OverflowEventArgs? Overflowing()
+    {
+        if (_overflowing)
+        {
+            return null;
+        }
+
+        _overflowing = true;
+        return new OverflowEventArgs(Policy, Capacity, _conflated, _dropped, _waits);
+    }
+
+    private bool Done(OverflowEventArgs? overflow)
+    {
+        if (overflow is not null && _overflowed is { } raise)
+        {
+            // Never the application's code on the reading loop.
+            ThreadPool.QueueUserWorkItem(static s => s.raise(s.overflow), (raise, overflow), preferLocal: false);
+        }
+
+        return true;
+    }
+
+    private bool TryRead([MaybeNullWhen(false)] out T item)
+    {
+        TaskCompletionSource? space = null;
+        bool finished;
+        lock (_lock)
+        {
+            if (_items.First is not { } first)
+            {
+                item = null;
+                return false;
+            }
+
+            item = first.Value;
+            Remove(first, _conflation.Classify(item).Subject);
+            if (_items.Count < Capacity)
+            {
+                space = _space;
+                _space = null;
+            }
+
+            if (_items.Count <= Capacity / 2)
+            {
+                _overflowing = false;
+            }
+
+            finished = _completed && _items.Count == 0;
+        }
+
+        space?.TrySetResult();
+        if (finished)
+        {
+            Finish();
+        }
+
+        return true;
+    }
+
+    private ValueTask<bool> WaitToReadAsync(CancellationToken cancel)
+    {
+        Task<bool> wait;
+        lock (_lock)
+        {
+            if (_items.Count > 0)
+            {
+                return ValueTask.FromResult(true);
+            }
+
+            if (_completed)
+            {
+                return _error is null ? ValueTask.FromResult(false) : ValueTask.FromException<bool>(_error);
+            }
+
+            wait = (_readable ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+
+        return AwaitAsync(wait, cancel);
+    }
+
+    private async ValueTask<bool> AwaitAsync(Task<bool> wait, CancellationToken cancel)
+    {
+        await wait.WaitAsync(cancel);
+        return await WaitToReadAsync(cancel);
+    }
+
+    private int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _items.Count;
+            }
+        }
+    }
+
+    private sealed class QueueReader(DeliveryQueue<T> queue) : ChannelReader<T>
+    {
+        public override Task Completion => queue._completion.Task;
+
+        public override bool CanCount => true;
+
+        public override int Count => queue.Count;
+
+        public override bool TryRead([MaybeNullWhen(false)] out T item) => queue.TryRead(out item);
+
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => queue.WaitToReadAsync(cancellationToken);
+    }
+}
