@@ -325,7 +325,10 @@ public sealed partial class FarmClient
     private static readonly TimeSpan SuspectFor = TimeSpan.FromSeconds(5);
 
     /// <summary>The address of <paramref name="m"/> in the network view this client is in.</summary>
-    private string AddressOf(FarmMember m) => _options.UseExternalAddresses && m.External.Length > 0 ? m.External : m.Tcp;
+    // With TLS, only a server's TLS address will do (one without TLS has none, and is not reached).
+    private string AddressOf(FarmMember m) =>
+        _ownConnection.UseTls ? m.Tls
+        : _options.UseExternalAddresses && m.External.Length > 0 ? m.External : m.Tcp;
 
     private ServerChoice? Choose(FarmSnapshot table, HashSet<string> excluded)
     {

@@ -15,6 +15,7 @@ namespace StreamFarm.Client;
 public sealed class RttpConnection : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
+    private readonly Stream _stream;
     private readonly PipeReader _reader;
     private readonly PipeWriter _writer;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -48,12 +49,12 @@ public sealed class RttpConnection : IAsyncDisposable
     private bool _ended;
     private long _nacks;
 
-    private RttpConnection(TcpClient tcp, RttpConnectionOptions options, string endpoint)
+    private RttpConnection(TcpClient tcp, Stream stream, RttpConnectionOptions options, string endpoint)
     {
         _tcp = tcp;
+        _stream = stream;
         _options = options;
         Endpoint = endpoint;
-        var stream = tcp.GetStream();
         _reader = PipeReader.Create(stream);
         _writer = PipeWriter.Create(stream);
         _lastReceived = options.Time.GetTimestamp();
@@ -125,6 +126,42 @@ public sealed class RttpConnection : IAsyncDisposable
     /// <summary>How many acknowledged publications the server refused (<c>NACK</c>).</summary>
     public long Nacks => Interlocked.Read(ref _nacks);
 
+    // TLS 1.2+; the certificate must be valid for the name, and chain to the trusted CAs when given
+    // (only to them: the system's roots are not consulted then).
+    private static async Task<Stream> AuthenticateAsync(TcpClient tcp, Stream inner, string host, int port, RttpConnectionOptions options, CancellationToken cancel)
+    {
+        var tls = new System.Net.Security.SslStream(inner, leaveInnerStreamOpen: false);
+        var trusted = options.TrustedCertificates;
+        try
+        {
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = options.TlsServerName ?? host,
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                RemoteCertificateValidationCallback = trusted is null ? null : (_, cert, _, errors) =>
+                {
+                    if (cert is null || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != System.Net.Security.SslPolicyErrors.None)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return chain.Build(cert as System.Security.Cryptography.X509Certificates.X509Certificate2 ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(cert.GetRawCertData()));
+                },
+            }, cancel);
+            return tls;
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+        {
+            await tls.DisposeAsync();
+            tcp.Dispose();
+            throw new RttpConnectionException($"TLS with {host}:{port} failed: {(ex is OperationCanceledException ? "timed out" : ex.Message)}", ex);
+        }
+    }
+
     /// <summary>Connects, says HELLO and waits for WELCOME. Throws <see cref="RttpConnectionException"/> when refused.</summary>
     public static async Task<RttpConnection> ConnectAsync(string host, int port, RttpConnectionOptions? options = null, CancellationToken cancel = default)
     {
@@ -142,7 +179,13 @@ public sealed class RttpConnection : IAsyncDisposable
             throw new RttpConnectionException($"cannot connect to {host}:{port}: {(ex is OperationCanceledException ? "timed out" : ex.Message)}", ex);
         }
 
-        var connection = new RttpConnection(tcp, options, $"{host}:{port}");
+        Stream stream = tcp.GetStream();
+        if (options.UseTls)
+        {
+            stream = await AuthenticateAsync(tcp, stream, host, port, options, timeout.Token);
+        }
+
+        var connection = new RttpConnection(tcp, stream, options, $"{host}:{port}");
         try
         {
             connection._readLoop = connection.ReadLoopAsync();
@@ -495,6 +538,11 @@ public sealed class RttpConnection : IAsyncDisposable
 
         await _stop.CancelAsync();
         _tcp.Dispose();
+        if (_stream is System.Net.Security.SslStream tls)
+        {
+            await tls.DisposeAsync();
+        }
+
         await _heartbeat;
         try
         {

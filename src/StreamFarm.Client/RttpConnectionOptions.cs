@@ -21,6 +21,19 @@ public sealed record RttpConnectionOptions
     /// <summary>Bearer token, instead of user and password.</summary>
     public string? Token { get; init; }
 
+    /// <summary>
+    /// Speak TLS (the server's RTTP-over-TLS port, 7443 by default; with a <see cref="FarmClient"/>,
+    /// the farm table's <c>tls</c> addresses). TLS 1.2 or 1.3; the server's certificate must be valid
+    /// for the host connected to (or <see cref="TlsServerName"/>).
+    /// </summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>With TLS: the certificate authorities trusted for the server's certificate (its chain must end at one of them); null trusts the system's roots.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustedCertificates { get; init; }
+
+    /// <summary>With TLS: the name the server's certificate must carry, when it is not the host connected to.</summary>
+    public string? TlsServerName { get; init; }
+
     /// <summary>Time allowed for TCP connect plus HELLO/WELCOME.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

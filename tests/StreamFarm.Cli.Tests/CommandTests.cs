@@ -171,6 +171,37 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task PubAndSub_OverTls_WithTheCa_Work_AndWithoutIt_FailWithATlsError()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sf-tls-cli-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Assert.Equal(0, (await CliProcess.RunAsync(["cert", "--dir", dir, "--name", "n1", "--host", "127.0.0.48"])).Code);
+            var (node, _, _) = await StartNodeAsync("127.0.0.48", ["--tls-cert", Path.Combine(dir, "n1.pem"), "--tls-key", Path.Combine(dir, "n1-key.pem"), "--tls-port", "0", "--https-port", "0"]);
+            await using (node)
+            {
+                var tls = (await node.WaitForOutputAsync("RTTP/TLS")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+                var ca = Path.Combine(dir, "ca.pem");
+                var pub = await CliProcess.RunAsync(["pub", "/tls/x", "v=1", "--server", tls, "--ca", ca]);
+                Assert.True(pub.Code == 0, pub.Stderr);
+                var sub = await CliProcess.RunAsync(["sub", "/tls/x", "--server", tls, "--tls", "--ca", ca, "--json", "--count", "1"]);
+                Assert.True(sub.Code == 0, sub.Stderr);
+                using var image = JsonDocument.Parse(sub.Stdout);
+                Assert.Equal("1", image.RootElement.GetProperty("fields").GetProperty("v").GetString());
+
+                // The development CA is not among the system's roots: without --ca the handshake fails.
+                var untrusted = await CliProcess.RunAsync(["sub", "/tls/x", "--server", tls, "--tls", "--count", "1"]);
+                Assert.Equal(1, untrusted.Code);
+                Assert.Contains("TLS with", untrusted.Stderr, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task HashPassword_ProducesVerifiableHash()
     {
         var r = await CliProcess.RunAsync(["hash-password"], stdin: "s3cret\n");

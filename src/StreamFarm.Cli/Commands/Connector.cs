@@ -17,6 +17,8 @@ internal sealed class Connector
     private readonly Option<bool> _verbose = CommonOptions.Verbose();
     private readonly Option<string?> _policy = new("--policy") { Description = "how to choose the server with --service: p2c (default), random, fewest, weighted" };
     private readonly Option<bool> _external = new("--external") { Description = "with --service: connect to the servers' external addresses (outside the farm's network)" };
+    private readonly Option<bool> _tls = new("--tls") { Description = "connect over TLS (port 7443 with --server HOST without a port; the farm table's tls addresses with --service)" };
+    private readonly Option<string?> _ca = new("--ca") { Description = "PEM of the CA(s) that signed the servers' certificates (default: the system's roots); implies --tls" };
     private readonly Option<string?> _group = new("--group") { Description = "the client's group: preferred with --service (spills over when it has no healthy server), and sent in HELLO (servers with --group-only refuse other groups)" };
 
     public void AddTo(Command command)
@@ -31,7 +33,11 @@ internal sealed class Connector
         command.Options.Add(_policy);
         command.Options.Add(_group);
         command.Options.Add(_external);
+        command.Options.Add(_tls);
+        command.Options.Add(_ca);
     }
+
+    private bool UsesTls(ParseResult p) => p.GetValue(_tls) || p.GetValue(_ca) is not null;
 
     public bool Verbose(ParseResult p) => p.GetValue(_verbose);
 
@@ -90,6 +96,7 @@ internal sealed class Connector
             Selector = selector,
             Connection = Options(p, clientName),
             UseExternalAddresses = p.GetValue(_external),
+            Port = UsesTls(p) ? 7443 : 7400, // the port of the servers DNS names, for the first connection
         });
         if (Verbose(p))
         {
@@ -133,7 +140,24 @@ internal sealed class Connector
         User = p.GetValue(_user) ?? Environment.GetEnvironmentVariable("STREAMFARM_USER"),
         Password = p.GetValue(_password) ?? Environment.GetEnvironmentVariable("STREAMFARM_PASSWORD"),
         Token = p.GetValue(_token) ?? Environment.GetEnvironmentVariable("STREAMFARM_TOKEN"),
+        UseTls = UsesTls(p),
+        TrustedCertificates = p.GetValue(_ca) is { } ca ? LoadCa(ca) : null,
     };
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadCa(string file)
+    {
+        var ca = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            ca.ImportFromPemFile(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new CliError($"--ca '{file}': {e.Message}", ExitCodes.Usage);
+        }
+
+        return ca.Count > 0 ? ca : throw new CliError($"--ca '{file}': no certificate in it", ExitCodes.Usage);
+    }
 
     public async Task<RttpConnection> ConnectAsync(ParseResult p, string clientName, CancellationToken cancel)
     {
@@ -143,7 +167,7 @@ internal sealed class Connector
             throw new CliError("say which server: --server HOST:PORT, or --service NAME [--dns IP:PORT]", ExitCodes.Usage);
         }
 
-        if (!HostPort.TryParse(server, 7400, out var endpoint))
+        if (!HostPort.TryParse(server, UsesTls(p) ? 7443 : 7400, out var endpoint))
         {
             throw new CliError($"--server '{server}' is not HOST:PORT", ExitCodes.Usage);
         }
