@@ -113,6 +113,9 @@ public sealed partial class FarmClient : IFarmClient
     /// <summary>The id of the server now serving this client, if connected.</summary>
     public string? ServerId => Volatile.Read(ref _connection)?.ServerId;
 
+    /// <summary>The <c>host:port</c> of the session in use (the server's <c>tls</c> address with TLS), or null.</summary>
+    public string? Endpoint => Volatile.Read(ref _connection)?.Endpoint;
+
     /// <summary>The latest farm table.</summary>
     public FarmSnapshot Table => Volatile.Read(ref _table);
 
