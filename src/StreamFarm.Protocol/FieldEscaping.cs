@@ -117,7 +117,7 @@ public static class FieldEscaping
             }
         }
 
-        // Escapes only produce ASCII bytes (\xHH above 0x7F is refused), so UTF-8 validity of the
+        // Escapes only produce ASCII control bytes (\xHH of anything else is refused), so UTF-8 validity of the
         // escaped text is that of the value.
         return Utf8.IsValid(escaped) ? RttpErrorCode.None : RttpErrorCode.BadUtf8;
     }
@@ -190,7 +190,7 @@ public static class FieldEscaping
 
                 value = (byte)((hi << 4) | lo);
                 i += 2;
-                return value < 0x80; // \xHH is for control bytes; other bytes travel as UTF-8 text
+                return value < 0x20 || value == 0x7F; // \xHH is for control bytes only: printable ASCII and other bytes travel as themselves (UTF-8)
             default:
                 return false;
         }

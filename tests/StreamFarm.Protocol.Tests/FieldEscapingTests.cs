@@ -42,6 +42,14 @@ public sealed class FieldEscapingTests
         { "\\xG0", RttpErrorCode.BadEscape },
         { "\\x0G", RttpErrorCode.BadEscape },
         { "\\\\\\", RttpErrorCode.BadEscape },
+
+        // \xHH is for control bytes only (protocol.md 1): printable ASCII travels as itself.
+        { "\\x41", RttpErrorCode.BadEscape },
+        { "\\x20", RttpErrorCode.BadEscape },
+        { "\\x5c", RttpErrorCode.BadEscape },
+        { "\\x3d", RttpErrorCode.BadEscape },
+        { "\\x80", RttpErrorCode.BadEscape },
+        { "\\xff", RttpErrorCode.BadEscape },
         { "a b", RttpErrorCode.Syntax },
         { "a\tb", RttpErrorCode.Syntax },
         { "\n", RttpErrorCode.Syntax },
