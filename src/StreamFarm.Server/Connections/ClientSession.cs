@@ -251,6 +251,15 @@ internal sealed partial class ClientSession : IDisposable
         var error = RttpParser.TryParse(line, _frame, _server.Limits, out var reason);
         if (error != RttpErrorCode.None)
         {
+            if (!IsWelcomed && !StartsWithHelloVerb(line))
+            {
+                // Before HELLO only a HELLO is taken: anything else (an unknown verb, a lower-case
+                // "hello", a PUB with a bad escape) is HELLO_REQUIRED, as for a well-formed SUB. A
+                // malformed HELLO gets its own error and may be sent again within the hello timeout.
+                SendError(RttpErrorCode.HelloRequired, "send HELLO <versions> first");
+                return;
+            }
+
             SendError(error, reason);
             return;
         }
@@ -262,6 +271,15 @@ internal sealed partial class ClientSession : IDisposable
 
         _server.CountIn();
         Dispatch(_frame);
+    }
+
+    /// <summary>The line's first token is the verb HELLO (whatever follows it).</summary>
+    private static bool StartsWithHelloVerb(in ReadOnlySequence<byte> line)
+    {
+        Span<byte> head = stackalloc byte[6];
+        var n = (int)Math.Min(line.Length, head.Length);
+        line.Slice(0, n).CopyTo(head);
+        return head[..n] is [(byte)'H', (byte)'E', (byte)'L', (byte)'L', (byte)'O'] or [(byte)'H', (byte)'E', (byte)'L', (byte)'L', (byte)'O', (byte)' '];
     }
 
     internal void SendError(RttpErrorCode code, string? text, string? meta = null)
