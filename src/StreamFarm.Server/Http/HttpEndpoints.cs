@@ -45,9 +45,16 @@ internal static class HttpEndpoints
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes);
+        var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes, server.Time);
         var remote = $"ws:{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        await bridge.RunAsync((pipe, aborted) => server.RunSessionAsync(pipe, remote, aborted), context.RequestAborted);
+        await bridge.RunAsync(
+            async (pipe, _) => (await server.RunSessionCoreAsync(pipe, remote)).GraceLeft,
+            () =>
+            {
+                socket.Abort();
+                TransportAbort.Reset(context.Features, context.Abort);
+            },
+            context.RequestAborted);
     }
 
     private static string StatusPage(RttpServer server)
