@@ -250,9 +250,15 @@ public sealed partial class RttpServer : IDisposable
     /// socket, its buffers and its descriptor for ever. Null: the transport ends by itself.</param>
     public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed, bool routePort = false, Action? abort = null)
     {
-        var (graceLeft, peerEnded) = await RunSessionCoreAsync(transport, remote, routePort);
+        var (graceLeft, peerEnded, cut) = await RunSessionCoreAsync(transport, remote, routePort);
         if (abort is null)
         {
+            return;
+        }
+
+        if (cut)
+        {
+            abort(); // its grace period is over (see ClientSession.RunAsync)
             return;
         }
 
@@ -276,14 +282,15 @@ public sealed partial class RttpServer : IDisposable
 
     /// <summary>
     /// Runs the session; returns what is left of its closing grace period (see
-    /// <see cref="ClientSession.RunAsync"/>), and whether the peer ended its side (FIN or reset).
+    /// <see cref="ClientSession.RunAsync"/>), whether the peer ended its side (FIN or reset), and
+    /// whether the session was cut for not keeping up (the host then aborts the transport at once).
     /// </summary>
-    internal async Task<(TimeSpan GraceLeft, bool PeerEnded)> RunSessionCoreAsync(IDuplexPipe transport, string remote, bool routePort = false)
+    internal async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunSessionCoreAsync(IDuplexPipe transport, string remote, bool routePort = false)
     {
         if (_stopping)
         {
             await RefuseAsync(transport, "BYE SHUTDOWN server stopping\n"u8.ToArray());
-            return (ClientSession.CloseGrace, false);
+            return (ClientSession.CloseGrace, false, false);
         }
 
         if (routePort)
@@ -292,19 +299,19 @@ public sealed partial class RttpServer : IDisposable
             if (_sessions.Values.Count(s => s.OnRoutePort) >= MaxRoutePortSessions)
             {
                 await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} has {MaxRoutePortSessions} connections on its route port")));
-                return (ClientSession.CloseGrace, false);
+                return (ClientSession.CloseGrace, false, false);
             }
         }
         else if (_draining)
         {
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Draining, $"server {Options.Id} is draining: choose another server", "@after=0")));
-            return (ClientSession.CloseGrace, false);
+            return (ClientSession.CloseGrace, false, false);
         }
         else if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
         {
             Interlocked.Increment(ref _rejectedFull);
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));
-            return (ClientSession.CloseGrace, false);
+            return (ClientSession.CloseGrace, false, false);
         }
 
         var id = Interlocked.Increment(ref _nextSessionId);
@@ -313,7 +320,7 @@ public sealed partial class RttpServer : IDisposable
         Log.SessionStarted(_log, id, remote);
         try
         {
-            return (await session.RunAsync(), session.InputEnded);
+            return (await session.RunAsync(), session.InputEnded, session.IsCut);
         }
         finally
         {

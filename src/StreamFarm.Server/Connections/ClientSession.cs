@@ -134,11 +134,23 @@ internal sealed partial class ClientSession : IDisposable
             // the transport is gone or the grace period ended
         }
 
+        if (IsCut && GraceLeft > TimeSpan.Zero)
+        {
+            // A client that does not keep up: the ERR is in the transport, maybe behind what its
+            // buffers hold. It gets the whole grace period to read it; then the host cuts the
+            // transport. (Closing it gracefully now would leave the kernel sending the rest to a
+            // client that does not read, after the server let go of the socket.)
+            await Task.Delay(GraceLeft, _server.Time);
+        }
+
         Cleanup();
         await _transport.Output.CompleteAsync();
         await _transport.Input.CompleteAsync();
         return GraceLeft;
     }
+
+    /// <summary>Cut for not keeping up (SLOW_CONSUMER): the host aborts the transport at the end of the grace period.</summary>
+    public bool IsCut => CloseReason == DisconnectReason.SlowConsumer;
 
     /// <summary>What is left of <see cref="CloseGrace"/> since the session began to close (all of it while open).</summary>
     public TimeSpan GraceLeft

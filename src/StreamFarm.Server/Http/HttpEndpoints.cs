@@ -48,7 +48,11 @@ internal static class HttpEndpoints
         var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes, server.Time);
         var remote = $"ws:{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
         await bridge.RunAsync(
-            async (pipe, _) => (await server.RunSessionCoreAsync(pipe, remote)).GraceLeft,
+            async (pipe, _) =>
+            {
+                var end = await server.RunSessionCoreAsync(pipe, remote);
+                return end.Cut ? TimeSpan.Zero : end.GraceLeft; // cut: its grace period is over
+            },
             () =>
             {
                 socket.Abort();

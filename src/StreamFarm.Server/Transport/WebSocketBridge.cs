@@ -33,16 +33,22 @@ internal sealed class WebSocketBridge : IDuplexPipe
     /// <summary>
     /// Runs the session over this bridge until both directions are done. The session returns what
     /// is left of its closing grace period: the last lines go out within it, or the connection is
-    /// cut with <paramref name="abort"/> (a peer that does not read would hold a send forever).
+    /// cut with <paramref name="abort"/> (a peer that does not read would hold a send forever);
+    /// zero cuts it at once.
     /// </summary>
     public async Task RunAsync(Func<IDuplexPipe, CancellationToken, Task<TimeSpan>> session, Action abort, CancellationToken aborted)
     {
         var receive = ReceiveLoopAsync(aborted);
         var send = SendLoopAsync(aborted);
         var graceLeft = await session(this, aborted);
-        if (!await CompletesWithinAsync(send, graceLeft))
+        if (graceLeft <= TimeSpan.Zero || !await CompletesWithinAsync(send, graceLeft))
         {
+            // The grace period is over (or the session was cut for not keeping up): no close
+            // handshake with a peer that does not read.
             abort();
+            await send;
+            await receive;
+            return;
         }
 
         await send;
