@@ -114,6 +114,50 @@ public sealed class TransportCutTests
         await pub.ExpectAsync("PONG alive");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SocketSendBufferBytes_NeverReadingSubscriber_KernelHoldsAboutThatMuch(bool webSocket)
+    {
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.SocketSendBufferBytes = 16 * 1024;
+            o.Limits.IdleTimeout = TimeSpan.FromMinutes(5);
+        });
+        await using var pub = await node.ConnectAsync();
+        using var tcp = new TcpClient(AddressFamily.InterNetwork);
+        var server = webSocket ? node.HttpEndPoint : node.TcpEndPoint;
+        await tcp.ConnectAsync(server);
+        var stream = tcp.GetStream();
+        if (webSocket)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(
+                $"GET /rttp HTTP/1.1\r\nHost: 127.0.0.1:{server.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+            await stream.WriteAsync(MaskedTextFrame("HELLO 1\nSUB /b\n"));
+        }
+        else
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("HELLO 1\nSUB /b\n"));
+        }
+
+        await Eventually.TrueAsync(() => node.Server.Subscriptions >= 1, "subscribed");
+        var pad = new string('x', 1000);
+        for (var i = 0; i < 8000; i++)
+        {
+            await pub.SendAsync($"PUB /b v={i} pad={pad}");
+        }
+
+        await pub.SendAsync("PING done");
+        await pub.ExpectAsync("PONG done");
+
+        // 8 MB went to a client that reads nothing: with the operating system's choice, Linux lets
+        // the kernel hold megabytes of it; bounded, about twice the setting (its bookkeeping).
+        var held = KernelSockets.SendQueueOf(server, (IPEndPoint)tcp.Client.LocalEndPoint!);
+        Assert.True(held > 0, "the client's buffers should be full");
+        Assert.True(held <= 64 * 1024, $"the kernel holds {held} bytes for the client");
+    }
+
     /// <summary>One client-to-server text frame (masked, as RFC 6455 requires of clients).</summary>
     private static byte[] MaskedTextFrame(string text)
     {

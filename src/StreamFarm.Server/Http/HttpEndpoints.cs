@@ -44,6 +44,7 @@ internal static class HttpEndpoints
             return;
         }
 
+        TransportAbort.SizeSendBuffer(context.Features, server.Options.Limits.SocketSendBufferBytes);
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes, server.Time);
         var remote = $"ws:{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";

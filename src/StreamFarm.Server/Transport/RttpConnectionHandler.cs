@@ -8,8 +8,11 @@ namespace StreamFarm.Server.Transport;
 /// <summary>Kestrel's raw-TCP entry: each accepted connection becomes an RTTP session over its duplex pipe.</summary>
 internal sealed class RttpConnectionHandler(RttpServer server) : ConnectionHandler
 {
-    public override Task OnConnectedAsync(ConnectionContext connection) =>
-        server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+    public override Task OnConnectedAsync(ConnectionContext connection)
+    {
+        TransportAbort.SizeSendBuffer(connection.Features, server.Options.Limits.SocketSendBufferBytes);
+        return server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+    }
 }
 
 /// <summary>The route port: RTTP sessions from the other servers of the farm only.</summary>
@@ -19,9 +22,25 @@ internal sealed class RouteConnectionHandler(RttpServer server) : ConnectionHand
         server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, routePort: true, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
 }
 
-/// <summary>Cuts a Kestrel connection at once: the socket closes with a reset, its buffers and descriptor are freed.</summary>
+/// <summary>Socket settings of client connections: the send buffer, and the cut (a reset that frees the socket at once).</summary>
 internal static class TransportAbort
 {
+    /// <summary>Sets the connection's kernel send buffer (limits.socketSendBufferBytes; 0: the operating system's choice).</summary>
+    public static void SizeSendBuffer(IFeatureCollection features, int bytes)
+    {
+        if (bytes > 0 && features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            try
+            {
+                socket.SendBufferSize = bytes;
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                // closed already
+            }
+        }
+    }
+
     public static void Reset(IFeatureCollection features, Action abort)
     {
         // Without linger 0, Kestrel's abort is a shutdown and close: the kernel keeps the socket

@@ -36,6 +36,10 @@ internal static class KernelSockets
         });
     }
 
+    /// <summary>Bytes the kernel holds for the socket with these ends, sent but not acknowledged or not sent yet (<c>tx_queue</c>); 0 when there is none.</summary>
+    public static long SendQueueOf(IPEndPoint local, IPEndPoint remote) =>
+        LineOf(local, remote) is { } line ? long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4].Split(':')[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture) : 0;
+
     /// <summary>
     /// The server has let go of its side of a client's connection: the kernel has no such socket, or
     /// only an orphan (inode 0: no process holds a descriptor for it) with nothing left to send,
