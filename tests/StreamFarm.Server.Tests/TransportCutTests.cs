@@ -114,6 +114,29 @@ public sealed class TransportCutTests
         await pub.ExpectAsync("PONG alive");
     }
 
+    [Fact]
+    public async Task CutClient_ReadsWithinTheGrace_SeesErrSlowConsumerLast()
+    {
+        // Small socket buffers: the backlog ahead of the ERR is a few tens of KB, which the client
+        // reads well within the 2 s grace once it starts.
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.MaxOutboundBytes = 16 * 1024;
+            o.Limits.SlowConsumerTimeout = TimeSpan.FromMilliseconds(300);
+            o.Limits.SocketSendBufferBytes = 16 * 1024;
+            o.Limits.IdleTimeout = TimeSpan.FromMinutes(5);
+        });
+        await using var pub = await node.ConnectAsync();
+        await using var c = await LineClient.ConnectAsync(node.TcpEndPoint, receiveBuffer: 8192);
+        await c.SendAsync("HELLO 1 client=late-reader");
+        await c.SendAsync(SubLine());
+        await Eventually.TrueAsync(() => node.Server.Subscriptions >= Subjects, "subscribed");
+        await FloodUntilCutAsync(node, pub, 1);
+
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR SLOW_CONSUMER ", lines[^1], StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
