@@ -175,10 +175,11 @@ public sealed class TransportCutTests
         await pub.ExpectAsync("PONG done");
 
         // 8 MB went to a client that reads nothing: with the operating system's choice, Linux lets
-        // the kernel hold megabytes of it; bounded, about twice the setting (its bookkeeping).
+        // the kernel hold megabytes of it (3.8 MB here); bounded, a small multiple of the setting
+        // (Linux doubles it for its bookkeeping, and seen up to 78 KB on loopback).
         var held = KernelSockets.SendQueueOf(server, (IPEndPoint)tcp.Client.LocalEndPoint!);
         Assert.True(held > 0, "the client's buffers should be full");
-        Assert.True(held <= 64 * 1024, $"the kernel holds {held} bytes for the client");
+        Assert.True(held <= 256 * 1024, $"the kernel holds {held} bytes for the client");
     }
 
     /// <summary>One client-to-server text frame (masked, as RFC 6455 requires of clients).</summary>

@@ -193,7 +193,8 @@ internal sealed class WebSocketBridge : IDuplexPipe
     {
         // One text message per chunk, one frame per segment; the last frame ends the message. (The
         // position TryGet leaves after the last segment is default, not chunk.End: slicing at it
-        // threw ArgumentOutOfRangeException whenever a chunk spanned segments.)
+        // threw ArgumentOutOfRangeException once the pipe's segments no longer started at index 0,
+        // and before that left the message unended.)
         var rest = chunk;
         while (!rest.IsEmpty)
         {
