@@ -244,15 +244,57 @@ public sealed partial class RttpServer : IDisposable
     /// <summary>Runs one client session over <paramref name="transport"/> until it ends.</summary>
     /// <param name="transport">The connection's pipes.</param>
     /// <param name="remote">The peer's address, for logs.</param>
-    /// <param name="connectionClosed">Fires when the transport closes.</param>
+    /// <param name="connectionClosed">Fires when the transport closes (for Kestrel: the receive side
+    /// ended, by the peer's FIN or reset, or the socket was closed after the last send).</param>
     /// <param name="routePort">True on the route port: only other servers of the farm (route HELLO),
     /// never refused for draining or capacity, which concern clients.</param>
-    public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed, bool routePort = false)
+    /// <param name="abort">Cuts the transport at once (the socket closed with a reset). Called when the
+    /// transport has not finished sending the last lines within the closing grace period
+    /// (<see cref="ClientSession.CloseGrace"/>): a peer that does not read would otherwise hold the
+    /// socket, its buffers and its descriptor for ever. Null: the transport ends by itself.</param>
+    public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed, bool routePort = false, Action? abort = null)
+    {
+        var (graceLeft, peerEnded, cut) = await RunSessionCoreAsync(transport, remote, routePort);
+        if (abort is null)
+        {
+            return;
+        }
+
+        if (cut)
+        {
+            abort(); // its grace period is over (see ClientSession.RunAsync)
+            return;
+        }
+
+        // The session completed its pipes. Unless the peer ended its side first, connectionClosed
+        // fires once the transport has sent everything and closed the socket. After the peer's FIN
+        // (a half-close) it has fired already while the transport may still be sending: it gets the
+        // rest of the grace period. Either way, a transport still open then is cut.
+        if (graceLeft > TimeSpan.Zero && !(connectionClosed.IsCancellationRequested && !peerEnded))
+        {
+            using var stop = new CancellationTokenSource();
+            var closed = peerEnded ? Task.Delay(Timeout.Infinite, stop.Token) : Task.Delay(Timeout.Infinite, connectionClosed);
+            await Task.WhenAny(closed, Task.Delay(graceLeft, Time, stop.Token));
+            await stop.CancelAsync();
+        }
+
+        if (peerEnded || !connectionClosed.IsCancellationRequested)
+        {
+            abort();
+        }
+    }
+
+    /// <summary>
+    /// Runs the session; returns what is left of its closing grace period (see
+    /// <see cref="ClientSession.RunAsync"/>), whether the peer ended its side (FIN or reset), and
+    /// whether the session was cut for not keeping up (the host then aborts the transport at once).
+    /// </summary>
+    internal async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunSessionCoreAsync(IDuplexPipe transport, string remote, bool routePort = false)
     {
         if (_stopping)
         {
             await RefuseAsync(transport, "BYE SHUTDOWN server stopping\n"u8.ToArray());
-            return;
+            return (ClientSession.CloseGrace, false, false);
         }
 
         if (routePort)
@@ -261,19 +303,19 @@ public sealed partial class RttpServer : IDisposable
             if (_sessions.Values.Count(s => s.OnRoutePort) >= MaxRoutePortSessions)
             {
                 await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} has {MaxRoutePortSessions} connections on its route port")));
-                return;
+                return (ClientSession.CloseGrace, false, false);
             }
         }
         else if (_draining)
         {
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Draining, $"server {Options.Id} is draining: choose another server", "@after=0")));
-            return;
+            return (ClientSession.CloseGrace, false, false);
         }
         else if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
         {
             Interlocked.Increment(ref _rejectedFull);
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));
-            return;
+            return (ClientSession.CloseGrace, false, false);
         }
 
         var id = Interlocked.Increment(ref _nextSessionId);
@@ -282,7 +324,7 @@ public sealed partial class RttpServer : IDisposable
         Log.SessionStarted(_log, id, remote);
         try
         {
-            await session.RunAsync(connectionClosed);
+            return (await session.RunAsync(), session.InputEnded, session.IsCut);
         }
         finally
         {

@@ -146,6 +146,14 @@ public sealed class LimitOptions
     /// <summary>How long a connection may stay over <see cref="MaxOutboundBytes"/> before it is cut.</summary>
     public TimeSpan SlowConsumerTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The kernel send buffer of each client connection (<c>SO_SNDBUF</c>, which Linux doubles for
+    /// its bookkeeping); 0 leaves it to the operating system (Linux grows it up to
+    /// <c>net.ipv4.tcp_wmem</c>'s maximum, 4 MiB by default). What the kernel holds is no longer
+    /// conflated: for a slow reader it is the backlog between it and the newest values.
+    /// </summary>
+    public int SocketSendBufferBytes { get; set; }
+
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The server sends PING after this long without sending anything.</summary>
@@ -169,6 +177,11 @@ public sealed class LimitOptions
         if (MaxOutboundBytes < 4096)
         {
             throw new ArgumentException("limits.maxOutboundBytes must be at least 4096");
+        }
+
+        if (SocketSendBufferBytes != 0 && SocketSendBufferBytes is < 4096 or > 64 * 1024 * 1024)
+        {
+            throw new ArgumentException("limits.socketSendBufferBytes must be 0 (the operating system's choice) or between 4096 and 67108864");
         }
 
         if (HelloTimeout <= TimeSpan.Zero || PingInterval <= TimeSpan.Zero || IdleTimeout <= PingInterval || SlowConsumerTimeout < TimeSpan.Zero)

@@ -111,6 +111,33 @@ public sealed class BadInputTests
         Assert.StartsWith("ERR HELLO_REQUIRED ", Assert.Single(lines), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("FOO")]
+    [InlineData("hello 1")]
+    [InlineData(@"PUB /x a=bad\q")]
+    [InlineData("SUB FX/no-slash")]
+    [InlineData("PUB /x a=\u0001")]
+    [InlineData("HELLOX 1")]
+    public async Task BadLineBeforeHello_FatalHelloRequired(string line)
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync(hello: false);
+        await c.SendAsync(line);
+        var lines = await c.ReadToEndAsync();
+        Assert.StartsWith("ERR HELLO_REQUIRED ", Assert.Single(lines), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MalformedHello_ItsOwnErrorThenHelloAccepted()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync(hello: false);
+        await c.SendAsync(@"HELLO 1 client=a\q");
+        Assert.StartsWith("ERR BAD_ESCAPE ", await c.NextAsync(), StringComparison.Ordinal);
+        await c.SendAsync("HELLO 1 client=again");
+        await c.ExpectAsync("WELCOME 1 ");
+    }
+
     [Fact]
     public async Task NoHello_ClosedWithHelloTimeout()
     {

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Text;
 using StreamFarm.Server.Connections;
 using StreamFarm.Server.Subjects;
+using StreamFarm.Protocol;
 
 namespace StreamFarm.Server.Tests;
 
@@ -119,5 +120,76 @@ public sealed class OutboundQueueTests
         queue.Complete("ERR SLOW_CONSUMER too slow\n"u8.ToArray(), discardPending: true);
         queue.EnqueueRecord(Update(a, 11, "v=2")); // refused after completion
         Assert.Equal(["ERR SLOW_CONSUMER too slow"], await DrainAsync(queue));
+    }
+
+    [Fact]
+    public async Task OverLimit_FloodOnOneSubject_QueueShrinksToItsNewestState_NotOverLimit()
+    {
+        var queue = new OutboundQueue(4096, TimeProvider.System);
+        var a = new SubjectRecord("/a", 1);
+        const int n = 1000;
+        for (ulong i = 1; i <= n; i++)
+        {
+            queue.EnqueueRecord(Update(a, i, $"v={i} pad={new string('p', 60)}"));
+        }
+
+        // Every waiting update of /a was merged into one: the queue is not over its limit, so a
+        // reader that reads, however slowly, is not cut for it.
+        Assert.True(queue.QueuedBytes < 4096 / 2, $"queued {queue.QueuedBytes} bytes");
+        Assert.Equal(TimeSpan.Zero, queue.OverLimitFor);
+        var lines = await DrainAsync(queue);
+        var merged = lines.Sum(l => l.Split(' ').FirstOrDefault(t => t.StartsWith("@merged=", StringComparison.Ordinal)) is { } m ? int.Parse(m[8..], System.Globalization.CultureInfo.InvariantCulture) : 1);
+        Assert.Equal(n, merged);
+        Assert.StartsWith($"UPDATE /a 1 {n} @merged=", lines[^1], StringComparison.Ordinal);
+        Assert.Contains($"v={n} ", lines[^1] + " ");
+        Assert.True(lines.Count < 40, $"{lines.Count} lines: the flood should have been merged");
+    }
+
+    [Fact]
+    public async Task OverLimit_StatusOfSubject_NothingMergedAcrossIt()
+    {
+        var queue = new OutboundQueue(4096, TimeProvider.System);
+        var a = new SubjectRecord("/a", 1);
+        queue.EnqueueRecord(Update(a, 1, "v=1"));
+        queue.EnqueueStatus("/a"u8, SubjectStatus.Stale);
+        queue.EnqueueRecord(Update(a, 2, "v=2"));
+        queue.EnqueueControl(Encoding.ASCII.GetBytes(new string('#', 5000) + "\n")); // over the limit from here
+        queue.EnqueueRecord(Update(a, 3, "v=3"));
+        queue.EnqueueStatus("/a"u8, SubjectStatus.Ok);
+        queue.EnqueueRecord(Update(a, 4, "v=4"));
+        queue.EnqueueRecord(Update(a, 5, "v=5"));
+        var lines = (await DrainAsync(queue)).Where(l => !l.StartsWith('#')).ToList();
+        Assert.Equal(["UPDATE /a 1 1 v=1", "STATUS /a STALE", "UPDATE /a 1 3 @merged=2 v=3", "STATUS /a OK", "UPDATE /a 1 5 @merged=2 v=5"], lines);
+    }
+
+    [Fact]
+    public async Task Cut_WriterWaitingOnFullTransport_ErrWrittenAtOnce()
+    {
+        var queue = new OutboundQueue(1 << 20, TimeProvider.System);
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1024, resumeWriterThreshold: 512, useSynchronizationContext: false));
+        using var cancel = new CancellationTokenSource();
+        var writer = queue.RunWriterAsync(pipe.Writer, _ => { }, () => { }, cancel.Token);
+        var a = new SubjectRecord("/a", 1);
+        for (ulong i = 1; i <= 10; i++)
+        {
+            queue.EnqueueRecord(Update(a, i, $"v={i} pad={new string('p', 500)}"));
+        }
+
+        // Nobody reads the pipe: the writer waits on its flush. The cut's ERR must not wait behind
+        // it (for a client that does not read, until the grace period ends and nothing was sent).
+        await Kit.Eventually.TrueAsync(() => pipe.Reader.TryRead(out var r) && Peek(pipe.Reader, r).Length >= 1024, "the writer filled the pipe");
+        queue.Complete("ERR SLOW_CONSUMER too slow\n"u8.ToArray(), discardPending: true);
+        await Kit.Eventually.TrueAsync(() => pipe.Reader.TryRead(out var r) && Peek(pipe.Reader, r).EndsWith("ERR SLOW_CONSUMER too slow\n", StringComparison.Ordinal), "the ERR is in the transport");
+        await cancel.CancelAsync();
+        await pipe.Reader.CompleteAsync();
+        await writer.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    /// <summary>What a read holds, left unconsumed (the writer's flush stays blocked).</summary>
+    private static string Peek(PipeReader reader, ReadResult result)
+    {
+        var text = Encoding.ASCII.GetString(System.Buffers.BuffersExtensions.ToArray(result.Buffer));
+        reader.AdvanceTo(result.Buffer.Start); // neither consumed nor examined: the next TryRead sees it all again
+        return text;
     }
 }

@@ -22,6 +22,7 @@ internal sealed partial class ClientSession : IDisposable
     private long _lastSent;
     private long _lastPing; // only the housekeeping timer reads and writes it
     private int _closing;
+    private long _closedAt; // timestamp of Close; 0 while open
     private long _routePublications; // route sessions: PUB lines handled
     private long _routeAcknowledged;  // under _ackLock
     private readonly Lock _ackLock = new();
@@ -68,16 +69,29 @@ internal sealed partial class ClientSession : IDisposable
 
     public DisconnectReason CloseReason { get; private set; }
 
+    /// <summary>The peer ended its side of the connection (FIN, reset, or the transport failed).</summary>
+    public bool InputEnded { get; private set; }
+
     public int SubscriptionCount => Volatile.Read(ref _subscriptionCount);
 
     private int _subscriptionCount;
 
-    public async Task RunAsync(CancellationToken connectionClosed)
+    /// <summary>How long a closing connection has to deliver its last lines before its transport is cut.</summary>
+    public static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Runs the session: reads and handles every line until the input ends (the peer's FIN or
+    /// reset, a fatal error, BYE, a cut), then lets the writer deliver the last lines within
+    /// <see cref="CloseGrace"/> of the close and completes both pipes. Returns what is left of the
+    /// grace period: the host cuts a transport that has not finished sending by then.
+    /// </summary>
+    public async Task<TimeSpan> RunAsync()
     {
-        using var link = connectionClosed.Register(() => Close(DisconnectReason.ClientClosed, null));
         var writer = Outbound.RunWriterAsync(_transport.Output, _server.CountOut, () => Volatile.Write(ref _lastSent, _server.Time.GetTimestamp()), _writeCancel.Token);
         try
         {
+            // The end of input (a half-close) is not the end of the session: every line already
+            // received is handled, and its replies are sent, before the connection closes.
             await ReadLoopAsync();
         }
         catch (RttpProtocolException ex)
@@ -86,6 +100,7 @@ internal sealed partial class ClientSession : IDisposable
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
+            InputEnded = true;
             Close(DisconnectReason.TransportError, null);
         }
 
@@ -93,8 +108,19 @@ internal sealed partial class ClientSession : IDisposable
 
         // Give the writer a bounded time to deliver the last lines (BYE, ERR); a client that does not
         // read does not hold the server.
-        var grace = Task.Delay(TimeSpan.FromSeconds(2), _server.Time, CancellationToken.None);
-        if (await Task.WhenAny(writer, grace) != writer)
+        var left = GraceLeft;
+        if (left > TimeSpan.Zero)
+        {
+            using var stopDelay = new CancellationTokenSource();
+            var grace = Task.Delay(left, _server.Time, stopDelay.Token);
+            var first = await Task.WhenAny(writer, grace);
+            await stopDelay.CancelAsync();
+            if (first != writer)
+            {
+                await _writeCancel.CancelAsync();
+            }
+        }
+        else
         {
             await _writeCancel.CancelAsync();
         }
@@ -108,9 +134,33 @@ internal sealed partial class ClientSession : IDisposable
             // the transport is gone or the grace period ended
         }
 
+        if (IsCut && GraceLeft > TimeSpan.Zero)
+        {
+            // A client that does not keep up: the ERR is in the transport, maybe behind what its
+            // buffers hold. It gets the whole grace period to read it; then the host cuts the
+            // transport. (Closing it gracefully now would leave the kernel sending the rest to a
+            // client that does not read, after the server let go of the socket.)
+            await Task.Delay(GraceLeft, _server.Time);
+        }
+
         Cleanup();
         await _transport.Output.CompleteAsync();
         await _transport.Input.CompleteAsync();
+        return GraceLeft;
+    }
+
+    /// <summary>Cut for not keeping up (SLOW_CONSUMER): the host aborts the transport at the end of the grace period.</summary>
+    public bool IsCut => CloseReason == DisconnectReason.SlowConsumer;
+
+    /// <summary>What is left of <see cref="CloseGrace"/> since the session began to close (all of it while open).</summary>
+    public TimeSpan GraceLeft
+    {
+        get
+        {
+            var since = Volatile.Read(ref _closedAt);
+            var left = since == 0 ? CloseGrace : CloseGrace - _server.Time.GetElapsedTime(since);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
     }
 
     public void Dispose() => _writeCancel.Dispose();
@@ -124,6 +174,7 @@ internal sealed partial class ClientSession : IDisposable
         }
 
         CloseReason = reason;
+        Volatile.Write(ref _closedAt, Math.Max(1, _server.Time.GetTimestamp()));
         Outbound.Complete(finalLines, discardPending);
         try
         {
@@ -241,6 +292,7 @@ internal sealed partial class ClientSession : IDisposable
 
             if (result.IsCompleted)
             {
+                InputEnded = true;
                 return;
             }
         }
@@ -251,6 +303,15 @@ internal sealed partial class ClientSession : IDisposable
         var error = RttpParser.TryParse(line, _frame, _server.Limits, out var reason);
         if (error != RttpErrorCode.None)
         {
+            if (!IsWelcomed && !StartsWithHelloVerb(line))
+            {
+                // Before HELLO only a HELLO is taken: anything else (an unknown verb, a lower-case
+                // "hello", a PUB with a bad escape) is HELLO_REQUIRED, as for a well-formed SUB. A
+                // malformed HELLO gets its own error and may be sent again within the hello timeout.
+                SendError(RttpErrorCode.HelloRequired, "send HELLO <versions> first");
+                return;
+            }
+
             SendError(error, reason);
             return;
         }
@@ -262,6 +323,15 @@ internal sealed partial class ClientSession : IDisposable
 
         _server.CountIn();
         Dispatch(_frame);
+    }
+
+    /// <summary>The line's first token is the verb HELLO (whatever follows it).</summary>
+    private static bool StartsWithHelloVerb(in ReadOnlySequence<byte> line)
+    {
+        Span<byte> head = stackalloc byte[6];
+        var n = (int)Math.Min(line.Length, head.Length);
+        line.Slice(0, n).CopyTo(head);
+        return head[..n] is [(byte)'H', (byte)'E', (byte)'L', (byte)'L', (byte)'O'] or [(byte)'H', (byte)'E', (byte)'L', (byte)'L', (byte)'O', (byte)' '];
     }
 
     internal void SendError(RttpErrorCode code, string? text, string? meta = null)

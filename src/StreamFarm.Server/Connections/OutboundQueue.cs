@@ -8,9 +8,13 @@ namespace StreamFarm.Server.Connections;
 /// <summary>
 /// A connection's bounded outbound queue. Producers (publishers' fan-out, the session's own replies)
 /// enqueue under a short lock; one writer loop drains it in batches into the transport pipe, one
-/// flush per batch. Over <see cref="LimitOptions.MaxOutboundBytes"/> the queue conflates: a record
-/// message for a subject that already waits is merged into the waiting one. Above four times the
-/// limit (or over it for longer than the slow-consumer timeout) the owner cuts the connection.
+/// flush per batch. When the queue reaches <see cref="LimitOptions.MaxOutboundBytes"/> it starts to
+/// conflate: first every waiting message of a subject is merged into that subject's first waiting
+/// one (so what waits is the newest state of each subject, and a flood on a few subjects shrinks
+/// to a few lines), then each new record message is merged into its subject's waiting one, until
+/// the writer has drained the queue below half the limit. A <c>STATUS</c> line of a subject is a
+/// barrier: nothing of that subject is merged across it. Above four times the limit (or over it
+/// for longer than the slow-consumer timeout) the owner cuts the connection.
 /// </summary>
 internal sealed class OutboundQueue
 {
@@ -26,7 +30,8 @@ internal sealed class OutboundQueue
     private long _headIndex; // absolute index of _ring[_head]
     private long _bytes;
     private long _overSince; // timestamp when the queue went over the limit; 0 when under
-    private Dictionary<SubjectRecord, long>? _pendingBySubject; // only while conflating
+    private Dictionary<SubjectRecord, long>? _pendingBySubject; // only while conflating: each subject's waiting record message (absolute index)
+    private PipeWriter? _output; // the writer loop's transport, to hurry the last line of a cut
     private RttpFrame? _mergeFrame;
     private bool _completed;
     private long _conflations;
@@ -64,7 +69,12 @@ internal sealed class OutboundQueue
                 return;
             }
 
-            if (_bytes >= _maxBytes && TryConflate(message))
+            if (_pendingBySubject is null && _bytes >= _maxBytes)
+            {
+                Compact();
+            }
+
+            if (_pendingBySubject is not null && TryConflate(message))
             {
                 return;
             }
@@ -85,15 +95,18 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>Queues a STATUS line: never merged, and nothing of its subject is merged across it.</summary>
     public void EnqueueStatus(ReadOnlySpan<byte> subject, SubjectStatus status)
     {
         var w = new ArrayBufferWriter<byte>(subject.Length + 20);
         RttpWriter.WriteStatus(w, subject, status);
-        EnqueueControl(w.WrittenSpan.ToArray());
+        EnqueueControl(w.WrittenSpan.ToArray(), System.Text.Encoding.UTF8.GetString(subject));
     }
 
     /// <summary>Queues a rendered line (or lines) that is never conflated: replies, errors, farm deltas.</summary>
-    public void EnqueueControl(byte[] lines)
+    public void EnqueueControl(byte[] lines) => EnqueueControl(lines, null);
+
+    private void EnqueueControl(byte[] lines, string? statusOf)
     {
         bool hard;
         lock (_lock)
@@ -103,7 +116,12 @@ internal sealed class OutboundQueue
                 return;
             }
 
-            Append(new Entry(null, lines));
+            if (statusOf is not null && _pendingBySubject is not null)
+            {
+                EndMerging(_pendingBySubject, statusOf);
+            }
+
+            Append(new Entry(null, lines, statusOf));
             hard = _bytes > 4L * _maxBytes;
         }
 
@@ -140,6 +158,13 @@ internal sealed class OutboundQueue
             _completed = true;
         }
 
+        if (discardPending)
+        {
+            // A cut: the writer may be waiting for a full transport. Stop that wait, so that the
+            // final line goes into the transport at once, behind only what it already holds.
+            Volatile.Read(ref _output)?.CancelPendingFlush();
+        }
+
         _signal.Set();
     }
 
@@ -151,6 +176,7 @@ internal sealed class OutboundQueue
     public async Task RunWriterAsync(PipeWriter output, Action<int> sent, Action onWrite, CancellationToken cancel)
     {
         var batch = new Entry[256];
+        Volatile.Write(ref _output, output);
         while (!cancel.IsCancellationRequested)
         {
             await _signal.WaitAsync();
@@ -178,10 +204,13 @@ internal sealed class OutboundQueue
                 sent(n);
                 onWrite();
                 var result = await output.FlushAsync(cancel);
-                if (result.IsCompleted || result.IsCanceled)
+                if (result.IsCompleted)
                 {
                     return;
                 }
+
+                // Canceled: Complete(discardPending) wants the final line written now; the loop
+                // takes it next (and ends once it is flushed, or when the grace period cancels).
             }
         }
     }
@@ -205,7 +234,7 @@ internal sealed class OutboundQueue
                 batch[n++] = e;
             }
 
-            if (_bytes < _maxBytes / 2 && _overSince != 0)
+            if (_bytes < _maxBytes / 2)
             {
                 Volatile.Write(ref _overSince, 0);
                 _pendingBySubject = null;
@@ -239,22 +268,76 @@ internal sealed class OutboundQueue
         }
     }
 
-    private bool TryConflate(RecordMessage message)
+    /// <summary>
+    /// Starts conflating: merges every waiting record message into the first waiting one of its
+    /// subject (not across a STATUS line of that subject), so the queue holds the newest state of
+    /// each subject once, at the place its oldest message had. Counted as drained: a queue that
+    /// shrinks below half its limit is no longer over it.
+    /// </summary>
+    private void Compact()
     {
-        if (_pendingBySubject is null)
+        var open = new Dictionary<SubjectRecord, long>();
+        var kept = new Entry[_ring.Length];
+        var n = 0;
+        var bytes = 0L;
+        for (var i = 0; i < _count; i++)
         {
-            _pendingBySubject = new Dictionary<SubjectRecord, long>();
-            for (var i = 0; i < _count; i++)
+            var e = _ring[(_head + i) % _ring.Length];
+            if (e.Record is { } record)
             {
-                var r = _ring[(_head + i) % _ring.Length].Record;
-                if (r is not null)
+                if (open.TryGetValue(record.Subject, out var at))
                 {
-                    _pendingBySubject[r.Subject] = _headIndex + i;
+                    var waiting = kept[at].Record!;
+                    var merged = Merge(waiting, record);
+                    bytes += merged.Length - waiting.Length;
+                    kept[at] = new Entry(merged, null);
+                    _conflations++;
+                    continue;
                 }
+
+                open[record.Subject] = n;
             }
+            else if (e.StatusOf is { } name)
+            {
+                EndMerging(open, name);
+            }
+
+            kept[n++] = e;
+            bytes += e.Size;
         }
 
-        if (!_pendingBySubject.TryGetValue(message.Subject, out var index) || index < _headIndex)
+        _ring = kept;
+        _head = 0;
+        _count = n;
+        _bytes = bytes;
+        _pendingBySubject = new Dictionary<SubjectRecord, long>(open.Count);
+        foreach (var (subject, at) in open)
+        {
+            _pendingBySubject[subject] = _headIndex + at;
+        }
+
+        if (_bytes < _maxBytes / 2)
+        {
+            Volatile.Write(ref _overSince, 0);
+        }
+    }
+
+    /// <summary>A STATUS line of <paramref name="name"/> was queued: later messages of it are not merged into earlier ones.</summary>
+    private static void EndMerging(Dictionary<SubjectRecord, long> open, string name)
+    {
+        foreach (var subject in open.Keys)
+        {
+            if (subject.Name == name)
+            {
+                open.Remove(subject);
+                return;
+            }
+        }
+    }
+
+    private bool TryConflate(RecordMessage message)
+    {
+        if (!_pendingBySubject!.TryGetValue(message.Subject, out var index) || index < _headIndex)
         {
             return false;
         }
@@ -373,7 +456,8 @@ internal sealed class OutboundQueue
         return clear;
     }
 
-    private readonly record struct Entry(RecordMessage? Record, byte[]? Control)
+    // StatusOf: for a STATUS line, its subject (a barrier to merging).
+    private readonly record struct Entry(RecordMessage? Record, byte[]? Control, string? StatusOf = null)
     {
         public int Size => Record?.Length ?? Control?.Length ?? 0;
     }

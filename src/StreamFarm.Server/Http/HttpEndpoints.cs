@@ -44,10 +44,22 @@ internal static class HttpEndpoints
             return;
         }
 
+        TransportAbort.SizeSendBuffer(context.Features, server.Options.Limits.SocketSendBufferBytes);
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes);
+        var bridge = new WebSocketBridge(socket, server.Options.Limits.MaxLineBytes, server.Time);
         var remote = $"ws:{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        await bridge.RunAsync((pipe, aborted) => server.RunSessionAsync(pipe, remote, aborted), context.RequestAborted);
+        await bridge.RunAsync(
+            async (pipe, _) =>
+            {
+                var end = await server.RunSessionCoreAsync(pipe, remote);
+                return end.Cut ? TimeSpan.Zero : end.GraceLeft; // cut: its grace period is over
+            },
+            () =>
+            {
+                socket.Abort();
+                TransportAbort.Reset(context.Features, context.Abort);
+            },
+            context.RequestAborted);
     }
 
     private static string StatusPage(RttpServer server)

@@ -13,12 +13,14 @@ namespace StreamFarm.Server.Transport;
 internal sealed class WebSocketBridge : IDuplexPipe
 {
     private readonly WebSocket _socket;
+    private readonly TimeProvider _time;
     private readonly Pipe _in;
     private readonly Pipe _out;
 
-    public WebSocketBridge(WebSocket socket, int maxLineBytes)
+    public WebSocketBridge(WebSocket socket, int maxLineBytes, TimeProvider time)
     {
         _socket = socket;
+        _time = time;
         var threshold = Math.Max(64 * 1024, maxLineBytes * 2L);
         _in = new Pipe(new PipeOptions(pauseWriterThreshold: threshold, resumeWriterThreshold: threshold / 2, useSynchronizationContext: false));
         _out = new Pipe(new PipeOptions(pauseWriterThreshold: threshold, resumeWriterThreshold: threshold / 2, useSynchronizationContext: false));
@@ -28,12 +30,27 @@ internal sealed class WebSocketBridge : IDuplexPipe
 
     public PipeWriter Output => _out.Writer;
 
-    /// <summary>Runs the session over this bridge until both directions are done.</summary>
-    public async Task RunAsync(Func<IDuplexPipe, CancellationToken, Task> session, CancellationToken aborted)
+    /// <summary>
+    /// Runs the session over this bridge until both directions are done. The session returns what
+    /// is left of its closing grace period: the last lines go out within it, or the connection is
+    /// cut with <paramref name="abort"/> (a peer that does not read would hold a send forever);
+    /// zero cuts it at once.
+    /// </summary>
+    public async Task RunAsync(Func<IDuplexPipe, CancellationToken, Task<TimeSpan>> session, Action abort, CancellationToken aborted)
     {
         var receive = ReceiveLoopAsync(aborted);
         var send = SendLoopAsync(aborted);
-        await session(this, aborted);
+        var graceLeft = await session(this, aborted);
+        if (graceLeft <= TimeSpan.Zero || !await CompletesWithinAsync(send, graceLeft))
+        {
+            // The grace period is over (or the session was cut for not keeping up): no close
+            // handshake with a peer that does not read.
+            abort();
+            await send;
+            await receive;
+            return;
+        }
+
         await send;
         try
         {
@@ -42,19 +59,33 @@ internal sealed class WebSocketBridge : IDuplexPipe
                 await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", aborted);
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
             // peer already gone
         }
 
         // Wait for the peer's close frame before dropping the connection, so the last lines (an ERR,
         // a BYE) are not lost to a reset; a peer that never answers is cut after a grace period.
-        if (await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)) != receive)
+        if (!await CompletesWithinAsync(receive, TimeSpan.FromSeconds(2)))
         {
-            _socket.Abort();
+            abort();
         }
 
         await receive;
+    }
+
+    private async Task<bool> CompletesWithinAsync(Task task, TimeSpan time)
+    {
+        if (task.IsCompleted || time <= TimeSpan.Zero)
+        {
+            return task.IsCompleted;
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var delay = Task.Delay(time, _time, cancel.Token);
+        var first = await Task.WhenAny(task, delay);
+        await cancel.CancelAsync();
+        return first == task;
     }
 
     private async Task ReceiveLoopAsync(CancellationToken aborted)
@@ -93,7 +124,7 @@ internal sealed class WebSocketBridge : IDuplexPipe
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
             // connection lost: the session sees the end of input
         }
@@ -131,9 +162,9 @@ internal sealed class WebSocketBridge : IDuplexPipe
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
-            // connection lost
+            // connection lost, or cut after the grace period
         }
 
         await reader.CompleteAsync();
@@ -160,17 +191,21 @@ internal sealed class WebSocketBridge : IDuplexPipe
 
     private async ValueTask SendAsync(ReadOnlySequence<byte> chunk, CancellationToken aborted)
     {
-        if (chunk.IsSingleSegment)
+        // One text message per chunk, one frame per segment; the last frame ends the message. (The
+        // position TryGet leaves after the last segment is default, not chunk.End: slicing at it
+        // threw ArgumentOutOfRangeException once the pipe's segments no longer started at index 0,
+        // and before that left the message unended.)
+        var rest = chunk;
+        while (!rest.IsEmpty)
         {
-            await _socket.SendAsync(chunk.First, WebSocketMessageType.Text, endOfMessage: true, aborted);
-            return;
-        }
+            var segment = rest.First;
+            rest = rest.Slice(segment.Length);
+            if (segment.IsEmpty)
+            {
+                continue;
+            }
 
-        var position = chunk.Start;
-        while (chunk.TryGet(ref position, out var segment))
-        {
-            var last = position.Equals(chunk.End) || chunk.Slice(position).IsEmpty;
-            await _socket.SendAsync(segment, WebSocketMessageType.Text, last, aborted);
+            await _socket.SendAsync(segment, WebSocketMessageType.Text, endOfMessage: rest.IsEmpty, aborted);
         }
     }
 }
