@@ -41,6 +41,7 @@ public sealed partial class RttpServer : IDisposable
     private long _rebalanceMoves;
     private long _rejected;
     private long _pausesSeen;
+    private long _stallsSeen;
     private long _rejoinUntil; // timestamp; 0: not rejoining
 
     public RttpServer(ServerOptions options, TimeProvider time, ILogger<RttpServer> log, Func<RttpServer, IFarmView>? farm = null)
@@ -200,11 +201,11 @@ public sealed partial class RttpServer : IDisposable
     /// <summary>Raised when <see cref="IsRejoining"/> changes.</summary>
     public event Action? RejoiningChanged;
 
-    /// <summary>True when this process was paused (longer than the limit) since <paramref name="pauses"/> was read.</summary>
-    internal bool WasPausedSince(long pauses)
+    /// <summary>True when this process was silent longer than <see cref="Subjects.RecordClock.StaleInputLimit"/> (paused, or starved) since <paramref name="stalls"/> was read.</summary>
+    internal bool WasStalledSince(long stalls)
     {
-        _ = Subjects.Clock.Term; // checks for a pause first
-        return Subjects.Clock.Pauses != pauses;
+        Subjects.Clock.CheckStall(); // counts a silence first, if this read is the first sign of life after it
+        return Subjects.Clock.Stalls != stalls;
     }
 
     /// <summary>Starts (or extends) re-joining the farm; see <see cref="IsRejoining"/>.</summary>
@@ -522,10 +523,12 @@ public sealed partial class RttpServer : IDisposable
             _lastHousekeep = now;
             Subjects.Clock.Beat(); // a sign of life: a pause longer than the farm's fastest verdict starts a new ownership term
             Subjects.Clock.ReleaseDueHolds();
-            var pauses = Subjects.Clock.Pauses;
-            if (pauses != _pausesSeen)
+            var stalls = Subjects.Clock.Stalls;
+            if (stalls != _stallsSeen)
             {
-                _pausesSeen = pauses;
+                // Silent long enough that clients may have given up and published elsewhere: their
+                // waiting lines are not applied late (RecordClock.StaleInputLimit).
+                _stallsSeen = stalls;
                 foreach (var s in _sessions.Values)
                 {
                     if (!s.IsRoute)
@@ -533,7 +536,12 @@ public sealed partial class RttpServer : IDisposable
                         s.Close(DisconnectReason.ServerPaused, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"BYE PAUSED server {Options.Id} was paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s; reconnect\n")), discardPending: true);
                     }
                 }
+            }
 
+            var pauses = Subjects.Clock.Pauses;
+            if (pauses != _pausesSeen)
+            {
+                _pausesSeen = pauses;
                 if (Routes is not null)
                 {
                     Rejoin(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s"));

@@ -27,7 +27,7 @@ internal sealed partial class ClientSession : IDisposable
     private long _routeAcknowledged;  // under _ackLock
     private readonly Lock _ackLock = new();
     private SortedSet<long>? _pendingHops; // route sessions: publications passed on, not acknowledged by their owner yet
-    private readonly long _pausesAtStart;
+    private readonly long _stallsAtStart;
     private Permissions? _permissions;
 
     public ClientSession(RttpServer server, IDuplexPipe transport, string remote, long id, bool onRoutePort = false)
@@ -38,7 +38,7 @@ internal sealed partial class ClientSession : IDisposable
         Remote = remote;
         Id = id;
         _startedAt = _lastReceived = _lastSent = server.Time.GetTimestamp();
-        _pausesAtStart = server.Subjects.Clock.Pauses;
+        _stallsAtStart = server.Subjects.Clock.Stalls;
         Outbound = new OutboundQueue(server.Options.Limits.MaxOutboundBytes, server.Time)
         {
             HardLimitExceeded = () => CloseSlowConsumer("outbound buffer exceeded four times its limit"),
@@ -247,7 +247,7 @@ internal sealed partial class ClientSession : IDisposable
 
             var buffer = result.Buffer;
             Volatile.Write(ref _lastReceived, _server.Time.GetTimestamp());
-            if (!IsRoute && _server.WasPausedSince(_pausesAtStart))
+            if (!IsRoute && _server.WasStalledSince(_stallsAtStart))
             {
                 // This process was paused while these bytes waited: they may be seconds old, and
                 // the farm may have moved on (other owners, newer values). Nothing of it is applied;

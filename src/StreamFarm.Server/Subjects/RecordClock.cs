@@ -34,6 +34,7 @@ internal sealed class RecordClock
     private long _beat;        // timestamp of the last sign of life (housekeeping tick)
     private long _renounced;
     private long _pauses;
+    private long _stalls;
     private long _pausedTicks;
 
     public RecordClock(TimeProvider time, int serverBits = 0, TimeSpan? pauseLimit = null)
@@ -58,6 +59,26 @@ internal sealed class RecordClock
 
     /// <summary>Pauses of this process longer than <see cref="PauseLimit"/> seen so far.</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>
+    /// A shorter silence after which what clients sent meanwhile is not trusted: a client gives up
+    /// on a server that has not answered for about 2-3 s (three unanswered pings a second apart) and
+    /// may publish newer values elsewhere, so a server silent longer than this closes its clients
+    /// (<c>BYE PAUSED</c>) rather than apply their waiting lines late. Not a new ownership term.
+    /// </summary>
+    public static readonly TimeSpan StaleInputLimit = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>Silences longer than <see cref="StaleInputLimit"/> seen so far (every pause is one).</summary>
+    public long Stalls => Interlocked.Read(ref _stalls);
+
+    /// <summary>Counts a silence longer than <see cref="StaleInputLimit"/> now, if there was one (as the housekeeping tick would).</summary>
+    public void CheckStall()
+    {
+        if (_time.GetElapsedTime(Volatile.Read(ref _beat)) > StaleInputLimit)
+        {
+            Beat();
+        }
+    }
 
     /// <summary>How long the last such pause lasted.</summary>
     public TimeSpan LastPause => TimeSpan.FromTicks(Interlocked.Read(ref _pausedTicks));
@@ -171,7 +192,18 @@ internal sealed class RecordClock
         var now = _time.GetTimestamp();
         var beat = Volatile.Read(ref _beat);
         var silent = _time.GetElapsedTime(beat, now);
-        if (Interlocked.CompareExchange(ref _beat, now, beat) == beat && silent > PauseLimit)
+        if (Interlocked.CompareExchange(ref _beat, now, beat) != beat)
+        {
+            return;
+        }
+
+        if (silent > StaleInputLimit)
+        {
+            Interlocked.Exchange(ref _pausedTicks, silent.Ticks);
+            Interlocked.Increment(ref _stalls);
+        }
+
+        if (silent > PauseLimit)
         {
             Interlocked.Exchange(ref _pausedTicks, silent.Ticks);
             Interlocked.Increment(ref _pauses);
