@@ -397,8 +397,8 @@ public sealed partial class FarmClient
         }
     }
 
-    /// <summary>Makes <paramref name="connection"/> the current one and restores every subscription on it.</summary>
-    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel, bool moved = false)
+    /// <summary>Makes <paramref name="connection"/> the current one (with its table); returns the subjects to restore on it, all marked as resubscribed.</summary>
+    private List<string> Adopt(RttpConnection connection)
     {
         List<string> subjects;
         lock (_lock)
@@ -410,6 +410,13 @@ public sealed partial class FarmClient
 
         Volatile.Write(ref _connection, connection);
         Volatile.Write(ref _table, connection.Farm);
+        return subjects;
+    }
+
+    /// <summary>Makes <paramref name="connection"/> the current one and restores every subscription on it.</summary>
+    private async Task ActivateAsync(RttpConnection connection, CancellationToken cancel, bool moved = false)
+    {
+        var subjects = Adopt(connection);
         if (subjects.Count > 0)
         {
             try

@@ -135,16 +135,7 @@ public sealed partial class FarmClient
     private async Task PromoteAsync(Standby standby, CancellationToken cancel)
     {
         var connection = standby.Connection;
-        List<string> subjects;
-        lock (_lock)
-        {
-            subjects = [.. _subjects];
-            _resubscribed.Clear();
-            _resubscribed.UnionWith(subjects);
-        }
-
-        Volatile.Write(ref _connection, connection);
-        Volatile.Write(ref _table, connection.Farm);
+        var subjects = Adopt(connection);
         var missing = new List<string>();
         var images = 0;
         foreach (var subject in subjects)
