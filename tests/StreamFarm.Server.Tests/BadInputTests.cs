@@ -20,6 +20,9 @@ public sealed class BadInputTests
     [InlineData("PUB /x a=\u0001", "ERR SYNTAX")]
     [InlineData("IMAGE /x 1 1 a=1", "ERR SYNTAX")]
     [InlineData("HELLO 1", "ERR DUPLICATE_HELLO")]
+    [InlineData("FARM now", "ERR SYNTAX")]
+    [InlineData("FARM 1 1", "ERR SYNTAX")]
+    [InlineData(@"PUB /x a=\x41", "ERR BAD_ESCAPE")]
     public async Task BadLine_NonFatal_ErrThenSessionContinues(string line, string expected)
     {
         await using var node = await TestNode.StartAsync();

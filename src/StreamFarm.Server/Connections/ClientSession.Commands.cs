@@ -23,6 +23,10 @@ internal sealed partial class ClientSession
             case RttpVerb.Unsub: OnUnsub(frame); break;
             case RttpVerb.Pub: OnPub(frame, replace: false); break;
             case RttpVerb.PubImage: OnPub(frame, replace: true); break;
+            case RttpVerb.Farm when frame.ArgCount > 0:
+                // FARM <version> <count> is the server's table header; a client's FARM takes nothing.
+                SendError(RttpErrorCode.Syntax, "usage: FARM (no arguments)");
+                break;
             case RttpVerb.Farm: _server.SendFarmTable(this); break;
             case RttpVerb.Ping:
                 Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
