@@ -215,6 +215,18 @@ internal sealed partial class ClientSession
             return;
         }
 
+        // A client's publication carries @ack at most: the other attributes (stamps, seeds, hops,
+        // merge counts) are the servers' own, and one passed on to a subject's owner would be
+        // believed there (a forged far-future stamp would outlive every later write).
+        for (var i = 0; i < frame.MetaCount; i++)
+        {
+            if (!frame.MetaName(i).SequenceEqual("ack"u8))
+            {
+                SendError(RttpErrorCode.Syntax, $"@{Encoding.UTF8.GetString(frame.MetaName(i))} is not an attribute a client may send (only @ack): nothing published", $"@subject={Encoding.UTF8.GetString(frame.Arg(0))}");
+                return;
+            }
+        }
+
         byte[]? ackId = null;
         if (frame.TryGetMeta("ack"u8, out var id))
         {
