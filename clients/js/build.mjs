@@ -1,0 +1,16 @@
+// Builds the package: dist/index.js (ES module), dist/streamfarm.min.js (minified, for the size
+// goal and for pages), the .d.ts types (tsc), and the dashboard bundle (src/dashboard, with uPlot).
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
+import { mkdirSync, readFileSync, copyFileSync, writeFileSync } from 'node:fs';
+
+const common = { bundle: true, format: 'esm', target: 'es2022', logLevel: 'warning' };
+await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
+await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/streamfarm.min.js', minify: true });
+execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+
+const min = readFileSync('dist/streamfarm.min.js');
+const size = { minified: min.length, gzip: gzipSync(min, { level: 9 }).length };
+writeFileSync('dist/size.json', JSON.stringify(size) + '\n');
+console.log(`streamfarm.min.js: ${size.minified} B minified, ${size.gzip} B min+gzip`);
