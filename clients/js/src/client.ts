@@ -248,10 +248,11 @@ export class FarmClient {
         this.suspect(session.server, session.url);
         this.clear(session);
         this.step('retried', `trying ${session.url} once more`);
+        const lost = session;
         const again = await this.tryConnect(session.url);
         session = again.session;
         if (session) this.activate(session);
-        else this.step('failed', `${again.error?.message ?? session} did not answer the retry; asking for the service again`);
+        else this.step('failed', `${lost.url} did not answer the retry; asking for the service again`);
       }
       round = Math.max(round, 1);
     }

@@ -218,7 +218,9 @@ function renderSubject(e: SubjectEvent): void {
     for (const c of ['subject', 'seq', ...gridFields, 'status', 'continuity']) tr.append((cells[c] = el('td', { class: c })));
     cells.subject.textContent = e.subject;
     gridRows.set(e.subject, cells);
-    $('grid-body').append(tr);
+    tr.dataset.subject = e.subject;
+    const next = [...$('grid-body').children].find((r) => ((r as HTMLElement).dataset.subject ?? '') > e.subject);
+    $('grid-body').insertBefore(tr, next ?? null); // rows in subject order
   }
   setCell(cells.seq, e.record.seq);
   for (const f of gridFields) setCell(cells[f], e.record.fields[f] ?? '');

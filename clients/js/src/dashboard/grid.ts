@@ -8,10 +8,10 @@ const N = Number(params.get('n') ?? 200);
 const PREFIX = params.get('prefix') ?? '';
 const client = pageClient('price-grid');
 const $ = (id: string): HTMLElement => document.getElementById(id)!;
-showSteps(client, $('steps'));
+const steps = showSteps(client, $('steps'));
 
 const g = {
-  client, updates: 0, events: 0, frames: 0, gaps: 0, images: 0, labels: { continuous: 0, resumed: 0, gap: 0, fresh: 0 } as Record<string, number>,
+  client, steps, updates: 0, events: 0, frames: 0, gaps: 0, images: 0, labels: { continuous: 0, resumed: 0, gap: 0, fresh: 0 } as Record<string, number>,
   lastUpdateAt: 0, servers: {} as Record<string, number>, subjects: [] as string[], violations: [] as string[],
 };
 (globalThis as Record<string, unknown>).__grid = g;
@@ -19,7 +19,7 @@ const g = {
 const cells = new Map<string, Record<string, HTMLTableCellElement>>();
 const catalogs = new Map<string, string[]>();
 const last = new Map<string, { epoch: string; seq: bigint }>();
-let started = false;
+const explicit = params.get('list');
 
 function cellsOf(subject: string): Record<string, HTMLTableCellElement> {
   let c = cells.get(subject);
@@ -51,12 +51,14 @@ function render(batch: SubjectEvent[]): void {
   $('stats').textContent = `${g.subjects.length} subjects · ${g.updates} updates · ${g.images} images · ${g.gaps} gaps · served by ${client.server || '…'}`;
 }
 
-function start(names: string[]): void {
-  started = true;
-  g.subjects = names;
-  for (const n of names) cellsOf(n); // tiles in subject order
+/** Subscribes to the subjects not yet on the grid (up to N in all). */
+function add(names: string[]): void {
+  const fresh = names.filter((n) => !g.subjects.includes(n)).slice(0, Math.max(0, N - g.subjects.length));
+  if (fresh.length === 0) return;
+  g.subjects.push(...fresh);
+  for (const n of fresh) cellsOf(n); // tiles in subject order
   // Every message is checked (no silent gap), and counted; the page renders once a frame.
-  client.subscribe(names, (e: SubjectEvent) => {
+  client.subscribe(fresh, (e: SubjectEvent) => {
     if (e.type === 'status') return;
     const prev = last.get(e.subject);
     const seq = BigInt(e.seq);
@@ -72,24 +74,16 @@ function start(names: string[]): void {
     g.lastUpdateAt = Date.now();
     last.set(e.subject, { epoch: e.epoch, seq });
   });
-  client.subscribe(names, render, { delivery: 'frame' });
+  client.subscribe(fresh, render, { delivery: 'frame' });
 }
 
+/** Each server lists the subjects it holds; the grid follows the union of the lists (sorted, up to N). */
 function catalogWatcher(id: string): void {
   client.subscribe(`/~sys/subjects/${id}`, (e: SubjectEvent) => {
-    if (started || !e.record.fields.names) return;
+    if (explicit || !e.record.fields.names) return;
     catalogs.set(id, e.record.fields.names.split(','));
-    // Each server lists the subjects it holds: wait for every live server's list (2 s at most).
-    const live = client.table.servers.filter((m) => m.liveness === 'alive').length;
-    if (catalogs.size >= live) startFromCatalogs();
-    else setTimeout(startFromCatalogs, 2000);
+    add([...new Set([...catalogs.values()].flat())].filter((s) => s.startsWith(PREFIX)).sort());
   });
-}
-
-function startFromCatalogs(): void {
-  if (started) return;
-  const names = [...new Set([...catalogs.values()].flat())].filter((s) => s.startsWith(PREFIX)).sort().slice(0, N);
-  if (names.length > 0) start(names);
 }
 
 const watched = new Set<string>();
@@ -99,6 +93,5 @@ client.on('table', (t) => t.servers.forEach((m) => {
     catalogWatcher(m.id);
   }
 }));
-const explicit = params.get('list');
-if (explicit) start(explicit.split(','));
+if (explicit) add(explicit.split(','));
 client.connect();
