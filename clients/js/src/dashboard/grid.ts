@@ -2,7 +2,7 @@
 // rendered once per animation frame, each cell labelled with its continuity, with the connection
 // steps shown. Numbers for tests and benchmarks are on window.__grid.
 import type { SubjectEvent } from '../index.js';
-import { el, pageClient, params, setCell, showSteps } from './common.js';
+import { el, pageClient, params, showSteps } from './common.js';
 
 const N = Number(params.get('n') ?? 200);
 const PREFIX = params.get('prefix') ?? '';
@@ -33,6 +33,19 @@ function cellsOf(subject: string): Record<string, HTMLTableCellElement> {
   return c;
 }
 
+function setText(e: HTMLElement, text: string): void {
+  const node = e.firstChild as Text | null;
+  if (node && node.nodeType === 3) node.data = text;
+  else e.textContent = text;
+}
+
+function tick(cell: HTMLElement, value: string): void {
+  const before = Number(cell.textContent);
+  setText(cell, value);
+  const now = Number(value);
+  if (now !== before) cell.dataset.dir = now > before ? 'up' : 'down';
+}
+
 function render(batch: SubjectEvent[]): void {
   g.frames++;
   for (const e of batch) {
@@ -42,11 +55,15 @@ function render(batch: SubjectEvent[]): void {
       continue;
     }
     const c = cellsOf(e.subject);
-    setCell(c.bid, e.record.fields.bid ?? '');
-    setCell(c.ask, e.record.fields.ask ?? '');
-    c.seq.textContent = e.record.seq;
-    c.continuity.textContent = e.continuity === 'continuous' ? '' : e.continuity;
-    c.subject.parentElement!.dataset.continuity = e.continuity;
+    // Up or down in colour, without animations: hundreds of cells animating their background
+    // would repaint on the main thread every frame.
+    tick(c.bid, e.record.fields.bid ?? '');
+    tick(c.ask, e.record.fields.ask ?? '');
+    setText(c.seq, e.record.seq);
+    if (e.continuity !== 'continuous' || c.continuity.firstChild) {
+      setText(c.continuity, e.continuity === 'continuous' ? '' : e.continuity);
+      c.subject.parentElement!.dataset.continuity = e.continuity;
+    }
   }
   $('stats').textContent = `${g.subjects.length} subjects · ${g.updates} updates · ${g.images} images · ${g.gaps} gaps · served by ${client.server || '…'}`;
 }

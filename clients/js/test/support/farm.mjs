@@ -118,5 +118,5 @@ export function startPricePublisher(client, { count = 200, rate = 400, prefix = 
       client.publish(names[k], { bid, ask: (Number(bid) + 0.02).toFixed(4), n: String(n) }).catch(() => {});
     }
   }, tickMs);
-  return { names, stop: () => { stopped = true; clearInterval(timer); } };
+  return { names, published: () => n, stop: () => { stopped = true; clearInterval(timer); } };
 }
