@@ -97,6 +97,7 @@ export class FarmClient {
   private readonly _acks = new Map<string, Pub>();
   private _held: Pub[] = [];
   private _ackCounter = 0;
+  private _moveAfter = 0;
   private _connected: Promise<void>;
   private _resolveConnected!: () => void;
   private readonly _listeners: Record<string, Set<Listener<never>>> = {};
@@ -311,7 +312,10 @@ export class FarmClient {
   }
 
   private async move(current: RttpSession): Promise<RttpSession | null> {
-    const pause = this._random() * this._o.moveSpreadMs;
+    // The server's @after first, then a random moment, so that a server's clients do not all
+    // arrive elsewhere at once.
+    const pause = this._moveAfter + this._random() * this._o.moveSpreadMs;
+    this._moveAfter = 0;
     await sleep(pause);
     const excluded = new Set([current.server]);
     for (let attempt = 0; attempt < 3 && !this._stopped; attempt++) {
@@ -364,7 +368,8 @@ export class FarmClient {
       };
       session.onLine = (line) => {
         if (line.verb === 'MOVE') {
-          finish({ kind: 'move', text: `MOVE ${line.reason}${line.server ? ' toward ' + line.server : ''}` });
+          this._moveAfter = line.after;
+          finish({ kind: 'move', text: `MOVE ${line.reason}${line.after ? ` after ${line.after} ms` : ''}${line.server ? ' toward ' + line.server : ''}` });
           return;
         }
         this.onLine(line, session);

@@ -102,8 +102,11 @@ test('move_Obeyed_ToAnotherServer_MakeBeforeBreak', async () => {
   const { c, steps } = client(farm, 'ws://s1/rttp');
   await c.connect();
   assert.equal(c.server, 's1');
-  s1.push('MOVE DRAINING @after=0');
+  const asked = Date.now();
+  s1.push('MOVE DRAINING @after=150');
   await until(() => c.server === 's2');
+  assert.ok(Date.now() - asked >= 150, 'waited @after first');
+  assert.ok(steps.some((s) => s === 'lost: server s1 asks clients to move: MOVE DRAINING after 150 ms'), steps.join('\n'));
   assert.ok(steps.some((s) => s.startsWith('moved: moved to s2')));
   await c.close();
 });
