@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
-#   scripts/setup.sh          NuGet packages, and the Debian tools the tests use (dig, kdig, knotd;
-#                             nft, for the partition test of routes; curl and openssl for TLS)
+#   scripts/setup.sh          NuGet packages, the Debian tools the tests use (dig, kdig, knotd;
+#                             nft, for the partition test of routes; curl and openssl for TLS;
+#                             node, npm and chromium for the browser client and its tests) and the
+#                             browser client's npm packages
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
 set -euo pipefail
@@ -13,7 +15,8 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 # command to look for, Debian package that provides it
-need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl")
+need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl"
+      "node nodejs" "npm npm" "chromium chromium")
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
@@ -38,3 +41,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 dotnet restore StreamFarm.slnx --nologo -v q
+
+# The browser client (clients/js): its build and test tools from the npm registry, as the lock file
+# pins them (again only when the lock file changed). Chromium is Debian's; nothing is downloaded at
+# run time.
+js=clients/js
+if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the browser client's npm packages" >&2
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

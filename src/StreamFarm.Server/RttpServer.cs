@@ -38,6 +38,7 @@ public sealed partial class RttpServer : IDisposable
     private long _lastRebalance;
     private ITimer? _rebalanceTimer;
     private FarmStatusPublisher? _publisher;
+    private Subjects.SystemSubjectPublisher? _systemSubjects;
     private long _rebalanceMoves;
     private long _rejected;
     private long _pausesSeen;
@@ -584,9 +585,13 @@ public sealed partial class RttpServer : IDisposable
         }
     }
 
+    /// <summary>Starts publishing this server's system subjects (<c>/~sys/...</c>); nodes do, bare test servers need not.</summary>
+    public void StartSystemSubjects() => _systemSubjects ??= new Subjects.SystemSubjectPublisher(this);
+
     public void Dispose()
     {
         _housekeeping.Dispose();
+        _systemSubjects?.Dispose();
         _drainTimer?.Dispose();
         _rebalanceTimer?.Dispose();
         if (Membership is not null)

@@ -235,6 +235,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             membership.Start();
         }
 
+        server.StartSystemSubjects();
         DnsServer? dns = null;
         if (options.DnsListen is not null)
         {

@@ -34,8 +34,14 @@ public sealed class HttpTests
         Assert.Contains("streamfarm_conflations_total 0", metrics, StringComparison.Ordinal);
         Assert.Contains("streamfarm_slow_consumer_closes_total 0", metrics, StringComparison.Ordinal);
 
-        var page = await http.GetStringAsync("/");
+        var page = await http.GetStringAsync("/status");
         Assert.Contains("web1", page, StringComparison.Ordinal);
+        Assert.Contains("<title>StreamFarm dashboard</title>", await http.GetStringAsync("/"), StringComparison.Ordinal);
+        Assert.Contains("<title>StreamFarm price grid</title>", await http.GetStringAsync("/grid"), StringComparison.Ordinal);
+        using var script = await http.GetAsync("/assets/dashboard.js");
+        Assert.Equal("text/javascript", script.Content.Headers.ContentType?.MediaType);
+        Assert.True((await script.Content.ReadAsByteArrayAsync()).Length > 10_000); // the client and uPlot, bundled
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("/assets/nope.js")).StatusCode);
     }
 
     [Fact]

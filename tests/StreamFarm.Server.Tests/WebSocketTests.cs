@@ -48,6 +48,39 @@ public sealed class WebSocketTests
     }
 
     [Fact]
+    public async Task WebSocket_LineSpanningPipeSegments_EndsItsMessage()
+    {
+        // A line longer than a pipe segment (4 KiB) spans segments: it goes out whole, in one
+        // message that ends on a line boundary (since the bridge sends a multi-segment chunk as one
+        // frame; it was one frame per segment, each written and flushed on its own, which held a
+        // busy WebSocket subscriber to a third of TCP's rate).
+        await using var node = await TestNode.StartAsync();
+        await using var pub = await node.ConnectAsync();
+        using var ws = await OpenAsync(node);
+        await SendAsync(ws, "HELLO 1 client=browser\nSUB /BIG\n");
+        var pending = new StringBuilder();
+        Assert.Equal("STATUS /BIG NOT_FOUND", await ExpectAsync(ws, pending, "STATUS"));
+        var big = new string('x', 10_000);
+        await pub.SendAsync($"PUB /BIG v={big}");
+
+        var buffer = new byte[64 * 1024];
+        var message = new StringBuilder();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3)); // the server pings every second: a message must end well before
+        while (!message.ToString().Contains($"v={big}\n", StringComparison.Ordinal))
+        {
+            message.Clear();
+            WebSocketReceiveResult r;
+            do
+            {
+                r = await ws.ReceiveAsync(buffer, cts.Token);
+                message.Append(Encoding.UTF8.GetString(buffer, 0, r.Count));
+            }
+            while (!r.EndOfMessage);
+            Assert.EndsWith("\n", message.ToString(), StringComparison.Ordinal); // every message ends on a line boundary
+        }
+    }
+
+    [Fact]
     public async Task WebSocket_SameProtocol_ImageAndUpdatesFromTcpPublisher()
     {
         await using var node = await TestNode.StartAsync();

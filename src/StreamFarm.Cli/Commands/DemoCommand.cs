@@ -81,7 +81,8 @@ internal static class DemoCommand
                         ./streamfarm sub {names[0]} {names[^1]} --service stream --dns {observer.EndPoint} -v
                       the farm table, live:
                         ./streamfarm farm --service stream --dns {observer.EndPoint}
-                      status pages:   {string.Join("  ", nodes.Select(n => n.Server.Addresses.Http + "/"))}
+                      live dashboard: {nodes[0].Server.Addresses.Http}/   (every server serves one: {string.Join("  ", nodes.Skip(1).Select(n => n.Server.Addresses.Http + "/"))})
+                      price grid:     {nodes[0].Server.Addresses.Http}/grid   ({names.Count} ticking subjects through the farm, each connection step shown)
 
                     Stop a server (see the client move):  kill the demo, or use 'streamfarm node' farms (docs/operations.md).
                     Ctrl-C stops everything.

@@ -126,7 +126,7 @@ internal sealed partial class ClientSession
         routes!.OnInboundRoute(from);
     }
 
-    private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"]);
+    private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"], systemReadable: true);
 
     private void OnSub(RttpFrame frame)
     {

@@ -9,7 +9,7 @@ using StreamFarm.Server.Transport;
 
 namespace StreamFarm.Server.Http;
 
-/// <summary>The HTTP side: status page, /farm, /healthz, /metrics and WebSocket RTTP at /rttp.</summary>
+/// <summary>The HTTP side: the dashboard at /, the price grid at /grid, the static status page at /status, /farm, /healthz, /metrics and WebSocket RTTP at /rttp.</summary>
 internal static class HttpEndpoints
 {
     public static void Map(WebApplication app, RttpServer server, CollectorRegistry registry)
@@ -21,7 +21,13 @@ internal static class HttpEndpoints
         app.MapGet("/farm", () => Results.Text(FarmJson.Serialize(server.Farm.Current), "application/json"));
         app.MapMetrics("/metrics", registry);
         app.Map("/rttp", (HttpContext context) => AcceptWebSocketAsync(context, server));
-        app.MapGet("/", () => Results.Content(StatusPage(server), "text/html; charset=utf-8"));
+        // The live dashboard (and the sample price grid) over RTTP/WebSocket; the server-rendered
+        // status page stays at /status (and at / when the pages were not built into this assembly).
+        app.MapGet("/", () => Pages.Available ? Pages.Serve("dashboard.html") : Results.Content(StatusPage(server), "text/html; charset=utf-8"));
+        app.MapGet("/grid", () => Pages.Serve("grid.html"));
+        app.MapGet("/assets/{name}", (string name) => Pages.Serve(name));
+        app.MapGet("/favicon.ico", () => Results.NoContent());
+        app.MapGet("/status", () => Results.Content(StatusPage(server), "text/html; charset=utf-8"));
         app.MapPost("/admin/drain", (HttpContext context, int? spreadSeconds) =>
         {
             // Administrative: only from the machine itself.

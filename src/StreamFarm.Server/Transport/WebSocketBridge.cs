@@ -191,21 +191,27 @@ internal sealed class WebSocketBridge : IDuplexPipe
 
     private async ValueTask SendAsync(ReadOnlySequence<byte> chunk, CancellationToken aborted)
     {
-        // One text message per chunk, one frame per segment; the last frame ends the message. (The
-        // position TryGet leaves after the last segment is default, not chunk.End: slicing at it
-        // threw ArgumentOutOfRangeException once the pipe's segments no longer started at index 0,
-        // and before that left the message unended.)
-        var rest = chunk;
-        while (!rest.IsEmpty)
+        // One text message and one frame for the whole chunk. Sent segment by segment (4 KiB each),
+        // every frame was a write and a flush of its own, and a busy subscriber's lines went out at
+        // about a third of the rate TCP reached (3,000 against 10,000 a second) until its queue
+        // filled and it was cut as a slow consumer. (Slicing per segment at the position TryGet
+        // leaves after the last one also threw ArgumentOutOfRangeException.)
+        if (chunk.IsSingleSegment)
         {
-            var segment = rest.First;
-            rest = rest.Slice(segment.Length);
-            if (segment.IsEmpty)
-            {
-                continue;
-            }
+            await _socket.SendAsync(chunk.First, WebSocketMessageType.Text, endOfMessage: true, aborted);
+            return;
+        }
 
-            await _socket.SendAsync(segment, WebSocketMessageType.Text, endOfMessage: rest.IsEmpty, aborted);
+        var length = checked((int)chunk.Length);
+        var copy = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            chunk.CopyTo(copy);
+            await _socket.SendAsync(copy.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, aborted);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
         }
     }
 }

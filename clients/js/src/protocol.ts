@@ -1,0 +1,227 @@
+// RTTP v1 lines (docs/protocol.md): escaping, parsing server lines, writing client lines.
+// Pure functions: no I/O, no state.
+
+/** A record's fields, values unescaped. */
+export type Fields = Record<string, string>;
+
+/** A line the server sent, parsed. Unknown verbs parse as `{ verb }` and are ignored by the client. */
+export type ServerLine =
+  | { verb: 'WELCOME'; version: number; server: string; session: string; maxline: number; ping: number; idle: number }
+  | { verb: 'IMAGE' | 'UPDATE'; subject: string; epoch: bigint; seq: bigint; merged: number; fields: Fields }
+  | { verb: 'STATUS'; subject: string; status: string; reason: string }
+  | { verb: 'FARM'; version: number; count: number }
+  | { verb: 'SERVER'; version: number; server: FarmServer }
+  | { verb: 'FARMDEL'; version: number; id: string }
+  | { verb: 'MOVE'; reason: string; server: string; after: number }
+  | { verb: 'ACK'; id: string }
+  | { verb: 'NACK'; id: string; code: string; after: number; text: string }
+  | { verb: 'ERR'; code: string; meta: Fields; text: string }
+  | { verb: 'BYE'; reason: string; text: string }
+  | { verb: 'PING' | 'PONG'; token: string }
+  | { verb: 'OTHER'; line: string };
+
+/** One server of the farm table (a `SERVER` line). */
+export interface FarmServer {
+  id: string;
+  group: string;
+  state: string;
+  liveness: string;
+  users: number;
+  capacity: number;
+  tcp: string;
+  ws: string;
+  http: string;
+  [field: string]: string | number;
+}
+
+/** Error codes after which the server closes the connection (docs/protocol.md, section 5). */
+export const FATAL_CODES: ReadonlySet<string> = new Set([
+  'LINE_TOO_LONG', 'HELLO_REQUIRED', 'HELLO_TIMEOUT', 'VERSION', 'AUTH_FAILED', 'FULL',
+  'SLOW_CONSUMER', 'IDLE', 'BINARY', 'INTERNAL', 'DRAINING', 'WRONG_GROUP',
+]);
+
+/** Escapes a field value: `\` space LF CR TAB and other control bytes. */
+export function escapeValue(value: string): string {
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x20 && c !== 0x5c && c !== 0x7f) { out += value[i]; continue; }
+    switch (c) {
+      case 0x5c: out += '\\\\'; break;
+      case 0x20: out += '\\s'; break;
+      case 0x0a: out += '\\n'; break;
+      case 0x0d: out += '\\r'; break;
+      case 0x09: out += '\\t'; break;
+      default: out += '\\x' + c.toString(16).padStart(2, '0');
+    }
+  }
+  return out;
+}
+
+/** Unescapes a field value; throws on an invalid escape (the server never sends one). */
+export function unescapeValue(text: string): string {
+  if (text.indexOf('\\') < 0) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch !== '\\') { out += ch; continue; }
+    const next = text[++i];
+    switch (next) {
+      case '\\': out += '\\'; break;
+      case 's': out += ' '; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'x': {
+        const hex = text.slice(i + 1, i + 3);
+        const code = /^[0-9a-fA-F]{2}$/.test(hex) ? parseInt(hex, 16) : -1;
+        if (code < 0 || (code > 0x1f && code !== 0x7f)) throw new Error(`bad escape \\x${hex}`);
+        out += String.fromCharCode(code);
+        i += 2;
+        break;
+      }
+      default: throw new Error(`bad escape \\${next ?? ''}`);
+    }
+  }
+  return out;
+}
+
+const SUBJECT = /^(\/[A-Za-z0-9_\-.:~+]+)+$/;
+const FIELD = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/** Whether `s` is a valid subject (`/FX/GBPUSD`). */
+export function isSubject(s: string): boolean {
+  return s.length <= 256 && SUBJECT.test(s);
+}
+
+/** Whether `s` is a valid field name. */
+export function isFieldName(s: string): boolean {
+  return s.length <= 64 && FIELD.test(s);
+}
+
+/** Writes `name=value` tokens; throws on an invalid name. */
+export function writeFields(fields: Fields): string {
+  let out = '';
+  for (const name in fields) {
+    if (!isFieldName(name)) throw new TypeError(`invalid field name '${name}'`);
+    out += ' ' + name + '=' + escapeValue(String(fields[name]));
+  }
+  return out;
+}
+
+function num(v: string | undefined, fallback = 0): number {
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isFinite(n) ? n : fallback;
+}
+
+/** Splits tokens into positionals and `name=value` / `@meta=value` pairs (values unescaped). */
+function split(tokens: string[], from: number): { args: string[]; fields: Fields; meta: Fields } {
+  const args: string[] = [];
+  const fields: Fields = {};
+  const meta: Fields = {};
+  for (let i = from; i < tokens.length; i++) {
+    const t = tokens[i];
+    const eq = t.indexOf('=');
+    if (eq < 0) { args.push(t); continue; }
+    const value = unescapeValue(t.slice(eq + 1));
+    if (t[0] === '@') meta[t.slice(1, eq)] = value; else fields[t.slice(0, eq)] = value;
+  }
+  return { args, fields, meta };
+}
+
+/** The free text after a code and its meta attributes (ERR, NACK, BYE). */
+function freeText(tokens: string[], from: number, meta: Fields): string {
+  let i = from;
+  while (i < tokens.length && tokens[i][0] === '@' && tokens[i].includes('=')) {
+    const t = tokens[i++];
+    const eq = t.indexOf('=');
+    meta[t.slice(1, eq)] = unescapeValue(t.slice(eq + 1));
+  }
+  return tokens.slice(i).join(' ');
+}
+
+/** Parses one server line (without its terminator). */
+export function parseLine(line: string): ServerLine {
+  const tokens = line.split(' ').filter((t) => t.length > 0);
+  const verb = tokens[0] ?? '';
+  switch (verb) {
+    case 'IMAGE':
+    case 'UPDATE': {
+      const { fields, meta } = split(tokens, 4);
+      return { verb, subject: tokens[1], epoch: BigInt(tokens[2] ?? '0'), seq: BigInt(tokens[3] ?? '0'), merged: num(meta.merged, 1), fields };
+    }
+    case 'STATUS': {
+      const { meta } = split(tokens, 3);
+      return { verb, subject: tokens[1], status: tokens[2] ?? '', reason: meta.reason ?? '' };
+    }
+    case 'WELCOME': {
+      const { fields } = split(tokens, 2);
+      return { verb, version: num(tokens[1]), server: fields.server ?? '', session: fields.session ?? '', maxline: num(fields.maxline, 16384), ping: num(fields.ping, 1000), idle: num(fields.idle, 10000) };
+    }
+    case 'FARM':
+      return { verb, version: num(tokens[1]), count: num(tokens[2]) };
+    case 'SERVER': {
+      const { fields } = split(tokens, 2);
+      const server: FarmServer = {
+        ...fields,
+        id: fields.id ?? '', group: fields.group ?? 'default', state: fields.state ?? '', liveness: fields.liveness ?? '',
+        users: num(fields.users), capacity: num(fields.capacity), tcp: fields.tcp ?? '', ws: fields.ws ?? '', http: fields.http ?? '',
+      };
+      return { verb, version: num(tokens[1]), server };
+    }
+    case 'FARMDEL':
+      return { verb, version: num(tokens[1]), id: tokens[2] ?? '' };
+    case 'MOVE': {
+      const { meta } = split(tokens, 2);
+      return { verb, reason: tokens[1] ?? '', server: meta.server ?? '', after: num(meta.after) };
+    }
+    case 'ACK':
+      return { verb, id: tokens[1] ?? '' };
+    case 'NACK': {
+      const meta: Fields = {};
+      const text = freeText(tokens, 3, meta);
+      return { verb, id: tokens[1] ?? '', code: tokens[2] ?? '', after: num(meta.after), text };
+    }
+    case 'ERR': {
+      const meta: Fields = {};
+      const text = freeText(tokens, 2, meta);
+      return { verb, code: tokens[1] ?? '', meta, text };
+    }
+    case 'BYE':
+      return { verb, reason: tokens[1] ?? '', text: tokens.slice(2).join(' ') };
+    case 'PING':
+    case 'PONG':
+      return { verb, token: tokens[1] ?? '' };
+    default:
+      return { verb: 'OTHER', line };
+  }
+}
+
+/** Splits a WebSocket text message into lines (LF, optional CR), skipping empty ones. */
+export function splitLines(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.length > 0) out.push(line);
+  }
+  return out;
+}
+
+/** The HELLO line. */
+export function helloLine(opts: { client?: string; group?: string; token?: string; user?: string; password?: string }): string {
+  const f: Fields = {};
+  if (opts.client) f.client = opts.client;
+  if (opts.group) f.group = opts.group;
+  if (opts.token) f.token = opts.token;
+  if (opts.user) f.user = opts.user;
+  if (opts.password !== undefined && opts.user) f.password = opts.password;
+  return 'HELLO 1' + writeFields(f);
+}
+
+/** A PUB or PUBIMAGE line. */
+export function pubLine(subject: string, fields: Fields, opts: { replace?: boolean; ack?: string } = {}): string {
+  if (!isSubject(subject)) throw new TypeError(`invalid subject '${subject}'`);
+  const body = writeFields(fields);
+  if (!opts.replace && body.length === 0) throw new TypeError('PUB needs at least one field');
+  return (opts.replace ? 'PUBIMAGE ' : 'PUB ') + subject + (opts.ack ? ' @ack=' + opts.ack : '') + body;
+}

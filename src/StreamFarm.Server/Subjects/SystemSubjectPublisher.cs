@@ -1,0 +1,114 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using StreamFarm.Protocol;
+
+namespace StreamFarm.Server.Subjects;
+
+/// <summary>
+/// Publishes this server's system subjects every <see cref="Interval"/>, through the farm like any
+/// publication (so a subscriber at any server sees every server's): <c>/~sys/server/&lt;id&gt;</c>
+/// with its state, counters, rates and limits, and <c>/~sys/subjects/&lt;id&gt;</c> with the
+/// subjects it holds records of (when that list changed). The dashboard at <c>/</c> reads them.
+/// </summary>
+internal sealed class SystemSubjectPublisher : IDisposable
+{
+    /// <summary>How often the status is published: often enough for a live chart, cheap for the farm.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    /// <summary>At most this many bytes of subject names in one catalog publication (well under the line limit).</summary>
+    public const int CatalogBytes = 8 * 1024;
+
+    private readonly RttpServer _server;
+    private readonly ITimer _timer;
+    private readonly long _started;
+    private readonly Lock _lock = new();
+    private long _lastAt;
+    private long _lastIn;
+    private long _lastOut;
+    private string _lastCatalog = "";
+    private int _ticks;
+
+    public SystemSubjectPublisher(RttpServer server)
+    {
+        _server = server;
+        _started = _lastAt = server.Time.GetTimestamp();
+        _timer = server.Time.CreateTimer(_ => Publish(), null, Interval, Interval);
+    }
+
+    /// <summary>One round: the status always, the catalog every few seconds when it changed.</summary>
+    public void Publish()
+    {
+        lock (_lock)
+        {
+            if (_server.IsStopping)
+            {
+                return;
+            }
+
+            var now = _server.Time.GetTimestamp();
+            var seconds = Math.Max(0.001, _server.Time.GetElapsedTime(_lastAt, now).TotalSeconds);
+            long inNow = _server.MessagesIn, outNow = _server.MessagesOut;
+            var limits = _server.Options.Limits;
+            var state = _server.IsDraining ? "draining" : _server.IsRejoining ? "joining" : "active";
+            var f = CultureInfo.InvariantCulture;
+            var line = new StringBuilder(512)
+                .Append("PUB ").Append(SystemSubjects.Server(_server.Options.Id))
+                .Append(f, $" id={_server.Options.Id} group={_server.Options.Group} state={state}")
+                .Append(f, $" connections={_server.Connections} users={_server.Users} capacity={_server.Options.Capacity} routes={_server.RouteSessions}")
+                .Append(f, $" subjects={_server.Subjects.Count} subscriptions={_server.Subscriptions}")
+                .Append(f, $" msgs_in={inNow} msgs_out={outNow} in_rate={(inNow - _lastIn) / seconds:0} out_rate={(outNow - _lastOut) / seconds:0}")
+                .Append(f, $" conflations={_server.Conflations} slow_consumer_closes={_server.SlowConsumerCloses} rejected_full={_server.RejectedFull}")
+                .Append(f, $" rejected_pubs={_server.RejectedPublications} rebalance_moves={_server.RebalanceMoves}")
+                .Append(f, $" uptime_s={_server.Time.GetElapsedTime(_started, now).TotalSeconds:0}")
+                .Append(f, $" max_line={limits.MaxLineBytes} max_fields={limits.MaxFieldsPerMessage} max_subs={limits.MaxSubscriptionsPerConnection}")
+                .Append(f, $" max_outbound={limits.MaxOutboundBytes} slow_consumer_ms={limits.SlowConsumerTimeout.TotalMilliseconds:0}")
+                .Append(f, $" ping_ms={limits.PingInterval.TotalMilliseconds:0} idle_ms={limits.IdleTimeout.TotalMilliseconds:0}");
+            _lastAt = now;
+            _lastIn = inNow;
+            _lastOut = outNow;
+            Apply(line.ToString());
+
+            if (_ticks++ % 3 == 0)
+            {
+                var catalog = Catalog(out var count);
+                if (catalog != _lastCatalog)
+                {
+                    _lastCatalog = catalog;
+                    Apply(string.Create(f, $"PUB {SystemSubjects.Catalog(_server.Options.Id)} count={count} names={catalog}"));
+                }
+            }
+        }
+    }
+
+    /// <summary>The names of this server's non-system subjects, sorted, comma-separated, cut at <see cref="CatalogBytes"/>.</summary>
+    private string Catalog(out int count)
+    {
+        var names = _server.Subjects.All.Select(r => r.Name).Where(n => !SystemSubjects.IsSystem(n)).Order(StringComparer.Ordinal).ToList();
+        count = names.Count;
+        var sb = new StringBuilder();
+        foreach (var n in names)
+        {
+            if (sb.Length + n.Length + 1 > CatalogBytes)
+            {
+                break;
+            }
+
+            sb.Append(sb.Length == 0 ? "" : ",").Append(n);
+        }
+
+        return sb.ToString();
+    }
+
+    private void Apply(string line)
+    {
+        var bytes = Encoding.UTF8.GetBytes(line);
+        var frame = new RttpFrame();
+        if (RttpParser.TryParse(new ReadOnlySequence<byte>(bytes), frame, _server.Limits, out _) == RttpErrorCode.None)
+        {
+            _server.Subjects.Publish(frame.Arg(0), frame, replace: false);
+        }
+    }
+
+    public void Dispose() => _timer.Dispose();
+}
