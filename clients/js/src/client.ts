@@ -40,8 +40,13 @@ export interface FarmClientOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   connectTimeoutMs?: number;
-  /** The address of a server from its table entry (default: its `ws` URL). */
+  /** The address of a server from its table entry (default: its `ws` URL, or `wss` when secure). */
   addressOf?: (server: FarmServer) => string;
+  /**
+   * Move only to servers' TLS addresses (the table's `wss` URLs). Default: on when the page was
+   * served over https (a browser blocks `ws://` from an https page) or a first address is `wss://`.
+   */
+  secure?: boolean;
   /** WebSocket constructor (default: the global one). */
   WebSocket?: WebSocketLike;
 }
@@ -80,7 +85,8 @@ type Listener<T> = (value: T) => void;
 const SUSPECT_MS = 5000;
 
 export class FarmClient {
-  private readonly _o: Required<Omit<FarmClientOptions, 'token' | 'user' | 'password' | 'group' | 'selector' | 'addressOf'>> & FarmClientOptions;
+  private readonly _o: Required<Omit<FarmClientOptions, 'token' | 'user' | 'password' | 'group' | 'selector' | 'addressOf' | 'secure'>> & FarmClientOptions;
+  private readonly _secure: boolean;
   private readonly _first: string[];
   private readonly _selector: Selector;
   private readonly _random: () => number;
@@ -113,6 +119,8 @@ export class FarmClient {
     };
     this._first = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(toUrl);
     if (this._first.length === 0) throw new TypeError('servers: give at least one first address');
+    const page = (globalThis as { location?: { protocol?: string } }).location?.protocol;
+    this._secure = options.secure ?? (page === 'https:' || this._first.some((a) => a.startsWith('wss://')));
     this._selector = options.selector ?? defaultSelector(options.group);
     this._random = this._o.random;
     this._connected = new Promise((r) => (this._resolveConnected = r));
@@ -565,7 +573,9 @@ export class FarmClient {
   }
 
   private addressOf(m: FarmServer): string {
-    return this._o.addressOf ? this._o.addressOf(m) : m.ws;
+    if (this._o.addressOf) return this._o.addressOf(m);
+    // A server without TLS has no wss address: with secure on it is not reached (empty address).
+    return this._secure ? String(m.wss ?? '') : m.ws;
   }
 
   private suspect(id: string, url: string): void {

@@ -29,6 +29,17 @@ test('connect_TwoSteps_FirstServerTableChosenMakeBeforeBreak', async () => {
   await c.close();
 });
 
+test('secure_FirstAddressWss_MovesToTheChosenServersWssAddress', async () => {
+  const farm = new FakeFarm();
+  farm.add('s1', { users: 50 });
+  farm.add('s2', { users: 5 });
+  const { c } = client(farm, 'wss://s1/rttp');
+  await c.connect();
+  assert.equal(c.server, 's2');
+  assert.deepEqual(farm.log, ['connect wss://s1/rttp', 'connect wss://s2/rttp']);
+  await c.close();
+});
+
 test('connect_FirstAddressDown_TriesTheNext', async () => {
   const farm = new FakeFarm();
   farm.add('s1').kill();

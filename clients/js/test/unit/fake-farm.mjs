@@ -9,7 +9,7 @@ export class FakeFarm {
       constructor(url) {
         this.url = url;
         this.readyState = 0;
-        this.server = [...farm.servers.values()].find((s) => s.ws === url);
+        this.server = [...farm.servers.values()].find((s) => s.ws === url || s.wss === url);
         farm.log.push(`connect ${url}`);
         setTimeout(() => this.server && this.server.up ? this.server.accept(this) : this.fail(), 1);
       }
@@ -57,6 +57,7 @@ export class FakeServer {
     this.member = member;
     this.id = member.id;
     this.ws = `ws://${member.id}/rttp`;
+    this.wss = `wss://${member.id}/rttp`;
     this.up = true;
     this.refuse = '';
     this.sockets = new Set();
@@ -68,7 +69,7 @@ export class FakeServer {
 
   line(version) {
     const m = this.member;
-    return `SERVER ${version} id=${m.id} group=${m.group} state=${m.state} liveness=${m.liveness} users=${m.users} capacity=${m.capacity} tcp=${m.id}:7400 ws=${this.ws} http=http://${m.id}`;
+    return `SERVER ${version} id=${m.id} group=${m.group} state=${m.state} liveness=${m.liveness} users=${m.users} capacity=${m.capacity} tcp=${m.id}:7400 ws=${this.ws} http=http://${m.id} wss=${this.wss}`;
   }
 
   accept(ws) {
