@@ -146,17 +146,14 @@ internal sealed class Connector
 
     private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadCa(string file)
     {
-        var ca = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
         try
         {
-            ca.ImportFromPemFile(file);
+            return StreamFarm.Server.Tls.CertificateStore.LoadAuthority(file);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        catch (InvalidDataException e)
         {
-            throw new CliError($"--ca '{file}': {e.Message}", ExitCodes.Usage);
+            throw new CliError($"--ca: {e.Message}", ExitCodes.Usage);
         }
-
-        return ca.Count > 0 ? ca : throw new CliError($"--ca '{file}': no certificate in it", ExitCodes.Usage);
     }
 
     public async Task<RttpConnection> ConnectAsync(ParseResult p, string clientName, CancellationToken cancel)

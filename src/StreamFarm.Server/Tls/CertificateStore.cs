@@ -97,7 +97,7 @@ public sealed partial class CertificateStore : IDisposable
         {
             ca.ImportFromPemFile(file);
         }
-        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
             throw new InvalidDataException($"TLS CA {file}: {e.Message}", e);
         }
