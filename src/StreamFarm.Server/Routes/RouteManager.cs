@@ -525,7 +525,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
         if (Send(owner, RenderForward(frame, stamp, hop == 0 ? 0 : hop + 1), origin, frame.Arg(0)))
         {
-            Interlocked.Increment(ref _forwarded);
+            if (origin.Session is not null)
+            {
+                // Publications of clients (or passed on from other servers); a server's own system
+                // subjects (/~sys, published every second) are not counted.
+                Interlocked.Increment(ref _forwarded);
+            }
+
             return true;
         }
 
