@@ -24,19 +24,31 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
 
     public UdpMembershipTransport(IPEndPoint bind)
     {
-        _udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        try
+        // Port 0 picks a free UDP port, but that number may be taken for TCP (the two port spaces
+        // are separate): then pick again, a few times, rather than fail a start that asked for any port.
+        for (var attempt = 1; ; attempt++)
         {
-            _udp.Bind(bind);
-            var bound = (IPEndPoint)_udp.LocalEndPoint!;
-            _tcp = new TcpListener(bound);
-            _tcp.Start();
-            LocalAddress = bound.ToString(); // [v6]:port or v4:port, which IPEndPoint.TryParse reads back
-        }
-        catch
-        {
-            _udp.Dispose();
-            throw;
+            var udp = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                udp.Bind(bind);
+                var bound = (IPEndPoint)udp.LocalEndPoint!;
+                var tcp = new TcpListener(bound);
+                tcp.Start();
+                _udp = udp;
+                _tcp = tcp;
+                LocalAddress = bound.ToString(); // [v6]:port or v4:port, which IPEndPoint.TryParse reads back
+                return;
+            }
+            catch (SocketException e) when (bind.Port == 0 && attempt < 20 && e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                udp.Dispose();
+            }
+            catch
+            {
+                udp.Dispose();
+                throw;
+            }
         }
     }
 
