@@ -31,4 +31,7 @@ public enum RttpErrorCode : byte
 
     /// <summary>A publication the farm could not apply (its subject's owner unreachable too long, a buffer full); not fatal. <c>@after</c> suggests when to retry.</summary>
     Unavailable = 23,
+
+    /// <summary>A publication that would make its subject's record longer than the server's record limit (its image would not fit in a line); not fatal, nothing applied.</summary>
+    TooLarge = 24,
 }

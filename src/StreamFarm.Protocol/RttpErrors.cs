@@ -10,7 +10,7 @@ public static class RttpErrors
         "NONE", "SYNTAX", "UNKNOWN_VERB", "BAD_SUBJECT", "BAD_FIELD", "BAD_ESCAPE", "BAD_UTF8",
         "TOO_MANY_FIELDS", "TOO_MANY_SUBS", "DENIED", "DUPLICATE_HELLO", "LINE_TOO_LONG",
         "HELLO_REQUIRED", "HELLO_TIMEOUT", "VERSION", "AUTH_FAILED", "FULL", "SLOW_CONSUMER", "IDLE",
-        "BINARY", "INTERNAL", "DRAINING", "WRONG_GROUP", "UNAVAILABLE",
+        "BINARY", "INTERNAL", "DRAINING", "WRONG_GROUP", "UNAVAILABLE", "TOO_LARGE",
     ];
 
     private static readonly byte[][] Utf8Names = Array.ConvertAll(Names, Encoding.ASCII.GetBytes);
@@ -22,7 +22,7 @@ public static class RttpErrors
     public static ReadOnlySpan<byte> WireNameUtf8(this RttpErrorCode code) => Utf8Names[(int)code];
 
     /// <summary>Whether the server closes the connection after sending this error.</summary>
-    public static bool IsFatal(this RttpErrorCode code) => code is >= RttpErrorCode.LineTooLong and not RttpErrorCode.Unavailable;
+    public static bool IsFatal(this RttpErrorCode code) => code is >= RttpErrorCode.LineTooLong and not RttpErrorCode.Unavailable and not RttpErrorCode.TooLarge;
 
     /// <summary>Parses a wire name; unknown names give <see cref="RttpErrorCode.None"/>.</summary>
     public static RttpErrorCode Parse(ReadOnlySpan<byte> name)

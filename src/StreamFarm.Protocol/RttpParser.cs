@@ -156,7 +156,8 @@ public static class RttpParser
             {
                 if (!SubjectSyntax.IsValidSubject(frame.Arg(i)))
                 {
-                    reason = "subjects look like /A/B (segments of A-Z a-z 0-9 _ - . : ~ +, at most 256 bytes)";
+                    var bad = frame.Arg(i);
+                    reason = $"{System.Text.Encoding.UTF8.GetString(bad[..Math.Min(bad.Length, 300)])} is not a subject: subjects look like /A/B (segments of A-Z a-z 0-9 _ - . : ~ +, at most 256 bytes); nothing on the line was taken";
                     return RttpErrorCode.BadSubject;
                 }
             }

@@ -70,7 +70,7 @@ public sealed partial class RttpServer : IDisposable
         _log = log;
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
-        Subjects = new SubjectTable(time, EpochBits(options.Id));
+        Subjects = new SubjectTable(time, EpochBits(options.Id)) { MaxLine = options.Limits.MaxLineBytes };
         if (farm is null && context.Membership is { } transport && options.Farm.Enabled)
         {
             var host = options.AdvertiseHost ?? options.Listen;

@@ -242,6 +242,35 @@ public sealed class RouteTests
         await Eventually.TrueAsync(() => record.SubscriberCount == 0, "the owner drops the listener's interest");
     }
 
+    /// <summary>
+    /// A client's longest line grows on its way to the owner (the stamp and hop count are added):
+    /// the route takes it with the servers' limits, and the owner answers it (here: too large for
+    /// a record). It once read them with the clients' maxline, so one maximal PUB cut the route,
+    /// which reconnected, sent it again and was cut again, and nothing more reached that owner.
+    /// </summary>
+    [Fact]
+    public async Task MaximalPublication_ForAnotherOwner_PassesTheRoute_AndTheRouteStaysUsable()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.20");
+        await farm.RoutesUpAsync();
+        var entry = farm.Nodes[0];
+        var owner = farm.Nodes[1];
+        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/BIG");
+        var maxLine = entry.Server.Options.Limits.MaxLineBytes;
+
+        await using var publisher = await entry.ConnectAsync();
+        var head = $"PUB {subject} @ack=big x=";
+        await publisher.SendAsync(head + new string('v', maxLine - head.Length));
+        Assert.StartsWith("NACK big TOO_LARGE refused by ", await publisher.ExpectAsync("NACK "), StringComparison.Ordinal);
+
+        await publisher.SendAsync($"PUB {subject} @ack=after x=small");
+        Assert.Equal("ACK after", await publisher.ExpectAsync("ACK "));
+        await using var sub = await farm.Nodes[2].ConnectAsync();
+        await sub.SendAsync("SUB " + subject);
+        Assert.EndsWith(" x=small", await sub.ExpectAsync("IMAGE "), StringComparison.Ordinal);
+        Assert.Equal(0, entry.Server.Routes!.Dropped);
+    }
+
     [Fact]
     public async Task OwnerStops_ItsSubjectsMoveWithTheirData_AndTheStreamGoesOn()
     {

@@ -97,18 +97,6 @@ public sealed class WebSocketTests
     }
 
     [Fact]
-    public async Task WebSocket_LineSplitAcrossMessages_Reassembled()
-    {
-        await using var node = await TestNode.StartAsync();
-        using var ws = await OpenAsync(node);
-        var pending = new StringBuilder();
-        await SendAsync(ws, "HEL");
-        await SendAsync(ws, "LO 1\nPI");
-        await SendAsync(ws, "NG split\n");
-        Assert.Equal("PONG split", await ExpectAsync(ws, pending, "PONG"));
-    }
-
-    [Fact]
     public async Task WebSocket_BinaryMessage_ErrBinaryAndClose()
     {
         await using var node = await TestNode.StartAsync();

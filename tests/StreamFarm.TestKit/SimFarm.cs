@@ -91,7 +91,7 @@ public sealed class SimFarm : IDisposable
         Options = options;
         _seeds = new Random(options.Seed);
         Network = new SimNetwork(Time, _seeds.Next());
-        Log = options.Logging ? new SimLog(() => NowMs) : null;
+        Log = options.Logging ? new SimLog(() => NowMs, Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(Environment.GetEnvironmentVariable("SIM_LOG_LEVEL"), out var level) ? level : Microsoft.Extensions.Logging.LogLevel.Information) : null; // SIM_LOG_LEVEL=Debug for a replay (more logging shifts the interleaving within a step: a seed may then pass)
         ServerIds = [.. Enumerable.Range(1, options.Servers).Select(i => $"s{i}")];
         foreach (var id in ServerIds)
         {

@@ -207,7 +207,13 @@ internal sealed partial class ClientSession
                 }
             }
 
-            if (!routes.OnRoutedPublication(frame, RoutePeer!, passedOn ? new PubOrigin(this, null) { RouteIndex = index } : PubOrigin.None) && passedOn)
+            var outcome = routes.OnRoutedPublication(frame, RoutePeer!, new PubOrigin(this, null) { RouteIndex = index });
+            if (outcome == PublishOutcome.TooLarge)
+            {
+                // Refused here, before the batch's ACK: the sender tells its publisher.
+                HopRefused(index, "the subject's record would not fit in one line (maxline)", RttpErrorCode.TooLarge);
+            }
+            else if (outcome != PublishOutcome.Forwarded && passedOn)
             {
                 HopAcknowledged(index); // applied here after all (or refused): nothing to wait for
             }
@@ -258,7 +264,7 @@ internal sealed partial class ClientSession
         }
 
         var origin = new PubOrigin(this, ackId);
-        Settle(origin, _server.Subjects.Publish(subject, frame, replace, origin: origin));
+        Settle(origin, _server.Subjects.Publish(subject, frame, replace, origin: origin), subject);
     }
 
     /// <summary>Longest <c>@ack</c> id a client may give.</summary>
@@ -268,20 +274,16 @@ internal sealed partial class ClientSession
     private static readonly System.Buffers.SearchValues<byte> AckIdBytes = System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-"u8);
 
     /// <summary>
-    /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)
-    /// is acknowledged; forwarded waits for the owner's route acknowledgement; dropped was told already.
-    /// </summary>
-    /// <summary>
     /// A publication this route session took (its <paramref name="index"/>-th) will not be applied:
     /// <c>NACK index UNAVAILABLE text</c> on the route, before the route's ACK moves past it, so the
     /// server that sent it tells its publisher (a NACK, never an ACK).
     /// </summary>
-    internal void HopRefused(long index, string text)
+    internal void HopRefused(long index, string text, RttpErrorCode code = RttpErrorCode.Unavailable)
     {
         if (Volatile.Read(ref _closing) == 0)
         {
             var id = Encoding.ASCII.GetBytes(index.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, id, RttpErrorCode.Unavailable, text)));
+            Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, id, code, text)));
         }
 
         HopAcknowledged(index);
@@ -325,8 +327,19 @@ internal sealed partial class ClientSession
         }
     }
 
-    internal static void Settle(PubOrigin origin, PublishOutcome outcome)
+    /// <summary>
+    /// Tells a publisher the outcome where it is known here: applied (or superseded by newer writes)
+    /// is acknowledged; forwarded waits for the owner's route acknowledgement; dropped was told
+    /// already; too large is refused (<c>TOO_LARGE</c>).
+    /// </summary>
+    internal static void Settle(PubOrigin origin, PublishOutcome outcome, ReadOnlySpan<byte> subject)
     {
+        if (outcome is PublishOutcome.TooLarge)
+        {
+            Reject(origin, subject, "the subject's record would not fit in one line (maxline): publish fewer or shorter fields, or PUBIMAGE to replace it", RttpErrorCode.TooLarge);
+            return;
+        }
+
         if (origin.RouteIndex != 0 && origin.Session is { } route)
         {
             if (outcome is not PublishOutcome.Forwarded)
@@ -356,11 +369,11 @@ internal sealed partial class ClientSession
     /// A publication the farm will not apply: <c>NACK id UNAVAILABLE</c> when the publisher asked
     /// for an acknowledgement, <c>ERR UNAVAILABLE @subject=...</c> otherwise. Never silent.
     /// </summary>
-    internal static void Reject(PubOrigin origin, ReadOnlySpan<byte> subject, string text)
+    internal static void Reject(PubOrigin origin, ReadOnlySpan<byte> subject, string text, RttpErrorCode code = RttpErrorCode.Unavailable)
     {
         if (origin.RouteIndex != 0)
         {
-            origin.Session?.HopRefused(origin.RouteIndex, text);
+            origin.Session?.HopRefused(origin.RouteIndex, text, code);
             return;
         }
 
@@ -370,15 +383,15 @@ internal sealed partial class ClientSession
         }
 
         session._server.CountRejected();
-        const string retry = "@after=1000";
+        string? retry = code == RttpErrorCode.Unavailable ? "@after=1000" : null; // sent again as it is, a record too large stays too large
         if (origin.AckId is { } ackId)
         {
-            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, ackId, RttpErrorCode.Unavailable, text, retry)));
+            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteNack(w, ackId, code, text, retry)));
         }
         else
         {
-            var meta = subject.IsEmpty ? retry : $"@subject={Encoding.UTF8.GetString(subject)} {retry}";
-            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, RttpErrorCode.Unavailable, text, meta)));
+            var meta = subject.IsEmpty ? retry : retry is null ? $"@subject={Encoding.UTF8.GetString(subject)}" : $"@subject={Encoding.UTF8.GetString(subject)} {retry}";
+            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, code, text, meta)));
         }
     }
 

@@ -236,7 +236,6 @@ internal sealed partial class ClientSession : IDisposable
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
-        var maxLine = _server.Limits.MaxLineBytes;
         while (Volatile.Read(ref _closing) == 0)
         {
             var result = await input.ReadAsync();
@@ -262,6 +261,11 @@ internal sealed partial class ClientSession : IDisposable
             {
                 while (Volatile.Read(ref _closing) == 0)
                 {
+                    // A route's lines are the servers' own: a client's longest PUB with the stamps and hop
+                    // count added, a record's copy with every field's stamp. They are read with the peers'
+                    // limits (Routes.RouteLink.PeerLimits), never the clients': a route that refused one
+                    // would be cut, reconnect, send it again, and be cut again, for every publication after it.
+                    var maxLine = IsRoute ? Routes.RouteLink.PeerLimits.MaxLineBytes : _server.Limits.MaxLineBytes;
                     var status = RttpLineReader.TryReadLine(ref buffer, maxLine, out var line);
                     if (status == OperationStatus.Done)
                     {
@@ -300,7 +304,7 @@ internal sealed partial class ClientSession : IDisposable
 
     private void HandleLine(in ReadOnlySequence<byte> line)
     {
-        var error = RttpParser.TryParse(line, _frame, _server.Limits, out var reason);
+        var error = RttpParser.TryParse(line, _frame, IsRoute ? Routes.RouteLink.PeerLimits : _server.Limits, out var reason);
         if (error != RttpErrorCode.None)
         {
             if (!IsWelcomed && !StartsWithHelloVerb(line))

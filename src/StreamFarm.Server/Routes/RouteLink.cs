@@ -26,7 +26,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     private const int MaxRecentCount = 4096;
 
-    private static readonly RttpLimits PeerLimits = new() { MaxLineBytes = 64 << 20, MaxFields = int.MaxValue };
+    /// <summary>Limits on lines between servers (both ways): the servers' own lines, larger than a client's (stamps, whole records).</summary>
+    internal static readonly RttpLimits PeerLimits = new() { MaxLineBytes = 64 << 20, MaxFields = int.MaxValue };
     private readonly RouteManager _manager;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
@@ -276,7 +277,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     }
 
     /// <summary>The peer will not apply the <paramref name="number"/>-th publication of this connection (it could not pass it on): its publisher is told.</summary>
-    private void Refused(OutboundQueue queue, long number, string line)
+    private void Refused(OutboundQueue queue, long number, RttpErrorCode code, string line)
     {
         Entry? refused = null;
         lock (_lock)
@@ -300,8 +301,12 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         if (refused is not null)
         {
-            _manager.CountDropped();
-            ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(refused.Line)), $"{Peer} could not pass it on ({line})");
+            if (code == RttpErrorCode.Unavailable)
+            {
+                _manager.CountDropped();
+            }
+
+            ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(refused.Line)), code == RttpErrorCode.Unavailable ? $"{Peer} could not pass it on ({line})" : $"refused by {Peer}, the subject's owner ({line})", code);
         }
     }
 
@@ -566,7 +571,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                 Acknowledged(queue, (long)count);
                                 break;
                             case RttpVerb.Nack when frame.ArgCount > 0 && long.TryParse(frame.Arg(0), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var refused):
-                                Refused(queue, refused, Encoding.UTF8.GetString(frame.Line.Span));
+                                Refused(queue, refused, frame.ArgCount > 1 && RttpErrors.Parse(frame.Arg(1)) is var code and not RttpErrorCode.None ? code : RttpErrorCode.Unavailable, Encoding.UTF8.GetString(frame.Line.Span));
                                 break;
                             case RttpVerb.Ping:
                                 queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));

@@ -39,6 +39,19 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _received;
     private long _redispatched;
     private long _refusals;
+    private long _seedsParked;
+    private long _seedsLost;
+
+    // Seeds (a record's copy or hand-over) that went round between servers whose tables disagree
+    // (each takes the other for the owner while a change spreads). Dropping one could lose the
+    // last writes of a server (a hand-over is the only copy of them), so they wait here and are
+    // dispatched again when this server's owners change, and every housekeeping tick until the
+    // tables agree; only after ParkLimit are they given up (counted, logged).
+    private readonly Lock _parkLock = new();
+    private List<(byte[] Line, long Since)> _parked = [];
+
+    /// <summary>How long a seed that cannot find its owner is kept (tables that disagree longer than this are broken).</summary>
+    public static readonly TimeSpan ParkLimit = TimeSpan.FromSeconds(30);
 
     public RouteManager(RttpServer server, Keyring keys, ILogger log)
     {
@@ -95,9 +108,66 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             link.RefuseIfStalled(StallLimit);
         }
+
+        DispatchParked();
     }
 
+    /// <summary>Dispatches the parked seeds again (to their owner as this server now sees it), giving up those older than <see cref="ParkLimit"/>.</summary>
+    private void DispatchParked()
+    {
+        List<(byte[] Line, long Since)> parked;
+        lock (_parkLock)
+        {
+            if (_parked.Count == 0)
+            {
+                return;
+            }
+
+            parked = _parked;
+            _parked = [];
+        }
+
+        foreach (var (line, since) in parked)
+        {
+            if (_server.Time.GetElapsedTime(since) > ParkLimit)
+            {
+                Interlocked.Increment(ref _seedsLost);
+                Log.SeedLost(_log, SubjectOf(line), ParkLimit.TotalSeconds);
+                continue;
+            }
+
+            var frame = new RttpFrame();
+            if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
+            {
+                _parkSince = since; // kept if it has to wait again
+                Apply(frame, defaultHop: 0, from: null, PubOrigin.None);
+                _parkSince = 0;
+            }
+        }
+    }
+
+    [ThreadStatic]
+    private static long _parkSince;
+
     public long SeedsSent => Interlocked.Read(ref _seedsSent);
+
+    /// <summary>Seeds kept back because the servers' tables disagreed on their owner (see <see cref="ParkLimit"/>).</summary>
+    public long SeedsParked => Interlocked.Read(ref _seedsParked);
+
+    /// <summary>Seeds given up after <see cref="ParkLimit"/> without finding their owner.</summary>
+    public long SeedsLost => Interlocked.Read(ref _seedsLost);
+
+    /// <summary>Seeds waiting for the tables to agree on their owner.</summary>
+    public int SeedsWaiting
+    {
+        get
+        {
+            lock (_parkLock)
+            {
+                return _parked.Count;
+            }
+        }
+    }
 
     public long SlowRoutes => Interlocked.Read(ref _slowRoutes);
 
@@ -228,6 +298,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     {
         List<RouteLink>? gone = null;
         List<string>? lostPeers = null;
+        var ownersChanged = false;
         lock (_lock)
         {
             if (_stopped || (current is not null && _applied && current.Version <= _table.Version))
@@ -324,6 +395,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             {
                 if (changed)
                 {
+                    ownersChanged = true;
                     _previous = _ownership;
                     _handsOver = current.Members.Where(m => m.Liveness is "alive" or "suspect" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
                     Volatile.Write(ref _changedAt, _server.Time.GetTimestamp());
@@ -367,6 +439,11 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             _ = link.StopAsync(TimeSpan.Zero);
         }
 
+        if (ownersChanged)
+        {
+            DispatchParked(); // seeds that went round may have an owner now
+        }
+
         // Subjects whose last publisher was at a server that is gone wait for a publisher to come back.
         foreach (var peer in (gone?.Select(l => l.Peer) ?? []).Concat(lostPeers ?? []))
         {
@@ -399,17 +476,19 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             var outcome = Apply(frame, defaultHop: 0, from: null, entry.Origin);
             if (entry.Origin.RouteIndex != 0)
             {
-                Connections.ClientSession.Settle(entry.Origin, outcome);
+                Connections.ClientSession.Settle(entry.Origin, outcome, frame.Arg(0));
             }
         }
     }
 
     /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
     /// <summary>
-    /// A PUB or PUBIMAGE that came over a route (from a server that took us for the owner); true
-    /// when it was passed on to the owner, whose acknowledgement <paramref name="origin"/> then waits for.
+    /// A PUB or PUBIMAGE that came over a route (from a server that took us for the owner): applied,
+    /// or passed on to the owner (<see cref="PublishOutcome.Forwarded"/>: <paramref name="origin"/>
+    /// then waits for its acknowledgement), or refused here (<see cref="PublishOutcome.TooLarge"/>:
+    /// the route session tells the sender). The route session settles the outcome itself.
     /// </summary>
-    public bool OnRoutedPublication(RttpFrame frame, string from, PubOrigin origin) => Apply(frame, defaultHop: 1, from, origin) == PublishOutcome.Forwarded;
+    internal PublishOutcome OnRoutedPublication(RttpFrame frame, string from, PubOrigin origin) => Apply(frame, defaultHop: 1, from, origin);
 
     private PublishOutcome Apply(RttpFrame frame, int defaultHop, string? from, PubOrigin origin)
     {
@@ -425,7 +504,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         var outcome = _server.Subjects.Publish(frame.Arg(0), frame, frame.Verb == RttpVerb.PubImage, hop, from, stamp, origin);
         if (origin.RouteIndex == 0)
         {
-            Connections.ClientSession.Settle(origin, outcome); // the route session settles its own
+            Connections.ClientSession.Settle(origin, outcome, frame.Arg(0)); // the route session settles its own
         }
 
         return outcome;
@@ -514,6 +593,19 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     bool IUpstream.Forward(string owner, RttpFrame frame, ulong stamp, int hop, PubOrigin origin)
     {
+        if (hop >= 3 && frame.TryGetMeta("seed"u8, out _))
+        {
+            // A seed that went round: kept until the tables agree (see _parked), its hop count reset.
+            var line = RenderForward(frame, stamp, 0);
+            Interlocked.Increment(ref _seedsParked);
+            lock (_parkLock)
+            {
+                _parked.Add((line, _parkSince != 0 ? _parkSince : _server.Time.GetTimestamp()));
+            }
+
+            return true;
+        }
+
         if (hop >= 3)
         {
             // The owners' tables disagree (a change is still spreading); passing it on further
@@ -677,5 +769,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);
+
+        [LoggerMessage(EventId = 3020, Level = LogLevel.Warning, Message = "a copy of {Subject} found no owner for {Seconds} s (the servers' tables disagree): given up")]
+        public static partial void SeedLost(ILogger logger, string subject, double seconds);
     }
 }

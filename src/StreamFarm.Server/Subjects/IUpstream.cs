@@ -61,6 +61,9 @@ internal enum PublishOutcome
 
     /// <summary>Could not be passed on (the origin was told).</summary>
     Dropped,
+
+    /// <summary>Not applied: the record would outgrow one line (see <see cref="SubjectRecord.MaxFieldsBytes"/>); the origin is told here.</summary>
+    TooLarge,
 }
 
 /// <summary>Where a seed (a copy of a record sent to its new owner) comes from.</summary>

@@ -47,10 +47,26 @@ internal sealed class SubjectRecord
     private string? _handoverFrom;
     private long _holdSince;
     private List<Held>? _held;
+    private readonly int _maxLine; // the clients' line limit (0: none): the record's IMAGE must fit in one line
 
-    public SubjectRecord(string name, ulong epoch, string? upstream = null, RecordClock? clock = null, string? handoverFrom = null)
+    /// <summary>
+    /// Room for everything of an <c>IMAGE</c> or <c>UPDATE</c> line but the subject and the fields:
+    /// <c>"UPDATE "</c>, two spaces, epoch and seq (20 digits each), <c>" @merged="</c> and its count.
+    /// </summary>
+    public const int LineHeaderBytes = 80;
+
+    /// <summary>
+    /// The most bytes the record's fields may take on the wire (<c>" name=value"</c> each), so that
+    /// its IMAGE, and every UPDATE, fits in one line of the clients' <c>maxline</c>: a publication
+    /// that would make it longer is refused (<c>TOO_LARGE</c>) and changes nothing. Copies merged
+    /// from other servers are not refused (they hold writes already applied).
+    /// </summary>
+    public long MaxFieldsBytes => _maxLine <= 0 ? long.MaxValue : (long)_maxLine - NameUtf8.Length - LineHeaderBytes;
+
+    public SubjectRecord(string name, ulong epoch, string? upstream = null, RecordClock? clock = null, string? handoverFrom = null, int maxLine = 0)
     {
         Name = name;
+        _maxLine = maxLine;
         NameUtf8 = Encoding.UTF8.GetBytes(name);
         _epoch = epoch;
         _upstream = upstream;
@@ -292,10 +308,60 @@ internal sealed class SubjectRecord
 
     private const int MaxHeld = 10_000;
 
+    /// <summary>Whether applying the publication could make the fields longer than <see cref="MaxFieldsBytes"/> (an upper bound: a field it would not overwrite, being older, still counts).</summary>
+    private bool WouldOutgrowLine(RttpFrame frame, bool replace)
+    {
+        var limit = MaxFieldsBytes;
+        var n = frame.FieldCount;
+        long added = 0;
+        for (var i = 0; i < n; i++)
+        {
+            added += 2 + frame.FieldName(i).Length + frame.FieldValue(i).Length;
+        }
+
+        if (replace || added > limit)
+        {
+            return added > limit;
+        }
+
+        long current = 0;
+        foreach (var f in _fields)
+        {
+            current += 2 + f.Name.Length + f.Value.Length;
+        }
+
+        if (current + added <= limit)
+        {
+            return false; // the common case: no lookups
+        }
+
+        // Fields it rewrites replace their old values.
+        var projected = current;
+        for (var i = 0; i < n; i++)
+        {
+            var name = frame.FieldName(i);
+            var value = frame.FieldValue(i).Length;
+            var old = -1;
+            for (var j = 0; j < _fields.Count && old < 0; j++)
+            {
+                old = _fields[j].Name.AsSpan().SequenceEqual(name) ? _fields[j].Value.Length : -1;
+            }
+
+            projected += old < 0 ? 2 + name.Length + value : value - old;
+        }
+
+        return projected > limit;
+    }
+
     /// <summary>Owned: applies a publication (merge or replace) and fans the result out. Under the lock.</summary>
     private PublishOutcome ApplyOwned(RttpFrame frame, bool replace, ulong stamp, string? source)
     {
         {
+            if (_maxLine > 0 && WouldOutgrowLine(frame, replace))
+            {
+                return PublishOutcome.TooLarge;
+            }
+
             CheckTerm();
             var n = frame.FieldCount;
             Span<bool> applied = n <= 128 ? stackalloc bool[n] : new bool[n];
@@ -856,7 +922,7 @@ internal sealed class SubjectRecord
         {
             if (RttpParser.TryParse(new ReadOnlySequence<byte>(h.Line.AsMemory(0, h.Line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
             {
-                ClientSession.Settle(h.Origin, ApplyOwned(frame, h.Replace, h.Stamp, h.Source));
+                ClientSession.Settle(h.Origin, ApplyOwned(frame, h.Replace, h.Stamp, h.Source), NameUtf8);
             }
         }
     }

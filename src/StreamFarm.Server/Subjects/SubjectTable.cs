@@ -11,6 +11,9 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// <summary>Stamps, epochs and the ownership term of this server's records.</summary>
     public RecordClock Clock { get; } = new(time, serverBits);
 
+    /// <summary>The clients' line limit (0: none): every record's IMAGE must fit in one such line (<see cref="SubjectRecord.MaxFieldsBytes"/>).</summary>
+    public int MaxLine { get; init; }
+
     private readonly ConcurrentDictionary<string, SubjectRecord> _records = new(StringComparer.Ordinal);
 
     // Taken to create a record and to reassign owners, so that no record is created with an owner
@@ -130,7 +133,7 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
             return _records.GetOrAdd(name, static (key, self) =>
             {
                 var owner = self._ownerOf?.Invoke(key);
-                return new SubjectRecord(key, self.Clock.NextEpoch(), owner, self.Clock, owner is null ? self._predecessorOf?.Invoke(key) : null);
+                return new SubjectRecord(key, self.Clock.NextEpoch(), owner, self.Clock, owner is null ? self._predecessorOf?.Invoke(key) : null, self.MaxLine);
             }, this);
         }
     }

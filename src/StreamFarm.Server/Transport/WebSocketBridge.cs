@@ -93,6 +93,7 @@ internal sealed class WebSocketBridge : IDuplexPipe
         var writer = _in.Writer;
         Exception? failure = null;
         byte[]? scratch = null;
+        var last = (byte)'\n'; // the last byte of the message so far
         try
         {
             while (true)
@@ -116,7 +117,19 @@ internal sealed class WebSocketBridge : IDuplexPipe
                     continue;
                 }
 
+                if (result.Count > 0)
+                {
+                    last = memory.Span[result.Count - 1];
+                }
+
                 writer.Advance(result.Count);
+                if (result.EndOfMessage && last != (byte)'\n')
+                {
+                    // A message holds whole lines: its end ends its last line, LF or not (protocol.md 1).
+                    writer.Write("\n"u8);
+                    last = (byte)'\n';
+                }
+
                 var flush = await writer.FlushAsync(aborted);
                 if (flush.IsCompleted)
                 {
