@@ -70,6 +70,7 @@ public sealed partial class RttpServer : IDisposable
         _log = log;
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
+        AuthThrottle = new AuthThrottle(time, options.Auth.MaxFailuresPerAddress, options.Auth.FailureWindow);
         Subjects = new SubjectTable(time, EpochBits(options.Id)) { MaxLine = options.Limits.MaxLineBytes };
         if (farm is null && context.Membership is { } transport && options.Farm.Enabled)
         {
@@ -150,6 +151,9 @@ public sealed partial class RttpServer : IDisposable
 
     internal Authenticator Authenticator { get; }
 
+    /// <summary>Failed logins per client address (<c>auth.maxFailuresPerAddress</c>).</summary>
+    internal AuthThrottle AuthThrottle { get; }
+
     internal SubjectTable Subjects { get; }
 
     /// <summary>Routes to the other servers of the farm, when they are on (a farm key and <c>farm.routes</c>).</summary>
@@ -184,6 +188,19 @@ public sealed partial class RttpServer : IDisposable
     public long Subscriptions => Interlocked.Read(ref _subscriptions);
 
     public long RejectedFull => Interlocked.Read(ref _rejectedFull);
+
+    /// <summary>RTTP sessions (TCP, TLS, WebSocket) per client address (<c>limits.maxConnectionsPerAddress</c>).</summary>
+    internal Transport.AddressLimiter SessionsPerAddress => _sessionsPerAddress ??= new Transport.AddressLimiter(Options.Limits.MaxConnectionsPerAddress);
+
+    /// <summary>HTTP connections per client address (the same limit, counted apart: a WebSocket client holds one of each).</summary>
+    internal Transport.AddressLimiter HttpPerAddress
+    {
+        get => _httpPerAddress ??= new Transport.AddressLimiter(Options.Limits.MaxConnectionsPerAddress);
+        set => _httpPerAddress = value;
+    }
+
+    private Transport.AddressLimiter? _sessionsPerAddress;
+    private Transport.AddressLimiter? _httpPerAddress;
 
     /// <summary>Clients asked to move (MOVE REBALANCE) because this server had far more than its share.</summary>
     public long RebalanceMoves => Interlocked.Read(ref _rebalanceMoves);
@@ -320,6 +337,25 @@ public sealed partial class RttpServer : IDisposable
             return (ClientSession.CloseGrace, false, false);
         }
 
+        var address = routePort ? null : Transport.AddressLimiter.AddressOf(remote);
+        if (!SessionsPerAddress.TryAcquire(address))
+        {
+            await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"too many connections from {address} (at most {SessionsPerAddress.Limit} per address): close some, or use another server", "@after=1000")));
+            return (ClientSession.CloseGrace, false, false);
+        }
+
+        try
+        {
+            return await RunCountedSessionAsync(transport, remote, routePort);
+        }
+        finally
+        {
+            SessionsPerAddress.Release(address);
+        }
+    }
+
+    private async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunCountedSessionAsync(IDuplexPipe transport, string remote, bool routePort)
+    {
         var id = Interlocked.Increment(ref _nextSessionId);
         using var session = new ClientSession(this, transport, remote, id, routePort);
         _sessions[id] = session;
@@ -564,6 +600,7 @@ public sealed partial class RttpServer : IDisposable
 
             MaybeRebalance(now);
             Routes?.RefuseStalled();
+            AuthThrottle.Forget();
         }
         catch (Exception ex)
         {

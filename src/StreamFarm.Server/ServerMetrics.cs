@@ -24,6 +24,9 @@ internal sealed class ServerMetrics
         var conflations = f.CreateCounter("streamfarm_conflations_total", "Updates merged into waiting ones for slow consumers");
         var slow = f.CreateCounter("streamfarm_slow_consumer_closes_total", "Connections closed as slow consumers");
         var full = f.CreateCounter("streamfarm_rejected_full_total", "Connections refused because the server was full");
+        var perAddress = f.CreateCounter("streamfarm_rejected_per_address_total", "Connections refused because their client address had limits.maxConnectionsPerAddress open (rttp: ERR FULL; http: 503)", "kind");
+        var authFailures = f.CreateCounter("streamfarm_auth_failures_total", "Logins refused for missing or wrong credentials");
+        var authThrottled = f.CreateCounter("streamfarm_auth_throttled_total", "Logins refused unchecked because their address failed auth.maxFailuresPerAddress times within auth.failureWindow");
         var memberUsers = f.CreateGauge("streamfarm_farm_member_users", "Users of each server in the farm table", "member", "group");
         var memberUp = f.CreateGauge("streamfarm_farm_member_alive", "1 when the farm table shows the server alive and active, else 0", "member", "state", "liveness");
         var gossipPackets = f.CreateCounter("streamfarm_gossip_packets_total", "Membership packets", "direction");
@@ -82,6 +85,10 @@ internal sealed class ServerMetrics
                 }
             }
 
+            perAddress.WithLabels("rttp").IncTo(server.SessionsPerAddress.Refused);
+            perAddress.WithLabels("http").IncTo(server.HttpPerAddress.Refused);
+            authFailures.IncTo(server.AuthThrottle.Failures);
+            authThrottled.IncTo(server.AuthThrottle.Throttled);
             rejected.IncTo(server.RejectedPublications);
             terms.IncTo(server.Subjects.Clock.Renounced);
             rejoining.Set(server.IsRejoining ? 1 : 0);

@@ -156,6 +156,16 @@ public sealed class LimitOptions
 
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Most connections open at once from one client address (0: no limit): RTTP sessions (TCP,
+    /// TLS and WebSocket together), and, separately, HTTP connections. Clients behind one NAT or
+    /// proxy share an address: raise it (or set 0) for them.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; set; } = 1000;
+
+    /// <summary>HTTP requests per second one client address may make (a token bucket holding two seconds' worth; 0: no limit). Over it: 429.</summary>
+    public int HttpRequestsPerSecondPerAddress { get; set; } = 100;
+
     /// <summary>The server sends PING after this long without sending anything.</summary>
     public TimeSpan PingInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -172,6 +182,11 @@ public sealed class LimitOptions
         if (MaxFieldsPerMessage < 1 || MaxSubscriptionsPerConnection < 1)
         {
             throw new ArgumentException("limits must be positive");
+        }
+
+        if (MaxConnectionsPerAddress < 0 || HttpRequestsPerSecondPerAddress < 0)
+        {
+            throw new ArgumentException("limits.maxConnectionsPerAddress and limits.httpRequestsPerSecondPerAddress must be 0 (no limit) or more");
         }
 
         if (MaxOutboundBytes < 4096)

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -60,6 +61,38 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
 
     /// <summary>Where other members reach this one (<c>ip:port</c>), when membership runs.</summary>
     public string? GossipAddress => _gossip?.LocalAddress;
+
+    private static readonly byte[] TooManyHttpConnections = System.Text.Encoding.ASCII.GetBytes(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\ntoo many connections from your address: close some\r\n");
+
+    /// <summary>HTTP connections per client address (limits.maxConnectionsPerAddress): one over it gets a 503 and is closed.</summary>
+    private static async Task LimitPerAddressAsync(Microsoft.AspNetCore.Connections.ConnectionContext context, Microsoft.AspNetCore.Connections.ConnectionDelegate next, AddressLimiter limiter)
+    {
+        var address = (context.RemoteEndPoint as IPEndPoint)?.Address is { } a ? AddressLimiter.Normalize(a) : null;
+        if (!limiter.TryAcquire(address))
+        {
+            try
+            {
+                await context.Transport.Output.WriteAsync(TooManyHttpConnections);
+                await context.Transport.Output.CompleteAsync();
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+            {
+                // gone already
+            }
+
+            return;
+        }
+
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            limiter.Release(address);
+        }
+    }
 
     public static async Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default)
     {
@@ -125,6 +158,28 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
         }
 
+        var httpPerAddress = new AddressLimiter(options.Limits.MaxConnectionsPerAddress);
+        if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
+        {
+            // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
+            var rate = options.Limits.HttpRequestsPerSecondPerAddress;
+            builder.Services.AddRateLimiter(o =>
+            {
+                o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+                o.GlobalLimiter = System.Threading.RateLimiting.PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
+                    System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
+                        AddressLimiter.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None),
+                        _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
+                        {
+                            TokenLimit = 2 * rate,
+                            TokensPerPeriod = rate,
+                            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                            QueueLimit = 0,
+                            AutoReplenishment = true,
+                        }));
+            });
+        }
+
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -134,7 +189,11 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 tcpListen = lo;
                 lo.UseConnectionHandler<RttpConnectionHandler>();
             });
-            k.Listen(ip, options.HttpPort, lo => httpListen = lo);
+            k.Listen(ip, options.HttpPort, lo =>
+            {
+                httpListen = lo;
+                lo.Use(next => context => LimitPerAddressAsync(context, next, httpPerAddress));
+            });
             if (certificates is not null)
             {
                 // The handshake takes the certificate in use at that moment (reloaded when the files
@@ -154,6 +213,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 {
                     httpsListen = lo;
                     lo.UseHttps(tls);
+                    lo.Use(next => context => LimitPerAddressAsync(context, next, httpPerAddress)); // after the handshake: the refusal is an HTTP answer
                 });
             }
 
@@ -178,6 +238,12 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         });
         var app = builder.Build();
         var server = app.Services.GetRequiredService<RttpServer>();
+        server.HttpPerAddress = httpPerAddress;
+        if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
+        {
+            app.UseRateLimiter();
+        }
+
         HttpEndpoints.Map(app, server, new ServerMetrics(server, membership).Registry);
         app.Lifetime.ApplicationStopping.Register(server.BeginShutdown);
         try

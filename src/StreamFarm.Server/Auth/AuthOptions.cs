@@ -28,6 +28,16 @@ public sealed class AuthOptions
 
     public bool AnonymousAllowed => AllowAnonymous ?? (Users.Count == 0 && Tokens.Count == 0);
 
+    /// <summary>
+    /// Failed logins one client address may make within <see cref="FailureWindow"/>; after that its
+    /// credentials are refused unchecked until the window ends (0: no limit). A password check is
+    /// a PBKDF2 derivation (tens of ms of CPU): without this, one client could keep a core busy.
+    /// </summary>
+    public int MaxFailuresPerAddress { get; set; } = 10;
+
+    /// <summary>The window of <see cref="MaxFailuresPerAddress"/>, from an address's first failure in it.</summary>
+    public TimeSpan FailureWindow { get; set; } = TimeSpan.FromMinutes(1);
+
     public void Validate()
     {
         foreach (var u in Users)
@@ -54,7 +64,10 @@ public sealed class AuthOptions
 
         CheckPatterns("anonymous", AnonymousSubscribe);
         CheckPatterns("anonymous", AnonymousPublish);
-
+        if (MaxFailuresPerAddress < 0 || FailureWindow <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("auth.maxFailuresPerAddress must be 0 (no limit) or more, and auth.failureWindow longer than 0");
+        }
     }
 
     private static void CheckPatterns(string who, List<string>? patterns)

@@ -78,9 +78,18 @@ internal sealed partial class ClientSession
         var user = Field(frame, "user"u8);
         var password = Field(frame, "password"u8);
         var token = Field(frame, "token"u8);
+        var address = Transport.AddressLimiter.AddressOf(Remote);
+        if (_server.AuthThrottle.BlockedFor(address) is { } wait)
+        {
+            var ms = (long)Math.Ceiling(wait.TotalMilliseconds);
+            SendError(RttpErrorCode.AuthFailed, $"too many failed logins from {address}: try again in {Math.Ceiling(wait.TotalSeconds):0} s", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"@after={ms}"));
+            return;
+        }
+
         var permissions = _server.Authenticator.Authenticate(user, password, token);
         if (permissions is null)
         {
+            _server.AuthThrottle.Failed(address);
             SendError(RttpErrorCode.AuthFailed, user is null && token is null ? "this server requires credentials (user= password= or token=)" : "wrong credentials");
             return;
         }

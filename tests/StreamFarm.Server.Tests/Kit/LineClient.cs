@@ -24,9 +24,10 @@ internal sealed class LineClient : IAsyncDisposable
 
     public Socket Socket => _tcp.Client;
 
-    public static async Task<LineClient> ConnectAsync(IPEndPoint endpoint, int? receiveBuffer = null)
+    public static async Task<LineClient> ConnectAsync(IPEndPoint endpoint, int? receiveBuffer = null, IPAddress? from = null)
     {
-        var tcp = new TcpClient(AddressFamily.InterNetwork) { NoDelay = true };
+        var tcp = from is null ? new TcpClient(AddressFamily.InterNetwork) : new TcpClient(new IPEndPoint(from, 0));
+        tcp.NoDelay = true;
         if (receiveBuffer is { } size)
         {
             tcp.ReceiveBufferSize = size;
