@@ -27,6 +27,7 @@ if [ ! -x .tools/sharpfuzz ]; then
 fi
 
 out=fuzz/out
+rm -rf "$out"
 dotnet publish fuzz/StreamFarm.Fuzz -c Release -o "$out" --nologo -v q > /dev/null
 for dll in "${dlls[@]}"; do
   .tools/sharpfuzz "$out/$dll" > /dev/null

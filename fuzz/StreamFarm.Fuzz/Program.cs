@@ -8,7 +8,7 @@ using StreamFarm.Fuzz;
 if (args.Length == 0)
 {
     Console.Error.WriteLine("usage: streamfarm-fuzz TARGET | smoke TARGET|all [--seed N] [--seconds S] [--executions N] [--corpus DIR] | replay TARGET FILE... | corpus DIR");
-    Console.Error.WriteLine("targets: " + string.Join(", ", Targets.All.Keys));
+    Console.Error.WriteLine("targets: " + string.Join(", ", TargetNames.All));
     return 2;
 }
 
@@ -65,18 +65,21 @@ switch (args[0])
     }
 
     default:
-        if (!Targets.All.TryGetValue(args[0], out var run))
+        // Nothing of the instrumented assemblies may run before SharpFuzz has set up AFL's
+        // coverage map (their static constructors write to it): the target is looked up inside.
+        if (!TargetNames.All.Contains(args[0], StringComparer.Ordinal))
         {
             Console.Error.WriteLine($"unknown target or command: {args[0]}");
             return 2;
         }
 
         // Under afl-fuzz: one process, many inputs; an exception is reported to AFL as a crash.
+        var name = args[0];
         SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
         {
             using var buffer = new MemoryStream();
             stream.CopyTo(buffer);
-            run(buffer.ToArray());
+            Targets.All[name](buffer.ToArray());
         });
         return 0;
 }
