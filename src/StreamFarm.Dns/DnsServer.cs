@@ -5,8 +5,8 @@ using System.Net.Sockets;
 namespace StreamFarm.Dns;
 
 /// <summary>
-/// Serves a <see cref="DnsResponder"/> over UDP (one receive loop per core, each with its own
-/// buffers: no allocation per query) and TCP (length-prefixed messages, several per connection;
+/// Serves a <see cref="DnsResponder"/> over UDP (<see cref="DnsOptions.UdpLoops"/> receive loops,
+/// each with its own buffers, reading and answering in batches: no allocation per query) and TCP (length-prefixed messages, several per connection;
 /// connections bounded per client and in all, closed when idle: <see cref="DnsTcpTable"/>). UDP
 /// answers are rate limited per client network.
 /// </summary>
@@ -63,7 +63,7 @@ public sealed class DnsServer : IAsyncDisposable
             _udp.ReceiveTimeout = 500; // SO_RCVTIMEO: a blocked batch receive returns twice a second to see a stop
         }
 
-        for (var i = 0; i < Math.Max(1, Environment.ProcessorCount); i++)
+        for (var i = 0; i < _options.UdpLoops; i++)
         {
             var t = new Thread(batched ? BatchLoop : UdpLoop) { IsBackground = true, Name = $"dns-udp-{i}" };
             _threads.Add(t);
