@@ -34,4 +34,7 @@ public enum RttpErrorCode : byte
 
     /// <summary>A publication that would make its subject's record longer than the server's record limit (its image would not fit in a line); not fatal, nothing applied.</summary>
     TooLarge = 24,
+
+    /// <summary>The session's token expired and no <c>AUTH</c> renewed it (fatal).</summary>
+    AuthExpired = 25,
 }

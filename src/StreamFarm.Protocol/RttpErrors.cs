@@ -10,7 +10,7 @@ public static class RttpErrors
         "NONE", "SYNTAX", "UNKNOWN_VERB", "BAD_SUBJECT", "BAD_FIELD", "BAD_ESCAPE", "BAD_UTF8",
         "TOO_MANY_FIELDS", "TOO_MANY_SUBS", "DENIED", "DUPLICATE_HELLO", "LINE_TOO_LONG",
         "HELLO_REQUIRED", "HELLO_TIMEOUT", "VERSION", "AUTH_FAILED", "FULL", "SLOW_CONSUMER", "IDLE",
-        "BINARY", "INTERNAL", "DRAINING", "WRONG_GROUP", "UNAVAILABLE", "TOO_LARGE",
+        "BINARY", "INTERNAL", "DRAINING", "WRONG_GROUP", "UNAVAILABLE", "TOO_LARGE", "AUTH_EXPIRED",
     ];
 
     private static readonly byte[][] Utf8Names = Array.ConvertAll(Names, Encoding.ASCII.GetBytes);

@@ -219,6 +219,7 @@ public static class RttpParser
         4 when t.SequenceEqual("FARM"u8) => RttpVerb.Farm,
         4 when t.SequenceEqual("MOVE"u8) => RttpVerb.Move,
         4 when t.SequenceEqual("NACK"u8) => RttpVerb.Nack,
+        4 when t.SequenceEqual("AUTH"u8) => RttpVerb.Auth,
         5 when t.SequenceEqual("HELLO"u8) => RttpVerb.Hello,
         5 when t.SequenceEqual("UNSUB"u8) => RttpVerb.Unsub,
         5 when t.SequenceEqual("IMAGE"u8) => RttpVerb.Image,
@@ -239,7 +240,7 @@ public static class RttpParser
 
         private static Shape[] Build()
         {
-            var t = new Shape[(int)RttpVerb.Nack + 1];
+            var t = new Shape[(int)RttpVerb.Auth + 1];
             t[(int)RttpVerb.None] = new(0, 0, false, false, false, "");
             t[(int)RttpVerb.Hello] = new(1, 1, true, false, false, "usage: HELLO <versions> [client=<name>] [token=<t> | user=<u> password=<p>]");
             t[(int)RttpVerb.Welcome] = new(1, 1, true, false, false, "usage: WELCOME <version> server=<id> ...");
@@ -260,6 +261,7 @@ public static class RttpParser
             t[(int)RttpVerb.Bye] = new(0, 1, false, false, true, "usage: BYE [<reason>] [text]");
             t[(int)RttpVerb.Ack] = new(1, 1, false, false, false, "usage: ACK <id>");
             t[(int)RttpVerb.Nack] = new(2, 2, false, false, true, "usage: NACK <id> <code> [text]");
+            t[(int)RttpVerb.Auth] = new(0, 1, true, false, false, "usage: AUTH token=<jwt> (client) or AUTH OK exp=<unix seconds> (server)");
             return t;
         }
     }

@@ -27,4 +27,7 @@ public enum RttpVerb : byte
 
     /// <summary><c>NACK &lt;id&gt; &lt;CODE&gt; [text]</c>: a publication sent with <c>@ack=&lt;id&gt;</c> was not applied.</summary>
     Nack = 19,
+
+    /// <summary><c>AUTH token=&lt;jwt&gt;</c>: a client renews its credentials in the session; the server answers <c>AUTH OK exp=&lt;unix seconds&gt;</c> (or a fatal <c>ERR AUTH_FAILED</c>).</summary>
+    Auth = 20,
 }

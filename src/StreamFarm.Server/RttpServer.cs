@@ -71,6 +71,7 @@ public sealed partial class RttpServer : IDisposable
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
         AuthThrottle = new AuthThrottle(time, options.Auth.MaxFailuresPerAddress, options.Auth.FailureWindow);
+        Jwt = options.Auth.Jwt.Enabled ? new JwtAuthenticator(options.Auth.Jwt, time, log) : null;
         Subjects = new SubjectTable(time, EpochBits(options.Id)) { MaxLine = options.Limits.MaxLineBytes };
         if (farm is null && context.Membership is { } transport && options.Farm.Enabled)
         {
@@ -150,6 +151,9 @@ public sealed partial class RttpServer : IDisposable
     internal RttpLimits Limits { get; }
 
     internal Authenticator Authenticator { get; }
+
+    /// <summary>Signed tokens (<c>auth.jwt</c>), when configured.</summary>
+    internal JwtAuthenticator? Jwt { get; }
 
     /// <summary>Failed logins per client address (<c>auth.maxFailuresPerAddress</c>).</summary>
     internal AuthThrottle AuthThrottle { get; }
@@ -628,6 +632,7 @@ public sealed partial class RttpServer : IDisposable
     public void Dispose()
     {
         _housekeeping.Dispose();
+        Jwt?.Dispose();
         _systemSubjects?.Dispose();
         _drainTimer?.Dispose();
         _rebalanceTimer?.Dispose();

@@ -26,7 +26,10 @@ public sealed class AuthOptions
 
     internal static readonly IReadOnlyList<string> Everything = ["/>"];
 
-    public bool AnonymousAllowed => AllowAnonymous ?? (Users.Count == 0 && Tokens.Count == 0);
+    public bool AnonymousAllowed => AllowAnonymous ?? (Users.Count == 0 && Tokens.Count == 0 && !Jwt.Enabled);
+
+    /// <summary>Signed tokens (JWT): see <see cref="JwtOptions"/>.</summary>
+    public JwtOptions Jwt { get; set; } = new();
 
     /// <summary>
     /// Failed logins one client address may make within <see cref="FailureWindow"/>; after that its
@@ -64,6 +67,7 @@ public sealed class AuthOptions
 
         CheckPatterns("anonymous", AnonymousSubscribe);
         CheckPatterns("anonymous", AnonymousPublish);
+        Jwt.Validate();
         if (MaxFailuresPerAddress < 0 || FailureWindow <= TimeSpan.Zero)
         {
             throw new ArgumentException("auth.maxFailuresPerAddress must be 0 (no limit) or more, and auth.failureWindow longer than 0");

@@ -41,7 +41,7 @@ public sealed class Authenticator(AuthOptions options)
 
         return options.AnonymousAllowed
             ? new Permissions("anonymous", options.AnonymousSubscribe ?? AuthOptions.Everything, options.AnonymousPublish ?? AuthOptions.Everything,
-                systemReadable: options.Users.Count == 0 && options.Tokens.Count == 0) // no authentication: the dashboard is open
+                systemReadable: options.Users.Count == 0 && options.Tokens.Count == 0 && !options.Jwt.Enabled) // no authentication: the dashboard is open
             : null;
     }
 }

@@ -33,6 +33,7 @@ internal sealed partial class ClientSession
                 break;
             case RttpVerb.Pong: break;
             case RttpVerb.Bye: Close(DisconnectReason.ClientBye, null); break;
+            case RttpVerb.Auth when frame.ArgCount == 0 && !IsRoute: OnAuth(frame); break;
             default:
                 SendError(RttpErrorCode.Syntax, $"{frame.Verb.ToString().ToUpperInvariant()} is sent by servers, not clients");
                 break;
@@ -86,6 +87,23 @@ internal sealed partial class ClientSession
             return;
         }
 
+        if (token is not null && _server.Jwt is { } jwt && JwtAuthenticator.LooksLikeJwt(token))
+        {
+            var signed = jwt.Validate(token);
+            if (signed.Refusal is { } why)
+            {
+                _server.AuthThrottle.Failed(address);
+                SendError(why.Code, why.Text);
+                return;
+            }
+
+            _permissions = signed.Permissions;
+            SetTokenLifetime(signed);
+            Outbound.EnqueueControl(RenderWelcome());
+            _server.SendFarmTable(this);
+            return;
+        }
+
         var permissions = _server.Authenticator.Authenticate(user, password, token);
         if (permissions is null)
         {
@@ -97,6 +115,90 @@ internal sealed partial class ClientSession
         _permissions = permissions;
         Outbound.EnqueueControl(RenderWelcome());
         _server.SendFarmTable(this);
+    }
+
+    // A signed token's end (UTC ticks; 0: the session's credentials do not expire) and id (jti, for revocation).
+    private long _tokenExpires;
+    private string? _tokenId;
+
+    private void SetTokenLifetime(JwtResult signed)
+    {
+        _tokenId = signed.Id;
+        Volatile.Write(ref _tokenExpires, signed.Expires.UtcTicks);
+    }
+
+    /// <summary>
+    /// <c>AUTH token=&lt;jwt&gt;</c>: a new token for the same user before the old one expires. Its
+    /// permissions replace the old ones, and held subscriptions they no longer allow end with
+    /// <c>STATUS ... DENIED</c>. Answered <c>AUTH OK exp=&lt;unix seconds&gt;</c>; a token refused
+    /// closes the session (<c>AUTH_FAILED</c>), as at HELLO.
+    /// </summary>
+    private void OnAuth(RttpFrame frame)
+    {
+        var token = Field(frame, "token"u8);
+        if (_server.Jwt is not { } jwt || Volatile.Read(ref _tokenExpires) == 0)
+        {
+            SendError(RttpErrorCode.AuthFailed, "AUTH renews a signed token (JWT); this session did not log in with one");
+            return;
+        }
+
+        if (token is null || !JwtAuthenticator.LooksLikeJwt(token))
+        {
+            SendError(RttpErrorCode.Syntax, "usage: AUTH token=<jwt>");
+            return;
+        }
+
+        var signed = jwt.Validate(token);
+        if (signed.Refusal is { } why)
+        {
+            SendError(why.Code == RttpErrorCode.AuthExpired ? RttpErrorCode.AuthExpired : RttpErrorCode.AuthFailed, why.Text);
+            return;
+        }
+
+        if (signed.Permissions!.Principal != _permissions!.Principal)
+        {
+            SendError(RttpErrorCode.AuthFailed, $"a renewed token must name the same user ({_permissions.Principal}), not {signed.Permissions.Principal}");
+            return;
+        }
+
+        _permissions = signed.Permissions;
+        SetTokenLifetime(signed);
+        var denied = _subscriptions.Keys.Where(s => !signed.Permissions.CanSubscribe(s)).ToList();
+        foreach (var name in denied)
+        {
+            _subscriptions.Remove(name, out var record);
+            _server.Subjects.Unsubscribe(record!, this);
+            Outbound.EnqueueStatus(Encoding.UTF8.GetBytes(name), SubjectStatus.Denied);
+        }
+
+        _server.CountSubscriptions(-denied.Count);
+        Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
+        var exp = signed.Expires.ToUnixTimeSeconds();
+        Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteAscii(w, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"AUTH OK exp={exp}\n"))));
+    }
+
+    /// <summary>From the housekeeping tick: a session whose signed token expired (and was not renewed) or was revoked is closed.</summary>
+    private bool TokenStillGood()
+    {
+        var expires = Volatile.Read(ref _tokenExpires);
+        if (expires == 0)
+        {
+            return true;
+        }
+
+        if (_server.Time.GetUtcNow().UtcTicks > expires + _server.Options.Auth.Jwt.ClockSkew.Ticks)
+        {
+            CloseWithError(RttpErrorCode.AuthExpired, $"token expired at {new DateTimeOffset(expires, TimeSpan.Zero):yyyy-MM-ddTHH:mm:ssZ}; renew it before then with AUTH token=<jwt>", DisconnectReason.ProtocolError);
+            return false;
+        }
+
+        if (_tokenId is { } id && _server.Jwt?.IsRevoked(id) == true)
+        {
+            CloseWithError(RttpErrorCode.AuthFailed, "token revoked", DisconnectReason.ProtocolError);
+            return false;
+        }
+
+        return true;
     }
 
     private byte[] RenderWelcome()

@@ -207,6 +207,11 @@ internal sealed partial class ClientSession : IDisposable
             return;
         }
 
+        if (!TokenStillGood())
+        {
+            return;
+        }
+
         if (Outbound.OverLimitFor > limits.SlowConsumerTimeout)
         {
             CloseSlowConsumer($"outbound buffer over {limits.MaxOutboundBytes} bytes for more than {limits.SlowConsumerTimeout.TotalSeconds:0.#} s");
