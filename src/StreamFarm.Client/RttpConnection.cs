@@ -54,6 +54,7 @@ public sealed class RttpConnection : IAsyncDisposable
         _tcp = tcp;
         _stream = stream;
         _options = options;
+        _token = options.Token;
         Endpoint = endpoint;
         _reader = PipeReader.Create(stream);
         _writer = PipeWriter.Create(stream);
@@ -188,6 +189,11 @@ public sealed class RttpConnection : IAsyncDisposable
         var connection = new RttpConnection(tcp, stream, options, $"{host}:{port}");
         try
         {
+            if (options.TokenProvider is { } provider)
+            {
+                connection._token = await provider(timeout.Token);
+            }
+
             connection._readLoop = connection.ReadLoopAsync();
             try
             {
@@ -203,6 +209,7 @@ public sealed class RttpConnection : IAsyncDisposable
             var welcome = await connection._welcome.Task.WaitAsync(timeout.Token);
             connection.ServerId = welcome.ServerId;
             connection.PingInterval = TimeSpan.FromMilliseconds(welcome.PingMs);
+            connection.ScheduleTokenRenewal(TokenExpiry(connection._token));
             return connection;
         }
         catch (Exception ex)
@@ -537,6 +544,7 @@ public sealed class RttpConnection : IAsyncDisposable
         }
 
         await _stop.CancelAsync();
+        _renewal?.Dispose();
         _tcp.Dispose();
         if (_stream is System.Net.Security.SslStream tls)
         {
@@ -563,6 +571,68 @@ public sealed class RttpConnection : IAsyncDisposable
         return SubjectSyntax.IsValidSubject(bytes) ? bytes : throw new ArgumentException($"'{subject}' is not a valid subject (like /FX/GBPUSD)", nameof(subject));
     }
 
+    // The token said in HELLO (Options.Token, or the provider's), then the last one renewed.
+    private string? _token;
+    private ITimer? _renewal;
+
+    /// <summary>Signed-token renewals sent (<c>AUTH token=</c>) and taken by the server.</summary>
+    public int TokenRenewals { get; private set; }
+
+    /// <summary>The <c>exp</c> of a JWT (read, not verified: the server verifies), or null for other tokens.</summary>
+    internal static DateTimeOffset? TokenExpiry(string? token)
+    {
+        var parts = token?.Split('.');
+        if (parts is not { Length: 3 })
+        {
+            return null;
+        }
+
+        try
+        {
+            var payload = parts[1].Replace('-', '+').Replace('_', '/');
+            payload = payload.PadRight(payload.Length + ((4 - (payload.Length % 4)) % 4), '=');
+            using var json = System.Text.Json.JsonDocument.Parse(Convert.FromBase64String(payload));
+            return json.RootElement.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null;
+        }
+        catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Sets the timer that asks the token provider for a new token before <paramref name="expires"/>.</summary>
+    private void ScheduleTokenRenewal(DateTimeOffset? expires)
+    {
+        if (_options.TokenProvider is null || expires is not { } exp)
+        {
+            return;
+        }
+
+        var left = exp - _options.Time.GetUtcNow();
+        var due = left - TimeSpan.FromTicks(Math.Min(_options.TokenRenewBefore.Ticks, left.Ticks / 2));
+        _renewal?.Dispose();
+        _renewal = _options.Time.CreateTimer(_ => _ = RenewTokenAsync(), null, due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+    }
+
+    private async Task RenewTokenAsync()
+    {
+        try
+        {
+            var token = await _options.TokenProvider!(_stop.Token);
+            _token = token;
+            await SendAsync(w =>
+            {
+                RttpWriter.WriteRaw(w, "AUTH"u8);
+                RttpWriter.WriteField(w, "token"u8, token);
+                RttpWriter.WriteRaw(w, "\n"u8);
+            }, _stop.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or RttpConnectionException or ObjectDisposedException)
+        {
+            // closing: nothing to renew
+        }
+    }
+
     private Task SendHelloAsync(CancellationToken cancel) =>
         SendAsync(w =>
         {
@@ -572,9 +642,9 @@ public sealed class RttpConnection : IAsyncDisposable
             {
                 RttpWriter.WriteField(w, "group"u8, _options.Group);
             }
-            if (_options.Token is not null)
+            if (_token is not null)
             {
-                RttpWriter.WriteField(w, "token"u8, _options.Token);
+                RttpWriter.WriteField(w, "token"u8, _token);
             }
 
             if (_options.User is not null)
@@ -831,6 +901,11 @@ public sealed class RttpConnection : IAsyncDisposable
                     Answer(refused, new PublishRejectedException(subject, RttpErrors.Parse(f.Arg(1)), nackCode, Encoding.UTF8.GetString(f.Text), RetryAfter(f)));
                 }
 
+                return null;
+            case RttpVerb.Auth when f.ArgCount == 1 && f.Arg(0).SequenceEqual("OK"u8):
+                // AUTH OK exp=<unix seconds>: the renewed token was taken; renew again before it ends.
+                TokenRenewals++;
+                ScheduleTokenRenewal(f.TryGetField("exp"u8, out var exp) && long.TryParse(exp, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : TokenExpiry(_token));
                 return null;
             case RttpVerb.Pong:
                 Interlocked.Increment(ref _pongs);

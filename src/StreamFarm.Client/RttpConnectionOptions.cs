@@ -22,6 +22,17 @@ public sealed record RttpConnectionOptions
     public string? Token { get; init; }
 
     /// <summary>
+    /// Where a signed token (JWT) comes from, asked at each connect and again before the token in
+    /// use expires (<see cref="TokenRenewBefore"/>): the connection then renews it in the session
+    /// (<c>AUTH token=</c>), so a server of a farm with <c>auth.jwt</c> does not close it with
+    /// <c>AUTH_EXPIRED</c>. Takes the place of <see cref="Token"/>.
+    /// </summary>
+    public Func<CancellationToken, ValueTask<string>>? TokenProvider { get; init; }
+
+    /// <summary>How long before its <c>exp</c> a token from <see cref="TokenProvider"/> is renewed (at most half its remaining life).</summary>
+    public TimeSpan TokenRenewBefore { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Speak TLS (the server's RTTP-over-TLS port, 7443 by default; with a <see cref="FarmClient"/>,
     /// the farm table's <c>tls</c> addresses). TLS 1.2 or 1.3; the server's certificate must be valid
     /// for the host connected to (or <see cref="TlsServerName"/>).

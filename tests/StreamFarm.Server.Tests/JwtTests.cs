@@ -158,6 +158,30 @@ public sealed class JwtTests : IDisposable
         Assert.StartsWith("ERR AUTH_FAILED a renewed token must name the same user (alice)", await renewing.NextAsync(), StringComparison.Ordinal);
     }
 
+    /// <summary>The .NET client asks its token provider again before the token expires and renews in the session: it outlives its first token.</summary>
+    [Fact]
+    public async Task DotNetClient_WithATokenProvider_RenewsBeforeExpiry_AndOutlivesItsFirstToken()
+    {
+        WriteJwks(HmacJwk());
+        await using var node = await StartAsync(skew: TimeSpan.Zero);
+        var issued = 0;
+        var options = new StreamFarm.Client.RttpConnectionOptions
+        {
+            TokenProvider = _ =>
+            {
+                Interlocked.Increment(ref issued);
+                return ValueTask.FromResult(Token(lifetime: TimeSpan.FromSeconds(3), subscribe: ["/>"]));
+            },
+            TokenRenewBefore = TimeSpan.FromSeconds(2),
+        };
+        await using var client = await StreamFarm.Client.RttpConnection.ConnectAsync("127.0.0.1", node.TcpEndPoint.Port, options);
+        var first = DateTime.UtcNow;
+        await Eventually.TrueAsync(() => client.TokenRenewals >= 3, "three renewals, the last well past the first token's expiry");
+        Assert.True(DateTime.UtcNow - first > TimeSpan.FromSeconds(3));
+        await client.PingAsync(); // still connected: no AUTH_EXPIRED
+        Assert.True(issued >= 4);
+    }
+
     [Fact]
     public async Task RevokedToken_ClosesItsSessions_AndIsRefusedAfterwards()
     {

@@ -26,7 +26,7 @@ export interface FarmClientOptions {
   group?: string;
   /** Client name in HELLO. */
   name?: string;
-  /** A token for HELLO, or a function giving one at each connect (for refreshing tokens). */
+  /** A token for HELLO, or a function giving one at each connect and, for a JWT, again before it expires (renewed in the session with AUTH). */
   token?: string | (() => string | Promise<string>);
   user?: string;
   password?: string;
@@ -388,8 +388,10 @@ export class FarmClient {
   private async tryConnect(url: string): Promise<{ session: RttpSession | null; error?: ConnectError }> {
     try {
       const token = typeof this._o.token === 'function' ? await this._o.token() : this._o.token;
+      const provider = this._o.token;
       const session = await RttpSession.open(url, {
         client: this._o.name, group: this._o.group, token, user: this._o.user, password: this._o.password,
+        renewToken: typeof provider === 'function' ? async () => await provider() : undefined,
         connectTimeoutMs: this._o.connectTimeoutMs, WebSocket: this._o.WebSocket,
       });
       return { session };

@@ -1,7 +1,7 @@
 // One RTTP session over one WebSocket: HELLO, WELCOME and the farm table, then lines in and out.
 // It keeps the farm table current (FARM blocks, SERVER and FARMDEL deltas) and answers PING; the
 // FarmClient decides what to do with everything else.
-import { type FarmServer, type ServerLine, helloLine, parseLine, splitLines, FATAL_CODES } from './protocol.js';
+import { type FarmServer, type ServerLine, helloLine, parseLine, splitLines, escapeValue, tokenExpiry, FATAL_CODES } from './protocol.js';
 
 /** The WebSocket constructor to use (the global one in browsers and Node 22+). */
 export type WebSocketLike = new (url: string) => WebSocket;
@@ -25,6 +25,10 @@ export interface SessionOptions {
   client: string;
   group?: string;
   token?: string;
+  /** Gives a new token before the one in use (a JWT) expires: sent in the session as `AUTH token=...`. */
+  renewToken?: () => Promise<string>;
+  /** Renew this many ms before the token's `exp` (at most half its remaining life). */
+  renewBeforeMs?: number;
   user?: string;
   password?: string;
   connectTimeoutMs: number;
@@ -52,9 +56,28 @@ export class RttpSession {
   private _blockVersion = 0;
   private _blockCount = 0;
   private _ended = false;
+  private _renewal: ReturnType<typeof setTimeout> | undefined;
+  private _opts: SessionOptions | undefined;
+  /** Token renewals the server took (`AUTH OK`). */
+  renewals = 0;
 
   private constructor(readonly url: string, ws: WebSocket) {
     this._ws = ws;
+  }
+
+  /** Sets the timer that renews a signed token before `exp` (seconds since 1970). */
+  private scheduleRenewal(exp: number): void {
+    const opts = this._opts;
+    if (!opts?.renewToken || exp <= 0 || this._ended) return;
+    clearTimeout(this._renewal);
+    const left = exp * 1000 - Date.now();
+    const due = left - Math.min(opts.renewBeforeMs ?? 30_000, left / 2);
+    this._renewal = setTimeout(() => {
+      opts.renewToken!().then(
+        (token) => this.send('AUTH token=' + escapeValue(token)),
+        () => {}, // no new token: the session ends at exp with AUTH_EXPIRED
+      );
+    }, Math.max(0, due));
   }
 
   /** Opens a session; resolves once WELCOME and the whole farm table arrived. */
@@ -68,6 +91,7 @@ export class RttpSession {
         return;
       }
       const s = new RttpSession(url, ws);
+      s._opts = opts;
       let welcomed = false;
       let settled = false;
       const fail = (e: ConnectError): void => {
@@ -118,6 +142,7 @@ export class RttpSession {
           if (welcomed && s.table.version > 0 && s._block === null) {
             settled = true;
             clearTimeout(timer);
+            s.scheduleRenewal(tokenExpiry(opts.token));
             resolve(s);
           }
         }
@@ -164,6 +189,7 @@ export class RttpSession {
   end(end: SessionEnd): void {
     if (this._ended) return;
     this._ended = true;
+    clearTimeout(this._renewal);
     this._ws.onmessage = null;
     this._ws.onclose = null;
     this._ws.onerror = () => {};
@@ -181,6 +207,12 @@ export class RttpSession {
         this.send(line.token ? 'PONG ' + line.token : 'PONG');
         return;
       case 'PONG':
+        return;
+      case 'AUTH':
+        if (line.ok) {
+          this.renewals++;
+          this.scheduleRenewal(line.exp);
+        }
         return;
       case 'FARM':
         this._block = [];

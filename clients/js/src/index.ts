@@ -4,7 +4,7 @@ export { ConnectError } from './connection.js';
 export type { FarmTable, WebSocketLike } from './connection.js';
 export { Subscription, conflate } from './subscription.js';
 export type { Continuity, SubjectEvent, SubjectRecord, SubscribeOptions } from './subscription.js';
-export { escapeValue, unescapeValue, parseLine, isSubject, isFieldName } from './protocol.js';
+export { escapeValue, unescapeValue, parseLine, isSubject, isFieldName, tokenExpiry } from './protocol.js';
 export type { Fields, FarmServer, ServerLine } from './protocol.js';
 export * as selectors from './selection.js';
 export type { Selector, ServerChoice } from './selection.js';

@@ -18,6 +18,7 @@ export type ServerLine =
   | { verb: 'ERR'; code: string; meta: Fields; text: string }
   | { verb: 'BYE'; reason: string; text: string }
   | { verb: 'PING' | 'PONG'; token: string }
+  | { verb: 'AUTH'; ok: boolean; exp: number }
   | { verb: 'OTHER'; line: string };
 
 /** One server of the farm table (a `SERVER` line). */
@@ -37,7 +38,7 @@ export interface FarmServer {
 /** Error codes after which the server closes the connection (docs/protocol.md, section 5). */
 export const FATAL_CODES: ReadonlySet<string> = new Set([
   'LINE_TOO_LONG', 'HELLO_REQUIRED', 'HELLO_TIMEOUT', 'VERSION', 'AUTH_FAILED', 'FULL',
-  'SLOW_CONSUMER', 'IDLE', 'BINARY', 'INTERNAL', 'DRAINING', 'WRONG_GROUP',
+  'SLOW_CONSUMER', 'IDLE', 'BINARY', 'INTERNAL', 'DRAINING', 'WRONG_GROUP', 'AUTH_EXPIRED',
 ]);
 
 /** Escapes a field value: `\` space LF CR TAB and other control bytes. */
@@ -192,6 +193,10 @@ export function parseLine(line: string): ServerLine {
     case 'PING':
     case 'PONG':
       return { verb, token: tokens[1] ?? '' };
+    case 'AUTH': {
+      const { fields } = split(tokens, 2);
+      return { verb, ok: tokens[1] === 'OK', exp: num(fields.exp, 0) };
+    }
     default:
       return { verb: 'OTHER', line };
   }
@@ -224,4 +229,17 @@ export function pubLine(subject: string, fields: Fields, opts: { replace?: boole
   const body = writeFields(fields);
   if (!opts.replace && body.length === 0) throw new TypeError('PUB needs at least one field');
   return (opts.replace ? 'PUBIMAGE ' : 'PUB ') + subject + (opts.ack ? ' @ack=' + opts.ack : '') + body;
+}
+
+/** The `exp` of a JWT in seconds (read, not verified: the server verifies), or 0 for other tokens. */
+export function tokenExpiry(token: string | undefined): number {
+  const parts = token?.split('.');
+  if (!parts || parts.length !== 3) return 0;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4))) as { exp?: unknown };
+    return typeof json.exp === 'number' ? json.exp : 0;
+  } catch {
+    return 0;
+  }
 }

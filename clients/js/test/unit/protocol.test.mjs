@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { escapeValue, unescapeValue, parseLine, isSubject, isFieldName } from '../../dist/index.js';
+import { escapeValue, unescapeValue, parseLine, isSubject, isFieldName, tokenExpiry } from '../../dist/index.js';
 
 test('escapeValue_FiveBytesAndControls_EscapedAsTheSpecSays', () => {
   const table = [
@@ -51,4 +51,17 @@ test('isSubject_Syntax_AsTheSpecSays', () => {
   for (const bad of ['', '/', 'FX', '/FX/', '/a//b', '/a b', '/' + 'x'.repeat(256)]) assert.ok(!isSubject(bad), bad);
   assert.ok(isFieldName('bid.x-1'));
   assert.ok(!isFieldName('1bid'));
+});
+
+test('parseLine_AuthOk_GivesTheNewExpiry_AndAuthExpiredIsFatal', () => {
+  assert.deepEqual(parseLine('AUTH OK exp=1800000000'), { verb: 'AUTH', ok: true, exp: 1800000000 });
+});
+
+test('tokenExpiry_ReadsAJwtsExp_AndGivesZeroForOtherTokens', () => {
+  const b64url = (o) => Buffer.from(JSON.stringify(o)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const jwt = `${b64url({ alg: 'HS256' })}.${b64url({ sub: 'alice', exp: 1900000123, name: 'Zoë ~~~' })}.sig`;
+  assert.equal(tokenExpiry(jwt), 1900000123);
+  assert.equal(tokenExpiry('plain-token'), 0);
+  assert.equal(tokenExpiry('a.!!!.c'), 0);
+  assert.equal(tokenExpiry(undefined), 0);
 });
