@@ -193,6 +193,13 @@ public sealed partial class RttpServer : IDisposable
 
     public long RejectedFull => Interlocked.Read(ref _rejectedFull);
 
+    private long _originRefused;
+
+    /// <summary>WebSocket handshakes refused for their page's origin (<c>http.allowedOrigins</c>).</summary>
+    public long OriginRefused => Interlocked.Read(ref _originRefused);
+
+    internal void CountOriginRefused() => Interlocked.Increment(ref _originRefused);
+
     /// <summary>RTTP sessions (TCP, TLS, WebSocket) per client address (<c>limits.maxConnectionsPerAddress</c>).</summary>
     internal Transport.AddressLimiter SessionsPerAddress => _sessionsPerAddress ??= new Transport.AddressLimiter(Options.Limits.MaxConnectionsPerAddress);
 

@@ -25,6 +25,7 @@ internal sealed class ServerMetrics
         var slow = f.CreateCounter("streamfarm_slow_consumer_closes_total", "Connections closed as slow consumers");
         var full = f.CreateCounter("streamfarm_rejected_full_total", "Connections refused because the server was full");
         var perAddress = f.CreateCounter("streamfarm_rejected_per_address_total", "Connections refused because their client address had limits.maxConnectionsPerAddress open (rttp: ERR FULL; http: 503)", "kind");
+        var originRefused = f.CreateCounter("streamfarm_websocket_origin_refused_total", "WebSocket handshakes refused because their page's origin is not in http.allowedOrigins");
         var authFailures = f.CreateCounter("streamfarm_auth_failures_total", "Logins refused for missing or wrong credentials");
         var authThrottled = f.CreateCounter("streamfarm_auth_throttled_total", "Logins refused unchecked because their address failed auth.maxFailuresPerAddress times within auth.failureWindow");
         var memberUsers = f.CreateGauge("streamfarm_farm_member_users", "Users of each server in the farm table", "member", "group");
@@ -88,6 +89,7 @@ internal sealed class ServerMetrics
             perAddress.WithLabels("rttp").IncTo(server.SessionsPerAddress.Refused);
             perAddress.WithLabels("http").IncTo(server.HttpPerAddress.Refused);
             authFailures.IncTo(server.AuthThrottle.Failures);
+            originRefused.IncTo(server.OriginRefused);
             authThrottled.IncTo(server.AuthThrottle.Throttled);
             rejected.IncTo(server.RejectedPublications);
             terms.IncTo(server.Subjects.Clock.Renounced);

@@ -59,6 +59,9 @@ public sealed class ServerOptions
 
     public AuthOptions Auth { get; set; } = new();
 
+    /// <summary>Who may use the HTTP side: WebSocket origins, the administrative credential, restricted paths.</summary>
+    public Http.HttpOptions Http { get; set; } = new();
+
     /// <summary>Longest time a graceful stop takes before remaining connections are cut.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -88,6 +91,7 @@ public sealed class ServerOptions
         Limits.Validate();
         Tls.Validate();
         Auth.Validate();
+        Http.Validate();
         Rebalance.Validate();
         Farm.Validate();
         if (DnsListen is not null)

@@ -14,7 +14,20 @@ internal static class HttpEndpoints
 {
     public static void Map(WebApplication app, RttpServer server, CollectorRegistry registry)
     {
+        var http = server.Options.Http;
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
+        app.Use(async (context, next) =>
+        {
+            // The restricted read-only paths (http.restricted) need the administrative credential.
+            var path = context.Request.Path.Value ?? "";
+            if (http.Restricted.Contains(path, StringComparer.Ordinal) && Denied(context, http) is { } denied)
+            {
+                await denied.ExecuteAsync(context);
+                return;
+            }
+
+            await next(context);
+        });
         app.MapGet("/healthz", () => server.IsStopping
             ? Results.Text("stopping\n", statusCode: 503)
             : Results.Text("ok\n"));
@@ -23,22 +36,66 @@ internal static class HttpEndpoints
         app.Map("/rttp", (HttpContext context) => AcceptWebSocketAsync(context, server));
         // The live dashboard (and the sample price grid) over RTTP/WebSocket; the server-rendered
         // status page stays at /status (and at / when the pages were not built into this assembly).
-        app.MapGet("/", () => Pages.Available ? Pages.Serve("dashboard.html") : Results.Content(StatusPage(server), "text/html; charset=utf-8"));
+        app.MapGet("/", (HttpContext context) => Pages.Available ? Pages.Serve("dashboard.html")
+            : http.Restricted.Contains("/status") && Denied(context, http) is { } denied ? denied // "/" is the status page then: the same rule
+            : Results.Content(StatusPage(server), "text/html; charset=utf-8"));
         app.MapGet("/grid", () => Pages.Serve("grid.html"));
         app.MapGet("/assets/{name}", (string name) => Pages.Serve(name));
         app.MapGet("/favicon.ico", () => Results.NoContent());
         app.MapGet("/status", () => Results.Content(StatusPage(server), "text/html; charset=utf-8"));
         app.MapPost("/admin/drain", (HttpContext context, int? spreadSeconds) =>
         {
-            // Administrative: only from the machine itself.
-            if (context.Connection.RemoteIpAddress is not { } remote || !IPAddress.IsLoopback(remote))
+            if (Denied(context, http) is { } denied)
             {
-                return Results.Text("drain is accepted from loopback only\n", statusCode: StatusCodes.Status403Forbidden);
+                return denied;
             }
 
             server.BeginDrain(TimeSpan.FromSeconds(Math.Clamp(spreadSeconds ?? 10, 0, 3600)));
             return Results.Text($"draining: {server.Connections} client(s) will be moved\n");
         });
+    }
+
+    /// <summary>
+    /// Null when the request may use an administrative (or restricted) endpoint: with
+    /// <c>http.adminTokenHash</c>, it carries <c>Authorization: Bearer &lt;token&gt;</c>; without
+    /// one, it comes from loopback. Otherwise the answer to send (401 or 403).
+    /// </summary>
+    private static IResult? Denied(HttpContext context, HttpOptions http)
+    {
+        if (http.AdminTokenHash is { } hash)
+        {
+            var header = context.Request.Headers.Authorization.ToString();
+            if (header.StartsWith("Bearer ", StringComparison.Ordinal) && Auth.PasswordHasher.VerifyToken(header["Bearer ".Length..].Trim(), hash))
+            {
+                return null;
+            }
+
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"streamfarm\"";
+            return Results.Text("this needs the administrative token: Authorization: Bearer <token> (http.adminTokenHash)\n", statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        return context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)
+            ? null
+            : Results.Text("accepted from loopback only (set http.adminTokenHash to allow it from elsewhere with a token)\n", statusCode: StatusCodes.Status403Forbidden);
+    }
+
+    /// <summary>
+    /// Whether a WebSocket from this page's origin may be opened: no <c>Origin</c> (not a
+    /// browser), a page of this server itself, or an origin of <c>http.allowedOrigins</c> (any when
+    /// the list is empty). Browsers send <c>Origin</c> on every WebSocket handshake and scripts
+    /// cannot forge it, so this stops other sites' pages from using a visitor's network position.
+    /// </summary>
+    internal static bool OriginAllowed(HttpContext context, HttpOptions http)
+    {
+        var origin = context.Request.Headers.Origin.ToString();
+        if (origin.Length == 0 || http.AllowedOrigins.Count == 0)
+        {
+            return true;
+        }
+
+        var own = $"{context.Request.Scheme}://{context.Request.Host}";
+        return string.Equals(origin, own, StringComparison.OrdinalIgnoreCase)
+            || http.AllowedOrigins.Any(o => string.Equals(o, origin, StringComparison.OrdinalIgnoreCase));
     }
 
     private static async Task AcceptWebSocketAsync(HttpContext context, RttpServer server)
@@ -47,6 +104,14 @@ internal static class HttpEndpoints
         {
             context.Response.StatusCode = StatusCodes.Status400BadRequest;
             await context.Response.WriteAsync("RTTP over WebSocket: open a WebSocket to this URL\n");
+            return;
+        }
+
+        if (!OriginAllowed(context, server.Options.Http))
+        {
+            server.CountOriginRefused();
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            await context.Response.WriteAsync($"pages from {context.Request.Headers.Origin} may not open a WebSocket here (http.allowedOrigins)\n");
             return;
         }
 
