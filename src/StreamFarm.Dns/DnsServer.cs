@@ -125,25 +125,10 @@ public sealed class DnsServer : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _queries);
-            var client = ClientBytes(address);
-            var length = _responder.Respond(query.AsSpan(0, n), response, client, tcp: false);
+            var length = AnswerUdp(query.AsSpan(0, n), response, ClientBytes(address));
             if (length == 0)
             {
                 continue;
-            }
-
-            switch (_limiter.Check(client))
-            {
-                case RateDecision.Drop:
-                    continue;
-                case RateDecision.Slip:
-                    length = DnsResponder.Truncated(query.AsSpan(0, n), response);
-                    if (length == 0)
-                    {
-                        continue; // no question to echo (FORMERR, NOTIMP, BADVERS): nothing rather than an empty datagram
-                    }
-
-                    break;
             }
 
             try
@@ -194,29 +179,11 @@ public sealed class DnsServer : IAsyncDisposable
                         continue;
                     }
 
-                    var client = SenderBytes(batch.Sender(i));
-                    var response = batch.Response(answers);
-                    var length = _responder.Respond(query, response, client, tcp: false);
-                    if (length == 0)
+                    var length = AnswerUdp(query, batch.Response(answers), SenderBytes(batch.Sender(i)));
+                    if (length > 0)
                     {
-                        continue;
+                        batch.Answer(answers++, i, length);
                     }
-
-                    switch (_limiter.Check(client))
-                    {
-                        case RateDecision.Drop:
-                            continue;
-                        case RateDecision.Slip:
-                            length = DnsResponder.Truncated(query, response);
-                            if (length == 0)
-                            {
-                                continue;
-                            }
-
-                            break;
-                    }
-
-                    batch.Answer(answers++, i, length);
                 }
 
                 Interlocked.Add(ref _queries, n);
@@ -237,6 +204,23 @@ public sealed class DnsServer : IAsyncDisposable
                 handle.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>The answer to a UDP query, rate limited per client: its length, or 0 when nothing is sent (dropped, or a slip with no question to echo).</summary>
+    private int AnswerUdp(ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> client)
+    {
+        var length = _responder.Respond(query, response, client, tcp: false);
+        if (length == 0)
+        {
+            return 0;
+        }
+
+        return _limiter.Check(client) switch
+        {
+            RateDecision.Drop => 0,
+            RateDecision.Slip => DnsResponder.Truncated(query, response), // 0 when there is no question to echo (FORMERR, NOTIMP, BADVERS): nothing rather than an empty datagram
+            _ => length,
+        };
     }
 
     /// <summary>The address bytes of a raw sockaddr (AF_INET: 4 bytes at offset 4; AF_INET6: 16 at offset 8).</summary>
