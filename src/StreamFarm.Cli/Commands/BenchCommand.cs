@@ -23,6 +23,7 @@ internal static class BenchCommand
         command.Subcommands.Add(ClientBenchCommand.CreateSoak());
         command.Subcommands.Add(RouteBenchCommand.Create());
         command.Subcommands.Add(LatencyBenchCommand.Create());
+        command.Subcommands.Add(TlsBenchCommand.Create());
         return command;
     }
 

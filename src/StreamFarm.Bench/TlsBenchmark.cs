@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace StreamFarm.Bench;
+
+/// <summary>Settings of <c>streamfarm bench tls</c>.</summary>
+public sealed record TlsBenchSettings
+{
+    /// <summary>Concurrent clients making handshakes, each connect → TLS → greeting → close in a loop.</summary>
+    public int Workers { get; init; } = 8;
+
+    /// <summary>Seconds of handshakes measured per run.</summary>
+    public double Seconds { get; init; } = 5;
+
+    /// <summary>Idle TLS connections opened (greeted) to measure the server's memory per connection.</summary>
+    public int IdleConnections { get; init; } = 2000;
+
+    public int Runs { get; init; } = 3;
+
+    /// <summary>The loopback /24: StreamFarm on .1, nats-server on .2.</summary>
+    public string Prefix { get; init; } = "127.0.57";
+}
+
+/// <summary>One run of one server.</summary>
+public sealed record TlsBenchRun(ServerKind Kind, int Run, long Handshakes, double Seconds, double ServerCpuSeconds, double ClientCpuSeconds, long RssBeforeKiB, long RssAfterKiB, int Idle)
+{
+    public double PerSecond => Handshakes / Seconds;
+
+    public double ServerCpuMicrosPerHandshake => ServerCpuSeconds * 1e6 / Math.Max(1, Handshakes);
+
+    public double KiBPerIdleConnection => (RssAfterKiB - RssBeforeKiB) / (double)Math.Max(1, Idle);
+}
+
+/// <summary>
+/// TLS next to nats-server, the same certificate (ECDSA P-256, from <c>streamfarm cert</c>) for both:
+/// full handshakes per second (connect, TLS 1.3 handshake, the protocol's greeting: HELLO/WELCOME,
+/// or INFO/CONNECT/PING/PONG, close) with the server's CPU per handshake, and the server's memory per
+/// idle TLS connection (RSS after opening them, less before). StreamFarm speaks TLS from the first
+/// byte on its TLS port; nats-server 2.9 sends INFO in clear and then upgrades, as its clients do.
+/// </summary>
+public static class TlsBenchmark
+{
+    public static async Task<List<TlsBenchRun>> RunAsync(TlsBenchSettings s, ServerLauncher launcher, string natsServer, TextWriter progress, CancellationToken cancel)
+    {
+        var dir = Directory.CreateTempSubdirectory("streamfarm-bench-tls-").FullName;
+        var sfIp = IPAddress.Parse(s.Prefix + ".1");
+        var natsIp = IPAddress.Parse(s.Prefix + ".2");
+        await RunToEndAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
+        var cert = Path.Combine(dir, "bench.pem");
+        var key = Path.Combine(dir, "bench-key.pem");
+        var ca = new X509Certificate2Collection();
+        ca.ImportFromPemFile(Path.Combine(dir, "ca.pem"));
+        File.WriteAllText(Path.Combine(dir, "node.json"), "{\"limits\": {\"maxConnectionsPerAddress\": 0}}"); // every client comes from one address here
+        var natsConf = Path.Combine(dir, "nats.conf");
+        var natsPort = ServerProcess.FreePort(natsIp);
+        File.WriteAllText(natsConf, $"listen: \"{natsIp}:{natsPort}\"\ntls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  timeout: 5\n}}\n");
+
+        var runs = new List<TlsBenchRun>();
+        for (var run = 1; run <= s.Runs; run++)
+        {
+            foreach (var kind in new[] { ServerKind.Nats, ServerKind.StreamFarm })
+            {
+                ServerProcess server;
+                if (kind == ServerKind.StreamFarm)
+                {
+                    var tlsPort = ServerProcess.FreePort(sfIp);
+                    server = await ServerProcess.StartAsync(kind, launcher.FileName,
+                    [
+                        .. launcher.Arguments, "node", "--id", "t1", "--listen", sfIp.ToString(), "--tcp-port", Num(ServerProcess.FreePort(sfIp)), "--http-port", Num(ServerProcess.FreePort(sfIp)),
+                        "--tls-cert", cert, "--tls-key", key, "--tls-port", Num(tlsPort), "--https-port", Num(ServerProcess.FreePort(sfIp)), "--config", Path.Combine(dir, "node.json"), "--log-level", "Warning",
+                    ], new IPEndPoint(sfIp, tlsPort), cancel);
+                }
+                else
+                {
+                    server = await ServerProcess.StartAsync(kind, natsServer, ["-c", natsConf], new IPEndPoint(natsIp, natsPort), cancel);
+                }
+
+                await using (server)
+                {
+                    var result = await MeasureAsync(kind, run, server, ca, s, cancel);
+                    runs.Add(result);
+                    progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{kind.Name()} run {run}: {result.PerSecond:N0} handshakes/s, {result.ServerCpuMicrosPerHandshake:0} µs server CPU each, {result.KiBPerIdleConnection:0.0} KiB per idle connection"));
+                    await server.StopAsync();
+                }
+            }
+        }
+
+        return runs;
+    }
+
+    private static async Task<TlsBenchRun> MeasureAsync(ServerKind kind, int run, ServerProcess server, X509Certificate2Collection ca, TlsBenchSettings s, CancellationToken cancel)
+    {
+        // A short warm-up (JIT, session set-up) before the measured handshakes.
+        await HandshakeLoopAsync(kind, server.Endpoint, ca, s.Workers, TimeSpan.FromSeconds(1), cancel);
+        var cpu0 = server.CpuTicks();
+        var client0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        var count = await HandshakeLoopAsync(kind, server.Endpoint, ca, s.Workers, TimeSpan.FromSeconds(s.Seconds), cancel);
+        var elapsed = sw.Elapsed.TotalSeconds;
+        var serverCpu = (server.CpuTicks() - cpu0) / (double)NativeMethods.ClockTicksPerSecond();
+        var clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds;
+
+        await Task.Delay(1000, cancel);
+        var before = RssKiB(server.Pid);
+        var idle = new List<Stream>();
+        try
+        {
+            for (var i = 0; i < s.IdleConnections; i++)
+            {
+                idle.Add(await OpenAsync(kind, server.Endpoint, ca, cancel));
+            }
+
+            await Task.Delay(2000, cancel); // let the server settle (buffers, its own timers)
+            var after = RssKiB(server.Pid);
+            return new TlsBenchRun(kind, run, count, elapsed, serverCpu, clientCpu, before, after, idle.Count);
+        }
+        finally
+        {
+            foreach (var c in idle)
+            {
+                await c.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<long> HandshakeLoopAsync(ServerKind kind, IPEndPoint endpoint, X509Certificate2Collection ca, int workers, TimeSpan duration, CancellationToken cancel)
+    {
+        long count = 0;
+        var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(async _ =>
+        {
+            while (Stopwatch.GetTimestamp() < end)
+            {
+                await using var stream = await OpenAsync(kind, endpoint, ca, cancel);
+                Interlocked.Increment(ref count);
+            }
+        }));
+        return count;
+    }
+
+    /// <summary>Connects, completes the TLS handshake (the certificate checked against the bench CA) and the protocol's greeting.</summary>
+    private static async Task<Stream> OpenAsync(ServerKind kind, IPEndPoint endpoint, X509Certificate2Collection ca, CancellationToken cancel)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endpoint, cancel);
+        var network = new NetworkStream(socket, ownsSocket: true);
+        if (kind == ServerKind.Nats)
+        {
+            await ReadLineAsync(network, "INFO", cancel); // in clear, before the upgrade
+        }
+
+        var tls = new SslStream(network, leaveInnerStreamOpen: false);
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(ca);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = endpoint.Address.ToString(), CertificateChainPolicy = policy }, cancel);
+        if (kind == ServerKind.Nats)
+        {
+            await tls.WriteAsync("CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true}\r\nPING\r\n"u8.ToArray(), cancel);
+            await ReadLineAsync(tls, "PONG", cancel);
+        }
+        else
+        {
+            await tls.WriteAsync("HELLO 1 client=bench-tls\n"u8.ToArray(), cancel);
+            await ReadLineAsync(tls, "WELCOME", cancel);
+        }
+
+        return tls;
+    }
+
+    /// <summary>Reads lines (byte by byte: greetings are short) until one starts with <paramref name="prefix"/>.</summary>
+    private static async Task ReadLineAsync(Stream stream, string prefix, CancellationToken cancel)
+    {
+        var line = new StringBuilder();
+        var one = new byte[1];
+        while (true)
+        {
+            if (await stream.ReadAsync(one, cancel) == 0)
+            {
+                throw new IOException($"closed while waiting for {prefix} (got '{line}')");
+            }
+
+            if (one[0] == (byte)'\n')
+            {
+                if (line.ToString().StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    return;
+                }
+
+                line.Clear();
+            }
+            else if (line.Length < 65536)
+            {
+                line.Append((char)one[0]);
+            }
+        }
+    }
+
+    private static long RssKiB(int pid)
+    {
+        foreach (var l in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(l.AsSpan(6).Trim().TrimEnd(" kB").Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
+    private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken cancel)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        await p.WaitForExitAsync(cancel);
+        if (p.ExitCode != 0)
+        {
+            throw new BenchException($"{file} {string.Join(' ', info.ArgumentList)} failed: {await p.StandardError.ReadToEndAsync(cancel)}");
+        }
+    }
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The Markdown report: every run, then the medians' ratios StreamFarm / NATS.</summary>
+    public static string Report(IReadOnlyList<TlsBenchRun> runs, TlsBenchSettings s)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"TLS benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores. {s.Workers} clients making handshakes for {s.Seconds} s per run, then {s.IdleConnections} idle TLS connections; {s.Runs} run(s) per server, alternating.");
+        sb.AppendLine();
+        sb.AppendLine("| server | run | handshakes/s | server CPU µs per handshake | load generator CPU s | RSS before (KiB) | RSS with idle connections (KiB) | KiB per idle TLS connection |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in runs)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {r.Kind.Name()} | {r.Run} | {r.PerSecond:N0} | {r.ServerCpuMicrosPerHandshake:0} | {r.ClientCpuSeconds:0.0} | {r.RssBeforeKiB:N0} | {r.RssAfterKiB:N0} | {r.KiBPerIdleConnection:0.0} |");
+        }
+
+        static double Median(IEnumerable<double> xs)
+        {
+            var a = xs.Order().ToArray();
+            return a.Length == 0 ? double.NaN : a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
+        }
+
+        var sf = runs.Where(r => r.Kind == ServerKind.StreamFarm).ToList();
+        var nats = runs.Where(r => r.Kind == ServerKind.Nats).ToList();
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"StreamFarm / NATS (medians): handshakes/s **{Median(sf.Select(r => r.PerSecond)) / Median(nats.Select(r => r.PerSecond)):0.00}×**, server CPU per handshake **{Median(sf.Select(r => r.ServerCpuMicrosPerHandshake)) / Median(nats.Select(r => r.ServerCpuMicrosPerHandshake)):0.00}×**, memory per idle TLS connection **{Median(sf.Select(r => r.KiBPerIdleConnection)) / Median(nats.Select(r => r.KiBPerIdleConnection)):0.00}×**.");
+        return sb.ToString();
+    }
+}
