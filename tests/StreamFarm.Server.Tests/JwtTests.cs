@@ -136,9 +136,12 @@ public sealed class JwtTests : IDisposable
         WriteJwks(HmacJwk());
         await using var node = await StartAsync(skew: TimeSpan.Zero);
         await using var lapsing = await LineClient.ConnectAsync(node.TcpEndPoint);
-        Assert.StartsWith("WELCOME ", await HelloAsync(lapsing, Token(lifetime: TimeSpan.FromSeconds(3))), StringComparison.Ordinal);
+        // Both first tokens last 5 s: room for the steps before the renewal on a loaded machine; the
+        // renewing session then outlives its own first token, not just the other one.
+        Assert.StartsWith("WELCOME ", await HelloAsync(lapsing, Token(lifetime: TimeSpan.FromSeconds(5))), StringComparison.Ordinal);
         await using var renewing = await LineClient.ConnectAsync(node.TcpEndPoint);
-        Assert.StartsWith("WELCOME ", await HelloAsync(renewing, Token(lifetime: TimeSpan.FromSeconds(3), subscribe: ["/A/>", "/B/>"])), StringComparison.Ordinal);
+        var renewingStarted = DateTime.UtcNow;
+        Assert.StartsWith("WELCOME ", await HelloAsync(renewing, Token(lifetime: TimeSpan.FromSeconds(5), subscribe: ["/A/>", "/B/>"])), StringComparison.Ordinal);
         await renewing.SendAsync("SUB /A/x /B/y");
         Assert.Equal("STATUS /A/x NOT_FOUND", await renewing.NextAsync());
         Assert.Equal("STATUS /B/y NOT_FOUND", await renewing.NextAsync());
@@ -150,6 +153,11 @@ public sealed class JwtTests : IDisposable
 
         var closing = await lapsing.NextAsync(); // the server pings meanwhile; noise is skipped
         Assert.StartsWith("ERR AUTH_EXPIRED token expired at ", closing, StringComparison.Ordinal);
+        while (DateTime.UtcNow - renewingStarted < TimeSpan.FromSeconds(6))
+        {
+            await Task.Delay(250); // past the renewing session's first token, whatever the machine's speed
+        }
+
         await renewing.SendAsync("PING still-here");
         Assert.Equal("PONG still-here", await renewing.NextAsync());
 
@@ -170,14 +178,14 @@ public sealed class JwtTests : IDisposable
             TokenProvider = _ =>
             {
                 Interlocked.Increment(ref issued);
-                return ValueTask.FromResult(Token(lifetime: TimeSpan.FromSeconds(3), subscribe: ["/>"]));
+                return ValueTask.FromResult(Token(lifetime: TimeSpan.FromSeconds(6), subscribe: ["/>"]));
             },
-            TokenRenewBefore = TimeSpan.FromSeconds(2),
+            TokenRenewBefore = TimeSpan.FromSeconds(3), // renewed 3 s before its end: room for a slow round trip
         };
         await using var client = await StreamFarm.Client.RttpConnection.ConnectAsync("127.0.0.1", node.TcpEndPoint.Port, options);
         var first = DateTime.UtcNow;
         await Eventually.TrueAsync(() => client.TokenRenewals >= 3, "three renewals, the last well past the first token's expiry");
-        Assert.True(DateTime.UtcNow - first > TimeSpan.FromSeconds(3));
+        Assert.True(DateTime.UtcNow - first > TimeSpan.FromSeconds(6));
         await client.PingAsync(); // still connected: no AUTH_EXPIRED
         Assert.True(issued >= 4);
     }

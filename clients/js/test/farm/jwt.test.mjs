@@ -1,5 +1,5 @@
 // The client with signed tokens against a real node with auth.jwt: a token function that hands out
-// short-lived JWTs (3 s) keeps the session alive by renewing in the session (AUTH token=...), and
+// short-lived JWTs (6 s) keeps the session alive by renewing in the session (AUTH token=...), and
 // publications after the first token's expiry still go through.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,9 +31,9 @@ after(async () => {
   await farm?.stop();
 });
 
-test('tokenFunction_ShortLivedJwts_RenewedInTheSession_OutlivesTheFirstToken', async () => {
+test('tokenFunction_ShortLivedJwts_RenewedInTheSession_OutlivesTheFirstToken', { timeout: 60000 }, async () => {
   let issued = 0;
-  const c = new FarmClient({ servers: farm.ws('s1'), name: 'js-jwt', token: () => { issued++; return jwt(3); } });
+  const c = new FarmClient({ servers: farm.ws('s1'), name: 'js-jwt', token: () => { issued++; return jwt(6); } });
   const steps = [];
   c.on('step', (s) => steps.push(`${s.kind}: ${s.text}`));
   await c.connect();
@@ -42,7 +42,7 @@ test('tokenFunction_ShortLivedJwts_RenewedInTheSession_OutlivesTheFirstToken', a
     const sub = c.subscribe('/JWT/x');
     const it = sub[Symbol.asyncIterator]();
     assert.equal((await it.next()).value.fields.n, '1');
-    await new Promise((r) => setTimeout(r, 6500)); // past the first token's exp (3 s) and the second's
+    await new Promise((r) => setTimeout(r, 13000)); // past the first token's exp (6 s) and the second's
     await c.publish('/JWT/x', { n: '2' }, { ack: true });
     assert.equal((await it.next()).value.fields.n, '2');
     assert.ok(issued >= 3, `the token function was asked ${issued} time(s)`);
