@@ -97,6 +97,11 @@ internal static class BenchCommand
     /// <summary>The server to benchmark is this program: <c>dotnet streamfarm.dll</c>, whether we run through dotnet or the apphost.</summary>
     internal static ServerLauncher StreamFarmLauncher()
     {
+        // Every client of a benchmark comes from one address (this machine's loopback): the
+        // per-address limits that protect a server from one client (operations.md 6) would cap
+        // the load, so the servers the benchmarks start (children of this process) run without them.
+        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__MAXCONNECTIONSPERADDRESS", "0");
+        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__HTTPREQUESTSPERSECONDPERADDRESS", "0");
         var dll = typeof(BenchCommand).Assembly.Location;
         if (string.IsNullOrEmpty(dll) || !File.Exists(dll))
         {
