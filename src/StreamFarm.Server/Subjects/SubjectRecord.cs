@@ -293,6 +293,13 @@ internal sealed class SubjectRecord
 
             if (_handoverFrom is not null && !ReleaseIfDue())
             {
+                if (_maxLine > 0 && FrameFieldsBytes(frame) > MaxFieldsBytes)
+                {
+                    // Too large whatever the hand-over brings: refused now. Held, it would be
+                    // acknowledged with its route's batch and refused only later.
+                    return PublishOutcome.TooLarge;
+                }
+
                 (_held ??= []).Add(new Held(frame.LineWithLf(), replace, stamp, source, origin));
                 if (_held.Count > MaxHeld)
                 {
@@ -308,16 +315,24 @@ internal sealed class SubjectRecord
 
     private const int MaxHeld = 10_000;
 
+    /// <summary>What a publication's fields take on the wire (<c>" name=value"</c> each).</summary>
+    private static long FrameFieldsBytes(RttpFrame frame)
+    {
+        long bytes = 0;
+        for (var i = 0; i < frame.FieldCount; i++)
+        {
+            bytes += 2 + frame.FieldName(i).Length + frame.FieldValue(i).Length;
+        }
+
+        return bytes;
+    }
+
     /// <summary>Whether applying the publication could make the fields longer than <see cref="MaxFieldsBytes"/> (an upper bound: a field it would not overwrite, being older, still counts).</summary>
     private bool WouldOutgrowLine(RttpFrame frame, bool replace)
     {
         var limit = MaxFieldsBytes;
         var n = frame.FieldCount;
-        long added = 0;
-        for (var i = 0; i < n; i++)
-        {
-            added += 2 + frame.FieldName(i).Length + frame.FieldValue(i).Length;
-        }
+        var added = FrameFieldsBytes(frame);
 
         if (replace || added > limit)
         {
