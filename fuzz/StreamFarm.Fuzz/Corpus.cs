@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using StreamFarm.Membership;
 
@@ -107,6 +106,4 @@ public static class Corpus
         bytes.Add(0);
         return [.. bytes];
     }
-
-    internal static ushort Read16(ReadOnlySpan<byte> b) => BinaryPrimitives.ReadUInt16BigEndian(b);
 }

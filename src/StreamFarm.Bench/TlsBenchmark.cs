@@ -58,7 +58,6 @@ public static class TlsBenchmark
         var key = Path.Combine(dir, "bench-key.pem");
         var ca = new X509Certificate2Collection();
         ca.ImportFromPemFile(Path.Combine(dir, "ca.pem"));
-        File.WriteAllText(Path.Combine(dir, "node.json"), "{\"limits\": {\"maxConnectionsPerAddress\": 0}}"); // every client comes from one address here
         var natsConf = Path.Combine(dir, "nats.conf");
         var natsPort = ServerProcess.FreePort(natsIp);
         File.WriteAllText(natsConf, $"listen: \"{natsIp}:{natsPort}\"\ntls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  timeout: 5\n}}\n");
@@ -75,7 +74,7 @@ public static class TlsBenchmark
                     server = await ServerProcess.StartAsync(kind, launcher.FileName,
                     [
                         .. launcher.Arguments, "node", "--id", "t1", "--listen", sfIp.ToString(), "--tcp-port", Num(ServerProcess.FreePort(sfIp)), "--http-port", Num(ServerProcess.FreePort(sfIp)),
-                        "--tls-cert", cert, "--tls-key", key, "--tls-port", Num(tlsPort), "--https-port", Num(ServerProcess.FreePort(sfIp)), "--config", Path.Combine(dir, "node.json"), "--log-level", "Warning",
+                        "--tls-cert", cert, "--tls-key", key, "--tls-port", Num(tlsPort), "--https-port", Num(ServerProcess.FreePort(sfIp)), "--log-level", "Warning",
                     ], new IPEndPoint(sfIp, tlsPort), cancel);
                 }
                 else
@@ -249,11 +248,7 @@ public static class TlsBenchmark
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {r.Kind.Name()} | {r.Run} | {r.PerSecond:N0} | {r.ServerCpuMicrosPerHandshake:0} | {r.ClientCpuSeconds:0.0} | {r.RssBeforeKiB:N0} | {r.RssAfterKiB:N0} | {r.KiBPerIdleConnection:0.0} |");
         }
 
-        static double Median(IEnumerable<double> xs)
-        {
-            var a = xs.Order().ToArray();
-            return a.Length == 0 ? double.NaN : a.Length % 2 == 1 ? a[a.Length / 2] : (a[(a.Length / 2) - 1] + a[a.Length / 2]) / 2;
-        }
+        static double Median(IEnumerable<double> xs) => LatencySummary.Percentile([.. xs.Order()], 50);
 
         var sf = runs.Where(r => r.Kind == ServerKind.StreamFarm).ToList();
         var nats = runs.Where(r => r.Kind == ServerKind.Nats).ToList();

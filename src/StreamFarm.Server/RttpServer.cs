@@ -71,6 +71,8 @@ public sealed partial class RttpServer : IDisposable
         Limits = new RttpLimits { MaxLineBytes = options.Limits.MaxLineBytes, MaxFields = options.Limits.MaxFieldsPerMessage };
         Authenticator = new Authenticator(options.Auth);
         AuthThrottle = new AuthThrottle(time, options.Auth.MaxFailuresPerAddress, options.Auth.FailureWindow);
+        SessionsPerAddress = new Transport.AddressLimiter(options.Limits.MaxConnectionsPerAddress);
+        HttpPerAddress = new Transport.AddressLimiter(options.Limits.MaxConnectionsPerAddress);
         Jwt = options.Auth.Jwt.Enabled ? new JwtAuthenticator(options.Auth.Jwt, time, log) : null;
         Subjects = new SubjectTable(time, EpochBits(options.Id)) { MaxLine = options.Limits.MaxLineBytes };
         if (farm is null && context.Membership is { } transport && options.Farm.Enabled)
@@ -201,17 +203,10 @@ public sealed partial class RttpServer : IDisposable
     internal void CountOriginRefused() => Interlocked.Increment(ref _originRefused);
 
     /// <summary>RTTP sessions (TCP, TLS, WebSocket) per client address (<c>limits.maxConnectionsPerAddress</c>).</summary>
-    internal Transport.AddressLimiter SessionsPerAddress => _sessionsPerAddress ??= new Transport.AddressLimiter(Options.Limits.MaxConnectionsPerAddress);
+    internal Transport.AddressLimiter SessionsPerAddress { get; }
 
     /// <summary>HTTP connections per client address (the same limit, counted apart: a WebSocket client holds one of each).</summary>
-    internal Transport.AddressLimiter HttpPerAddress
-    {
-        get => _httpPerAddress ??= new Transport.AddressLimiter(Options.Limits.MaxConnectionsPerAddress);
-        set => _httpPerAddress = value;
-    }
-
-    private Transport.AddressLimiter? _sessionsPerAddress;
-    private Transport.AddressLimiter? _httpPerAddress;
+    internal Transport.AddressLimiter HttpPerAddress { get; }
 
     /// <summary>Clients asked to move (MOVE REBALANCE) because this server had far more than its share.</summary>
     public long RebalanceMoves => Interlocked.Read(ref _rebalanceMoves);

@@ -158,7 +158,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
         }
 
-        var httpPerAddress = new AddressLimiter(options.Limits.MaxConnectionsPerAddress);
+        RttpServer? server = null; // built below; Kestrel calls the connection middleware only once it runs
         if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
         {
             // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
@@ -192,7 +192,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             k.Listen(ip, options.HttpPort, lo =>
             {
                 httpListen = lo;
-                lo.Use(next => context => LimitPerAddressAsync(context, next, httpPerAddress));
+                lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress));
             });
             if (certificates is not null)
             {
@@ -213,7 +213,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 {
                     httpsListen = lo;
                     lo.UseHttps(tls);
-                    lo.Use(next => context => LimitPerAddressAsync(context, next, httpPerAddress)); // after the handshake: the refusal is an HTTP answer
+                    lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress)); // after the handshake: the refusal is an HTTP answer
                 });
             }
 
@@ -237,8 +237,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
         });
         var app = builder.Build();
-        var server = app.Services.GetRequiredService<RttpServer>();
-        server.HttpPerAddress = httpPerAddress;
+        server = app.Services.GetRequiredService<RttpServer>();
         if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
         {
             app.UseRateLimiter();

@@ -87,6 +87,7 @@ internal sealed partial class ClientSession
             return;
         }
 
+        Permissions? permissions;
         if (token is not null && _server.Jwt is { } jwt && JwtAuthenticator.LooksLikeJwt(token))
         {
             var signed = jwt.Validate(token);
@@ -97,15 +98,10 @@ internal sealed partial class ClientSession
                 return;
             }
 
-            _permissions = signed.Permissions;
+            permissions = signed.Permissions;
             SetTokenLifetime(signed);
-            Outbound.EnqueueControl(RenderWelcome());
-            _server.SendFarmTable(this);
-            return;
         }
-
-        var permissions = _server.Authenticator.Authenticate(user, password, token);
-        if (permissions is null)
+        else if ((permissions = _server.Authenticator.Authenticate(user, password, token)) is null)
         {
             _server.AuthThrottle.Failed(address);
             SendError(RttpErrorCode.AuthFailed, user is null && token is null ? "this server requires credentials (user= password= or token=)" : "wrong credentials");
@@ -151,7 +147,7 @@ internal sealed partial class ClientSession
         var signed = jwt.Validate(token);
         if (signed.Refusal is { } why)
         {
-            SendError(why.Code == RttpErrorCode.AuthExpired ? RttpErrorCode.AuthExpired : RttpErrorCode.AuthFailed, why.Text);
+            SendError(why.Code, why.Text); // AUTH_EXPIRED or AUTH_FAILED, as at HELLO
             return;
         }
 
@@ -501,8 +497,9 @@ internal sealed partial class ClientSession
         }
         else
         {
-            var meta = subject.IsEmpty ? retry : retry is null ? $"@subject={Encoding.UTF8.GetString(subject)}" : $"@subject={Encoding.UTF8.GetString(subject)} {retry}";
-            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, code, text, meta)));
+            string?[] parts = [subject.IsEmpty ? null : "@subject=" + Encoding.UTF8.GetString(subject), retry];
+            var meta = string.Join(' ', parts.Where(p => p is not null));
+            session.Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WriteError(w, code, text, meta.Length == 0 ? null : meta)));
         }
     }
 

@@ -481,7 +481,6 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    /// <summary>A PUB or PUBIMAGE that came over a route (from a server that took us for the owner).</summary>
     /// <summary>
     /// A PUB or PUBIMAGE that came over a route (from a server that took us for the owner): applied,
     /// or passed on to the owner (<see cref="PublishOutcome.Forwarded"/>: <paramref name="origin"/>
