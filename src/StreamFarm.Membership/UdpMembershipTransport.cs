@@ -37,6 +37,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
                 tcp.Start();
                 _udp = udp;
                 _tcp = tcp;
+                _source = bound.Address.Equals(IPAddress.Any) || bound.Address.Equals(IPAddress.IPv6Any) ? null : bound.Address;
                 LocalAddress = bound.ToString(); // [v6]:port or v4:port, which IPEndPoint.TryParse reads back
                 return;
             }
@@ -53,6 +54,12 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     }
 
     public string LocalAddress { get; }
+
+    // The address state exchanges leave from: the gossip address when it is a specific one, as
+    // for the datagrams. Left to the kernel, a TCP connection to another address of this host
+    // (or of a multi-homed one) could leave from another address than the member's own, which
+    // firewalls, and partitions made with them, would treat differently from its datagrams.
+    private readonly IPAddress? _source;
 
     public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream)
     {
@@ -208,6 +215,11 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
             timeout.CancelAfter(TimeSpan.FromSeconds(3));
             try
             {
+                if (_source is not null && _source.AddressFamily == endpoint.AddressFamily)
+                {
+                    s.Bind(new IPEndPoint(_source, 0));
+                }
+
                 await s.ConnectAsync(endpoint, timeout.Token);
                 var header = new byte[4];
                 BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);

@@ -97,6 +97,29 @@ public sealed class UdpMembershipTransportTests
         await WaitFor(() => a.Snapshot.Members.FirstOrDefault(m => m.Id == "b") is { Users: 7, Liveness: "alive" }, "b's update to reach a");
     }
 
+    [Fact]
+    public async Task StateExchange_LeavesFromTheMembersOwnAddress()
+    {
+        // A member bound to one loopback address sends its state (TCP) to a listener on another.
+        // Left to the kernel, the connection would leave from 127.0.0.1: a firewall rule (or a test's
+        // partition) naming the member's address would stop its datagrams but not its streams.
+        await using var t = new UdpMembershipTransport(new IPEndPoint(IPAddress.Parse("127.0.77.2"), 0));
+        t.Attach((_, _) => { }, (_, _) => { });
+        var listener = new TcpListener(IPAddress.Parse("127.0.77.3"), 0);
+        listener.Start();
+        try
+        {
+            t.SendStream(listener.LocalEndpoint.ToString()!, [1, 2, 3]);
+            using var cancel = new CancellationTokenSource(Deadline);
+            using var accepted = await listener.AcceptSocketAsync(cancel.Token);
+            Assert.Equal(IPAddress.Parse("127.0.77.2"), ((IPEndPoint)accepted.RemoteEndPoint!).Address);
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
     private static UdpMembershipTransport Transport()
     {
         // The TCP listener takes the UDP socket's OS-chosen port; rarely that port is taken for TCP.

@@ -64,8 +64,9 @@ public sealed record History(
     public IReadOnlyList<(string Server, DateTime At)> Kills { get; init; } = [];
 
     /// <summary>
-    /// When the network was cut. Both sides of a partition go on accepting publications (AP:
-    /// docs/architecture.md, "What is not promised"): a value acknowledged on one side may be
+    /// When the farm was split: from a cut until every server saw every other alive again (measured
+    /// after the heal, not the heal itself). Both sides of a partition go on accepting publications
+    /// (AP: docs/architecture.md, "What is not promised"): a value acknowledged on one side may be
     /// superseded by a later one of the same publisher before the other side's history shows it.
     /// </summary>
     public IReadOnlyList<(DateTime From, DateTime Until)> Partitions { get; init; } = [];

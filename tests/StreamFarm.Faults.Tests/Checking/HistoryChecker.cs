@@ -173,12 +173,17 @@ public static class HistoryChecker
         && h.Kills.Any(k => k.Server == p.Server && k.At >= acked && k.At - acked < TimeSpan.FromSeconds(1));
 
     /// <summary>
-    /// True when the publication was acknowledged while the network was cut, or within the few
-    /// seconds after the heal that routes take to notice (3.5 s) and hand-overs to merge the two
-    /// sides: it may belong to the other side's history only, superseded here before it was shown.
+    /// True when the publication was acknowledged while the farm was split: from a cut until every
+    /// server saw every other alive again with its routes up (<see cref="History.Partitions"/>,
+    /// measured after the heal), and for <see cref="HandOverSlack"/> after, the hand-overs that the
+    /// joined tables set off being on their way. Such a value may belong to one side's history only,
+    /// superseded on the other side before the two merged (protocol.md 4a).
     /// </summary>
     private static bool DuringAPartition(History h, PubRecord p) =>
-        p.AnsweredAt is { } acked && h.Partitions.Any(c => acked >= c.From && (c.Until == DateTime.MaxValue || acked <= c.Until.AddSeconds(4)));
+        p.AnsweredAt is { } acked && h.Partitions.Any(c => acked >= c.From && (c.Until == DateTime.MaxValue || acked <= c.Until + HandOverSlack));
+
+    /// <summary>Time for the hand-overs sent when the tables joined to arrive (one route hop; generous for a loaded machine).</summary>
+    private static readonly TimeSpan HandOverSlack = TimeSpan.FromSeconds(2);
 
     private static Dictionary<(string Field, string Subject), SortedSet<long>> AckedValues(History h)
     {

@@ -25,19 +25,121 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>When each server was killed (kill -9).</summary>
     public IReadOnlyList<(string Server, DateTime At)> Kills => [.. _kills];
 
-    private readonly List<(DateTime From, DateTime? Until)> _partitions = [];
+    private readonly List<PartitionSpan> _partitions = [];
+    private readonly CancellationTokenSource _closing = new();
 
-    /// <summary>When the network was cut (until the heal; an open one lasts to the end).</summary>
-    public IReadOnlyList<(DateTime From, DateTime Until)> Partitions => [.. _partitions.Select(p => (p.From, p.Until ?? DateTime.MaxValue))];
+    /// <summary>
+    /// When the farm was split by a partition: from the cut until every running server's table
+    /// showed every running server alive again, with every route up (measured by polling
+    /// <c>/farm</c> and <c>/metrics</c> after the heal). Until then each side's owners sequence their
+    /// own histories (protocol.md 4a), so the heal itself is not the end: after a long partition the
+    /// two sides take some seconds to find each other. A split that never closed before the next cut
+    /// lasts until that cut; one never seen whole lasts to the end.
+    /// </summary>
+    public IReadOnlyList<(DateTime From, DateTime Until)> Partitions
+    {
+        get
+        {
+            lock (_partitions)
+            {
+                return [.. _partitions.Select((p, i) => (p.From, p.Whole ?? (i + 1 < _partitions.Count ? _partitions[i + 1].From : DateTime.MaxValue)))];
+            }
+        }
+    }
 
-    public void PartitionStarted() => _partitions.Add((DateTime.UtcNow, null));
+    public void PartitionStarted()
+    {
+        lock (_partitions)
+        {
+            _partitions.Add(new PartitionSpan(DateTime.UtcNow));
+        }
+    }
 
     public void PartitionHealed()
     {
-        if (_partitions.Count > 0 && _partitions[^1].Until is null)
+        PartitionSpan span;
+        lock (_partitions)
         {
-            _partitions[^1] = (_partitions[^1].From, DateTime.UtcNow);
+            if (_partitions.Count == 0 || _partitions[^1].Healed is not null)
+            {
+                return;
+            }
+
+            span = _partitions[^1];
+            span.Healed = DateTime.UtcNow;
         }
+
+        _ = WatchWholeAsync(span);
+    }
+
+    /// <summary>Polls, after a heal, until the farm is one again; notes when (or that it was not, within a minute).</summary>
+    private async Task WatchWholeAsync(PartitionSpan span)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (!_closing.IsCancellationRequested && DateTime.UtcNow < deadline)
+        {
+            lock (_partitions)
+            {
+                if (_partitions[^1] != span)
+                {
+                    return; // cut again before it was whole: the split runs on to that cut
+                }
+            }
+
+            if (await IsWholeAsync(http))
+            {
+                span.Whole = DateTime.UtcNow;
+                Note($"farm whole again: every server sees every other alive, routes up ({(span.Whole.Value - span.Healed!.Value).TotalSeconds:0.0} s after the heal)");
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(200, _closing.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<bool> IsWholeAsync(HttpClient http)
+    {
+        var running = Ids.Where(IsRunning).ToList();
+        try
+        {
+            foreach (var id in running)
+            {
+                var table = System.Text.Json.JsonSerializer.Deserialize<ServerJson[]>(await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/farm", _closing.Token)) ?? [];
+                if (!running.All(r => table.Any(m => m.Id == r && m.Liveness == "alive")))
+                {
+                    return false;
+                }
+
+                var metrics = await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/metrics", _closing.Token);
+                if (!metrics.Contains($"\nstreamfarm_routes_up {running.Count - 1}\n", StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    private sealed class PartitionSpan(DateTime from)
+    {
+        public DateTime From { get; } = from;
+
+        public DateTime? Healed { get; set; }
+
+        public DateTime? Whole { get; set; }
     }
 
     private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start)
@@ -235,6 +337,7 @@ internal sealed class FaultFarm : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _closing.CancelAsync();
         foreach (var node in _nodes.Values)
         {
             if (node is not null)
