@@ -51,4 +51,29 @@ public sealed class RouteRecoveryTests
 
         Assert.True(took <= TimeSpan.FromMilliseconds(50), $"the survivors' routes to s2 came up {took.TotalMilliseconds} ms after s2's own (seed {seed})");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void APeerStartedAgainSilently_IsReachedAgain_AsSoonAsItsNewProcessCalls_NotWhenTheOldRouteGoesSilent(int seed)
+    {
+        // s2's host vanishes (no end of stream, no refusal) and s2 starts again 0.8 s later, before
+        // anything noticed. The survivors' routes still point at the old process and would look up
+        // until they went silent (3 s). The new process's own route HELLO tells another life: the
+        // survivors open their routes again at once, so s2 gets their copies and the publications
+        // it lost while it still holds its new records for them (SIM_SEED=4263 found this).
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        farm.Run(TimeSpan.FromSeconds(2));
+        farm.Kill("s2", KillMode.Silent);
+        farm.Run(TimeSpan.FromMilliseconds(800));
+        Assert.True(farm.RouteUp("s1", "s2") && farm.RouteUp("s3", "s2"), "the test needs the survivors' routes to the old s2 still looking up: " + farm.Describe());
+
+        farm.Restart("s2");
+        farm.Eventually(() => farm.RouteUp("s2", "s1") && farm.RouteUp("s2", "s3"), TimeSpan.FromSeconds(10), "s2's own routes up");
+        var took = farm.Eventually(() => farm.RestartsSeenBy("s1") > 0 && farm.RestartsSeenBy("s3") > 0 && farm.RouteReaches("s1", "s2") && farm.RouteReaches("s3", "s2"), TimeSpan.FromSeconds(10), "the survivors' routes to the new s2 up");
+
+        Assert.True(took <= TimeSpan.FromMilliseconds(100), $"the survivors reached the new s2 {took.TotalMilliseconds} ms after its own routes were up (seed {seed})");
+    }
 }

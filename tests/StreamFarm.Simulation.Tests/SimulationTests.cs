@@ -37,11 +37,18 @@ public sealed class SimulationTests(ITestOutputHelper output)
     /// resuming, its hand-over (with a write nobody else had) went round between it and a server
     /// whose table still named it the owner, and was dropped at the hop limit; the subscriber then
     /// moved and saw an older value (I3). Seeds that go round now wait until the tables agree.
+    /// 4263 (failed in about 7 of 10 replays): s5's host vanished and s5 started again 0.8 s later;
+    /// the others' routes to the old process looked up for seconds, and when they reconnected they
+    /// sent the publications s5 had acknowledged lately into records the new s5 had started from
+    /// nothing, before any replica's copy: a subscriber that moved saw an older value (I3). Routes
+    /// now tell each process's life, a new one reopens the others' routes at once, and a route's
+    /// copies go before the publications sent again.
     /// </summary>
     [Theory]
     [InlineData(1600)]
     [InlineData(1936)]
     [InlineData(2518)]
+    [InlineData(4263)]
     public void FoundSeeds_KeepEveryInvariant(int seed)
     {
         var result = ScheduleRunner.Run(Schedule.FromSeed(seed, maxFaults: 1));

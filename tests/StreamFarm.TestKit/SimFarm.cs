@@ -363,6 +363,13 @@ public sealed class SimFarm : IDisposable
     /// <summary>Times the server saw a peer's route port refuse a connection (and moved its subjects at once).</summary>
     public long RefusalsSeenBy(string id) => _servers[id].Server.Routes?.Refusals ?? 0;
 
+    /// <summary>Peers the server found started again while its route to their old process looked up.</summary>
+    public long RestartsSeenBy(string id) => _servers[id].Server.Routes?.RestartsSeen ?? 0;
+
+    /// <summary>Whether the server's route to <paramref name="peer"/> is up and reached the peer's current process (not an earlier one).</summary>
+    public bool RouteReaches(string id, string peer) =>
+        RouteUp(id, peer) && _servers[peer] is { Dead: false } p && _servers[id].Server.Routes?.PeerLifeOf(peer) == p.Server.Routes?.Life;
+
     /// <summary>Whether the server's route to <paramref name="peer"/> is up.</summary>
     public bool RouteUp(string id, string peer) => _servers[id].Server.Routes?.IsUpTo(peer) == true;
 

@@ -197,7 +197,8 @@ internal sealed partial class ClientSession
         return true;
     }
 
-    private byte[] RenderWelcome()
+    /// <summary>WELCOME; to a route, with this process's life (<see cref="Routes.RouteManager.Life"/>).</summary>
+    private byte[] RenderWelcome(ulong life = 0)
     {
         var o = _server.Options;
         return RttpServer.Render(w =>
@@ -208,6 +209,11 @@ internal sealed partial class ClientSession
             RttpWriter.WriteField(w, "maxline"u8, o.Limits.MaxLineBytes);
             RttpWriter.WriteField(w, "ping"u8, (long)o.Limits.PingInterval.TotalMilliseconds);
             RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
+            if (life != 0)
+            {
+                RttpWriter.WriteAscii(w, $" life={life:x}");
+            }
+
             RttpWriter.WriteRaw(w, "\n"u8);
         });
     }
@@ -229,8 +235,9 @@ internal sealed partial class ClientSession
         RoutePeer = from;
         ClientName = "route:" + from;
         _permissions = RoutePermissions;
-        Outbound.EnqueueControl(RenderWelcome()); // no farm table: membership is the route's source
-        routes!.OnInboundRoute(from);
+        Outbound.EnqueueControl(RenderWelcome(routes!.Life)); // no farm table: membership is the route's source
+        var life = Field(frame, "life"u8);
+        routes.OnInboundRoute(from, life is not null && ulong.TryParse(life, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var l) ? l : 0);
     }
 
     private static readonly Permissions RoutePermissions = new("route", ["/>"], ["/>"], systemReadable: true);

@@ -61,6 +61,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     // Whether the current (or last) connection was welcomed; only the run loop's task touches it.
     private bool _welcomed;
+
+    // The current connection (cancelled by Reconnect), and the peer's life from its last WELCOME.
+    private CancellationTokenSource? _connection;
+    private ulong _peerLife;
     private string _address;
 
     public RouteLink(RouteManager manager, string peer, string address, ILogger log)
@@ -92,6 +96,21 @@ internal sealed partial class RouteLink : IAsyncDisposable
     }
 
     public int Connects { get; private set; }
+
+    /// <summary>The life (<see cref="RouteManager.Life"/>) of the peer process this route last reached; 0 before.</summary>
+    public ulong PeerLife => Volatile.Read(ref _peerLife);
+
+    /// <summary>Ends the current connection (its peer process is gone); the run loop opens the route again at once.</summary>
+    public void Reconnect()
+    {
+        try
+        {
+            Volatile.Read(ref _connection)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
 
     public void Start() => _run = Task.Run(RunAsync);
 
@@ -490,6 +509,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         var reader = transport.Input;
         var writer = transport.Output;
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        Volatile.Write(ref _connection, connection);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {
             HardLimitExceeded = () =>
@@ -498,7 +518,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 connection.Cancel();
             },
         };
-        var hello = Encoding.UTF8.GetBytes($"HELLO 1 client=route {_manager.Auth.Credentials(_manager.SelfId, Peer)}\n");
+        var hello = Encoding.UTF8.GetBytes($"HELLO 1 client=route life={_manager.Life:x} {_manager.Auth.Credentials(_manager.SelfId, Peer)}\n");
         queue.EnqueueControl(hello);
         var writing = queue.RunWriterAsync(writer, _ => { }, () => { }, connection.Token);
         var welcomed = false;
@@ -557,7 +577,12 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                     silence = TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs));
                                 }
 
-                                Up(queue);
+                                if (frame.TryGetField("life"u8, out var life) && ulong.TryParse(life, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var peerLife))
+                                {
+                                    Volatile.Write(ref _peerLife, peerLife);
+                                }
+
+                                Up(queue, _manager.CopiesFor(Peer));
                                 break;
                             case RttpVerb.Image or RttpVerb.Update or RttpVerb.Status:
                                 _manager.OnRouteMessage(Peer, frame);
@@ -620,13 +645,22 @@ internal sealed partial class RouteLink : IAsyncDisposable
         }
     }
 
-    private void Up(OutboundQueue queue)
+    private void Up(OutboundQueue queue, List<byte[]> copies)
     {
         lock (_lock)
         {
-            // What the peer acknowledged lately goes again first (a restarted peer lost it; a peer
-            // that has it ignores it), then what it never acknowledged, in order.
+            // First this server's copies of the peer's subjects (a restarted peer starts its records
+            // from them, and they are kept until acknowledged like a publication), then what the
+            // peer acknowledged lately (a restarted peer lost it; a peer that has it ignores it:
+            // a field never goes back to an older write), then what it never acknowledged, in order.
             _sent = 0;
+            var first = copies.ConvertAll(c => new Entry(c, PubOrigin.None));
+            foreach (var e in first)
+            {
+                e.Number = ++_sent;
+                queue.EnqueueControl(e.Line);
+            }
+
             foreach (var e in _recent)
             {
                 queue.EnqueueControl(e.Line);
@@ -637,6 +671,12 @@ internal sealed partial class RouteLink : IAsyncDisposable
             {
                 e.Number = ++_sent;
                 queue.EnqueueControl(e.Line);
+            }
+
+            for (var i = first.Count - 1; i >= 0; i--)
+            {
+                _unacked.AddFirst(first[i]);
+                _unackedBytes += first[i].Line.Length;
             }
 
             _out = queue;

@@ -63,7 +63,19 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         _ownership = Ownership.From(_table, SelfId);
         ConnectionFactory = server.Context.Connections;
         server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf);
+
+        // Drawn from the context's random (seeded in simulations) and the start time, so that a
+        // process started again under the same seed still has a life of its own.
+        Life = ((ulong)server.Context.Random.NextInt64() ^ (ulong)server.Time.GetUtcNow().UtcTicks) | 1;
     }
+
+    /// <summary>
+    /// This process's life: a number drawn at start, sent in the route HELLO and WELCOME
+    /// (<c>life=</c>, hexadecimal). A peer that sees another number than before under the same id
+    /// knows the server was restarted, and that a route it still believes up goes to the old,
+    /// dead process (<see cref="OnInboundRoute"/>).
+    /// </summary>
+    public ulong Life { get; }
 
     public RouteAuth Auth { get; }
 
@@ -542,8 +554,15 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
     }
 
-    /// <summary>A peer opened a route to this server: it is up, so the route to it need not wait out a backoff.</summary>
-    public void OnInboundRoute(string peer)
+    /// <summary>
+    /// A peer opened a route to this server: it is up, so the route to it need not wait out a
+    /// backoff. If it tells another life than the process the route to it is connected to, that
+    /// process is gone (killed and started again faster than silence or the membership would
+    /// tell): the route is opened again now, so that the new process gets this server's copies and
+    /// the publications it may have lost within a round trip, while it still holds its new records
+    /// for them, instead of seconds later into records that started from nothing.
+    /// </summary>
+    public void OnInboundRoute(string peer, ulong life)
     {
         RouteLink? link;
         lock (_lock)
@@ -551,10 +570,55 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             _links.TryGetValue(peer, out link);
         }
 
-        if (link is { IsUp: false })
+        if (link is null)
+        {
+            return;
+        }
+
+        if (link.IsUp && life != 0 && link.PeerLife != 0 && link.PeerLife != life)
+        {
+            Interlocked.Increment(ref _restartsSeen);
+            Log.PeerRestarted(_log, peer);
+            link.Reconnect();
+        }
+        else if (!link.IsUp)
         {
             link.RetryNow();
         }
+    }
+
+    private long _restartsSeen;
+
+    /// <summary>The life of the peer process this server's route to <paramref name="peer"/> last reached (0: none yet).</summary>
+    public ulong PeerLifeOf(string peer)
+    {
+        lock (_lock)
+        {
+            return _links.TryGetValue(peer, out var link) ? link.PeerLife : 0;
+        }
+    }
+
+    /// <summary>Peers found started again while a route to their old process was still up.</summary>
+    public long RestartsSeen => Interlocked.Read(ref _restartsSeen);
+
+    /// <summary>
+    /// The copies this server's replicas of the peer's subjects send it when a route to it comes up
+    /// (before anything else on the route, see <see cref="RouteLink"/>'s Up): a restarted owner
+    /// gets them before the publications that go again, and so starts its new records from them.
+    /// </summary>
+    public List<byte[]> CopiesFor(string peer)
+    {
+        var copies = new List<byte[]>();
+        foreach (var record in _server.Subjects.All)
+        {
+            if (record.Upstream == peer && record.CopyForOwner(peer) is { } copy)
+            {
+                copies.Add(copy);
+            }
+        }
+
+        Interlocked.Add(ref _seedsSent, copies.Count);
+        return copies;
     }
 
     public void OnLinkUp(RouteLink link)
@@ -574,7 +638,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             if (record.Upstream == link.Peer)
             {
-                record.Resubscribe(link.Peer, this);
+                record.Resubscribe(link.Peer, this); // its copy went first (CopiesFor)
             }
         }
     }
@@ -765,6 +829,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
         [LoggerMessage(EventId = 3012, Level = LogLevel.Warning, Message = "route to {Peer} refused: its process is gone; its subjects move now")]
         public static partial void PeerRefused(ILogger logger, string peer);
+
+        [LoggerMessage(EventId = 3013, Level = LogLevel.Warning, Message = "{Peer} was started again while the route to its old process looked up: opening it again")]
+        public static partial void PeerRestarted(ILogger logger, string peer);
 
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);

@@ -732,14 +732,28 @@ internal sealed class SubjectRecord
             if (_upstream == to && _subscribers.Length > 0)
             {
                 _awaiting = _seq == 0;
-                if (_seq != 0)
-                {
-                    router.Seed(to, RenderSeed(SeedKind.Copy));
-                    _refreshing = true;
-                }
-
                 router.Subscribe(to, NameUtf8);
             }
+        }
+    }
+
+    /// <summary>
+    /// The route to this replica's owner came up (again): this copy, for the owner, which may have
+    /// been restarted and lost it (a copy it has already changes nothing there); its subscribers'
+    /// newcomers wait for the owner's answer (<see cref="Resubscribe"/> follows). Null when there is
+    /// nothing to send (no subscribers, no data, or not a replica of <paramref name="owner"/>).
+    /// </summary>
+    public byte[]? CopyForOwner(string owner)
+    {
+        lock (_lock)
+        {
+            if (_upstream != owner || _subscribers.Length == 0 || _seq == 0)
+            {
+                return null;
+            }
+
+            _refreshing = true;
+            return RenderSeed(SeedKind.Copy);
         }
     }
 
