@@ -26,6 +26,9 @@ public sealed class Ownership
     /// <summary>The owners, in ordinal order.</summary>
     public IReadOnlyList<string> Owners => _ids;
 
+    /// <summary>A number that names this set of owners: equal sets, equal numbers, on every server (FNV-1a of the sorted ids).</summary>
+    public ulong Fingerprint => Hash(Encoding.UTF8.GetBytes(string.Join('\n', _ids)), 0xcbf29ce484222325);
+
     /// <summary>
     /// The owners of a farm table: its active servers that are alive or only suspected (a suspicion
     /// is often refuted; owners change when a server is known dead, not at every doubt) and that

@@ -76,4 +76,31 @@ public sealed class RouteRecoveryTests
 
         Assert.True(took <= TimeSpan.FromMilliseconds(100), $"the survivors reached the new s2 {took.TotalMilliseconds} ms after its own routes were up (seed {seed})");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void AnOwnerKilled_WithNobodyElseSubscribed_IsReplaced_WithoutWaitingTheHoldLimit(int seed)
+    {
+        // s3 owns the subject and its only subscriber is on s3, so no other server has a copy. The
+        // new owner cannot know that from silence: it holds for a copy up to HoldLimit (1 s). The
+        // owners barrier tells it sooner: once the other survivor confirms the new owners (its
+        // copies, had it any, came before), the new owner stops waiting and applies what waited.
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
+        var subject = Enumerable.Range(0, 100).Select(i => $"/own/{i}").First(s => all.OwnerOf(s) == "s3");
+        var next = new StreamFarm.Protocol.Ownership(["s1", "s2"]).OwnerOf(subject);
+        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
+        var subscriber = farm.AddClient("sub", "s3", [subject], reconnect: false);
+        var value = 0L;
+        farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "v", ++value) && farm.Serves("s3", subject) && subscriber.Events.Any(e => e.Line.StartsWith("UPDATE ", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the subject served by s3", TimeSpan.FromMilliseconds(20));
+        farm.Run(TimeSpan.FromSeconds(1)); // the table and routes settled: no change of owners under way
+
+        farm.Kill("s3");
+        var took = farm.Eventually(() => publisher.Publish(subject, "v", ++value) && farm.Serves(next, subject), TimeSpan.FromSeconds(5), $"{next} serving {subject}", TimeSpan.FromMilliseconds(10));
+
+        Assert.True(took <= TimeSpan.FromMilliseconds(300), $"{next} served {subject} {took.TotalMilliseconds} ms after s3 was killed (seed {seed}); the hold limit is 1,000 ms");
+    }
 }

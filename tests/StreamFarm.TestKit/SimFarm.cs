@@ -363,6 +363,13 @@ public sealed class SimFarm : IDisposable
     /// <summary>Times the server saw a peer's route port refuse a connection (and moved its subjects at once).</summary>
     public long RefusalsSeenBy(string id) => _servers[id].Server.Routes?.Refusals ?? 0;
 
+    /// <summary>
+    /// The server's own record of <paramref name="subject"/> serves it: it owns the subject, does
+    /// not hold for a hand-over or a copy, and has sequenced something in its history.
+    /// </summary>
+    public bool Serves(string id, string subject) =>
+        _servers[id] is { Dead: false } s && s.Server.Subjects.Find(System.Text.Encoding.UTF8.GetBytes(subject)) is { Upstream: null, IsHolding: false, Seq: > 0 };
+
     /// <summary>Peers the server found started again while its route to their old process looked up.</summary>
     public long RestartsSeenBy(string id) => _servers[id].Server.Routes?.RestartsSeen ?? 0;
 

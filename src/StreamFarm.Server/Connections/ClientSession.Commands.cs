@@ -30,6 +30,11 @@ internal sealed partial class ClientSession
             case RttpVerb.Farm: _server.SendFarmTable(this); break;
             case RttpVerb.Ping:
                 Outbound.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
+                if (IsRoute && frame.ArgCount > 0 && frame.Arg(0).StartsWith("owners-"u8))
+                {
+                    _server.Routes?.OnPeerSynced(RoutePeer!, Encoding.ASCII.GetString(frame.Arg(0))); // the owners barrier (RouteManager)
+                }
+
                 break;
             case RttpVerb.Pong: break;
             case RttpVerb.Bye: Close(DisconnectReason.ClientBye, null); break;

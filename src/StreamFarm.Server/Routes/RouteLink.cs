@@ -679,6 +679,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 _unackedBytes += first[i].Line.Length;
             }
 
+            queue.EnqueueControl(_manager.MarkerLine); // the owners barrier: everything above came first
+
             _out = queue;
             _downSince = 0;
             Connects++;

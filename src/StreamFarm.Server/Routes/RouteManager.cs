@@ -64,6 +64,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         ConnectionFactory = server.Context.Connections;
         server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf);
 
+        SetMarker(_ownership);
+
         // Drawn from the context's random (seeded in simulations) and the start time, so that a
         // process started again under the same seed still has a life of its own.
         Life = ((ulong)server.Context.Random.NextInt64() ^ (ulong)server.Time.GetUtcNow().UtcTicks) | 1;
@@ -253,6 +255,11 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             }
         }
 
+        lock (_lock)
+        {
+            RecomputeSynced();
+        }
+
         Interlocked.Increment(ref _refusals);
         Log.PeerRefused(_log, link.Peer);
         _changes.Writer.TryWrite(null);
@@ -272,7 +279,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public string? PredecessorOf(string subject)
     {
         var previous = _previous;
-        if (previous is null || _server.Time.GetElapsedTime(Volatile.Read(ref _changedAt)) > SubjectRecord.HoldLimit)
+        if (previous is null || _allSynced || _server.Time.GetElapsedTime(Volatile.Read(ref _changedAt)) > SubjectRecord.HoldLimit)
         {
             return null;
         }
@@ -409,6 +416,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 {
                     ownersChanged = true;
                     _previous = _ownership;
+                    SetMarker(next);
                     _handsOver = current.Members.Where(m => m.Liveness is "alive" or "suspect" && !_refused.Contains(m.Id)).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
                     Volatile.Write(ref _changedAt, _server.Time.GetTimestamp());
                 }
@@ -431,6 +439,14 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                         Redispatch(entry);
                     }
                 }
+
+                if (changed)
+                {
+                    foreach (var link in _links.Values)
+                    {
+                        link.SendInterest(_markerLine); // behind the copies and hand-overs just queued (a route that is down sends it when it comes up)
+                    }
+                }
             }
 
             if (gone is not null)
@@ -444,6 +460,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
                 _links = links;
             }
+
+            RecomputeSynced();
         }
 
         foreach (var link in gone ?? [])
@@ -455,6 +473,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             DispatchParked(); // seeds that went round may have an owner now
         }
+
+        ReleaseIfSynced();
 
         // Subjects whose last publisher was at a server that is gone wait for a publisher to come back.
         foreach (var peer in (gone?.Select(l => l.Peer) ?? []).Concat(lostPeers ?? []))
@@ -588,6 +608,80 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     }
 
     private long _restartsSeen;
+
+    // The owners barrier. After this server applied a change of owners (its records reassigned, its
+    // copies and hand-overs queued on the routes), it sends every peer `PING owners-<fingerprint>`
+    // on the route, behind them; when a route comes up, after what it sends first. A route's lines
+    // are handled in order, so a peer that received the PING with the fingerprint of its own owners
+    // has received every copy this server had for the subjects it now owns. Once every peer not
+    // known gone has sent the current fingerprint since the last change here, the records that
+    // hold for a hand-over or a copy stop waiting (they would wait HoldLimit, 1 s, when nobody has
+    // a copy: an owner killed with nobody else subscribed). Under _lock.
+    private string _marker = "";
+    private byte[] _markerLine = [];
+    private readonly Dictionary<string, string> _synced = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _answered = new(StringComparer.Ordinal);
+    private volatile bool _allSynced;
+
+    /// <summary>The owners barrier's line for the current owners (<c>PING owners-&lt;hex&gt;</c>): a route sends it after what it sends first when it comes up.</summary>
+    public byte[] MarkerLine => Volatile.Read(ref _markerLine);
+
+    /// <summary>True while every peer not known gone has confirmed the current owners since they last changed here.</summary>
+    public bool AllSynced => _allSynced;
+
+    private void SetMarker(Ownership owners)
+    {
+        _marker = $"owners-{owners.Fingerprint:x16}";
+        Volatile.Write(ref _markerLine, System.Text.Encoding.ASCII.GetBytes($"PING {_marker}\n"));
+        _synced.Clear();
+        _answered.Clear();
+        _allSynced = false;
+    }
+
+    // Under _lock.
+    private void RecomputeSynced()
+    {
+        foreach (var (peer, _) in _links)
+        {
+            if (!_refused.Contains(peer) && (!_synced.TryGetValue(peer, out var token) || token != _marker))
+            {
+                _allSynced = false;
+                return;
+            }
+        }
+
+        _allSynced = true;
+    }
+
+    /// <summary>
+    /// A peer's route sent <c>PING owners-&lt;hex&gt;</c>: its owners, and everything it sent before.
+    /// The first time since the last change here that it names this server's own owners, this
+    /// server answers with its own (so each side hears the other after its own change); when every
+    /// peer has, the holds end.
+    /// </summary>
+    public void OnPeerSynced(string peer, string token)
+    {
+        lock (_lock)
+        {
+            _synced[peer] = token;
+            if (token == _marker && _answered.Add(peer) && _links.TryGetValue(peer, out var link))
+            {
+                link.SendInterest(_markerLine);
+            }
+
+            RecomputeSynced();
+        }
+
+        ReleaseIfSynced();
+    }
+
+    private void ReleaseIfSynced()
+    {
+        if (_allSynced)
+        {
+            _server.Subjects.Clock.ReleaseAllHolds();
+        }
+    }
 
     /// <summary>The life of the peer process this server's route to <paramref name="peer"/> last reached (0: none yet).</summary>
     public ulong PeerLifeOf(string peer)

@@ -117,6 +117,16 @@ internal sealed class RecordClock
     /// <summary>A record started waiting for a hand-over.</summary>
     public void Holding(SubjectRecord record) => _holding[record] = 0;
 
+    /// <summary>Releases every record that waits for a hand-over or a copy: every peer has confirmed the owners (the routes' owners barrier), so none is on its way.</summary>
+    public void ReleaseAllHolds()
+    {
+        foreach (var record in _holding.Keys)
+        {
+            record.ReleaseNow();
+            _holding.TryRemove(record, out _);
+        }
+    }
+
     /// <summary>Releases the records whose wait for a hand-over ran out (from the housekeeping tick).</summary>
     public void ReleaseDueHolds()
     {

@@ -889,6 +889,18 @@ internal sealed class SubjectRecord
         }
     }
 
+    /// <summary>Releases the hold now (nothing more is on its way: see the routes' owners barrier).</summary>
+    public void ReleaseNow()
+    {
+        lock (_lock)
+        {
+            if (_handoverFrom is not null)
+            {
+                Release(stale: true);
+            }
+        }
+    }
+
     /// <summary>Releases the hold if <see cref="HoldLimit"/> passed; true if it did (or there was none).</summary>
     public bool ReleaseIfDue()
     {
