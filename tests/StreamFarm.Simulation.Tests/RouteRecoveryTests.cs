@@ -103,4 +103,34 @@ public sealed class RouteRecoveryTests
 
         Assert.True(took <= TimeSpan.FromMilliseconds(300), $"{next} served {subject} {took.TotalMilliseconds} ms after s3 was killed (seed {seed}); the hold limit is 1,000 ms");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ANewOwnerThatHeldPublications_ShowsTheNewest_NotTheOldestItWasSentAgain(int seed)
+    {
+        // s3 owns the subject; s1's publisher has published to it for two seconds, so s1's route
+        // to s3 keeps the publications s3 acknowledged lately. s4 is paused, so the owners barrier
+        // cannot complete and the new owner, s2, holds for a copy the whole hold limit. s3 is
+        // killed: s1 sends those publications again to s2, with the new ones. A subscriber that
+        // arrives at s2 during the hold must get the newest value, not an IMAGE of the oldest
+        // publication sent again (an old value shown as current).
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 4, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3", "s4"]);
+        var after = new StreamFarm.Protocol.Ownership(["s1", "s2", "s4"]);
+        var subject = Enumerable.Range(0, 200).Select(i => $"/held/{i}").First(s => all.OwnerOf(s) == "s3" && after.OwnerOf(s) == "s2");
+        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
+        var value = 0L;
+        farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "v", ++value) && value >= 100, TimeSpan.FromSeconds(10), "100 publications", TimeSpan.FromMilliseconds(20));
+        farm.Pause("s4");
+        farm.Kill("s3");
+        var before = value;
+        var late = farm.AddClient("late", "s2", [subject], reconnect: false);
+        farm.Eventually(() => publisher.Publish(subject, "v", ++value) && late.Events.Any(e => e.Line.StartsWith("IMAGE ", StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "an IMAGE at s2", TimeSpan.FromMilliseconds(20));
+
+        var image = late.Events.First(e => e.Line.StartsWith("IMAGE ", StringComparison.Ordinal)).Line;
+        var shown = long.Parse(image.Split(' ').First(t => t.StartsWith("v=", StringComparison.Ordinal))[2..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(shown >= before, $"the first IMAGE at the new owner showed v={shown}; {before} had been published before the kill (seed {seed}): {image}");
+    }
 }

@@ -47,6 +47,7 @@ internal sealed class SubjectRecord
     private string? _handoverFrom;
     private long _holdSince;
     private List<Held>? _held;
+    private bool _quiet; // under _lock, while Release applies what waited: no message per publication, one IMAGE after
     private readonly int _maxLine; // the clients' line limit (0: none): the record's IMAGE must fit in one line
 
     /// <summary>
@@ -420,7 +421,7 @@ internal sealed class SubjectRecord
             var first = _seq == 0;
             _seq++;
             var subscribers = _subscribers;
-            if (subscribers.Length == 0)
+            if (subscribers.Length == 0 || _quiet)
             {
                 return PublishOutcome.Applied;
             }
@@ -938,33 +939,43 @@ internal sealed class SubjectRecord
         _handoverFrom = null;
         var held = _held;
         _held = null;
+        if (held is not null)
+        {
+            // In stamp order: while the owners changed, publications came by two paths (straight, and
+            // through the previous owner); applied in arrival order, an older one arriving second would
+            // be superseded and never shown. Each server's stamps follow its clients' order.
+            // Applied quietly, then shown as one IMAGE: what waited can reach back seconds (the
+            // publications a dead owner's peers send again), and shown one by one, from an empty
+            // record, the first would be an IMAGE of the oldest of them, an old value shown as
+            // current to subscribers that had seen newer ones from the dead owner.
+            held.Sort(static (a, b) => a.Stamp.CompareTo(b.Stamp));
+            var frame = new RttpFrame();
+            _quiet = true;
+            try
+            {
+                foreach (var h in held)
+                {
+                    if (RttpParser.TryParse(new ReadOnlySequence<byte>(h.Line.AsMemory(0, h.Line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
+                    {
+                        ClientSession.Settle(h.Origin, ApplyOwned(frame, h.Replace, h.Stamp, h.Source), NameUtf8);
+                    }
+                }
+            }
+            finally
+            {
+                _quiet = false;
+            }
+        }
+
         if (_seq != 0 || _fields.Count > 0)
         {
             _seq++;
             FanOutImage();
             SetStale(stale && !_genuine);
         }
-        else if (_subscribers.Length > 0 && held is null)
+        else if (_subscribers.Length > 0)
         {
             FanOutStatus(SubjectStatus.NotFound);
-        }
-
-        if (held is null)
-        {
-            return;
-        }
-
-        // In stamp order: while the owners changed, publications came by two paths (straight, and
-        // through the previous owner); applied in arrival order, an older one arriving second would
-        // be superseded and never shown. Each server's stamps follow its clients' order.
-        held.Sort(static (a, b) => a.Stamp.CompareTo(b.Stamp));
-        var frame = new RttpFrame();
-        foreach (var h in held)
-        {
-            if (RttpParser.TryParse(new ReadOnlySequence<byte>(h.Line.AsMemory(0, h.Line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
-            {
-                ClientSession.Settle(h.Origin, ApplyOwned(frame, h.Replace, h.Stamp, h.Source), NameUtf8);
-            }
         }
     }
 
