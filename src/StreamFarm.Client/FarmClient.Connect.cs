@@ -334,7 +334,10 @@ public sealed partial class FarmClient
     {
         // A server lost moments ago is passed over while the table may not know yet that it is dead;
         // when it is the only candidate, it is still chosen.
-        var candidates = table.Members.Where(m => !excluded.Contains(m.Id) && !IsSuspected(m.Id)).ToList();
+        // Only servers this client can reach: a server with TLS only has no plain address, and one
+        // without TLS has no TLS address.
+        var reachable = table.Members.Where(m => AddressOf(m).Length > 0).ToList();
+        var candidates = reachable.Where(m => !excluded.Contains(m.Id) && !IsSuspected(m.Id)).ToList();
         if (candidates.Count == 0)
         {
             // Every other server was lost lately too (a server lost a few seconds ago may be back
@@ -345,10 +348,10 @@ public sealed partial class FarmClient
                 last = _lastLost;
             }
 
-            candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id) && m.Id != last)];
+            candidates = [.. reachable.Where(m => !excluded.Contains(m.Id) && m.Id != last)];
             if (candidates.Count == 0)
             {
-                candidates = [.. table.Members.Where(m => !excluded.Contains(m.Id))];
+                candidates = [.. reachable.Where(m => !excluded.Contains(m.Id))];
             }
         }
 

@@ -149,7 +149,8 @@ public sealed class DnsResponder
     {
         var written = 0;
         var first = w.Position;
-        foreach (var s in zone.Healthy)
+        var targets = ws ? zone.SrvWsServers : zone.SrvTcpServers; // servers with TLS only have no plain port to name
+        foreach (var s in targets)
         {
             if (!w.HasRoom(300))
             {
@@ -167,7 +168,7 @@ public sealed class DnsResponder
         var at = first;
         for (var i = 0; i < written; i++)
         {
-            var s = zone.Healthy[i];
+            var s = targets[i];
             var target = at + Writer.SrvTargetOffset;
             at = target + s.Labels.Length + zone.Apex.Length;
             w.AdditionalAddress(target, s.Ip, _ttl);

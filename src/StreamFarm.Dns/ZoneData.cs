@@ -33,7 +33,9 @@ internal sealed class ZoneData
         var all = new List<Server>();
         foreach (var m in snapshot.Members.OrderBy(m => m.Id, StringComparer.Ordinal))
         {
-            if (!TryAddress(m.Tcp, out var ip, out var tcpPort) || DnsNames.ToWire($"{m.Id}.{options.Zone}") is not { } wire)
+            // A server with TLS only has no plain address: its IP comes from its TLS or route address, and
+            // it has no plain port to put in an SRV record (port 0: left out of them).
+            if (!(TryAddress(m.Tcp, out var ip, out var tcpPort) || TryHost(m.Tls, out ip) || TryHost(m.Route, out ip)) || DnsNames.ToWire($"{m.Id}.{options.Zone}") is not { } wire)
             {
                 continue; // an id that is not a DNS label, or no address yet: not served by DNS
             }
@@ -54,9 +56,17 @@ internal sealed class ZoneData
         }
 
         Healthy = [.. all.Where(s => s.Healthy)];
+        SrvTcpServers = [.. Healthy.Where(s => s.TcpPort != 0)];
+        SrvWsServers = [.. Healthy.Where(s => s.WsPort != 0)];
         HealthyIpv4 = [.. Healthy.Where(s => s.Ip.Length == 4)];
         HealthyIpv6 = [.. Healthy.Where(s => s.Ip.Length == 16)];
     }
+
+    /// <summary>The healthy servers with a plain RTTP port (the targets of the SRV records for TCP).</summary>
+    public Server[] SrvTcpServers { get; }
+
+    /// <summary>The healthy servers with a plain WebSocket port (the targets of the SRV records for WebSocket).</summary>
+    public Server[] SrvWsServers { get; }
 
     public long Version { get; }
 
@@ -109,6 +119,8 @@ internal sealed class ZoneData
 
     private static string HostPort(string wsUrl) =>
         Uri.TryCreate(wsUrl, UriKind.Absolute, out var u) ? $"{u.Host}:{u.Port}" : "";
+
+    private static bool TryHost(string hostPort, out byte[] ip) => TryAddress(hostPort, out ip, out _);
 
     private static bool TryAddress(string hostPort, out byte[] ip, out int port)
     {

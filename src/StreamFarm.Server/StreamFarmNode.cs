@@ -26,13 +26,16 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
     private readonly FarmStatusPublisher? _publisher;
     private int _stopped;
 
-    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint tcp, IPEndPoint http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
+    private readonly IPEndPoint? _tcp;
+    private readonly IPEndPoint? _http;
+
+    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint? tcp, IPEndPoint? http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
     {
         Dns = dns;
         _app = app;
         Server = server;
-        TcpEndPoint = tcp;
-        HttpEndPoint = http;
+        _tcp = tcp;
+        _http = http;
         Membership = membership;
         _gossip = gossip;
         _publisher = publisher;
@@ -40,9 +43,14 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
 
     public RttpServer Server { get; }
 
-    public IPEndPoint TcpEndPoint { get; }
+    /// <summary>RTTP over TCP (plain). There is none with <see cref="Tls.TlsOptions.Only"/>: asking is a mistake of the caller.</summary>
+    public IPEndPoint TcpEndPoint => _tcp ?? throw new InvalidOperationException("this node has no plain RTTP port (tls.only): use TlsEndPoint");
 
-    public IPEndPoint HttpEndPoint { get; }
+    /// <summary>HTTP and WebSocket RTTP (plain). There is none with <see cref="Tls.TlsOptions.Only"/>.</summary>
+    public IPEndPoint HttpEndPoint => _http ?? throw new InvalidOperationException("this node has no plain HTTP port (tls.only): use HttpsEndPoint");
+
+    /// <summary>Whether the plain ports are open (not <see cref="Tls.TlsOptions.Only"/>).</summary>
+    public bool HasPlainPorts => _tcp is not null;
 
     /// <summary>RTTP over TLS, when the node has a certificate.</summary>
     public IPEndPoint? TlsEndPoint { get; private init; }
@@ -184,16 +192,19 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         {
             k.AddServerHeader = false;
             k.Limits.MaxConcurrentConnections = null; // RTTP counts its own connections (ERR FULL)
-            k.Listen(ip, options.TcpPort, lo =>
+            if (!options.Tls.Only)
             {
-                tcpListen = lo;
-                lo.UseConnectionHandler<RttpConnectionHandler>();
-            });
-            k.Listen(ip, options.HttpPort, lo =>
-            {
-                httpListen = lo;
-                lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress));
-            });
+                k.Listen(ip, options.TcpPort, lo =>
+                {
+                    tcpListen = lo;
+                    lo.UseConnectionHandler<RttpConnectionHandler>();
+                });
+                k.Listen(ip, options.HttpPort, lo =>
+                {
+                    httpListen = lo;
+                    lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress));
+                });
+            }
             if (certificates is not null)
             {
                 // The handshake takes the certificate in use at that moment (reloaded when the files
@@ -262,10 +273,10 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             throw;
         }
 
-        var tcp = tcpListen!.IPEndPoint!;
-        var http = httpListen!.IPEndPoint!;
+        var tcp = tcpListen?.IPEndPoint;
+        var http = httpListen?.IPEndPoint;
         var host = options.AdvertiseHost ?? options.Listen;
-        server.Addresses = ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
+        server.Addresses = tcp is null || http is null ? ("", "", "") : ($"{host}:{tcp.Port}", $"ws://{host}:{http.Port}/rttp", $"http://{host}:{http.Port}");
         server.RouteAddress = routeListen?.IPEndPoint is { } route ? $"{host}:{route.Port}" : "";
         if (tlsListen?.IPEndPoint is { } tlsEndPoint && httpsListen?.IPEndPoint is { } httpsEndPoint)
         {

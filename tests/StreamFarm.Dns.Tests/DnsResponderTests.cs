@@ -361,6 +361,23 @@ public sealed class DnsResponderTests
     }
 
     [Fact]
+    public void Respond_AServerWithTlsOnly_IsInTheAddressAnswers_ButNotInThePlainSrvRecords()
+    {
+        // s2 has no plain port (tls.only): its address comes from its TLS address; the SRV records
+        // name plain ports, so they leave it out, and the glue still follows the records.
+        var tlsOnly = Farm.Server(2) with { Tcp = "", Ws = "", Http = "", Tls = $"{Farm.Ip(2)}:7443", Wss = $"wss://{Farm.Ip(2)}:7481/rttp" };
+        var responder = Farm.Responder(Farm.Table(Farm.Server(1), tlsOnly, Farm.Server(3)), o => o.AnswerCount = 3);
+
+        var a = Ask.Question(responder, "stream.farm.test", A);
+        var srv = Ask.Question(responder, "_rttp._tcp.stream.farm.test", Srv);
+
+        Assert.Contains(IPAddress.Parse(Farm.Ip(2)), a.Answers.Select(r => r.Address));
+        Assert.Equal(["s1.farm.test", "s3.farm.test"], srv.Answers.Select(r => r.Target!).Order(StringComparer.Ordinal));
+        Assert.Equal(srv.Answers.Select(r => r.Target!), srv.Additional.Where(r => r.Type != Opt).Select(r => r.Name));
+        Assert.Equal([IPAddress.Parse(Farm.Ip(1)), IPAddress.Parse(Farm.Ip(3))], srv.Additional.Where(r => r.Type != Opt).Select(r => r.Address!).OrderBy(x => x.ToString()));
+    }
+
+    [Fact]
     public void Respond_ApexNs_CarriesNs1sAddressAndNothingWithoutOne()
     {
         var v4 = Ask.Question(Farm.Responder(Farm.Healthy(1)), "farm.test", Ns);

@@ -30,7 +30,7 @@ public sealed class TlsTests : IDisposable
         }
     }
 
-    private Task<StreamFarmNode> StartAsync(string ip, TimeSpan? reload = null)
+    private Task<StreamFarmNode> StartAsync(string ip, TimeSpan? reload = null, Action<ServerOptions>? more = null)
     {
         var (cert, key) = DevCertificates.Issue(_dir, "node", ["node.farm.test"], [IPAddress.Parse(ip)], TimeSpan.FromDays(1));
         return TestNode.StartAsync(o =>
@@ -41,6 +41,7 @@ public sealed class TlsTests : IDisposable
             o.Tls.Port = 0;
             o.Tls.HttpsPort = 0;
             o.Tls.ReloadCheckInterval = reload ?? TimeSpan.FromMilliseconds(200);
+            more?.Invoke(o);
         });
     }
 
@@ -104,6 +105,49 @@ public sealed class TlsTests : IDisposable
             await tls.WriteAsync("PING t1\n"u8.ToArray());
             await ExpectAsync(reader, "PONG t1");
         }
+    }
+
+    [Fact]
+    public async Task TlsOnly_LeavesThePlainPortsClosed_AndTheTableAdvertisesTheTlsAddressesAlone()
+    {
+        await using var node = await StartAsync("127.0.0.66", more: o =>
+        {
+            o.Tls.Only = true;
+            o.TcpPort = 17466; // would be opened without tls.only: nothing may listen there
+            o.HttpPort = 17467;
+        });
+
+        Assert.False(node.HasPlainPorts);
+        Assert.Throws<InvalidOperationException>(() => node.TcpEndPoint);
+        foreach (var port in new[] { 17466, 17467 })
+        {
+            using var plain = new TcpClient();
+            var refused = await Assert.ThrowsAsync<SocketException>(() => plain.ConnectAsync("127.0.0.66", port));
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+
+        var (tls, reader) = await ConnectAsync(node.TlsEndPoint!, "127.0.0.66");
+        await using (tls)
+        {
+            await tls.WriteAsync("HELLO 1 client=tls-only\n"u8.ToArray());
+            await ExpectAsync(reader, "WELCOME 1 ");
+            var server = await ExpectAsync(reader, "SERVER ");
+            Assert.Contains($" tls=127.0.0.66:{node.TlsEndPoint!.Port}", server, StringComparison.Ordinal);
+            Assert.DoesNotContain("17466", server, StringComparison.Ordinal);
+        }
+
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, errors) => (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None && TrustCa(cert) };
+        using var http = new HttpClient(handler);
+        var farm = await http.GetStringAsync($"https://127.0.0.66:{node.HttpsEndPoint!.Port}/farm");
+        Assert.Contains("\"tcp\":\"\"", farm, StringComparison.Ordinal);
+        Assert.Contains($"\"tls\":\"127.0.0.66:{node.TlsEndPoint!.Port}\"", farm, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TlsOnly_WithoutACertificate_StopsTheStartWithAClearError()
+    {
+        var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => TestNode.StartAsync(o => o.Tls.Only = true));
+        Assert.Contains("--tls-cert", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -594,10 +594,12 @@ export class FarmClient {
   private choose(table: FarmTable, excluded: Set<string>) {
     // A server lost moments ago is passed over while the table may not know yet that it is dead;
     // when it is the only candidate, it is still chosen (but never the one lost last, if others remain).
-    let candidates = table.servers.filter((m) => !excluded.has(m.id) && !this.isSuspected(m.id) && !this.isSuspected(this.addressOf(m)));
+    // Only servers this client has an address for (a server with TLS only has no ws address).
+    const reachable = table.servers.filter((m) => this.addressOf(m));
+    let candidates = reachable.filter((m) => !excluded.has(m.id) && !this.isSuspected(m.id) && !this.isSuspected(this.addressOf(m)));
     if (candidates.length === 0) {
-      candidates = table.servers.filter((m) => !excluded.has(m.id) && m.id !== this._lastLost);
-      if (candidates.length === 0) candidates = table.servers.filter((m) => !excluded.has(m.id));
+      candidates = reachable.filter((m) => !excluded.has(m.id) && m.id !== this._lastLost);
+      if (candidates.length === 0) candidates = reachable.filter((m) => !excluded.has(m.id));
     }
     return this._selector(candidates, table.version, this._random);
   }

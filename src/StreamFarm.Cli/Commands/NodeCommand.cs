@@ -40,9 +40,10 @@ internal static class NodeCommand
         var tlsCa = new Option<string?>("--tls-ca") { Description = "PEM of the farm's CA: routes between servers use mutual TLS and accept only certificates it signed (every server needs it)" };
         var tlsPort = new Option<int?>("--tls-port") { Description = "RTTP over TLS port (default 7443)" };
         var httpsPort = new Option<int?>("--https-port") { Description = "HTTPS port: the HTTP pages and WebSocket RTTP over TLS (default 7481)" };
+        var tlsOnly = new Option<bool?>("--tls-only") { Description = "no plain ports: RTTP over TCP (7400) and HTTP/WebSocket (7480) stay closed; clients use TLS, WSS and HTTPS only (needs --tls-cert and --tls-key)" };
         var tlsName = new Option<string?>("--tls-name") { Description = "the name on the certificate, used in the farm table's TLS addresses (default: the listen address)" };
         var logLevel = new Option<LogLevel?>("--log-level") { Description = "Trace, Debug, Information (default), Warning, Error" };
-        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, tlsCert, tlsKey, tlsCa, tlsPort, httpsPort, tlsName, config, logLevel };
+        var command = new Command("node", "Run a StreamFarm server") { id, listen, group, groupOnly, capacity, tcpPort, httpPort, seeds, gossipKey, gossipPort, routePort, farmName, preset, dns, dnsMethod, dnsAnswers, zone, service, external, tlsCert, tlsKey, tlsCa, tlsPort, httpsPort, tlsOnly, tlsName, config, logLevel };
         command.SetAction(async (p, cancel) =>
         {
             var overrides = new Dictionary<string, string?>();
@@ -77,6 +78,7 @@ internal static class NodeCommand
             Set(tlsCa, "tls:caFile");
             Set(tlsPort, "tls:port");
             Set(httpsPort, "tls:httpsPort");
+            Set(tlsOnly, "tls:only");
             Set(tlsName, "tlsName");
             var seedList = List(p.GetValue(seeds) ?? Environment.GetEnvironmentVariable("STREAMFARM_SEEDS"));
             var keyList = List(p.GetValue(gossipKey) ?? Environment.GetEnvironmentVariable("STREAMFARM_GOSSIP_KEY"));
@@ -145,13 +147,22 @@ internal static class NodeCommand
         }
         catch (IOException e)
         {
-            throw new CliError($"cannot listen on {options.Listen} (tcp {options.TcpPort}, http {options.HttpPort}{(options.Farm.Enabled && options.Farm.Routes ? $", routes {options.Farm.RoutePort}" : "")}): {e.Message}");
+            throw new CliError($"cannot listen on {options.Listen} ({(options.Tls.Only ? "TLS only" : $"tcp {options.TcpPort}, http {options.HttpPort}")}{(options.Farm.Enabled && options.Farm.Routes ? $", routes {options.Farm.RoutePort}" : "")}): {e.Message}");
         }
 
         Console.Out.WriteLine($"streamfarm node {options.Id} (group {options.Group}, capacity {options.Capacity}) listening:");
-        Console.Out.WriteLine($"  RTTP/TCP   {node.Server.Addresses.Tcp}");
-        Console.Out.WriteLine($"  WebSocket  {node.Server.Addresses.Ws}");
-        Console.Out.WriteLine($"  HTTP       {node.Server.Addresses.Http}  (status page, /farm, /healthz, /metrics)");
+        if (node.HasPlainPorts)
+        {
+            Console.Out.WriteLine($"  RTTP/TCP   {node.Server.Addresses.Tcp}");
+            Console.Out.WriteLine($"  WebSocket  {node.Server.Addresses.Ws}");
+            Console.Out.WriteLine($"  HTTP       {node.Server.Addresses.Http}  (status page, /farm, /healthz, /metrics)");
+        }
+        else
+        {
+            Console.Out.WriteLine("  RTTP/TCP   off (TLS only)");
+            Console.Out.WriteLine("  HTTP       off (TLS only: the status page, /farm, /healthz and /metrics are on HTTPS)");
+        }
+
         if (node.Server.TlsAddresses.Tls.Length > 0)
         {
             Console.Out.WriteLine($"  RTTP/TLS   {node.Server.TlsAddresses.Tls}");

@@ -61,7 +61,7 @@ public sealed class ZoneRecords
         var service = options.ServiceName;
         foreach (var m in snapshot.Members)
         {
-            if (!TryAddress(m.Tcp, out var ip))
+            if (!TryAddress(m.Tcp, out var ip) && !TryAddress(m.Tls, out ip) && !TryAddress(m.Route, out ip))
             {
                 continue; // no address yet, or a host name: nothing to publish
             }

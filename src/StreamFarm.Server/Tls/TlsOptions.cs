@@ -29,6 +29,13 @@ public sealed class TlsOptions
     /// <summary>How often the certificate and key files are checked for a change.</summary>
     public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// TLS only: the plain ports (RTTP over TCP, and HTTP with WebSocket RTTP) are not opened; the
+    /// farm table advertises the TLS addresses alone, and clients must use them. Routes between
+    /// servers are not affected (mutual TLS for them is <see cref="CaFile"/>).
+    /// </summary>
+    public bool Only { get; set; }
+
     public bool Enabled => !string.IsNullOrEmpty(CertFile) || !string.IsNullOrEmpty(KeyFile);
 
     /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming the bad one.</summary>
@@ -36,6 +43,11 @@ public sealed class TlsOptions
     {
         if (!Enabled)
         {
+            if (Only)
+            {
+                throw new ArgumentException("tls.only (--tls-only) turns the plain ports off, so it needs TLS on: a certificate and a key (--tls-cert and --tls-key)");
+            }
+
             if (!string.IsNullOrEmpty(CaFile))
             {
                 throw new ArgumentException("tls.caFile (TLS routes) needs the server's own certificate too (--tls-cert and --tls-key)");
