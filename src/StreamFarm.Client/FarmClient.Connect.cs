@@ -313,6 +313,20 @@ public sealed partial class FarmClient
         }
     }
 
+    /// <summary>
+    /// A server just welcomed this client: it is up (restarted, if it was lost), so it is no longer
+    /// passed over. Kept suspected, a standby made on it would be dropped, and the next failover
+    /// would choose another server from the table instead of using the standby.
+    /// </summary>
+    private void Unsuspect(string id, string endpoint)
+    {
+        lock (_lock)
+        {
+            _suspected.Remove(id);
+            _suspected.Remove(endpoint);
+        }
+    }
+
     private bool IsSuspected(string key)
     {
         lock (_lock)
@@ -390,7 +404,9 @@ public sealed partial class FarmClient
         _lastRefusal = RttpErrorCode.None;
         try
         {
-            return await _factory.ConnectAsync(host, port, _ownConnection, cancel);
+            var connection = await _factory.ConnectAsync(host, port, _ownConnection, cancel);
+            Unsuspect(connection.ServerId, hostPort);
+            return connection;
         }
         catch (RttpConnectionException e)
         {

@@ -82,6 +82,8 @@ public sealed partial class FarmClient
                     continue; // tried again at the next check
                 }
 
+                Unsuspect(connection.ServerId, $"{host}:{port}");
+
                 var standby = new Standby(connection, _options.Standby == StandbyMode.Hot, cancel);
                 await standby.FollowAsync(SubjectsNow(), cancel);
                 lock (_standbyLock)

@@ -198,4 +198,56 @@ public sealed class FailoverTests
         var update = await watch.MessageAsync(messages, m => m.Server == "f2" && m.Message.Seq == 12, "the next update from f2");
         Assert.Equal(Continuity.Continuous, update.Continuity);
     }
+
+    [Fact]
+    public async Task AStandbyOnAServerLostEarlierAndBackSince_IsKept_AndTakenAtTheNextLoss()
+    {
+        var (f1, f2) = await StartAsync(17446);
+        await using var s1 = f1;
+        var s2 = f2;
+        try
+        {
+            // Served by f2, warm standby on f1.
+            var options = Options(17446, standby: StandbyMode.Warm) with { Selector = new OrderSelector("f2", "f1") };
+            await using var watch = new ClientWatch(options);
+            var start = watch.StartAsync("/FO/k");
+            await f1.NextAsync(); // the first server, left for f2
+            var onF2 = await s2.NextAsync();
+            await start;
+            var standbyOnF1 = await f1.NextAsync();
+            await watch.StepsInOrderAsync(0, (StepKind.StandbyReady, Has("warm standby on f1 ")));
+
+            // f2 is lost: the client takes the standby on f1.
+            var before = watch.Steps.Count;
+            s2.StopListening();
+            onF2.Dispose();
+            await watch.StepsInOrderAsync(before, (StepKind.Lost, Has("server f2 ")), (StepKind.Moved, Has("moved to the standby f1")));
+
+            // f2 comes back (restarted, within the few seconds a lost server is passed over): the
+            // standby made on it welcomed the client, so f2 is up; it is kept, not dropped as lost.
+            await s2.DisposeAsync();
+            s2 = new ScriptedServer(F2, 17446, "f2", () =>
+                "FARM 1 2\n" +
+                $"SERVER 1 id=f1 group=default state=active liveness=alive users=1 capacity=100 tcp={F1}:17446 ws=ws://{F1}:1/rttp http=http://{F1}:1\n" +
+                $"SERVER 1 id=f2 group=default state=active liveness=alive users=1 capacity=100 tcp={F2}:17446 ws=ws://{F2}:1/rttp http=http://{F2}:1\n");
+            before = watch.Steps.Count;
+            var standbyOnF2 = await s2.NextAsync();
+            await watch.StepsInOrderAsync(before, (StepKind.StandbyReady, Has("warm standby on f2 ")));
+
+            // f1 is lost while DNS names only f1: the standby on f2 serves.
+            before = watch.Steps.Count;
+            f1.StopListening();
+            standbyOnF1.Dispose();
+            await watch.StepsInOrderAsync(before,
+                (StepKind.Lost, Has("server f1 ")),
+                (StepKind.Chosen, Has("f2: the standby")),
+                (StepKind.Moved, Has("moved to the standby f2")),
+                (StepKind.Subscribed, Has("on f2")));
+            Assert.Equal("SUB /FO/k", await standbyOnF2.NextAsync());
+        }
+        finally
+        {
+            await s2.DisposeAsync();
+        }
+    }
 }
