@@ -10,7 +10,7 @@ using StreamFarm.Protocol;
 namespace StreamFarm.Benchmarks;
 
 /// <summary>
-/// One DNS query answered, for the four queries of <c>streamfarm bench dns</c>: our hot path
+/// One DNS query answered, for the four queries of <c>./bench.sh dns</c>: our hot path
 /// (<see cref="DnsResponder.Respond"/>: strict reader, answer written into a reused buffer) against
 /// the same work with ARSoft.Tools.Net (<c>DnsMessage.Parse</c>, a response with pre-built records
 /// from a dictionary, <c>Encode</c>). The zone is a farm of three active servers, three addresses per

@@ -44,7 +44,7 @@ public sealed record BalanceResult
 }
 
 /// <summary>
-/// <c>streamfarm bench balance</c>: a farm of real server processes and its DNS system; for each
+/// <c>./bench.sh balance</c>: a farm of real server processes and its DNS system; for each
 /// policy, N lightweight clients in this process connect in bursts; users per server are read from
 /// each server's /metrics; then the busiest server is killed with SIGKILL and started again, its
 /// clients fail over, and users per server are read again.

@@ -1,6 +1,6 @@
 namespace StreamFarm.Bench;
 
-/// <summary>What a balance run does (<c>streamfarm bench balance</c>).</summary>
+/// <summary>What a balance run does (<c>./bench.sh balance</c>).</summary>
 public sealed record BalanceSettings
 {
     /// <summary>The ways of choosing a server: dns (DNS alone), random, fewest, p2c, weighted.</summary>

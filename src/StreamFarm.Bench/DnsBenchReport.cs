@@ -4,7 +4,7 @@ using System.Text;
 
 namespace StreamFarm.Bench;
 
-/// <summary>The results of <c>streamfarm bench dns</c> as Markdown.</summary>
+/// <summary>The results of <c>./bench.sh dns</c> as Markdown.</summary>
 public sealed class DnsBenchReport(DnsBenchSettings settings, DateTimeOffset started, string knotVersion, string dnsperfVersion)
 {
     /// <summary>Other work above this (in cores) during a run makes its numbers suspect: the machine has only a few.</summary>

@@ -1,6 +1,6 @@
 namespace StreamFarm.Bench;
 
-/// <summary>What <c>streamfarm bench dns</c> does: the same dnsperf load against Knot and our responder.</summary>
+/// <summary>What <c>./bench.sh dns</c> does: the same dnsperf load against Knot and our responder.</summary>
 public sealed record DnsBenchSettings
 {
     /// <summary>dnsperf <c>-c</c>: client sockets (source ports).</summary>

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// <c>streamfarm bench dns</c>: Knot DNS serving a static zone and our responder (a real
+/// <c>./bench.sh dns</c>: Knot DNS serving a static zone and our responder (a real
 /// <c>streamfarm node --dns</c> in a farm of three) serving the same names, each on its own loopback
 /// address with response rate limiting off, driven in turn by dnsperf with the same query file,
 /// clients and duration. Reports queries per second, latency, lost queries and server CPU.

@@ -6,7 +6,7 @@ using StreamFarm.Client;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// <c>streamfarm bench failover</c>: kill -9 the server a subscriber is on and time how long until
+/// <c>./bench.sh failover</c>: kill -9 the server a subscriber is on and time how long until
 /// the subscriber gets its next message from another server. StreamFarm: a farm of real processes
 /// with its DNS system, a publisher sending to every server, one <see cref="FarmClient"/> with the
 /// defaults. NATS: a two-server nats-server cluster, the publisher on the server that survives, one

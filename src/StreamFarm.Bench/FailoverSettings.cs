@@ -1,6 +1,6 @@
 namespace StreamFarm.Bench;
 
-/// <summary>What a failover run does (<c>streamfarm bench failover</c>).</summary>
+/// <summary>What a failover run does (<c>./bench.sh failover</c>).</summary>
 public sealed record FailoverSettings
 {
     /// <summary>Kills measured per system.</summary>

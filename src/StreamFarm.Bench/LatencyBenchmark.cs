@@ -4,7 +4,7 @@ using System.Text;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// <c>streamfarm bench latency</c>: publish → deliver latency (p50, p90, p99, max) of one publisher
+/// <c>./bench.sh latency</c>: publish → deliver latency (p50, p90, p99, max) of one publisher
 /// and one subscriber at fixed rates, by where they sit relative to the subject's owner:
 /// <list type="bullet">
 /// <item>same server: publisher and subscriber on the owner A;</item>
@@ -118,7 +118,7 @@ public static class LatencyBenchmark
 /// <summary>One scenario at one rate.</summary>
 public sealed record LatencyRow(string System, string Scenario, string Path, int Rate, RouteResult Result);
 
-/// <summary>What <c>streamfarm bench latency</c> found.</summary>
+/// <summary>What <c>./bench.sh latency</c> found.</summary>
 public sealed class LatencyReport(RouteSettings settings, IReadOnlyList<int> rates, DateTimeOffset started, string natsVersion)
 {
     public RouteSettings Settings { get; } = settings;

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// <c>streamfarm bench routes</c>: a publication's way between the servers of a farm, next to a NATS
+/// <c>./bench.sh routes</c>: a publication's way between the servers of a farm, next to a NATS
 /// cluster doing the same. Three StreamFarm nodes as real processes form a farm (membership, routes);
 /// the harness finds which server owns the bench subject (<see cref="FindOwnerAsync"/>), calls it A
 /// and the others B and C, and runs three layouts: everything on A (one hop), publisher on A and

@@ -5,7 +5,7 @@ using System.Text.Json;
 
 namespace StreamFarm.Bench;
 
-/// <summary>The results of a routes run (<c>streamfarm bench routes</c>), rendered as Markdown tables or as JSON.</summary>
+/// <summary>The results of a routes run (<c>./bench.sh routes</c>), rendered as Markdown tables or as JSON.</summary>
 public sealed class RouteReport(RouteSettings settings, DateTimeOffset started, string natsVersion)
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;

@@ -1,6 +1,6 @@
 namespace StreamFarm.Bench;
 
-/// <summary>What a routes run does (<c>streamfarm bench routes</c>): subscribers, payload, timings, the fixed rate of the latency runs.</summary>
+/// <summary>What a routes run does (<c>./bench.sh routes</c>): subscribers, payload, timings, the fixed rate of the latency runs.</summary>
 public sealed record RouteSettings
 {
     /// <summary>Subscribers per scenario (one publisher); split over two servers in the routed scenarios.</summary>
@@ -21,7 +21,7 @@ public sealed record RouteSettings
     /// <summary>Messages per second the publisher sends in the latency run.</summary>
     public int Rate { get; init; } = 5000;
 
-    /// <summary>Only the latency run (<c>streamfarm bench latency</c>): no throughput run.</summary>
+    /// <summary>Only the latency run (<c>./bench.sh latency</c>): no throughput run.</summary>
     public bool LatencyOnly { get; init; }
 
     /// <summary>Most messages the publisher is ahead of the slowest subscriber in the throughput run.</summary>

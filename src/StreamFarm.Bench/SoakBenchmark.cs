@@ -7,7 +7,7 @@ using StreamFarm.Client;
 
 namespace StreamFarm.Bench;
 
-/// <summary>What a soak run does (<c>streamfarm bench soak</c>).</summary>
+/// <summary>What a soak run does (<c>./bench.sh soak</c>).</summary>
 public sealed record SoakSettings
 {
     /// <summary>How long the churn goes on.</summary>

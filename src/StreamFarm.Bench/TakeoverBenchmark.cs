@@ -8,7 +8,7 @@ using StreamFarm.Protocol;
 
 namespace StreamFarm.Bench;
 
-/// <summary>What a takeover run does (<c>streamfarm bench takeover</c>).</summary>
+/// <summary>What a takeover run does (<c>./bench.sh takeover</c>).</summary>
 public sealed record TakeoverSettings
 {
     /// <summary>Owners killed.</summary>

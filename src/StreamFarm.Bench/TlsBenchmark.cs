@@ -8,7 +8,7 @@ using System.Text;
 
 namespace StreamFarm.Bench;
 
-/// <summary>Settings of <c>streamfarm bench tls</c>.</summary>
+/// <summary>Settings of <c>./bench.sh tls</c>.</summary>
 public sealed record TlsBenchSettings
 {
     /// <summary>Concurrent clients making handshakes, each connect → TLS → greeting → close in a loop.</summary>

@@ -15,7 +15,6 @@ root.Subcommands.Add(CertCommand.Create());
 root.Subcommands.Add(DnsCommand.Create());
 root.Subcommands.Add(DnsSyncCommand.Create());
 root.Subcommands.Add(DrainCommand.Create());
-root.Subcommands.Add(BenchCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

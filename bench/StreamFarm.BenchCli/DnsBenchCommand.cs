@@ -1,10 +1,10 @@
 using System.CommandLine;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench dns</c>: Knot DNS and our responder (a <c>streamfarm node --dns</c> in a farm of
+/// <c>./bench.sh dns</c>: Knot DNS and our responder (a <c>streamfarm node --dns</c> in a farm of
 /// three) serving the same names, each driven by dnsperf with the same query mix; see
 /// <see cref="DnsBenchmark"/> and docs/benchmarks.md ("DNS").
 /// </summary>

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench membership</c>: the side-by-side membership benchmark. For each farm size it
+/// <c>./bench.sh membership</c>: the side-by-side membership benchmark. For each farm size it
 /// runs N StreamFarm servers (preset lan, then preset local) and N serf agents as real processes on
 /// their own loopback addresses, and measures join, status propagation, crash detection, traffic at
 /// rest and false deaths (docs/benchmarks.md, "Membership"). Needs root for nftables and taskset.

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
-/// <summary><c>streamfarm bench tls</c>: TLS handshakes per second, server CPU per handshake and memory per idle TLS connection, next to nats-server with the same certificate.</summary>
+/// <summary><c>./bench.sh tls</c>: TLS handshakes per second, server CPU per handshake and memory per idle TLS connection, next to nats-server with the same certificate.</summary>
 internal static class TlsBenchCommand
 {
     public static Command Create()

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench routes</c>: one hop against two and three, on a farm of three StreamFarm nodes
+/// <c>./bench.sh routes</c>: one hop against two and three, on a farm of three StreamFarm nodes
 /// (real processes on 127.0.9.1-3) and on a cluster of three nats-servers (127.0.9.11-13);
 /// deliveries/s, server CPU per delivery, and latency at a fixed rate (docs/benchmarks.md, "Routes").
 /// </summary>

@@ -2,10 +2,10 @@ using System.CommandLine;
 using StreamFarm.Bench;
 using StreamFarm.Client;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench failover</c> and <c>streamfarm bench balance</c>: the client-side benchmarks
+/// <c>./bench.sh failover</c> and <c>./bench.sh balance</c>: the client-side benchmarks
 /// (docs/benchmarks.md, "Client failover and balance"). Both run a farm of real server processes
 /// with its DNS system on 127.0.7.x and drive FarmClients in this process.
 /// </summary>

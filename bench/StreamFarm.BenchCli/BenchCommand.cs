@@ -2,18 +2,18 @@ using System.CommandLine;
 using System.Globalization;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench fanout</c>: the side-by-side fan-out benchmark. It starts a StreamFarm node
-/// (this very program, as <c>dotnet streamfarm.dll node ...</c>) and nats-server, one at a time, on
+/// <c>./bench.sh fanout</c>: the side-by-side fan-out benchmark. It starts a StreamFarm node
+/// (the product, as <c>dotnet streamfarm.dll node ...</c>) and nats-server, one at a time, on
 /// their own loopback addresses, drives both over raw sockets, and prints a Markdown (or JSON) report.
 /// </summary>
 internal static class BenchCommand
 {
-    public static Command Create()
+    public static RootCommand Create()
     {
-        var command = new Command("bench", "Benchmarks that compare StreamFarm with a reference server");
+        var command = new RootCommand("streamfarm-bench: StreamFarm next to nats-server, knot and serf, side by side (docs/benchmarks.md)");
         command.Subcommands.Add(CreateFanout());
         command.Subcommands.Add(DnsBenchCommand.Create());
         command.Subcommands.Add(MembershipBenchCommand.Create());
@@ -102,12 +102,7 @@ internal static class BenchCommand
         // the load, so the servers the benchmarks start (children of this process) run without them.
         Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__MAXCONNECTIONSPERADDRESS", "0");
         Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__HTTPREQUESTSPERSECONDPERADDRESS", "0");
-        var dll = typeof(BenchCommand).Assembly.Location;
-        if (string.IsNullOrEmpty(dll) || !File.Exists(dll))
-        {
-            throw new CliError("cannot locate streamfarm.dll to start the server from");
-        }
-
+        var dll = FindServer() ?? throw new CliError("cannot find streamfarm.dll to start the servers from: build src/StreamFarm.Cli (./bench.sh does), or set STREAMFARM_BENCH_SERVER to its path");
         var host = Environment.ProcessPath;
         if (host is null || !Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.Ordinal))
         {
@@ -115,6 +110,32 @@ internal static class BenchCommand
         }
 
         return new ServerLauncher(host, [dll]);
+    }
+
+    /// <summary>
+    /// The product's streamfarm.dll: <c>STREAMFARM_BENCH_SERVER</c>, else the CLI's build output of
+    /// the same configuration in this checkout (this program lives in bench/StreamFarm.BenchCli/bin/&lt;configuration&gt;/&lt;tfm&gt;/).
+    /// </summary>
+    private static string? FindServer()
+    {
+        if (Environment.GetEnvironmentVariable("STREAMFARM_BENCH_SERVER") is { Length: > 0 } given)
+        {
+            return File.Exists(given) ? given : null;
+        }
+
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var tfm = here.Name;
+        var configuration = here.Parent?.Name;
+        for (var dir = here; dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "src", "StreamFarm.Cli", "bin", configuration ?? "Release", tfm, "streamfarm.dll");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
     }
 
     internal static string FindNatsServer()

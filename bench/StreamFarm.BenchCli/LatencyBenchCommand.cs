@@ -1,10 +1,10 @@
 using System.CommandLine;
 using StreamFarm.Bench;
 
-namespace StreamFarm.Cli.Commands;
+namespace StreamFarm.BenchCli;
 
 /// <summary>
-/// <c>streamfarm bench latency</c>: publish → deliver latency percentiles at fixed rates, with the
+/// <c>./bench.sh latency</c>: publish → deliver latency percentiles at fixed rates, with the
 /// publisher and subscriber on the subject's owner, the publisher on the owner (one hop) and the
 /// subscriber elsewhere, or both off the owner; next to a single nats-server and a cluster of two.
 /// </summary>
