@@ -139,7 +139,7 @@ public sealed class PublishAckTests
         await again.SendAsync($"ACK {ScriptedServer.Peer.AckId(republished)}\n");
         await Task.WhenAll(b2, a3);
         Assert.Equal(1, watch.Client.Republished);
-        Assert.Contains(watch.Steps, s => s.Kind == StepKind.Republished && s.Text.StartsWith("/R/x: 2 publication(s)", StringComparison.Ordinal));
+        await watch.StepsInOrderAsync(0, (StepKind.Republished, s => s.StartsWith("/R/x: 2 publication(s)", StringComparison.Ordinal))); // steps reach the watcher through a channel: awaited, not read at once
         Assert.Equal(0, watch.Client.Unacknowledged);
     }
 
@@ -177,7 +177,7 @@ public sealed class PublishAckTests
         Assert.Equal(0, await MetricAsync(farm["s2"], "streamfarm_route_forwarded_total"));
         Assert.Equal(0, await MetricAsync(farm["s4"], "streamfarm_route_forwarded_total"));
         Assert.Equal(1, await MetricAsync(farm["s3"], "streamfarm_users"));
-        Assert.Contains(watch.Steps, s => s.Kind == StepKind.OwnerConnected && s.Text.StartsWith("publishing directly to s3", StringComparison.Ordinal));
+        await watch.StepsInOrderAsync(0, (StepKind.OwnerConnected, s => s.StartsWith("publishing directly to s3", StringComparison.Ordinal)));
         Assert.Equal(0, watch.Client.Nacks);
 
         // A subscriber on a third server gets every value once, in order.
