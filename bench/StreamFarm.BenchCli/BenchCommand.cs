@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using StreamFarm.Bench;
+using StreamFarm.Cli;
 
 namespace StreamFarm.BenchCli;
 

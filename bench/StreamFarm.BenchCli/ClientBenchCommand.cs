@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StreamFarm.Bench;
+using StreamFarm.Cli;
 using StreamFarm.Client;
 
 namespace StreamFarm.BenchCli;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StreamFarm.Bench;
+using StreamFarm.Cli;
 
 namespace StreamFarm.BenchCli;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using StreamFarm.BenchCli;
+using StreamFarm.Cli;
 using StreamFarm.Client;
 
 // ./bench.sh <benchmark> [options]: StreamFarm next to its peers (docs/benchmarks.md).

@@ -253,11 +253,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             {
                 return;
             }
-        }
 
-        lock (_lock)
-        {
-            RecomputeSynced();
+            RecomputeSynced(); // a peer known gone no longer holds the owners barrier back
         }
 
         Interlocked.Increment(ref _refusals);
@@ -684,13 +681,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     }
 
     /// <summary>The life of the peer process this server's route to <paramref name="peer"/> last reached (0: none yet).</summary>
-    public ulong PeerLifeOf(string peer)
-    {
-        lock (_lock)
-        {
-            return _links.TryGetValue(peer, out var link) ? link.PeerLife : 0;
-        }
-    }
+    public ulong PeerLifeOf(string peer) => _links.TryGetValue(peer, out var link) ? link.PeerLife : 0; // _links is replaced whole, never changed in place
+
 
     /// <summary>Peers found started again while a route to their old process was still up.</summary>
     public long RestartsSeen => Interlocked.Read(ref _restartsSeen);

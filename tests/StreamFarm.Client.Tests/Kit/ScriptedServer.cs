@@ -64,9 +64,9 @@ internal sealed class ScriptedServer : IAsyncDisposable
                 await _accepted.Writer.WriteAsync(peer);
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
-            // stopping
+            // stopping (InvalidOperationException: StopListening came before the next accept)
         }
     }
 

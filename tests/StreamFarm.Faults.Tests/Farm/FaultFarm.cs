@@ -118,8 +118,7 @@ internal sealed class FaultFarm : IAsyncDisposable
                     return false;
                 }
 
-                var metrics = await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/metrics", _closing.Token);
-                if (!metrics.Contains($"\nstreamfarm_routes_up {running.Count - 1}\n", StringComparison.Ordinal))
+                if (!await RoutesUpAsync(http, id, running.Count - 1, _closing.Token))
                 {
                     return false;
                 }
@@ -228,8 +227,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         {
             foreach (var id in running)
             {
-                var metrics = await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/metrics");
-                if (!metrics.Contains($"\nstreamfarm_routes_up {running.Count - 1}\n", StringComparison.Ordinal))
+                if (!await RoutesUpAsync(http, id, running.Count - 1, CancellationToken.None))
                 {
                     return false;
                 }
@@ -238,6 +236,10 @@ internal sealed class FaultFarm : IAsyncDisposable
             return true;
         }, "every server has its routes up", Patience);
     }
+
+    /// <summary>Whether the server's <c>/metrics</c> count <paramref name="routes"/> routes up.</summary>
+    private async Task<bool> RoutesUpAsync(HttpClient http, string id, int routes, CancellationToken cancel) =>
+        (await http.GetStringAsync($"http://{Address(id)}:{HttpPort}/metrics", cancel)).Contains($"\nstreamfarm_routes_up {routes}\n", StringComparison.Ordinal);
 
     public async Task Kill9Async(string id)
     {
