@@ -2,7 +2,8 @@
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
 #   scripts/setup.sh          NuGet packages, the Debian tools the tests use (dig, kdig, knotd;
 #                             nft, for the partition test of routes; curl and openssl for TLS;
-#                             node, npm and chromium for the browser client and its tests) and the
+#                             node, npm and chromium for the browser client and its tests; clang
+#                             and zlib1g-dev for the native executable) and the
 #                             browser client's npm packages
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
@@ -16,7 +17,7 @@ fi
 
 # command to look for, Debian package that provides it
 need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl"
-      "node nodejs" "npm npm" "chromium chromium")
+      "node nodejs" "npm npm" "chromium chromium" "clang clang")
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
@@ -27,6 +28,9 @@ for pair in "${need[@]}"; do
   pkg=${pair#* }
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
+
+# the native build's linker inputs (scripts/native.sh: clang links, zlib's headers)
+[ -f /usr/include/zlib.h ] || missing+=("zlib1g-dev")
 
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""

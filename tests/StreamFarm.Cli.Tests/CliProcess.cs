@@ -1,3 +1,4 @@
+using StreamFarm.Tests.Shared;
 using System.Diagnostics;
 using System.Text;
 
@@ -43,14 +44,7 @@ internal sealed class CliProcess : IAsyncDisposable
 
     public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? stdin = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
+        var info = StreamFarmCommand.StartInfo(args);
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
         {
             info.Environment[k] = v;

@@ -1,3 +1,4 @@
+using StreamFarm.Tests.Shared;
 using System.Diagnostics;
 using System.Globalization;
 using StreamFarm.Protocol;
@@ -277,13 +278,9 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>Drains a server with the operator's command (<c>streamfarm drain --http ip:port --spread s</c>).</summary>
     public async Task DrainAsync(string id, int spreadSeconds)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"), "drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture) })
-        {
-            info.ArgumentList.Add(a);
-        }
-
+        var info = StreamFarmCommand.StartInfo(["drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture)]);
         using var p = Process.Start(info)!;
+        p.StandardInput.Close();
         var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Drained.Add(id);

@@ -1,3 +1,4 @@
+using StreamFarm.Tests.Shared;
 using System.Diagnostics;
 
 namespace StreamFarm.Faults.Tests.Farm;
@@ -26,14 +27,7 @@ internal sealed class NodeProcess : IAsyncDisposable
 
     public static NodeProcess Start(IEnumerable<string> args, string logFile)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
+        var info = StreamFarmCommand.StartInfo(args);
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
         var p = new NodeProcess(Process.Start(info)!, log);
         p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
