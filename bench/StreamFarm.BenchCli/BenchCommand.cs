@@ -25,6 +25,7 @@ internal static class BenchCommand
         command.Subcommands.Add(RouteBenchCommand.Create());
         command.Subcommands.Add(LatencyBenchCommand.Create());
         command.Subcommands.Add(TlsBenchCommand.Create());
+        command.Subcommands.Add(FootprintBenchCommand.Create());
         return command;
     }
 
@@ -104,6 +105,11 @@ internal static class BenchCommand
         Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__MAXCONNECTIONSPERADDRESS", "0");
         Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__HTTPREQUESTSPERSECONDPERADDRESS", "0");
         var dll = FindServer() ?? throw new CliError("cannot find streamfarm.dll to start the servers from: build src/StreamFarm.Cli (./bench.sh does), or set STREAMFARM_BENCH_SERVER to its path");
+        if (!dll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            return new ServerLauncher(dll, []); // an executable: the native build (scripts/native.sh)
+        }
+
         var host = Environment.ProcessPath;
         if (host is null || !Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.Ordinal))
         {
@@ -114,7 +120,8 @@ internal static class BenchCommand
     }
 
     /// <summary>
-    /// The product's streamfarm.dll: <c>STREAMFARM_BENCH_SERVER</c>, else the CLI's build output of
+    /// The product's streamfarm.dll: <c>STREAMFARM_BENCH_SERVER</c> (a .dll, or an executable such as
+    /// the native build, artifacts/native/streamfarm), else the CLI's build output of
     /// the same configuration in this checkout (this program lives in bench/StreamFarm.BenchCli/bin/&lt;configuration&gt;/&lt;tfm&gt;/).
     /// </summary>
     private static string? FindServer()

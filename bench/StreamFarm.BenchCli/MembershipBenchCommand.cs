@@ -65,7 +65,7 @@ internal static class MembershipBenchCommand
         return command;
     }
 
-    private static string FindSerf()
+    internal static string FindSerf()
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Append("/usr/bin").Append("/usr/local/bin"))

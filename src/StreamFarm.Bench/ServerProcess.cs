@@ -40,6 +40,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>From the start of the process to its first successful readiness probe.</summary>
+    public TimeSpan StartedIn { get; private set; }
+
     /// <summary>Utime + stime clock ticks the server has used so far (ticks per second: <see cref="NativeMethods.ClockTicksPerSecond"/>).</summary>
     public long CpuTicks() => ReadCpuTicks(_statPath);
 
@@ -142,7 +145,12 @@ public sealed class ServerProcess : IAsyncDisposable
     /// Starts <paramref name="fileName"/> with <paramref name="args"/> (a farm member, a clustered
     /// nats-server) and returns once <paramref name="endpoint"/> accepts TCP connections.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(ServerKind kind, string fileName, IEnumerable<string> args, IPEndPoint endpoint, CancellationToken cancel)
+    /// <remarks>
+    /// With <paramref name="ready"/>, readiness is that probe answering true (polled every 2 ms, for
+    /// start-up timing), not the endpoint accepting TCP connections (polled every 100 ms).
+    /// </remarks>
+    public static async Task<ServerProcess> StartAsync(ServerKind kind, string fileName, IEnumerable<string> args, IPEndPoint endpoint, CancellationToken cancel,
+        Func<CancellationToken, Task<bool>>? ready = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -158,6 +166,7 @@ public sealed class ServerProcess : IAsyncDisposable
 
         var commandLine = string.Join(' ', info.ArgumentList.Prepend(fileName));
         Process process;
+        var clock = Stopwatch.StartNew();
         try
         {
             process = Process.Start(info) ?? throw new BenchException($"could not start {commandLine}");
@@ -174,7 +183,8 @@ public sealed class ServerProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            await server.WaitUntilListeningAsync(cancel);
+            await server.WaitUntilReadyAsync(ready, cancel);
+            server.StartedIn = clock.Elapsed;
         }
         catch
         {
@@ -185,7 +195,7 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
-    private async Task WaitUntilListeningAsync(CancellationToken cancel)
+    private async Task WaitUntilReadyAsync(Func<CancellationToken, Task<bool>>? ready, CancellationToken cancel)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
@@ -194,6 +204,22 @@ public sealed class ServerProcess : IAsyncDisposable
             if (_process.HasExited)
             {
                 throw new BenchException($"{Kind.Name()} exited with code {_process.ExitCode} while starting ({CommandLine}): {string.Join(" | ", RecentOutput())}");
+            }
+
+            if (ready is not null)
+            {
+                if (await ready(cancel))
+                {
+                    return;
+                }
+
+                if (deadline.Elapsed > StartTimeout)
+                {
+                    throw new BenchException($"{Kind.Name()} was not ready within {StartTimeout.TotalSeconds:0} s ({CommandLine}): {string.Join(" | ", RecentOutput())}");
+                }
+
+                await Task.Delay(2, cancel);
+                continue;
             }
 
             using (var probe = new Socket(Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
