@@ -42,9 +42,14 @@ internal sealed class CliProcess : IAsyncDisposable
         }
     }
 
-    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? stdin = null)
+    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? stdin = null, string? workingDirectory = null)
     {
         var info = StreamFarmCommand.StartInfo(args);
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+        }
+
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
         {
             info.Environment[k] = v;

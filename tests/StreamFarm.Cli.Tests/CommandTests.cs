@@ -31,6 +31,47 @@ public sealed class CommandTests
     }
 
     [Fact]
+    public async Task Node_StartedInABigDirectory_NeitherReadsNorWatchesIt()
+    {
+        // A node started in a directory holding an appsettings.json and many subdirectories (an
+        // operator's / or a busy /tmp): the web host's defaults read that file (here: one more
+        // listening endpoint) and watched the whole tree, one inotify watch per directory.
+        var dir = Directory.CreateTempSubdirectory("streamfarm-cwd-").FullName;
+        try
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                Directory.CreateDirectory(Path.Combine(dir, $"d{i}"));
+            }
+
+            await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """{ "Kestrel": { "Endpoints": { "Stray": { "Url": "http://127.0.0.49:17499" } } } }""");
+            await using var node = CliProcess.Start(["node", "--id", "n1", "--listen", "127.0.0.49", "--tcp-port", "0", "--http-port", "0"], workingDirectory: dir);
+            var http = (await node.WaitForOutputAsync("HTTP ")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+            using var client = new HttpClient();
+            Assert.Equal("ok", (await client.GetStringAsync(http + "/healthz")).Trim());
+
+            var watches = Directory.GetFiles($"/proc/{node.Pid}/fdinfo").Sum(f =>
+            {
+                try
+                {
+                    return File.ReadLines(f).Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal));
+                }
+                catch (IOException)
+                {
+                    return 0; // a descriptor closed meanwhile
+                }
+            });
+            Assert.True(watches < 10, $"the node holds {watches} inotify watches (its working directory has 201 directories)");
+            using var stray = new System.Net.Sockets.TcpClient();
+            await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => stray.ConnectAsync("127.0.0.49", 17499));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task PubOnce_SubCountJson_PrintsImageAndUpdateThenExitsZero()
     {
         var (node, tcp, _) = await StartNodeAsync("127.0.0.42");
