@@ -10,7 +10,8 @@
 #       the same image on a minimal base made from this machine's own Debian libraries (libc, libm,
 #       libgcc_s, OpenSSL 3, the CA certificates, an /etc/passwd with the user app, 1654), for
 #       machines that reach no image registry (the tests): the base is pushed to a registry of our
-#       own (Debian's docker-registry) on 127.0.62.1:5000 for the time of the build
+#       own (Debian's docker-registry) on 127.0.62.1:5000 (STREAMFARM_BASE_REGISTRY=IP:PORT for
+#       another address) for the time of the build
 #   scripts/container.sh base-rootfs DIR
 #       only writes that minimal base's root file system into DIR
 #
@@ -21,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 
 # The libraries the native executable loads: `ldd artifacts/.../streamfarm` names libc and libm;
 # it opens OpenSSL 3 (libssl, libcrypto) when it first uses TLS or a hash; libgcc_s is part of
@@ -99,8 +100,9 @@ publish() { # OUT BASE [dotnet publish options...]
               "-p:ContainerArchiveOutputPath=$out" --nologo -v q)
   [ -n "$base" ] && args+=("-p:ContainerBaseImage=$base")
   # The native compile takes a minute of both cores: at low priority, so that it does not starve
-  # timing-sensitive work beside it (the other test suites).
-  nice -n 10 dotnet "${args[@]}" "$@"
+  # timing-sensitive work beside it (the other test suites); in processes of its own, not in
+  # build servers started earlier at normal priority.
+  nice -n 10 dotnet "${args[@]}" --disable-build-servers "$@"
   echo "container.sh: image written to $out" >&2
 }
 
