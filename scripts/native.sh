@@ -24,10 +24,11 @@ fi
 echo "native: publishing $rid native AOT executable (about a minute)..." >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-# IL3053 (an assembly's own warnings, summarised) is kept a warning here so the check below can tell
-# which assembly produced it; every other trim/AOT warning is an error as in every build.
-if ! dotnet publish "$here/src/StreamFarm.Cli" -c Release -r "$rid" -p:PublishAot=true \
-    -p:WarningsNotAsErrors=IL3053 --nologo -o "$out.tmp" >"$log" 2>&1; then
+# StreamFarmNative (src/StreamFarm.Cli's project file) turns native AOT on and keeps IL3053 (an
+# assembly's own warnings, summarised) a warning, so the check below can tell which assembly
+# produced it; every other trim/AOT warning is an error as in every build.
+if ! dotnet publish "$here/src/StreamFarm.Cli" -c Release -r "$rid" -p:StreamFarmNative=true \
+    --nologo -o "$out.tmp" >"$log" 2>&1; then
   cat "$log" >&2
   exit 1
 fi

@@ -3,8 +3,9 @@
 #   scripts/setup.sh          NuGet packages, the Debian tools the tests use (dig, kdig, knotd;
 #                             nft, for the partition test of routes; curl and openssl for TLS;
 #                             node, npm and chromium for the browser client and its tests; clang
-#                             and zlib1g-dev for the native executable) and the
-#                             browser client's npm packages
+#                             and zlib1g-dev for the native executable; docker-registry, podman
+#                             and runc for the container image's tests) and the browser client's
+#                             npm packages
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
 set -euo pipefail
@@ -21,6 +22,9 @@ need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
+# The container image's tests (scripts/container.sh build-offline, PackagingTests): a registry for
+# the base image, the CA certificates that go into it, podman and runc to run the image.
+need+=("docker-registry docker-registry" "update-ca-certificates ca-certificates" "podman podman" "runc runc")
 
 missing=()
 for pair in "${need[@]}"; do
@@ -38,8 +42,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)" >&2
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts knot and serf as services on install; the tests and benchmarks run their own.
-  for svc in knot serf; do
+  # Debian starts knot, serf and docker-registry as services on install; the tests and benchmarks
+  # run their own.
+  for svc in knot serf docker-registry; do
     $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi
