@@ -24,9 +24,13 @@ internal sealed class NodeProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static NodeProcess Start(IEnumerable<string> args, string logFile)
+    /// <summary>The command built with these tests.</summary>
+    public static string ThisBuild => Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
+
+    /// <summary>Starts <c>streamfarm</c> (this build, or the <c>streamfarm.dll</c> of another: <paramref name="dll"/>).</summary>
+    public static NodeProcess Start(IEnumerable<string> args, string logFile, string? dll = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
+        dll ??= ThisBuild;
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         info.ArgumentList.Add(dll);
         foreach (var a in args)
