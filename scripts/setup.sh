@@ -4,8 +4,9 @@
 #                             nft, for the partition test of routes; curl and openssl for TLS;
 #                             node, npm and chromium for the browser client and its tests; clang
 #                             and zlib1g-dev for the native executable; docker-registry, podman
-#                             and runc for the container image's tests) and the browser client's
-#                             npm packages
+#                             and runc for the container image's tests), the browser client's npm
+#                             packages, and an earlier commit's build for the upgrade test
+#                             (scripts/old-build.sh, cached)
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
 set -euo pipefail
@@ -50,6 +51,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 dotnet restore StreamFarm.slnx --nologo -v q
+
+# The earlier build that the upgrade scenario runs next to this one (tests/StreamFarm.Faults.Tests),
+# built once into a cache: 1-2 minutes the first time, nothing after. Not fatal here: without it
+# (a shallow clone) the upgrade test says why it cannot run.
+scripts/old-build.sh >/dev/null || echo "setup: the earlier build for the upgrade test is missing (see above)" >&2
 
 # The browser client (clients/js): its build and test tools from the npm registry, as the lock file
 # pins them (again only when the lock file changed). Chromium is Debian's; nothing is downloaded at

@@ -1,21 +1,8 @@
 using System.CommandLine;
 using StreamFarm.Cli;
 using StreamFarm.Client;
-using StreamFarm.Cli.Commands;
 
-var root = new RootCommand("StreamFarm: a farm of real-time streaming servers speaking RTTP.");
-root.Subcommands.Add(NodeCommand.Create());
-root.Subcommands.Add(SubCommand.Create());
-root.Subcommands.Add(PubCommand.Create());
-root.Subcommands.Add(FarmCommand.Create());
-root.Subcommands.Add(DemoCommand.Create());
-root.Subcommands.Add(HashPasswordCommand.Create());
-root.Subcommands.Add(KeygenCommand.Create());
-root.Subcommands.Add(CertCommand.Create());
-root.Subcommands.Add(DnsCommand.Create());
-root.Subcommands.Add(DnsSyncCommand.Create());
-root.Subcommands.Add(DrainCommand.Create());
-
+var root = CliRoot.Create();
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -2,7 +2,8 @@ namespace StreamFarm.Membership;
 
 /// <summary>
 /// How membership reaches other members: unreliable datagrams (probes, gossip) and a reliable
-/// one-way stream message (full-state exchange). Addresses are <c>ip:port</c> strings. Implemented
+/// one-way stream message (full-state exchange). Addresses are <c>ip:port</c> strings (a stream
+/// message to a seed may name <c>host:port</c>, which the transport resolves). Implemented
 /// over UDP+TCP (<see cref="UdpMembershipTransport"/>) and, in tests, over an in-memory network.
 /// Sends never block.
 /// </summary>

@@ -88,9 +88,16 @@ public sealed partial class MembershipNode : IDisposable
         }
     }
 
-    public long DroppedPackets => (_sealer?.DroppedTotal ?? 0) + (_streamSealer?.DroppedTotal ?? 0);
+    public long DroppedPackets => (_sealer?.DroppedTotal ?? 0) + (_streamSealer?.DroppedTotal ?? 0) + Stats.Malformed;
 
-    public long Dropped(DropReason reason) => (_sealer?.Dropped(reason) ?? 0) + (_streamSealer?.Dropped(reason) ?? 0);
+    /// <summary>
+    /// Packets and stream messages dropped for <paramref name="reason"/>: by the seal (key, age,
+    /// replay), or, <see cref="DropReason.Malformed"/>, opened but not decoded (garbage under the
+    /// farm's key, or a member whose build encodes messages another way: see docs/operations.md,
+    /// "Upgrading a farm").
+    /// </summary>
+    public long Dropped(DropReason reason) =>
+        (_sealer?.Dropped(reason) ?? 0) + (_streamSealer?.Dropped(reason) ?? 0) + (reason == DropReason.Malformed ? Stats.Malformed : 0);
 
     /// <summary>Every member this node knows, with its liveness.</summary>
     public IReadOnlyList<MemberInfo> Members

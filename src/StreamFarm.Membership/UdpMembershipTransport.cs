@@ -8,12 +8,15 @@ namespace StreamFarm.Membership;
 /// <summary>
 /// Membership over real sockets: datagrams over UDP and stream messages over short TCP connections
 /// (<c>[length u32][message]</c>), both on the gossip port (7401). Receive loops and stream senders
-/// are owned tasks, awaited on dispose; the stream queue is bounded.
+/// are owned tasks, awaited on dispose; the stream queue is bounded. A stream message may also be
+/// sent to <c>host:port</c> (a seed given by name): the name is resolved at each send and the message
+/// goes to each of its addresses but this member's own.
 /// </summary>
 public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposable
 {
     private const int MaxStreamBytes = 16 * 1024 * 1024;
     private const int StreamSenders = 4;
+    private static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
     private readonly Socket _udp;
     private readonly TcpListener _tcp;
     private readonly CancellationTokenSource _stop = new();
@@ -205,35 +208,106 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     {
         await foreach (var (to, data) in _streams.Reader.ReadAllAsync())
         {
-            if (!IPEndPoint.TryParse(to, out var endpoint))
+            if (IPEndPoint.TryParse(to, out var endpoint))
             {
+                if (!await SendStreamToAsync(endpoint, data))
+                {
+                    return;
+                }
+
                 continue;
             }
 
-            using var s = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(3));
-            try
+            // A seed given by name (a Kubernetes headless Service, a pod's stable name): resolved
+            // at each send, as the addresses behind the name change when members restart.
+            foreach (var target in await ResolveAsync(to))
             {
-                if (_source is not null && _source.AddressFamily == endpoint.AddressFamily)
-                {
-                    s.Bind(new IPEndPoint(_source, 0));
-                }
-
-                await s.ConnectAsync(endpoint, timeout.Token);
-                var header = new byte[4];
-                BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);
-                await s.SendAsync(header, SocketFlags.None, timeout.Token);
-                await s.SendAsync(data, SocketFlags.None, timeout.Token);
-                s.Shutdown(SocketShutdown.Send);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                if (_stop.IsCancellationRequested)
+                if (!await SendStreamToAsync(target, data))
                 {
                     return;
                 }
             }
         }
+    }
+
+    /// <summary>Sends one stream message; false once the transport is stopping.</summary>
+    private async Task<bool> SendStreamToAsync(IPEndPoint endpoint, byte[] data)
+    {
+        using var s = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(3));
+        try
+        {
+            if (_source is not null && _source.AddressFamily == endpoint.AddressFamily)
+            {
+                s.Bind(new IPEndPoint(_source, 0));
+            }
+
+            await s.ConnectAsync(endpoint, timeout.Token);
+            var header = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);
+            await s.SendAsync(header, SocketFlags.None, timeout.Token);
+            await s.SendAsync(data, SocketFlags.None, timeout.Token);
+            s.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return !_stop.IsCancellationRequested;
+        }
+
+        return true;
+    }
+
+    /// <summary>The addresses of <c>host:port</c>, as <see cref="Targets"/> filters them; none when the name does not resolve (in time).</summary>
+    private async Task<IReadOnlyList<IPEndPoint>> ResolveAsync(string hostPort)
+    {
+        if (!TrySplitHostPort(hostPort, out var host, out var port))
+        {
+            return [];
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(ResolveTimeout);
+        try
+        {
+            return Targets(await Dns.GetHostAddressesAsync(host, timeout.Token), port, (IPEndPoint)_udp.LocalEndPoint!);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return []; // not resolvable now: the join is tried again
+        }
+    }
+
+    /// <summary>
+    /// Where a message to a name goes: each resolved address of this member's address family on
+    /// <paramref name="port"/>, once, except this member itself (a name that covers every member, such
+    /// as a headless Service's, covers this one too; a state exchange with itself would make it
+    /// think it had joined).
+    /// </summary>
+    internal static IReadOnlyList<IPEndPoint> Targets(IEnumerable<IPAddress> resolved, int port, IPEndPoint self)
+    {
+        var targets = new List<IPEndPoint>();
+        foreach (var address in resolved)
+        {
+            var a = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+            var target = new IPEndPoint(a, port);
+            if (a.AddressFamily == self.AddressFamily && !target.Equals(self) && !targets.Contains(target))
+            {
+                targets.Add(target);
+            }
+        }
+
+        return targets;
+    }
+
+    /// <summary>Splits <c>host:port</c> (a DNS name, no brackets) at its last colon.</summary>
+    internal static bool TrySplitHostPort(string hostPort, out string host, out int port)
+    {
+        var colon = hostPort.LastIndexOf(':');
+        host = colon > 0 ? hostPort[..colon] : "";
+        port = 0;
+        return colon > 0 && !host.Contains(':', StringComparison.Ordinal)
+            && int.TryParse(hostPort.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
+            && port is > 0 and <= 65535 && Uri.CheckHostName(host) == UriHostNameType.Dns;
     }
 }

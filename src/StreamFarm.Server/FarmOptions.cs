@@ -9,7 +9,11 @@ namespace StreamFarm.Server;
 /// </summary>
 public sealed class FarmOptions
 {
-    /// <summary>Members to join through, <c>IP[:PORT]</c> (port 7401 by default); one reachable seed is enough.</summary>
+    /// <summary>
+    /// Members to join through, <c>IP[:PORT]</c> or <c>HOST[:PORT]</c> (port 7401 by default); one
+    /// reachable seed is enough. A host name is resolved at each join attempt and stands for every
+    /// address it resolves to (a Kubernetes headless Service's name names every pod).
+    /// </summary>
     public List<string> Seeds { get; set; } = [];
 
     /// <summary>UDP and TCP port of the membership protocol.</summary>
@@ -42,9 +46,31 @@ public sealed class FarmOptions
         _ => MembershipOptions.Lan,
     }) with { FarmName = Name };
 
-    /// <summary>Seeds as <c>ip:port</c>.</summary>
-    public IReadOnlyList<string> SeedAddresses => [.. Seeds.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(s =>
-        IPEndPoint.TryParse(s, out var ep) && ep.Port != 0 ? $"{ep.Address}:{ep.Port}" : $"{s}:{GossipPort}")];
+    /// <summary>Seeds as <c>ip:port</c>, or <c>host:port</c> for a seed given by name.</summary>
+    public IReadOnlyList<string> SeedAddresses => SeedList(Seeds, GossipPort);
+
+    /// <summary>
+    /// Seeds (items that may hold comma-separated lists) as <c>ip:port</c> or <c>host:port</c>, a
+    /// seed without a port taking <paramref name="defaultPort"/>. Not validated: see <see cref="IsSeedAddress"/>.
+    /// </summary>
+    public static IReadOnlyList<string> SeedList(IEnumerable<string> seeds, int defaultPort) =>
+        [.. seeds.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(s =>
+            IPEndPoint.TryParse(s, out var ep) ? (ep.Port != 0 ? ep : new IPEndPoint(ep.Address, defaultPort)).ToString() // [v6]:port, as gossip addresses are written
+            : s.Contains(':', StringComparison.Ordinal) ? s : $"{s}:{defaultPort}")];
+
+    /// <summary>Whether a seed of <see cref="SeedList"/> is <c>ip:port</c>, or <c>host:port</c> with a DNS name and a port from 1 to 65535 (as the gossip transport resolves it).</summary>
+    public static bool IsSeedAddress(string seed)
+    {
+        if (IPEndPoint.TryParse(seed, out _))
+        {
+            return true;
+        }
+
+        var colon = seed.LastIndexOf(':');
+        return colon > 0 && Uri.CheckHostName(seed[..colon]) == UriHostNameType.Dns
+            && int.TryParse(seed.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            && port is > 0 and <= 65535;
+    }
 
     public Keyring Keyring() => Membership.Keyring.FromBase64(GossipKeys);
 
@@ -57,9 +83,9 @@ public sealed class FarmOptions
 
         foreach (var seed in SeedAddresses)
         {
-            if (!IPEndPoint.TryParse(seed, out _))
+            if (!IsSeedAddress(seed))
             {
-                throw new ArgumentException($"seed '{seed}' is not IP[:PORT]");
+                throw new ArgumentException($"seed '{seed}' is not IP[:PORT] or HOST[:PORT]");
             }
         }
 

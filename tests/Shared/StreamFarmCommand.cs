@@ -13,9 +13,11 @@ internal static class StreamFarmCommand
     public static string? Binary => Environment.GetEnvironmentVariable("STREAMFARM_BINARY") is { Length: > 0 } b ? Path.GetFullPath(b) : null;
 
     /// <summary>A start description for <c>streamfarm args...</c>, every stream redirected.</summary>
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    /// <param name="args">The command's arguments.</param>
+    /// <param name="dll">Another build's <c>streamfarm.dll</c> to run instead (an upgrade test's earlier build).</param>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? dll = null)
     {
-        var binary = Binary;
+        var binary = dll is null ? Binary : null;
         if (binary is not null && !File.Exists(binary))
         {
             throw new FileNotFoundException($"STREAMFARM_BINARY names '{binary}', which does not exist (scripts/native.sh makes artifacts/native/streamfarm)");
@@ -24,7 +26,7 @@ internal static class StreamFarmCommand
         var info = new ProcessStartInfo(binary ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         if (binary is null)
         {
-            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"));
+            info.ArgumentList.Add(dll ?? Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"));
         }
 
         foreach (var a in args)

@@ -6,7 +6,8 @@ namespace StreamFarm.Faults.Tests;
 /// <summary>
 /// Real <c>streamfarm node</c> processes under faults, judged by <see cref="Checking.HistoryChecker"/>
 /// from what independent raw-socket clients saw. Each scenario draws its schedule from a seed
-/// (printed; FAULTS_SEED=n replays it) and has a loopback subnet of its own (127.0.40 to 127.0.44).
+/// (printed; FAULTS_SEED=n replays it) and has a loopback subnet of its own (127.0.40 to 127.0.44,
+/// and 127.0.60 for the upgrade).
 /// The assembly runs its tests one at a time (xunit.runner.json), so the farms do not compete for
 /// the machine's cores with each other.
 /// </summary>
@@ -94,6 +95,33 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
             await r.LoadAsync(1000, 3000);
             await r.Farm.DrainAsync(drained, spreadSeconds: 3);
             await r.LoadAsync(6000, 8000);
+        });
+    }
+
+    /// <summary>
+    /// A rolling upgrade under load: two servers of an earlier build (scripts/old-build.sh) and one
+    /// of this build serve side by side, then each old one in turn is drained, stopped and started on
+    /// this build. The same invariants hold across the versions as under faults
+    /// (docs/operations.md, "Upgrading a farm"). STREAMFARM_UPGRADE_FROM=&lt;commit&gt; runs it from
+    /// another earlier build.
+    /// </summary>
+    [Fact]
+    public async Task Upgrade_TwoServersOfAnEarlierBuildAndOneOfThis_ThenRollingUpgradeWithDrain()
+    {
+        var old = await OldBuild.PathAsync();
+        await using var run = await ScenarioRun.StartAsync("upgrade", "127.0.60", 3, "lan", output, buildOf: id => id == "s3" ? null : old);
+        await run.RunAsync(async r =>
+        {
+            await r.LoadAsync(3000, 5000); // old and new side by side (the farm started whole: every route up across the versions)
+            foreach (var id in r.Farm.Ids.Where(id => id != "s3").OrderBy(_ => r.Random.Next()).ToList())
+            {
+                await r.Farm.DrainAsync(id, spreadSeconds: 2);
+                await r.LoadAsync(2500, 3500);
+                await r.Farm.RestartOnBuildAsync(id, NodeProcess.ThisBuild);
+                await r.Farm.WaitRoutesUpAsync();
+                r.Farm.Note("every route up again");
+                await r.LoadAsync(1500, 3000);
+            }
         });
     }
 }

@@ -70,6 +70,28 @@ public sealed class UdpMembershipTransportTests
     }
 
     [Fact]
+    public async Task Packet_SealedWithTheFarmKeyButNotAMessage_CountedAsMalformed()
+    {
+        // What a member of a build that encodes its records another way sends (docs/operations.md,
+        // "Upgrading a farm"): it opens under the farm's key and does not decode. It must show in
+        // streamfarm_gossip_dropped_total{reason="Malformed"}.
+        await using var ta = Transport();
+        await using var tb = Transport();
+        using var a = Node("a", ta, tb.LocalAddress);
+        a.Start();
+        var alien = new PacketSealer(new Keyring([FarmKey]), MembershipOptions.Local.FarmName, TimeProvider.System);
+        var member = MessageCodec.Encode(new Alive(new MemberInfo { Id = "x", Gossip = tb.LocalAddress, State = "active" }));
+        var longer = alien.Seal([.. member.Take(1), 0, (byte)(member.Length - 3 + 1), .. member.Skip(3), 0]); // one more byte in the record
+        using (var udp = new UdpClient(AddressFamily.InterNetwork))
+        {
+            await udp.SendAsync(longer, IPEndPoint.Parse(ta.LocalAddress));
+        }
+
+        await WaitFor(() => a.Dropped(DropReason.Malformed) > 0, "a to count the packet as malformed");
+        Assert.DoesNotContain(a.Snapshot.Members, m => m.Id == "x");
+    }
+
+    [Fact]
     public async Task Node_GarbageDatagrams_DroppedAndNodeKeepsWorking()
     {
         await using var ta = Transport();
@@ -118,6 +140,53 @@ public sealed class UdpMembershipTransportTests
         {
             listener.Stop();
         }
+    }
+
+    [Fact]
+    public async Task Seed_ByName_ResolvedAndJoined()
+    {
+        // b knows a only as localhost:<port> (as a pod knows its peers by a Service's name).
+        await using var ta = Transport();
+        await using var tb = Transport();
+        using var a = new MembershipNode(new MemberInfo { Id = "a", Gossip = ta.LocalAddress, State = "active", Capacity = 100 },
+            MembershipOptions.Local, ta, TimeProvider.System, new Random(1), new Keyring([FarmKey]));
+        using var b = Node("b", tb, $"localhost:{IPEndPoint.Parse(ta.LocalAddress).Port}");
+        a.Start();
+        b.Start();
+
+        await WaitFor(() => BothAlive(a) && BothAlive(b), "b to join a through its name");
+        Assert.True(b.Joined);
+    }
+
+    [Theory]
+    [InlineData("peers:7401", true, "peers", 7401)]
+    [InlineData("streamfarm-0.streamfarm-peers.prod.svc.cluster.local:7501", true, "streamfarm-0.streamfarm-peers.prod.svc.cluster.local", 7501)]
+    [InlineData("peers", false, "", 0)]
+    [InlineData("peers:0", false, "peers", 0)]
+    [InlineData("peers:65536", false, "peers", 65536)]
+    [InlineData("peers:+80", false, "peers", 0)]
+    [InlineData("bad/name:7401", false, "bad/name", 7401)]
+    [InlineData(":7401", false, "", 0)]
+    public void TrySplitHostPort_Table(string hostPort, bool ok, string host, int port)
+    {
+        Assert.Equal(ok, UdpMembershipTransport.TrySplitHostPort(hostPort, out var h, out var p));
+        if (ok)
+        {
+            Assert.Equal((host, port), (h, p));
+        }
+    }
+
+    [Fact]
+    public void Targets_NameThatCoversThisMember_LeavesItOut()
+    {
+        // A headless Service's name resolves to every pod, this one included: a state exchange with
+        // itself would make a lone member believe it had joined.
+        var self = IPEndPoint.Parse("10.0.0.11:7401");
+        var resolved = new[] { "10.0.0.12", "10.0.0.11", "::ffff:10.0.0.13", "fd00::14", "10.0.0.12" }.Select(IPAddress.Parse);
+        Assert.Equal(["10.0.0.12:7401", "10.0.0.13:7401"], UdpMembershipTransport.Targets(resolved, 7401, self).Select(t => t.ToString()));
+
+        // The same address on another port is another member (several on one host).
+        Assert.Equal(["10.0.0.11:7501"], UdpMembershipTransport.Targets([IPAddress.Parse("10.0.0.11")], 7501, self).Select(t => t.ToString()));
     }
 
     private static UdpMembershipTransport Transport()

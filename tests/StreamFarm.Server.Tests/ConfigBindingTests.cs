@@ -45,4 +45,28 @@ public sealed class ConfigBindingTests
         Assert.True(p.CanPublish("/a/b"));
         Assert.True(p.CanSubscribe("/a/b"));
     }
+
+    [Theory]
+    [InlineData("streamfarm-peers", "streamfarm-peers:7401")]
+    [InlineData("streamfarm-0.streamfarm-peers.prod.svc.cluster.local:7501", "streamfarm-0.streamfarm-peers.prod.svc.cluster.local:7501")]
+    [InlineData("10.0.0.11", "10.0.0.11:7401")]
+    [InlineData("10.0.0.11:7501", "10.0.0.11:7501")]
+    [InlineData("fd00::11", "[fd00::11]:7401")]
+    public void Seed_ByAddressOrName_Accepted(string seed, string expected)
+    {
+        var o = Bind($$"""{ "farm": { "gossipKeys": ["{{Convert.ToBase64String(new byte[32])}}"], "seeds": ["{{seed}}"] } }""");
+        Assert.Equal([expected], o.Farm.SeedAddresses);
+    }
+
+    [Theory]
+    [InlineData("not/a/name")]
+    [InlineData("not a name:7401")]
+    [InlineData("peers:0")]
+    [InlineData("peers:70000")]
+    [InlineData("peers:x")]
+    public void Seed_NeitherAddressNorName_RefusedAtStart(string seed)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Bind($$"""{ "farm": { "gossipKeys": ["{{Convert.ToBase64String(new byte[32])}}"], "seeds": ["{{seed}}"] } }"""));
+        Assert.Contains("is not IP[:PORT] or HOST[:PORT]", e.Message, StringComparison.Ordinal);
+    }
 }

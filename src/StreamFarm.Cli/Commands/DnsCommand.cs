@@ -4,6 +4,7 @@ using System.Net;
 using StreamFarm.Cli.Hosting;
 using StreamFarm.Dns;
 using StreamFarm.Membership;
+using StreamFarm.Server;
 
 namespace StreamFarm.Cli.Commands;
 
@@ -17,7 +18,7 @@ internal static class DnsCommand
     public static Command Create()
     {
         var listen = new Option<string>("--listen") { Description = "IP:PORT to answer DNS on (53 in production)", Required = true };
-        var seeds = new Option<string>("--seeds") { Description = "IP[:PORT],... of farm members (gossip port 7401 by default)", Required = true };
+        var seeds = new Option<string>("--seeds") { Description = "IP[:PORT] or HOST[:PORT],... of farm members (gossip port 7401 by default; a name stands for every address it resolves to)", Required = true };
         var gossipKey = new Option<string?>("--gossip-key") { Description = "the farm's shared key, base64 (or STREAMFARM_GOSSIP_KEY)" };
         var gossipPort = new Option<int>("--gossip-port") { Description = "this observer's gossip port (default 7401)", DefaultValueFactory = _ => 7401 };
         var farmName = new Option<string>("--farm-name") { Description = "the farm's name", DefaultValueFactory = _ => "streamfarm" };
@@ -63,8 +64,12 @@ internal static class DnsCommand
                 throw new CliError(e.Message, ExitCodes.Usage);
             }
 
-            var seedList = p.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(s => IPEndPoint.TryParse(s, out var ep) && ep.Port != 0 ? $"{ep.Address}:{ep.Port}" : $"{s}:7401").ToList();
+            var seedList = FarmOptions.SeedList([p.GetValue(seeds)!], 7401);
+            if (seedList.FirstOrDefault(s => !FarmOptions.IsSeedAddress(s)) is { } badSeed)
+            {
+                throw new CliError($"seed '{badSeed}' is not IP[:PORT] or HOST[:PORT]", ExitCodes.Usage);
+            }
+
             await using (var observer = await DnsObserver.StartAsync(dnsEndPoint, p.GetValue(gossipPort), options, membershipOptions, keyring, seedList, p.GetValue(id)))
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"streamfarm dns {observer.Id} answering {options.Service}.{options.Zone} on {observer.EndPoint} (udp+tcp, {options.Method}, ttl {options.Ttl.TotalSeconds} s); observing the farm through {string.Join(' ', seedList)}"));

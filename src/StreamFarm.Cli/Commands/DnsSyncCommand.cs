@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using StreamFarm.Dns.Sync;
 using StreamFarm.Membership;
+using StreamFarm.Server;
 
 namespace StreamFarm.Cli.Commands;
 
@@ -20,7 +21,7 @@ internal static class DnsSyncCommand
         var server = new Option<string>("--server") { Description = "IP:PORT of the authoritative server that accepts updates for the zone", Required = true };
         var zone = new Option<string>("--zone") { Description = "the zone to update, for example farm.test", Required = true };
         var tsig = new Option<string?>("--tsig") { Description = "TSIG key NAME:ALGORITHM:SECRET, e.g. sync-key:hmac-sha256:<base64> (or STREAMFARM_TSIG)" };
-        var seeds = new Option<string>("--seeds") { Description = "IP[:PORT],... of farm members (gossip port 7401 by default)", Required = true };
+        var seeds = new Option<string>("--seeds") { Description = "IP[:PORT] or HOST[:PORT],... of farm members (gossip port 7401 by default; a name stands for every address it resolves to)", Required = true };
         var gossipKey = new Option<string?>("--gossip-key") { Description = "the farm's shared key, base64 (or STREAMFARM_GOSSIP_KEY)" };
         var service = new Option<string>("--service") { Description = "the service label", DefaultValueFactory = _ => "stream" };
         var ttl = new Option<int>("--ttl") { Description = "TTL of the records written, in seconds", DefaultValueFactory = _ => 5 };
@@ -71,8 +72,12 @@ internal static class DnsSyncCommand
                 throw new CliError(e.Message, ExitCodes.Usage);
             }
 
-            var seedList = p.GetValue(seeds)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(s => IPEndPoint.TryParse(s, out var ep) && ep.Port != 0 ? ep.ToString() : $"{s}:7401").ToList();
+            var seedList = FarmOptions.SeedList([p.GetValue(seeds)!], 7401);
+            if (seedList.FirstOrDefault(s => !FarmOptions.IsSeedAddress(s)) is { } badSeed)
+            {
+                throw new CliError($"seed '{badSeed}' is not IP[:PORT] or HOST[:PORT]", ExitCodes.Usage);
+            }
+
             UdpMembershipTransport transport;
             try
             {

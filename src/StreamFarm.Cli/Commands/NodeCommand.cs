@@ -22,7 +22,7 @@ internal static class NodeCommand
         var groupOnly = new Option<bool?>("--group-only") { Description = "serve clients of this server's group only (others get ERR WRONG_GROUP)" };
         var tcpPort = new Option<int?>("--tcp-port") { Description = "RTTP over TCP port (default 7400)" };
         var httpPort = new Option<int?>("--http-port") { Description = "HTTP port: status, /farm, /healthz, /metrics, WebSocket /rttp (default 7480)" };
-        var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT],... of farm members to join (gossip port 7401 by default; needs --gossip-key)" };
+        var seeds = new Option<string?>("--seeds") { Description = "IP[:PORT] or HOST[:PORT],... of farm members to join (gossip port 7401 by default; a name stands for every address it resolves to; needs --gossip-key)" };
         var gossipKey = new Option<string?>("--gossip-key") { Description = "the farm's shared key, base64 (streamfarm keygen); enables membership" };
         var gossipPort = new Option<int?>("--gossip-port") { Description = "membership UDP and TCP port (default 7401)" };
         var routePort = new Option<int?>("--route-port") { Description = "TCP port for routes from the other servers of the farm (default 7402)" };

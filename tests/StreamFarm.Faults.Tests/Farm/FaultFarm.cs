@@ -8,8 +8,10 @@ namespace StreamFarm.Faults.Tests.Farm;
 /// <summary>
 /// A farm of <c>streamfarm node</c> processes on one test's own loopback subnet (server s<i>n</i> on
 /// <c>subnet.(n+1)</c>, default ports, since every server has its own address), and the faults the
-/// scenarios inject: kill -9 and restart with the same id and address, SIGSTOP / SIGCONT, drain.
-/// Every event goes on the timeline with its time since the start. Dispose kills every process.
+/// scenarios inject: kill -9 and restart with the same id and address, SIGSTOP / SIGCONT, drain, a
+/// graceful restart on another build (an upgrade). Each server runs this build or an earlier one's
+/// <c>streamfarm.dll</c>. Every event goes on the timeline with its time since the start. Dispose
+/// kills every process.
 /// </summary>
 internal sealed class FaultFarm : IAsyncDisposable
 {
@@ -142,13 +144,31 @@ internal sealed class FaultFarm : IAsyncDisposable
         public DateTime? Whole { get; set; }
     }
 
-    private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start)
+    private readonly Dictionary<string, string> _builds = new(StringComparer.Ordinal);
+
+    private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf)
     {
         Subnet = subnet;
         Preset = preset;
         LogDir = logDir;
         Start = start;
         Ids = [.. Enumerable.Range(1, count).Select(n => $"s{n}")];
+        foreach (var id in Ids)
+        {
+            _builds[id] = buildOf?.Invoke(id) ?? NodeProcess.ThisBuild;
+        }
+    }
+
+    /// <summary>The build a server runs, for the timeline: "this build", or the directory (commit) of another.</summary>
+    public string BuildOf(string id)
+    {
+        if (_builds[id] == NodeProcess.ThisBuild)
+        {
+            return "this build";
+        }
+
+        var commit = Path.GetFileName(Path.GetDirectoryName(_builds[id]))!;
+        return $"build {commit[..Math.Min(7, commit.Length)]}";
     }
 
     public string Subnet { get; }
@@ -198,9 +218,9 @@ internal sealed class FaultFarm : IAsyncDisposable
         return [.. subjects.Where(s => owners.OwnerOf(s) == id)];
     }
 
-    public static async Task<FaultFarm> StartAsync(string subnet, int count, string preset, string logDir, DateTime start)
+    public static async Task<FaultFarm> StartAsync(string subnet, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf = null)
     {
-        var farm = new FaultFarm(subnet, count, preset, logDir, start);
+        var farm = new FaultFarm(subnet, count, preset, logDir, start, buildOf);
         try
         {
             foreach (var id in farm.Ids)
@@ -209,7 +229,7 @@ internal sealed class FaultFarm : IAsyncDisposable
             }
 
             await farm.WaitRoutesUpAsync();
-            farm.Note($"farm of {count} up ({preset}): {string.Join(", ", farm.Servers.Select(s => $"{s.Id}={s.Host}"))}");
+            farm.Note($"farm of {count} up ({preset}): {string.Join(", ", farm.Servers.Select(s => $"{s.Id}={s.Host} ({farm.BuildOf(s.Id)})"))}");
             return farm;
         }
         catch
@@ -291,6 +311,26 @@ internal sealed class FaultFarm : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops a server gracefully (SIGTERM: its clients are moved, its subjects handed over) and
+    /// starts it again with the same id and address on <paramref name="dll"/>: one step of a rolling upgrade.
+    /// </summary>
+    public async Task RestartOnBuildAsync(string id, string dll)
+    {
+        var node = _nodes[id] ?? throw new InvalidOperationException($"{id} is not running");
+        var before = BuildOf(id);
+        node.Signal(15);
+        await node.WaitForExitAsync(Patience);
+        var graceful = node.HasExited;
+        await node.DisposeAsync();
+        _nodes[id] = null;
+        Note($"SIGTERM {id} ({before}, the owner of {Owns(id)}): {(graceful ? "stopped" : "did not stop in time, killed")}");
+        _builds[id] = dll;
+        Drained.Remove(id);
+        await LaunchAsync(id);
+        Note($"restarted {id} on {BuildOf(id)}");
+    }
+
     /// <summary>Undoes every fault still in place: continues frozen servers, starts killed ones.</summary>
     public async Task HealAsync()
     {
@@ -319,7 +359,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             _lives[id] = _lives.GetValueOrDefault(id) + 1;
-            var node = NodeProcess.Start(args, Path.Combine(LogDir, $"{id}.log"));
+            var node = NodeProcess.Start(args, Path.Combine(LogDir, $"{id}.log"), _builds[id]);
             if (await node.WaitReadyAsync(Patience))
             {
                 _nodes[id] = node;

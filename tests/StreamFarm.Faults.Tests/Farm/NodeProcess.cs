@@ -25,9 +25,13 @@ internal sealed class NodeProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static NodeProcess Start(IEnumerable<string> args, string logFile)
+    /// <summary>The command built with these tests.</summary>
+    public static string ThisBuild => Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
+
+    /// <summary>Starts <c>streamfarm</c> (this build, as <see cref="StreamFarmCommand"/> chooses it, or the <c>streamfarm.dll</c> of another: <paramref name="dll"/>).</summary>
+    public static NodeProcess Start(IEnumerable<string> args, string logFile, string? dll = null)
     {
-        var info = StreamFarmCommand.StartInfo(args);
+        var info = dll is null || dll == ThisBuild ? StreamFarmCommand.StartInfo(args) : StreamFarmCommand.StartInfo(args, dll);
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
         var p = new NodeProcess(Process.Start(info)!, log);
         p._process.OutputDataReceived += (_, e) => p.Append(e.Data);

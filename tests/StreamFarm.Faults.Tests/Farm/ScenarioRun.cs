@@ -52,7 +52,7 @@ internal sealed class ScenarioRun : IAsyncDisposable
     public static int NewSeed() =>
         int.TryParse(Environment.GetEnvironmentVariable("FAULTS_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next(1, 1_000_000);
 
-    public static async Task<ScenarioRun> StartAsync(string name, string subnet, int servers, string preset, ITestOutputHelper output, int publishers = 3, int subjects = 30)
+    public static async Task<ScenarioRun> StartAsync(string name, string subnet, int servers, string preset, ITestOutputHelper output, int publishers = 3, int subjects = 30, Func<string, string?>? buildOf = null)
     {
         var seed = NewSeed();
         var logDir = Path.Combine(Path.GetTempPath(), "streamfarm-faults", $"{name}-{seed}");
@@ -61,7 +61,7 @@ internal sealed class ScenarioRun : IAsyncDisposable
         var run = new ScenarioRun(name, seed, logDir, output);
         try
         {
-            run._farm = await FaultFarm.StartAsync(subnet, servers, preset, logDir, run.Start);
+            run._farm = await FaultFarm.StartAsync(subnet, servers, preset, logDir, run.Start, buildOf);
             run.Subjects = [.. Enumerable.Range(0, subjects).Select(i => $"/F/{name}/{i}")];
             run.Farm.Subjects = run.Subjects;
             foreach (var id in run.Farm.Ids)
