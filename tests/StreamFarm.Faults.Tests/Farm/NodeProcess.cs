@@ -4,7 +4,9 @@ namespace StreamFarm.Faults.Tests.Farm;
 
 /// <summary>
 /// One life of a <c>streamfarm node</c> process (a restart is a new <see cref="NodeProcess"/> with
-/// the same arguments). Its output goes to a log file; it is killed (with its tree) on dispose.
+/// the same arguments), or of another <c>streamfarm</c> command a scenario keeps running (a
+/// subscriber). Its output goes to a log file, and each line to an optional watcher; it is killed
+/// (with its tree) on dispose.
 /// </summary>
 internal sealed class NodeProcess : IAsyncDisposable
 {
@@ -12,32 +14,62 @@ internal sealed class NodeProcess : IAsyncDisposable
     private readonly StreamWriter _log;
     private readonly Lock _lock = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Action<string, bool>? _onLine;
     private bool _closed;
 
-    private NodeProcess(Process process, StreamWriter log)
+    private NodeProcess(Process process, StreamWriter log, Action<string, bool>? onLine)
     {
         _process = process;
         _log = log;
+        _onLine = onLine;
     }
 
     public int Pid => _process.Id;
 
     public bool HasExited => _process.HasExited;
 
-    public static NodeProcess Start(IEnumerable<string> args, string logFile)
+    /// <summary>
+    /// How to run the <c>streamfarm</c> command: <c>STREAMFARM_BINARY</c> if set (a native build, for
+    /// example artifacts/native/streamfarm), otherwise <c>dotnet streamfarm.dll</c> from the build
+    /// output next to the tests; after <paramref name="prefix"/> if given (for example
+    /// <c>ip netns exec NS</c>, which runs the command in another network namespace).
+    /// </summary>
+    public static ProcessStartInfo Command(IEnumerable<string> args, IEnumerable<string>? prefix = null)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
+        List<string> line = [.. prefix ?? []];
+        if (Environment.GetEnvironmentVariable("STREAMFARM_BINARY") is { Length: > 0 } binary)
+        {
+            line.Add(binary);
+        }
+        else
+        {
+            line.Add("dotnet");
+            line.Add(Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"));
+        }
+
+        line.AddRange(args);
+        var info = new ProcessStartInfo(line[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in line.Skip(1))
         {
             info.ArgumentList.Add(a);
         }
 
+        return info;
+    }
+
+    public static NodeProcess Start(IEnumerable<string> args, string logFile) => Start(Command(args), logFile);
+
+    /// <summary>
+    /// Starts a process made by <see cref="Command"/> (or a network's variant of it: another
+    /// namespace, another environment). <paramref name="onLine"/> sees every line of its output,
+    /// with true for standard error.
+    /// </summary>
+    public static NodeProcess Start(ProcessStartInfo info, string logFile, Action<string, bool>? onLine = null)
+    {
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
-        var p = new NodeProcess(Process.Start(info)!, log);
-        p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
-        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
+        var p = new NodeProcess(Process.Start(info)!, log, onLine);
+        p._process.OutputDataReceived += (_, e) => p.Append(e.Data, false);
+        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data, true);
         p._process.BeginOutputReadLine();
         p._process.BeginErrorReadLine();
         p._process.StandardInput.Close();
@@ -71,13 +103,14 @@ internal sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    private void Append(string? line)
+    private void Append(string? line, bool error)
     {
         if (line is null)
         {
             return;
         }
 
+        _onLine?.Invoke(line, error);
         lock (_lock)
         {
             if (!_closed)
