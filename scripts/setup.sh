@@ -2,8 +2,9 @@
 # Installs what StreamFarm's commands need on a fresh Debian machine with the .NET SDK.
 #   scripts/setup.sh          NuGet packages, the Debian tools the tests use (dig, kdig, knotd;
 #                             nft, for the partition test of routes; curl and openssl for TLS;
-#                             node, npm and chromium for the browser client and its tests) and the
-#                             browser client's npm packages
+#                             node, npm and chromium for the browser client and its tests; ip,
+#                             unbound and faketime for the multi-host fault scenario) and the browser
+#                             client's npm packages
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
 #                             (nats-server, serf, dnsperf)
 set -euo pipefail
@@ -16,7 +17,7 @@ fi
 
 # command to look for, Debian package that provides it
 need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl"
-      "node nodejs" "npm npm" "chromium chromium")
+      "node nodejs" "npm npm" "chromium chromium" "ip iproute2" "unbound unbound" "faketime faketime")
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
@@ -34,8 +35,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)" >&2
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts knot and serf as services on install; the tests and benchmarks run their own.
-  for svc in knot serf; do
+  # Debian starts knot, serf and unbound as services on install; the tests and benchmarks run their own.
+  for svc in knot serf unbound; do
     $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

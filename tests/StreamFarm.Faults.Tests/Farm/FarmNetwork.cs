@@ -7,7 +7,7 @@ namespace StreamFarm.Faults.Tests.Farm;
 /// <summary>
 /// Where a fault farm's servers run and how the test reaches them: the scenario's own loopback
 /// subnet on this machine (<see cref="LoopbackNetwork"/>), or network namespaces standing in for
-/// hosts (<c>Hosts/HostNetwork</c>).
+/// hosts (<see cref="Hosts.HostNetwork"/>).
 /// </summary>
 internal interface IFarmNetwork
 {
