@@ -15,7 +15,8 @@ namespace StreamFarm.Faults.Tests;
 /// client (<c>streamfarm sub --service stream --dns &lt;unbound&gt;</c>) finds the farm by name.
 /// Faults, hosts and timings from the seed: a host cut off from the network and healed, a host's
 /// process killed (-9) and started again, a host's wall clock stepped by 30 s (forward or back)
-/// while it runs. Judged by the fault suite's history checker (I1-I5, the product clients among
+/// while it runs, and then that host's process killed and started again at once with its clock
+/// still stepped. Judged by the fault suite's history checker (I1-I5, the product clients among
 /// the subscribers) and by what the resolver answers for the service name (<see cref="DnsMonitor"/>).
 /// </summary>
 [Trait("Category", "Faults")]
@@ -101,6 +102,15 @@ public sealed class MultiHostScenarioTests(ITestOutputHelper output)
                 {
                     dns.Release(id);
                 }
+
+                // That host's process killed and started again at once, its clock still stepped: a
+                // new life whose incarnation (taken from its clock) may be below the last one's.
+                await r.Farm.Kill9Async(stepped);
+                await r.Farm.RestartAsync(stepped);
+                await r.Farm.WaitRoutesUpAsync();
+                r.Farm.Note($"every server has its routes up, to {stepped}'s new life too");
+                await dns.UntilAsync(all, $"{stepped} restarted with its clock stepped", DnsPatience);
+                await r.LoadAsync(2000, 4000);
             },
             cut,
             freshSubscribers: r =>

@@ -238,9 +238,10 @@ internal sealed partial class HostNetwork : IFarmNetwork, IDisposable
         {
             try
             {
+                // Not waited for: the namespace outlives its name until they are gone, and a new
+                // network's namespaces are others (an orphan's zombie may wait long for its reaper).
                 using var p = Process.GetProcessById(int.Parse(pid, CultureInfo.InvariantCulture));
                 p.Kill();
-                p.WaitForExit(5000);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or System.ComponentModel.Win32Exception)
             {
