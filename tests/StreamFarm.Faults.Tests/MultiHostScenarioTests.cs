@@ -54,7 +54,10 @@ public sealed class MultiHostScenarioTests(ITestOutputHelper output)
             run.Add(cli);
         }
 
-        await Poll.UntilAsync(() => Task.FromResult(products.All(run.Holds)), "every streamfarm sub holds every subject", TimeSpan.FromSeconds(40));
+        Assert.True(
+            await Poll.TryUntilAsync(() => Task.FromResult(products.All(run.Holds)), TimeSpan.FromSeconds(40)),
+            $"streamfarm sub --service stream --dns {unbound.EndPoint} on the clients' host did not get every subject within 40 s (seed {seed}, logs in {dir}):\n"
+            + string.Join('\n', products.Select(p => $"{p.Name}: {(p.Running ? "running" : "exited")}; {string.Join(" | ", p.Log().TakeLast(4))}")));
         run.Farm.Note($"{string.Join(", ", products.Select(p => p.Name))} (streamfarm sub through unbound) hold every subject");
 
         using var cut = new HostCut(hosts, run.Farm);
