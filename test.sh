@@ -2,7 +2,7 @@
 # The test command: installs what is missing, builds everything, runs every test suite, the
 # real-process fault scenarios included (scripts/faults.sh runs them alone), then the command's suite
 # again against the native executable, then the browser client's tests (scripts/js-tests.sh: Node
-# and headless Chromium). About 12 minutes on 2 cores.
+# and headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh

@@ -4,7 +4,8 @@
 #                             nft, for the partition test of routes; curl and openssl for TLS;
 #                             node, npm and chromium for the browser client and its tests; clang
 #                             and zlib1g-dev for the native executable; docker-registry, podman
-#                             and runc for the container image's tests), the browser client's npm
+#                             and runc for the container image's tests; ip, unbound and faketime
+#                             for the multi-host fault scenario), the browser client's npm
 #                             packages, and an earlier commit's build for the upgrade test
 #                             (scripts/old-build.sh, cached)
 #   scripts/setup.sh --bench  also the peers the side-by-side benchmarks run against
@@ -19,7 +20,7 @@ fi
 
 # command to look for, Debian package that provides it
 need=("dig dnsutils" "kdig knot-dnsutils" "knotd knot" "nft nftables" "curl curl" "openssl openssl"
-      "node nodejs" "npm npm" "chromium chromium" "clang clang")
+      "node nodejs" "npm npm" "chromium chromium" "clang clang" "ip iproute2" "unbound unbound" "faketime faketime")
 if [ "${1:-}" = "--bench" ]; then
   need+=("nats-server nats-server" "serf serf" "dnsperf dnsperf")
 fi
@@ -43,9 +44,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)" >&2
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts knot, serf and docker-registry as services on install; the tests and benchmarks
-  # run their own.
-  for svc in knot serf docker-registry; do
+  # Debian starts knot, serf, docker-registry and unbound as services on install; the tests and
+  # benchmarks run their own.
+  for svc in knot serf docker-registry unbound; do
     $sudo_cmd systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

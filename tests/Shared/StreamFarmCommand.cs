@@ -15,7 +15,8 @@ internal static class StreamFarmCommand
     /// <summary>A start description for <c>streamfarm args...</c>, every stream redirected.</summary>
     /// <param name="args">The command's arguments.</param>
     /// <param name="dll">Another build's <c>streamfarm.dll</c> to run instead (an upgrade test's earlier build).</param>
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? dll = null)
+    /// <param name="prefix">A program the command runs under, with its arguments (<c>ip netns exec NS</c>: in another network namespace).</param>
+    public static ProcessStartInfo StartInfo(IEnumerable<string> args, string? dll = null, IEnumerable<string>? prefix = null)
     {
         var binary = dll is null ? Binary : null;
         if (binary is not null && !File.Exists(binary))
@@ -23,13 +24,20 @@ internal static class StreamFarmCommand
             throw new FileNotFoundException($"STREAMFARM_BINARY names '{binary}', which does not exist (scripts/native.sh makes artifacts/native/streamfarm)");
         }
 
-        var info = new ProcessStartInfo(binary ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        if (binary is null)
+        List<string> line = [.. prefix ?? []];
+        if (binary is not null)
         {
-            info.ArgumentList.Add(dll ?? Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"));
+            line.Add(binary);
+        }
+        else
+        {
+            line.Add("dotnet");
+            line.Add(dll ?? Path.Combine(AppContext.BaseDirectory, "streamfarm.dll"));
         }
 
-        foreach (var a in args)
+        line.AddRange(args);
+        var info = new ProcessStartInfo(line[0]) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in line.Skip(1))
         {
             info.ArgumentList.Add(a);
         }

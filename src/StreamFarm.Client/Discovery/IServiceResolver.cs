@@ -20,7 +20,10 @@ public sealed class SystemResolver : IServiceResolver
 
 /// <summary>
 /// Asks a given DNS server directly (DnsClient.NET), without caching, so every round of discovery
-/// sees the farm's current answer.
+/// sees the farm's current answer. The server may be one of the farm's responders or a recursive
+/// resolver that the farm's zone is delegated to (unbound, a site's resolver): queries ask for
+/// recursion, which a recursive resolver needs (it refuses a query without it for a name it has not
+/// cached) and an authoritative responder ignores.
 /// </summary>
 public sealed class DnsServerResolver : IServiceResolver
 {
@@ -32,7 +35,7 @@ public sealed class DnsServerResolver : IServiceResolver
         _client = new LookupClient(new LookupClientOptions(server)
         {
             UseCache = false,
-            Recursion = false,
+            Recursion = true,
             Timeout = timeout ?? TimeSpan.FromSeconds(2),
             Retries = 1,
             UseTcpFallback = true,

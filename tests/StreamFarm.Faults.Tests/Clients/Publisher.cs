@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using StreamFarm.Faults.Tests.Checking;
 
 namespace StreamFarm.Faults.Tests.Clients;
@@ -23,6 +24,7 @@ internal sealed class Publisher : IAsyncDisposable
     private readonly int _port;
     private readonly TimeSpan _interval;
     private readonly Random _random;
+    private readonly Func<Socket>? _socket;
     private readonly Dictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Entry> _pending = new(StringComparer.Ordinal);
     private readonly HashSet<string> _republish = new(StringComparer.Ordinal);
@@ -37,8 +39,9 @@ internal sealed class Publisher : IAsyncDisposable
     private long _nextAck;
     private int _home;
 
-    public Publisher(string name, IReadOnlyList<(string Id, string Host)> servers, int port, int homeIndex, string[] subjects, TimeSpan interval, int seed)
+    public Publisher(string name, IReadOnlyList<(string Id, string Host)> servers, int port, int homeIndex, string[] subjects, TimeSpan interval, int seed, Func<Socket>? socket = null)
     {
+        _socket = socket;
         Name = name;
         _servers = servers;
         _port = port;
@@ -200,7 +203,7 @@ internal sealed class Publisher : IAsyncDisposable
                 var (id, host) = _servers[(_home + attempt) % _servers.Count];
                 var number = _connectionNumber + 1;
                 RawConnection? opened = null;
-                var (c, why) = await RawConnection.OpenAsync(id, host, _port, Name, (line, at) => OnLine(opened, number, line, at), cancel);
+                var (c, why) = await RawConnection.OpenAsync(id, host, _port, Name, (line, at) => OnLine(opened, number, line, at), cancel, _socket);
                 opened = c;
                 if (c is null)
                 {

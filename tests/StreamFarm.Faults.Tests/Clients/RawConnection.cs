@@ -14,7 +14,6 @@ internal sealed class RawConnection : IAsyncDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan WelcomeTimeout = TimeSpan.FromSeconds(2);
-    private readonly TcpClient _tcp;
     private readonly NetworkStream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly CancellationTokenSource _closed = new();
@@ -24,10 +23,9 @@ internal sealed class RawConnection : IAsyncDisposable
     private long _lastHeardTicks = DateTime.UtcNow.Ticks;
     private TimeSpan _silence = TimeSpan.FromSeconds(3.5);
 
-    private RawConnection(TcpClient tcp, string serverId, Action<string, DateTime> onLine)
+    private RawConnection(Socket socket, string serverId, Action<string, DateTime> onLine)
     {
-        _tcp = tcp;
-        _stream = tcp.GetStream();
+        _stream = new NetworkStream(socket, ownsSocket: true);
         ServerId = serverId;
         _onLine = onLine;
     }
@@ -46,10 +44,13 @@ internal sealed class RawConnection : IAsyncDisposable
     /// <summary>
     /// Opens a session: connect (1 s), HELLO, then WELCOME within 2 s. Returns null with the reason
     /// when the server is unreachable, silent (frozen, cut off) or refuses (for example ERR DRAINING).
+    /// <paramref name="socket"/> makes the socket (one in another network namespace); by default an
+    /// ordinary one.
     /// </summary>
-    public static async Task<(RawConnection? Connection, string Why)> OpenAsync(string serverId, string host, int port, string clientName, Action<string, DateTime> onLine, CancellationToken cancel)
+    public static async Task<(RawConnection? Connection, string Why)> OpenAsync(string serverId, string host, int port, string clientName, Action<string, DateTime> onLine, CancellationToken cancel, Func<Socket>? socket = null)
     {
-        var tcp = new TcpClient { NoDelay = true };
+        var tcp = socket?.Invoke() ?? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        tcp.NoDelay = true;
         try
         {
             using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancel))
@@ -120,7 +121,7 @@ internal sealed class RawConnection : IAsyncDisposable
             _closed.Cancel();
         }
 
-        _tcp.Dispose();
+        _stream.Dispose();
     }
 
     private async Task ReadLoopAsync(LineReader reader)

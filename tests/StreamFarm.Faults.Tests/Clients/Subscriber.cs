@@ -1,6 +1,17 @@
+using System.Net.Sockets;
 using StreamFarm.Faults.Tests.Checking;
 
 namespace StreamFarm.Faults.Tests.Clients;
+
+/// <summary>What a subscriber of a scenario saw, for the checker: every line with its time, and its own log.</summary>
+internal interface ISubscriber : IAsyncDisposable
+{
+    string Name { get; }
+
+    IReadOnlyList<SubLine> Lines();
+
+    IReadOnlyList<string> Log();
+}
 
 /// <summary>
 /// A subscriber over raw RTTP: subscribes to every subject in one <c>SUB</c> and records every line
@@ -8,7 +19,7 @@ namespace StreamFarm.Faults.Tests.Clients;
 /// (to the same server first, then the others) and subscribes again: each connection is a session
 /// of the same logical subscriber.
 /// </summary>
-internal sealed class Subscriber : IAsyncDisposable
+internal sealed class Subscriber : ISubscriber
 {
     private readonly Lock _lock = new();
     private readonly List<SubLine> _lines = [];
@@ -17,13 +28,15 @@ internal sealed class Subscriber : IAsyncDisposable
     private readonly IReadOnlyList<(string Id, string Host)> _servers;
     private readonly int _port;
     private readonly Random _random;
+    private readonly Func<Socket>? _socket;
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private int _home;
     private int _session;
 
-    public Subscriber(string name, IReadOnlyList<(string Id, string Host)> servers, int port, int homeIndex, string[] subjects, int seed)
+    public Subscriber(string name, IReadOnlyList<(string Id, string Host)> servers, int port, int homeIndex, string[] subjects, int seed, Func<Socket>? socket = null)
     {
+        _socket = socket;
         Name = name;
         _servers = servers;
         _port = port;
@@ -73,7 +86,7 @@ internal sealed class Subscriber : IAsyncDisposable
             var (id, host) = _servers[(_home + attempt) % _servers.Count];
             var session = _session + 1;
             RawConnection? opened = null;
-            var (c, why) = await RawConnection.OpenAsync(id, host, _port, Name, (line, at) => OnLine(opened, session, id, line, at), cancel);
+            var (c, why) = await RawConnection.OpenAsync(id, host, _port, Name, (line, at) => OnLine(opened, session, id, line, at), cancel, _socket);
             opened = c;
             if (c is null)
             {

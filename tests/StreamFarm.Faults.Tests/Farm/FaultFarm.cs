@@ -1,4 +1,3 @@
-using StreamFarm.Tests.Shared;
 using System.Diagnostics;
 using System.Globalization;
 using StreamFarm.Protocol;
@@ -6,12 +5,13 @@ using StreamFarm.Protocol;
 namespace StreamFarm.Faults.Tests.Farm;
 
 /// <summary>
-/// A farm of <c>streamfarm node</c> processes on one test's own loopback subnet (server s<i>n</i> on
-/// <c>subnet.(n+1)</c>, default ports, since every server has its own address), and the faults the
-/// scenarios inject: kill -9 and restart with the same id and address, SIGSTOP / SIGCONT, drain, a
-/// graceful restart on another build (an upgrade). Each server runs this build or an earlier one's
-/// <c>streamfarm.dll</c>. Every event goes on the timeline with its time since the start. Dispose
-/// kills every process.
+/// A farm of <c>streamfarm node</c> processes on one test's own network (by default its loopback
+/// subnet, server s<i>n</i> on <c>subnet.(n+1)</c>; or namespaces standing in for hosts, see
+/// <see cref="IFarmNetwork"/>), default ports since every server has its own address, and the
+/// faults the scenarios inject: kill -9 and restart with the same id and address, SIGSTOP /
+/// SIGCONT, drain, a graceful restart on another build (an upgrade). Each server runs this build or
+/// an earlier one's <c>streamfarm.dll</c>. Every event goes on the timeline with its time since the
+/// start. Dispose kills every process.
 /// </summary>
 internal sealed class FaultFarm : IAsyncDisposable
 {
@@ -78,7 +78,7 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>Polls, after a heal, until the farm is one again; notes when (or that it was not, within a minute).</summary>
     private async Task WatchWholeAsync(PartitionSpan span)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = Network.Observer(TimeSpan.FromSeconds(2));
         var deadline = DateTime.UtcNow.AddMinutes(1);
         while (!_closing.IsCancellationRequested && DateTime.UtcNow < deadline)
         {
@@ -146,9 +146,9 @@ internal sealed class FaultFarm : IAsyncDisposable
 
     private readonly Dictionary<string, string> _builds = new(StringComparer.Ordinal);
 
-    private FaultFarm(string subnet, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf)
+    private FaultFarm(IFarmNetwork network, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf)
     {
-        Subnet = subnet;
+        Network = network;
         Preset = preset;
         LogDir = logDir;
         Start = start;
@@ -171,7 +171,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         return $"build {commit[..Math.Min(7, commit.Length)]}";
     }
 
-    public string Subnet { get; }
+    public IFarmNetwork Network { get; }
 
     public string Preset { get; }
 
@@ -186,7 +186,7 @@ internal sealed class FaultFarm : IAsyncDisposable
 
     public IReadOnlyList<(string Id, string Host)> Servers => [.. Ids.Select(id => (id, Address(id)))];
 
-    public string Address(string id) => $"{Subnet}.{int.Parse(id[1..], CultureInfo.InvariantCulture) + 1}";
+    public string Address(string id) => Network.Address(id);
 
     public bool IsRunning(string id) => _nodes[id] is { HasExited: false } && !_stopped.Contains(id);
 
@@ -218,9 +218,9 @@ internal sealed class FaultFarm : IAsyncDisposable
         return [.. subjects.Where(s => owners.OwnerOf(s) == id)];
     }
 
-    public static async Task<FaultFarm> StartAsync(string subnet, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf = null)
+    public static async Task<FaultFarm> StartAsync(IFarmNetwork network, int count, string preset, string logDir, DateTime start, Func<string, string?>? buildOf = null)
     {
-        var farm = new FaultFarm(subnet, count, preset, logDir, start, buildOf);
+        var farm = new FaultFarm(network, count, preset, logDir, start, buildOf);
         try
         {
             foreach (var id in farm.Ids)
@@ -242,7 +242,7 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>Polls until every running server has a route up to every other running server.</summary>
     public async Task WaitRoutesUpAsync()
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = Network.Observer(TimeSpan.FromSeconds(2));
         var running = Ids.Where(IsRunning).ToList();
         await Poll.UntilAsync(async () =>
         {
@@ -298,7 +298,8 @@ internal sealed class FaultFarm : IAsyncDisposable
     /// <summary>Drains a server with the operator's command (<c>streamfarm drain --http ip:port --spread s</c>).</summary>
     public async Task DrainAsync(string id, int spreadSeconds)
     {
-        var info = StreamFarmCommand.StartInfo(["drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture)]);
+        var info = Network.OnHost(id, ["drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture)]);
+        info.RedirectStandardInput = false;
         using var p = Process.Start(info)!;
         p.StandardInput.Close();
         var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
@@ -351,7 +352,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         string[] args =
         [
             "node", "--id", id, "--listen", Address(id), "--seeds", seeds, "--gossip-key", Key,
-            "--preset", Preset, "--farm-name", "faults-" + Subnet.Replace('.', '-'),
+            "--preset", Preset, "--farm-name", Network.FarmName, .. Network.NodeOptions(id),
         ];
 
         // A kill -9'd server's ports are free again at once (the kernel closes its sockets); a few
@@ -359,7 +360,7 @@ internal sealed class FaultFarm : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             _lives[id] = _lives.GetValueOrDefault(id) + 1;
-            var node = NodeProcess.Start(args, Path.Combine(LogDir, $"{id}.log"), _builds[id]);
+            var node = NodeProcess.Start(Network.OnHost(id, args, _builds[id]), Path.Combine(LogDir, $"{id}.log"));
             if (await node.WaitReadyAsync(Patience))
             {
                 _nodes[id] = node;

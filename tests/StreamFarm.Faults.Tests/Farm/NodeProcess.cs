@@ -5,7 +5,9 @@ namespace StreamFarm.Faults.Tests.Farm;
 
 /// <summary>
 /// One life of a <c>streamfarm node</c> process (a restart is a new <see cref="NodeProcess"/> with
-/// the same arguments). Its output goes to a log file; it is killed (with its tree) on dispose.
+/// the same arguments), or of another <c>streamfarm</c> command a scenario keeps running (a
+/// subscriber). Its output goes to a log file, and each line to an optional watcher; it is killed
+/// (with its tree) on dispose.
 /// </summary>
 internal sealed class NodeProcess : IAsyncDisposable
 {
@@ -13,12 +15,14 @@ internal sealed class NodeProcess : IAsyncDisposable
     private readonly StreamWriter _log;
     private readonly Lock _lock = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Action<string, bool>? _onLine;
     private bool _closed;
 
-    private NodeProcess(Process process, StreamWriter log)
+    private NodeProcess(Process process, StreamWriter log, Action<string, bool>? onLine)
     {
         _process = process;
         _log = log;
+        _onLine = onLine;
     }
 
     public int Pid => _process.Id;
@@ -28,14 +32,28 @@ internal sealed class NodeProcess : IAsyncDisposable
     /// <summary>The command built with these tests.</summary>
     public static string ThisBuild => Path.Combine(AppContext.BaseDirectory, "streamfarm.dll");
 
-    /// <summary>Starts <c>streamfarm</c> (this build, as <see cref="StreamFarmCommand"/> chooses it, or the <c>streamfarm.dll</c> of another: <paramref name="dll"/>).</summary>
-    public static NodeProcess Start(IEnumerable<string> args, string logFile, string? dll = null)
+    /// <summary>
+    /// How to run the <c>streamfarm</c> command (<see cref="StreamFarmCommand"/>: this build, or the
+    /// native executable named by <c>STREAMFARM_BINARY</c>; or another build's <c>streamfarm.dll</c>,
+    /// <paramref name="dll"/>), after <paramref name="prefix"/> if given (for example
+    /// <c>ip netns exec NS</c>, which runs the command in another network namespace).
+    /// </summary>
+    public static ProcessStartInfo Command(IEnumerable<string> args, IEnumerable<string>? prefix = null, string? dll = null) =>
+        StreamFarmCommand.StartInfo(args, dll is null || dll == ThisBuild ? null : dll, prefix);
+
+    public static NodeProcess Start(IEnumerable<string> args, string logFile) => Start(Command(args), logFile);
+
+    /// <summary>
+    /// Starts a process made by <see cref="Command"/> (or a network's variant of it: another
+    /// namespace, another environment). <paramref name="onLine"/> sees every line of its output,
+    /// with true for standard error.
+    /// </summary>
+    public static NodeProcess Start(ProcessStartInfo info, string logFile, Action<string, bool>? onLine = null)
     {
-        var info = dll is null || dll == ThisBuild ? StreamFarmCommand.StartInfo(args) : StreamFarmCommand.StartInfo(args, dll);
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
-        var p = new NodeProcess(Process.Start(info)!, log);
-        p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
-        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
+        var p = new NodeProcess(Process.Start(info)!, log, onLine);
+        p._process.OutputDataReceived += (_, e) => p.Append(e.Data, false);
+        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data, true);
         p._process.BeginOutputReadLine();
         p._process.BeginErrorReadLine();
         p._process.StandardInput.Close();
@@ -69,13 +87,14 @@ internal sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    private void Append(string? line)
+    private void Append(string? line, bool error)
     {
         if (line is null)
         {
             return;
         }
 
+        _onLine?.Invoke(line, error);
         lock (_lock)
         {
             if (!_closed)

@@ -1,13 +1,17 @@
-using System.Diagnostics;
-
 namespace StreamFarm.Faults.Tests.Farm;
+
+/// <summary>A fault in place until it is healed (a scenario heals what is left before its checks).</summary>
+internal interface IHealable
+{
+    void Heal();
+}
 
 /// <summary>
 /// Network partitions between servers with nftables: a table of this test process's own
 /// (<c>inet streamfarm_faults_&lt;pid&gt;</c>) whose rules name only addresses of the test's own
 /// subnet. Healing deletes the table; so does dispose, always.
 /// </summary>
-internal sealed class Partition : IDisposable
+internal sealed class Partition : IHealable, IDisposable
 {
     private readonly string _nft;
     private readonly FaultFarm _farm;
@@ -66,22 +70,8 @@ internal sealed class Partition : IDisposable
 
     private static (int Code, string Error) Exec(string file, string args, bool check)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info)!;
-        var err = p.StandardError.ReadToEnd();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (check && p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {args}: exit {p.ExitCode}: {err}");
-        }
-
-        return (p.ExitCode, err);
+        var (code, _, err) = Shell.Run(file, args.Split(' ', StringSplitOptions.RemoveEmptyEntries), check);
+        return (code, err);
     }
 
     private static string? Probe()

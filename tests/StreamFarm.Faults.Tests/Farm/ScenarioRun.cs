@@ -18,8 +18,8 @@ internal sealed class ScenarioRun : IAsyncDisposable
     private static readonly TimeSpan PublishInterval = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan ConvergencePatience = TimeSpan.FromSeconds(30);
     private readonly ITestOutputHelper _output;
-    private readonly List<Subscriber> _subscribers = [];
-    private readonly List<Subscriber> _fresh = [];
+    private readonly List<ISubscriber> _subscribers = [];
+    private readonly List<ISubscriber> _fresh = [];
     private readonly List<Publisher> _publishers = [];
     private FaultFarm? _farm;
 
@@ -52,16 +52,27 @@ internal sealed class ScenarioRun : IAsyncDisposable
     public static int NewSeed() =>
         int.TryParse(Environment.GetEnvironmentVariable("FAULTS_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next(1, 1_000_000);
 
-    public static async Task<ScenarioRun> StartAsync(string name, string subnet, int servers, string preset, ITestOutputHelper output, int publishers = 3, int subjects = 30, Func<string, string?>? buildOf = null)
+    public static Task<ScenarioRun> StartAsync(string name, string subnet, int servers, string preset, ITestOutputHelper output, int publishers = 3, int subjects = 30, Func<string, string?>? buildOf = null) =>
+        StartAsync(name, NewSeed(), new LoopbackNetwork(subnet), servers, preset, output, publishers, subjects, buildOf);
+
+    /// <summary>Where a scenario keeps its report and logs.</summary>
+    public static string LogDirOf(string name, int seed) => Path.Combine(Path.GetTempPath(), "streamfarm-faults", $"{name}-{seed}");
+
+    /// <summary>
+    /// Starts a scenario with its seed on a network (the caller's, which it keeps: namespaces
+    /// standing in for hosts): the farm, a raw subscriber homed at every server, the publishers;
+    /// returns when every subscriber holds every subject. <paramref name="buildOf"/> names another
+    /// build's streamfarm.dll for a server (the upgrade scenario), null for this build.
+    /// </summary>
+    public static async Task<ScenarioRun> StartAsync(string name, int seed, IFarmNetwork network, int servers, string preset, ITestOutputHelper output, int publishers = 3, int subjects = 30, Func<string, string?>? buildOf = null)
     {
-        var seed = NewSeed();
-        var logDir = Path.Combine(Path.GetTempPath(), "streamfarm-faults", $"{name}-{seed}");
+        var logDir = LogDirOf(name, seed);
         Directory.CreateDirectory(logDir);
         output.WriteLine($"scenario {name}: seed {seed} (replay: FAULTS_SEED={seed}); logs in {logDir}");
         var run = new ScenarioRun(name, seed, logDir, output);
         try
         {
-            run._farm = await FaultFarm.StartAsync(subnet, servers, preset, logDir, run.Start, buildOf);
+            run._farm = await FaultFarm.StartAsync(network, servers, preset, logDir, run.Start, buildOf);
             run.Subjects = [.. Enumerable.Range(0, subjects).Select(i => $"/F/{name}/{i}")];
             run.Farm.Subjects = run.Subjects;
             foreach (var id in run.Farm.Ids)
@@ -72,20 +83,20 @@ internal sealed class ScenarioRun : IAsyncDisposable
             var list = run.Farm.Servers;
             for (var i = 0; i < list.Count; i++)
             {
-                var sub = new Subscriber($"sub@{list[i].Id}", list, FaultFarm.RttpPort, i, run.Subjects, seed + i);
+                var sub = new Subscriber($"sub@{list[i].Id}", list, FaultFarm.RttpPort, i, run.Subjects, seed + i, run.Farm.Network.ClientSocket);
                 run._subscribers.Add(sub);
                 sub.Start();
             }
 
             for (var k = 1; k <= publishers; k++)
             {
-                var pub = new Publisher($"p{k}", list, FaultFarm.RttpPort, (k - 1) % list.Count, run.Subjects, PublishInterval, seed + 100 + k);
+                var pub = new Publisher($"p{k}", list, FaultFarm.RttpPort, (k - 1) % list.Count, run.Subjects, PublishInterval, seed + 100 + k, run.Farm.Network.ClientSocket);
                 run._publishers.Add(pub);
                 pub.Start();
             }
 
             // Warm-up: every subscriber holds every subject.
-            await Poll.UntilAsync(() => Task.FromResult(run._subscribers.All(s => Holds(s, run.Subjects.Length))), "every subscriber has an image of every subject", TimeSpan.FromSeconds(30));
+            await Poll.UntilAsync(() => Task.FromResult(run._subscribers.All(s => run.Holds(s))), "every subscriber has an image of every subject", TimeSpan.FromSeconds(30));
             run.Farm.Note($"warm: every subscriber holds every subject; {run._publishers.Sum(p => p.Sent)} publications so far");
             return run;
         }
@@ -100,8 +111,20 @@ internal sealed class ScenarioRun : IAsyncDisposable
     /// <summary>Publishing goes on for a random time between the bounds (ms).</summary>
     public Task LoadAsync(int minMs, int maxMs) => Task.Delay(Random.Next(minMs, maxMs));
 
-    /// <summary>Runs the fault schedule, heals what is left, stops the publishers, polls convergence and checks the whole history; fails with the report.</summary>
-    public async Task RunAsync(Func<ScenarioRun, Task> faults, Partition? partition = null)
+    /// <summary>
+    /// A subscriber of the scenario's own beyond the raw ones (a <c>streamfarm sub</c> process):
+    /// its lines are checked with the others', and its final state counts for convergence. A fresh
+    /// one is added in <see cref="RunAsync"/>'s <c>freshSubscribers</c>, after the publishers stopped.
+    /// </summary>
+    public void Add(ISubscriber subscriber, bool fresh = false) => (fresh ? _fresh : _subscribers).Add(subscriber);
+
+    /// <summary>
+    /// Runs the fault schedule, heals what is left, stops the publishers, starts fresh subscribers
+    /// (a raw one at every server not drained, then <paramref name="freshSubscribers"/>' own), polls
+    /// convergence and checks the whole history, and then <paramref name="moreChecks"/> (the
+    /// scenario's own, reported with the invariants); fails with the report.
+    /// </summary>
+    public async Task RunAsync(Func<ScenarioRun, Task> faults, IHealable? partition = null, Func<ScenarioRun, Task>? freshSubscribers = null, Func<ScenarioRun, Task<IReadOnlyList<Violation>>>? moreChecks = null)
     {
         try
         {
@@ -118,10 +141,15 @@ internal sealed class ScenarioRun : IAsyncDisposable
             {
                 if (!Farm.Drained.Contains(list[i].Id))
                 {
-                    var fresh = new Subscriber($"fresh@{list[i].Id}", list, FaultFarm.RttpPort, i, Subjects, Seed + 50 + i);
+                    var fresh = new Subscriber($"fresh@{list[i].Id}", list, FaultFarm.RttpPort, i, Subjects, Seed + 50 + i, Farm.Network.ClientSocket);
                     _fresh.Add(fresh);
                     fresh.Start();
                 }
+            }
+
+            if (freshSubscribers is not null)
+            {
+                await freshSubscribers(this);
             }
 
             var observers = _subscribers.Concat(_fresh).Select(s => s.Name).ToList();
@@ -141,6 +169,11 @@ internal sealed class ScenarioRun : IAsyncDisposable
             Farm.Note(convergence.Count == 0 ? "converged" : $"not converged within {ConvergencePatience.TotalSeconds} s: {convergence.Count} difference(s)");
             var h = History();
             var violations = HistoryChecker.Check(h, observers);
+            if (moreChecks is not null)
+            {
+                violations.AddRange(await moreChecks(this));
+            }
+
             var report = HistoryChecker.Report(h, violations);
             Keep(report);
             _output.WriteLine(report);
@@ -167,8 +200,9 @@ internal sealed class ScenarioRun : IAsyncDisposable
             OwnerOf = new StreamFarm.Protocol.Ownership(Farm.Ids).OwnerOf,
         };
 
-    private static bool Holds(Subscriber s, int subjects) =>
-        s.Lines().Where(l => l.Text.StartsWith("IMAGE ", StringComparison.Ordinal)).Select(l => l.Text.Split(' ')[1]).Distinct().Count() >= subjects;
+    /// <summary>Whether the subscriber has had an image of every subject.</summary>
+    public bool Holds(ISubscriber s) =>
+        s.Lines().Where(l => l.Text.StartsWith("IMAGE ", StringComparison.Ordinal)).Select(l => l.Text.Split(' ')[1]).Distinct().Count() >= Subjects.Length;
 
     private void Keep(string report)
     {
