@@ -7,6 +7,11 @@ namespace StreamFarm.Membership;
 /// Binary codec of membership messages: a packet is a sequence of <c>[type u8][length u16][body]</c>.
 /// Hand-written because the format is ours and must be strict: every length is checked against
 /// what is left before it is trusted, and any inconsistency rejects the whole packet.
+/// Room for later builds (a rolling upgrade runs two builds in one farm, docs/operations.md
+/// "Upgrading a farm"): a message of a type this build does not know is skipped by its length, and
+/// bytes after the fields this build knows in a message's body are ignored. A later build adds
+/// fields there (for the state exchange's members: after the member list, in member order) and new
+/// message types, and this build keeps working with it. What this build does know stays strict.
 /// </summary>
 internal static class MessageCodec
 {
@@ -41,9 +46,17 @@ internal static class MessageCodec
         return result;
     }
 
-    /// <summary>Decodes every message of a packet; false (and nothing) if any part is malformed.</summary>
+    /// <summary>
+    /// Decodes every message of a packet; false (and nothing) if it is empty or any part is
+    /// malformed. Messages of types this build does not know are skipped (true, perhaps with none).
+    /// </summary>
     public static bool TryDecodePacket(ReadOnlySpan<byte> packet, List<Message> messages)
     {
+        if (packet.IsEmpty)
+        {
+            return false;
+        }
+
         var start = messages.Count;
         while (!packet.IsEmpty)
         {
@@ -54,17 +67,29 @@ internal static class MessageCodec
             }
 
             var length = BinaryPrimitives.ReadUInt16BigEndian(packet[1..]);
-            if (length > packet.Length - 3 || !TryDecodeBody((MessageType)packet[0], packet.Slice(3, length), out var message) || message is PushPull)
+            var type = (MessageType)packet[0];
+            if (length > packet.Length - 3)
             {
                 messages.RemoveRange(start, messages.Count - start);
                 return false;
             }
 
-            messages.Add(message);
+            if (Enum.IsDefined(type))
+            {
+                if (!TryDecodeBody(type, packet.Slice(3, length), out var message) || message is PushPull)
+                {
+                    messages.RemoveRange(start, messages.Count - start);
+                    return false;
+                }
+
+                messages.Add(message);
+            }
+
+            // else: a later build's message type, skipped whole
             packet = packet[(3 + length)..];
         }
 
-        return messages.Count > start;
+        return true;
     }
 
     /// <summary>Decodes one stream message (a push-pull), checking the length against <paramref name="maxBytes"/>.</summary>
@@ -201,7 +226,7 @@ internal static class MessageCodec
                 break;
         }
 
-        return message is not null && r.AtEnd;
+        return message is not null; // anything after the known fields: a later build's, ignored
     }
 
     private static void U32(List<byte> b, uint v)
@@ -240,8 +265,6 @@ internal static class MessageCodec
     private ref struct Reader(ReadOnlySpan<byte> data)
     {
         private ReadOnlySpan<byte> _data = data;
-
-        public readonly bool AtEnd => _data.IsEmpty;
 
         public bool U8(out byte v)
         {

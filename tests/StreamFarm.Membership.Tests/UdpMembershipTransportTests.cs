@@ -72,7 +72,7 @@ public sealed class UdpMembershipTransportTests
     [Fact]
     public async Task Packet_SealedWithTheFarmKeyButNotAMessage_CountedAsMalformed()
     {
-        // What a member of a build that encodes its records another way sends (docs/operations.md,
+        // What a member of a build that encodes its records another way may send (docs/operations.md,
         // "Upgrading a farm"): it opens under the farm's key and does not decode. It must show in
         // streamfarm_gossip_dropped_total{reason="Malformed"}.
         await using var ta = Transport();
@@ -81,10 +81,10 @@ public sealed class UdpMembershipTransportTests
         a.Start();
         var alien = new PacketSealer(new Keyring([FarmKey]), MembershipOptions.Local.FarmName, TimeProvider.System);
         var member = MessageCodec.Encode(new Alive(new MemberInfo { Id = "x", Gossip = tb.LocalAddress, State = "active" }));
-        var longer = alien.Seal([.. member.Take(1), 0, (byte)(member.Length - 3 + 1), .. member.Skip(3), 0]); // one more byte in the record
+        var shorter = alien.Seal([.. member.Take(1), 0, (byte)(member.Length - 3 - 1), .. member.Skip(3).SkipLast(1)]); // the record cut short by a byte
         using (var udp = new UdpClient(AddressFamily.InterNetwork))
         {
-            await udp.SendAsync(longer, IPEndPoint.Parse(ta.LocalAddress));
+            await udp.SendAsync(shorter, IPEndPoint.Parse(ta.LocalAddress));
         }
 
         await WaitFor(() => a.Dropped(DropReason.Malformed) > 0, "a to count the packet as malformed");
