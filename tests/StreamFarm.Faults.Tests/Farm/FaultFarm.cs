@@ -301,7 +301,6 @@ internal sealed class FaultFarm : IAsyncDisposable
         var info = Network.OnHost(id, ["drain", "--http", $"{Address(id)}:{HttpPort}", "--spread", spreadSeconds.ToString(CultureInfo.InvariantCulture)]);
         info.RedirectStandardInput = false;
         using var p = Process.Start(info)!;
-        p.StandardInput.Close();
         var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Drained.Add(id);
