@@ -7,50 +7,22 @@ namespace StreamFarm.Bench;
 internal readonly record struct MemberSeen(string Liveness, int? Users);
 
 /// <summary>
-/// One member of a farm under test, a child process on its own loopback address: polled for its view
-/// of the farm, asked for a status change, signalled (kill -9, SIGSTOP/SIGCONT), and killed at the
-/// end whatever happened. Subclasses: a StreamFarm server and a serf agent.
+/// One member of a farm under test, a child process (<see cref="ChildProcess"/>) on its own loopback
+/// address: polled for its view of the farm, asked for a status change, signalled (kill -9,
+/// SIGSTOP/SIGCONT), and killed at the end whatever happened. Subclasses: a StreamFarm server and a
+/// serf agent.
 /// </summary>
 internal abstract class MembershipMember : IAsyncDisposable
 {
-    private const int KeptOutputLines = 40;
-    private readonly Process _process;
-    private readonly Queue<string> _output = new();
-    private readonly string _statPath;
+    private readonly ChildProcess _process;
     private long _readyTimestamp;
 
     protected MembershipMember(string id, string ip, string fileName, IEnumerable<string> args)
     {
         Id = id;
         Ip = ip;
-        var info = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        CommandLine = string.Join(' ', info.ArgumentList.Prepend(fileName));
-        try
-        {
-            _process = Process.Start(info) ?? throw new BenchException($"could not start {CommandLine}");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new BenchException($"could not start {CommandLine}: {e.Message}", e);
-        }
-
-        Pid = _process.Id;
-        _statPath = $"/proc/{Pid}/stat";
-        _process.OutputDataReceived += (_, e) => Keep(e.Data);
-        _process.ErrorDataReceived += (_, e) => Keep(e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        // Killed at the end (StopGrace zero): a graceful leave would only slow the end of a run down.
+        _process = ChildProcess.Start(id, fileName, args, new ChildProcessOptions { OnLine = OnLine, StopGrace = TimeSpan.Zero });
     }
 
     /// <summary>The member's name in the farm (s1.., n1..).</summary>
@@ -58,9 +30,9 @@ internal abstract class MembershipMember : IAsyncDisposable
 
     public string Ip { get; }
 
-    public int Pid { get; }
+    public int Pid => _process.Pid;
 
-    public string CommandLine { get; }
+    public string CommandLine => _process.CommandLine;
 
     public bool HasExited => _process.HasExited;
 
@@ -81,7 +53,7 @@ internal abstract class MembershipMember : IAsyncDisposable
     {
         try
         {
-            return ServerProcess.ReadCpuTicks(_statPath);
+            return _process.CpuTicks();
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
@@ -89,42 +61,14 @@ internal abstract class MembershipMember : IAsyncDisposable
         }
     }
 
-    public bool Signal(int signal) => NativeMethods.Signal(Pid, signal);
+    /// <summary>Sends <paramref name="signal"/> (kill -9, SIGSTOP, SIGCONT); false when the member is gone.</summary>
+    public bool Signal(int signal) => _process.Signal(signal);
 
     /// <summary>The last lines the member wrote (for error reports).</summary>
-    public IReadOnlyList<string> RecentOutput()
-    {
-        lock (_output)
-        {
-            return [.. _output];
-        }
-    }
+    public IReadOnlyList<string> RecentOutput() => _process.RecentOutput();
 
     /// <summary>Ends the process with kill -9 (after SIGCONT, in case it was paused) and waits for it.</summary>
-    public virtual async ValueTask DisposeAsync()
-    {
-        try
-        {
-            if (!_process.HasExited)
-            {
-                Signal(NativeMethods.SigCont);
-                Signal(NativeMethods.SigKill);
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                try
-                {
-                    await _process.WaitForExitAsync(timeout.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-        }
-        finally
-        {
-            _process.Dispose();
-        }
-    }
+    public virtual ValueTask DisposeAsync() => _process.DisposeAsync();
 
     /// <summary>Called for every line of output (stdout and stderr), on the process reader's thread.</summary>
     protected virtual void OnLine(string line)
@@ -135,22 +79,4 @@ internal abstract class MembershipMember : IAsyncDisposable
     protected void MarkReady() => Interlocked.CompareExchange(ref _readyTimestamp, Stopwatch.GetTimestamp(), 0);
 
     protected static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
-
-    private void Keep(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        OnLine(line);
-        lock (_output)
-        {
-            _output.Enqueue(line);
-            while (_output.Count > KeptOutputLines)
-            {
-                _output.Dequeue();
-            }
-        }
-    }
 }

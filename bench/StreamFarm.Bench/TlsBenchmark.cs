@@ -110,7 +110,7 @@ public static class TlsBenchmark
         var clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds;
 
         await Task.Delay(1000, cancel);
-        var before = RssKiB(server.Pid);
+        var before = server.RssKiB();
         var idle = new List<Stream>();
         try
         {
@@ -120,7 +120,7 @@ public static class TlsBenchmark
             }
 
             await Task.Delay(2000, cancel); // let the server settle (buffers, its own timers)
-            var after = RssKiB(server.Pid);
+            var after = server.RssKiB();
             return new TlsBenchRun(kind, run, count, elapsed, serverCpu, clientCpu, before, after, idle.Count);
         }
         finally
@@ -202,19 +202,6 @@ public static class TlsBenchmark
                 line.Append((char)one[0]);
             }
         }
-    }
-
-    private static long RssKiB(int pid)
-    {
-        foreach (var l in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (l.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return long.Parse(l.AsSpan(6).Trim().TrimEnd(" kB").Trim(), CultureInfo.InvariantCulture);
-            }
-        }
-
-        return 0;
     }
 
     private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken cancel)
