@@ -17,7 +17,7 @@ public static class DnsBenchmark
     public static async Task<DnsBenchReport> RunAsync(DnsBenchSettings settings, ServerLauncher streamFarm, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new DnsBenchReport(settings, DateTimeOffset.UtcNow, Version(settings.Knotd, "--version"), Version(settings.Dnsperf, "-h"));
+        var report = new DnsBenchReport(settings, DateTimeOffset.UtcNow, await VersionAsync(settings.Knotd, "--version", cancel), await VersionAsync(settings.Dnsperf, "-h", cancel));
         var dir = Directory.CreateTempSubdirectory("streamfarm-bench-dns-").FullName;
         var queries = Path.Combine(dir, "queries.txt");
         await File.WriteAllLinesAsync(queries, settings.Queries, cancel);
@@ -238,24 +238,17 @@ public static class DnsBenchmark
         return new IPAddress(b);
     }
 
-    private static string Version(string program, string flag)
+    /// <summary>The line of <paramref name="program"/>'s output that names its version (knotd --version, or dnsperf's help), or "unknown".</summary>
+    private static async Task<string> VersionAsync(string program, string flag, CancellationToken cancel)
     {
         try
         {
-            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, flag) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            var line = text.Split('\n').FirstOrDefault(l => l.Contains("ersion", StringComparison.Ordinal))?.Trim();
-            return string.IsNullOrEmpty(line) ? "unknown" : line;
+            var run = await ChildProcess.RunToEndAsync(program, [flag], TimeSpan.FromSeconds(10), cancel);
+            return run.FirstLine(containing: "ersion") ?? "unknown";
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (BenchException e)
         {
-            throw new BenchException($"cannot run {program}: {e.Message} (apt-get install knot dnsperf)", e);
+            throw new BenchException($"{e.Message} (apt-get install knot dnsperf)", e);
         }
     }
 

@@ -20,21 +20,15 @@ internal static class NatsFailover
     private const int ClientPort = 14222;
     private const int ClusterPort = 16222;
 
-    public static string Version(string natsServer)
+    /// <summary><c>nats-server --version</c> without its name (<c>v2.9.10</c>), or "unknown".</summary>
+    public static async Task<string> VersionAsync(string natsServer, CancellationToken cancel)
     {
         try
         {
-            using var p = Process.Start(new ProcessStartInfo(natsServer, "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var text = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit(5000);
-            return text.Replace("nats-server: ", "", StringComparison.Ordinal);
+            var run = await ChildProcess.RunToEndAsync(natsServer, ["--version"], TimeSpan.FromSeconds(5), cancel);
+            return run.FirstLine()?.Replace("nats-server: ", "", StringComparison.Ordinal) ?? "unknown";
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (BenchException)
         {
             return "unknown";
         }

@@ -53,7 +53,7 @@ public static class TlsBenchmark
         var dir = Directory.CreateTempSubdirectory("streamfarm-bench-tls-").FullName;
         var sfIp = IPAddress.Parse(s.Prefix + ".1");
         var natsIp = IPAddress.Parse(s.Prefix + ".2");
-        await RunToEndAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
+        await RunCheckedAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
         var cert = Path.Combine(dir, "bench.pem");
         var key = Path.Combine(dir, "bench-key.pem");
         var ca = new X509Certificate2Collection();
@@ -204,19 +204,13 @@ public static class TlsBenchmark
         }
     }
 
-    private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken cancel)
+    /// <summary>Runs <c>streamfarm cert ...</c> to its end; a failure is the run's error.</summary>
+    private static async Task RunCheckedAsync(string file, IEnumerable<string> args, CancellationToken cancel)
     {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
+        var run = await ChildProcess.RunToEndAsync(file, args, TimeSpan.FromSeconds(60), cancel);
+        if (!run.Succeeded)
         {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info)!;
-        await p.WaitForExitAsync(cancel);
-        if (p.ExitCode != 0)
-        {
-            throw new BenchException($"{file} {string.Join(' ', info.ArgumentList)} failed: {await p.StandardError.ReadToEndAsync(cancel)}");
+            throw new BenchException($"{run.CommandLine} failed: {run.Errors}");
         }
     }
 
