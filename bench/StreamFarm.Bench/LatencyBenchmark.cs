@@ -24,7 +24,7 @@ public static class LatencyBenchmark
     /// <summary>Runs every system and rate; the report lists each scenario at each rate.</summary>
     public static async Task<LatencyReport> RunAsync(RouteSettings settings, IReadOnlyList<int> rates, ServerLauncher streamFarm, string? natsServer, Action<string> log, CancellationToken cancel)
     {
-        var report = new LatencyReport(settings, rates, DateTimeOffset.UtcNow, natsServer is null ? "not used" : NatsFailover.Version(natsServer));
+        var report = new LatencyReport(settings, rates, DateTimeOffset.UtcNow, natsServer is null ? "not used" : await NatsFailover.VersionAsync(natsServer, cancel));
         foreach (var system in settings.Systems)
         {
             if (system == "nats" && natsServer is null)

@@ -18,7 +18,7 @@ public static class MembershipBenchmark
     public static async Task<MembershipReport> RunAsync(MembershipSettings settings, ServerLauncher streamFarm, string? serf, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new MembershipReport(settings, DateTimeOffset.UtcNow, serf is null ? "not used" : SerfAgent.Version(serf));
+        var report = new MembershipReport(settings, DateTimeOffset.UtcNow, serf is null ? "not used" : await SerfAgent.VersionAsync(serf, cancel));
 
         // One key for both systems: StreamFarm always encrypts gossip (AES-GCM), and so does serf with -encrypt.
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));

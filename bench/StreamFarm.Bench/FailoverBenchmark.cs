@@ -20,7 +20,7 @@ public static class FailoverBenchmark
     public static async Task<FailoverReport> RunAsync(FailoverSettings settings, ServerLauncher streamFarm, string? natsServer, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new FailoverReport(settings, DateTimeOffset.UtcNow, natsServer is null ? "not used" : NatsFailover.Version(natsServer));
+        var report = new FailoverReport(settings, DateTimeOffset.UtcNow, natsServer is null ? "not used" : await NatsFailover.VersionAsync(natsServer, cancel));
         foreach (var system in settings.Systems)
         {
             if (system == "nats" && natsServer is null)

@@ -17,14 +17,14 @@ public static class DnsBenchmark
     public static async Task<DnsBenchReport> RunAsync(DnsBenchSettings settings, ServerLauncher streamFarm, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new DnsBenchReport(settings, DateTimeOffset.UtcNow, Version(settings.Knotd, "--version"), Version(settings.Dnsperf, "-h"));
+        var report = new DnsBenchReport(settings, DateTimeOffset.UtcNow, await VersionAsync(settings.Knotd, "--version", cancel), await VersionAsync(settings.Dnsperf, "-h", cancel));
         var dir = Directory.CreateTempSubdirectory("streamfarm-bench-dns-").FullName;
         var queries = Path.Combine(dir, "queries.txt");
         await File.WriteAllLinesAsync(queries, settings.Queries, cancel);
         var farmIps = Enumerable.Range(0, 3).Select(i => Offset(IPAddress.Parse(settings.StreamFarmAddress), i)).ToArray();
         var knotEndPoint = new IPEndPoint(IPAddress.Parse(settings.KnotAddress), settings.Port);
         var oursEndPoint = new IPEndPoint(farmIps[0], settings.Port);
-        var processes = new List<DnsChildProcess>();
+        var processes = new List<ChildProcess>();
         try
         {
             var knot = await StartKnotAsync(settings, dir, knotEndPoint, farmIps, log, cancel);
@@ -54,7 +54,7 @@ public static class DnsBenchmark
                     log($"  {DnsBenchReport.Describe(result)}");
                     if (server.HasExited)
                     {
-                        throw new BenchException($"{name} exited during the run (code {server.ExitCode}): {Tail(server.Output)}");
+                        throw new BenchException($"{name} exited during the run (code {server.ExitCode}): {Tail(server.RecentOutputText())}");
                     }
                 }
             }
@@ -85,7 +85,7 @@ public static class DnsBenchmark
         return report;
     }
 
-    private static async Task<DnsChildProcess> StartKnotAsync(DnsBenchSettings settings, string dir, IPEndPoint endpoint, IPAddress[] farmIps, Action<string> log, CancellationToken cancel)
+    private static async Task<ChildProcess> StartKnotAsync(DnsBenchSettings settings, string dir, IPEndPoint endpoint, IPAddress[] farmIps, Action<string> log, CancellationToken cancel)
     {
         var zone = settings.Zone;
         await File.WriteAllTextAsync(Path.Combine(dir, "knot.conf"), $"""
@@ -125,17 +125,17 @@ public static class DnsBenchmark
             _rttp._tcp.stream SRV 0 10000 7400 s3
 
             """, cancel);
-        var knot = DnsChildProcess.Start(settings.Knotd, ["-c", Path.Combine(dir, "knot.conf")]);
+        var knot = ChildProcess.Start("Knot", settings.Knotd, ["-c", Path.Combine(dir, "knot.conf")]);
         log($"Knot: started pid {knot.Pid} on {endpoint}");
         await WaitForAnswerAsync("Knot", knot, endpoint, $"stream.{zone}", 3, cancel);
         return knot;
     }
 
-    private static async Task<List<DnsChildProcess>> StartFarmAsync(DnsBenchSettings settings, ServerLauncher launcher, IPAddress[] ips, IPEndPoint dns, Action<string> log, CancellationToken cancel)
+    private static async Task<List<ChildProcess>> StartFarmAsync(DnsBenchSettings settings, ServerLauncher launcher, IPAddress[] ips, IPEndPoint dns, Action<string> log, CancellationToken cancel)
     {
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var env = new Dictionary<string, string> { ["STREAMFARM_DNS__RATELIMIT"] = "0" };
-        var farm = new List<DnsChildProcess>();
+        var options = new ChildProcessOptions { Environment = new Dictionary<string, string> { ["STREAMFARM_DNS__RATELIMIT"] = "0" } };
+        var farm = new List<ChildProcess>();
         try
         {
             for (var i = 0; i < ips.Length; i++)
@@ -148,7 +148,7 @@ public static class DnsBenchmark
                     args = args.Concat(["--dns", dns.ToString(), "--dns-answers", "3"]);
                 }
 
-                var node = DnsChildProcess.Start(launcher.FileName, args, env);
+                var node = ChildProcess.Start($"s{i + 1}", launcher.FileName, args, options);
                 farm.Add(node);
                 log($"StreamFarm: started s{i + 1} pid {node.Pid} on {ips[i]}{(i == 0 ? $", DNS on {dns}" : "")}");
             }
@@ -168,14 +168,14 @@ public static class DnsBenchmark
     }
 
     /// <summary>Polls until the server answers <paramref name="name"/> A with <paramref name="answers"/> records (for us: the farm has converged).</summary>
-    private static async Task WaitForAnswerAsync(string server, DnsChildProcess process, IPEndPoint endpoint, string name, int answers, CancellationToken cancel)
+    private static async Task WaitForAnswerAsync(string server, ChildProcess process, IPEndPoint endpoint, string name, int answers, CancellationToken cancel)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             if (process.HasExited)
             {
-                throw new BenchException($"{server} exited with code {process.ExitCode} while starting ({process.CommandLine}): {Tail(process.Output)}");
+                throw new BenchException($"{server} exited with code {process.ExitCode} while starting ({process.CommandLine}): {Tail(process.RecentOutputText())}");
             }
 
             if (await DnsProbe.AskAsync(endpoint, name, 1, TimeSpan.FromMilliseconds(300), cancel) is { Rcode: 0 } r && r.Answers == answers)
@@ -185,7 +185,7 @@ public static class DnsBenchmark
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new BenchException($"{server} did not answer {name} A with {answers} addresses on {endpoint} within 30 s: {Tail(process.Output)}");
+                throw new BenchException($"{server} did not answer {name} A with {answers} addresses on {endpoint} within 30 s: {Tail(process.RecentOutputText())}");
             }
 
             await Task.Delay(100, cancel);
@@ -206,50 +206,29 @@ public static class DnsBenchmark
         return string.Join("; ", parts);
     }
 
-    private static async Task<DnsPerfResult> DnsPerfAsync(DnsBenchSettings settings, IPEndPoint endpoint, string queries, TimeSpan duration, DnsChildProcess server, string name, int run, CancellationToken cancel)
+    private static async Task<DnsPerfResult> DnsPerfAsync(DnsBenchSettings settings, IPEndPoint endpoint, string queries, TimeSpan duration, ChildProcess server, string name, int run, CancellationToken cancel)
     {
-        var serverBefore = server.CpuSeconds();
-        var childrenBefore = ReapedChildrenCpuSeconds();
+        var hz = (double)NativeMethods.ClockTicksPerSecond();
+        var serverBefore = server.CpuTicks();
+        var childrenBefore = ChildProcess.ReapedChildrenCpuTicks();
         var machineBefore = MachineCpu.BusyTicks();
-        await using var perf = DnsChildProcess.Start(settings.Dnsperf,
+        var perf = await ChildProcess.RunToEndAsync(settings.Dnsperf,
         [
             "-s", endpoint.Address.ToString(), "-p", endpoint.Port.ToString(CultureInfo.InvariantCulture), "-d", queries,
             "-c", Num(settings.Clients), "-T", Num(settings.Threads), "-q", Num(settings.MaxOutstanding),
             "-l", duration.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture),
-        ]);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        timeout.CancelAfter(duration + TimeSpan.FromSeconds(30));
-        try
-        {
-            await perf.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-        {
-            throw new BenchException($"dnsperf did not finish within {duration.TotalSeconds + 30:0} s");
-        }
-
-        var serverCpu = server.HasExited ? double.NaN : server.CpuSeconds() - serverBefore;
-        var machine = (MachineCpu.BusyTicks() - machineBefore) / (double)NativeMethods.ClockTicksPerSecond();
-        var loadCpu = ReapedChildrenCpuSeconds() - childrenBefore; // dnsperf, once reaped
-        var output = perf.Output;
+        ], duration + TimeSpan.FromSeconds(30), cancel);
+        var serverCpu = server.HasExited ? double.NaN : (server.CpuTicks() - serverBefore) / hz;
+        var machine = (MachineCpu.BusyTicks() - machineBefore) / hz;
+        var loadCpu = (ChildProcess.ReapedChildrenCpuTicks() - childrenBefore) / hz; // dnsperf, reaped when it ended
+        var output = $"{perf.Output}\n{perf.Errors}";
         var result = DnsPerfResult.Parse(name, run, output);
-        if (perf.ExitCode != 0 && result.Error is null)
+        if (!perf.Succeeded && result.Error is null)
         {
             result = result with { Error = $"dnsperf exited with code {perf.ExitCode}: {Tail(output)}" };
         }
 
         return result with { ServerCpuSeconds = serverCpu, LoadCpuSeconds = loadCpu, MachineCpuSeconds = machine };
-    }
-
-    /// <summary>
-    /// cutime + cstime of this process (fields 16 and 17 of /proc/self/stat): the CPU of the children
-    /// it has waited for. The runtime reaps dnsperf when it exits, so the difference over a run is dnsperf's CPU.
-    /// </summary>
-    private static double ReapedChildrenCpuSeconds()
-    {
-        var stat = File.ReadAllText("/proc/self/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture)) / (double)NativeMethods.ClockTicksPerSecond();
     }
 
     private static IPAddress Offset(IPAddress ip, int n)
@@ -259,24 +238,17 @@ public static class DnsBenchmark
         return new IPAddress(b);
     }
 
-    private static string Version(string program, string flag)
+    /// <summary>The line of <paramref name="program"/>'s output that names its version (knotd --version, or dnsperf's help), or "unknown".</summary>
+    private static async Task<string> VersionAsync(string program, string flag, CancellationToken cancel)
     {
         try
         {
-            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, flag) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            var line = text.Split('\n').FirstOrDefault(l => l.Contains("ersion", StringComparison.Ordinal))?.Trim();
-            return string.IsNullOrEmpty(line) ? "unknown" : line;
+            var run = await ChildProcess.RunToEndAsync(program, [flag], TimeSpan.FromSeconds(10), cancel);
+            return run.FirstLine(containing: "ersion") ?? "unknown";
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (BenchException e)
         {
-            throw new BenchException($"cannot run {program}: {e.Message} (apt-get install knot dnsperf)", e);
+            throw new BenchException($"{e.Message} (apt-get install knot dnsperf)", e);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace StreamFarm.Bench;
@@ -12,7 +11,7 @@ namespace StreamFarm.Bench;
 /// </summary>
 internal sealed class CpuHog : IAsyncDisposable
 {
-    private readonly List<Process> _loops = [];
+    private readonly List<ChildProcess> _loops = [];
     private readonly List<int> _pinned = [];
     private readonly string _allCores;
 
@@ -47,18 +46,13 @@ internal sealed class CpuHog : IAsyncDisposable
 
             for (var i = 0; i < hogs; i++)
             {
-                var info = new ProcessStartInfo("taskset") { UseShellExecute = false, RedirectStandardInput = true };
-                foreach (var a in new[] { "-c", Core.ToString(CultureInfo.InvariantCulture), "sh", "-c", "while :; do :; done" })
-                {
-                    info.ArgumentList.Add(a);
-                }
-
-                hog._loops.Add(Process.Start(info) ?? throw new BenchException("could not start a busy loop"));
+                hog._loops.Add(ChildProcess.Start("busy loop", "taskset", ["-c", Core.ToString(CultureInfo.InvariantCulture), "sh", "-c", "while :; do :; done"],
+                    new ChildProcessOptions { StopGrace = TimeSpan.Zero }));
             }
 
             return hog;
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or BenchException)
+        catch (BenchException e)
         {
             await hog.DisposeAsync();
             throw new BenchException($"could not saturate a core: {e.Message}", e);
@@ -67,17 +61,9 @@ internal sealed class CpuHog : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var p in _loops)
+        foreach (var loop in _loops)
         {
-            try
-            {
-                NativeMethods.Signal(p.Id, NativeMethods.SigKill);
-                await p.WaitForExitAsync();
-            }
-            finally
-            {
-                p.Dispose();
-            }
+            await loop.DisposeAsync(); // kill -9
         }
 
         _loops.Clear();
@@ -96,23 +82,6 @@ internal sealed class CpuHog : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> TasksetAsync(int pid, string cores)
-    {
-        var info = new ProcessStartInfo("taskset") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-a", "-p", "-c", cores, pid.ToString(CultureInfo.InvariantCulture) })
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info);
-        if (p is null)
-        {
-            return false;
-        }
-
-        await p.StandardOutput.ReadToEndAsync();
-        await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return p.ExitCode == 0;
-    }
+    private static async Task<bool> TasksetAsync(int pid, string cores) =>
+        (await ChildProcess.RunToEndAsync("taskset", ["-a", "-p", "-c", cores, pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), CancellationToken.None)).Succeeded;
 }

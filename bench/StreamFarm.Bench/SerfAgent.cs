@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 
@@ -27,21 +26,14 @@ internal sealed class SerfAgent : MembershipMember
     public string RpcAddress { get; }
 
     /// <summary>The version line of <c>serf version</c>, or "unknown".</summary>
-    public static string Version(string serf)
+    public static async Task<string> VersionAsync(string serf, CancellationToken cancel)
     {
         try
         {
-            using var p = Process.Start(new ProcessStartInfo(serf, "version") { RedirectStandardOutput = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var first = p.StandardOutput.ReadLine() ?? "unknown";
-            p.WaitForExit(5000);
-            return first.Trim();
+            var run = await ChildProcess.RunToEndAsync(serf, ["version"], TimeSpan.FromSeconds(5), cancel);
+            return run.FirstLine() ?? "unknown";
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (BenchException)
         {
             return "unknown";
         }

@@ -20,21 +20,15 @@ internal static class NatsFailover
     private const int ClientPort = 14222;
     private const int ClusterPort = 16222;
 
-    public static string Version(string natsServer)
+    /// <summary><c>nats-server --version</c> without its name (<c>v2.9.10</c>), or "unknown".</summary>
+    public static async Task<string> VersionAsync(string natsServer, CancellationToken cancel)
     {
         try
         {
-            using var p = Process.Start(new ProcessStartInfo(natsServer, "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var text = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit(5000);
-            return text.Replace("nats-server: ", "", StringComparison.Ordinal);
+            var run = await ChildProcess.RunToEndAsync(natsServer, ["--version"], TimeSpan.FromSeconds(5), cancel);
+            return run.FirstLine()?.Replace("nats-server: ", "", StringComparison.Ordinal) ?? "unknown";
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (BenchException)
         {
             return "unknown";
         }
@@ -46,7 +40,7 @@ internal static class NatsFailover
         var names = new[] { "nats-a", "nats-b" };
         var side = new FailoverSide { System = "nats" };
         log($"NATS: starting a two-server cluster on {ips[0]} and {ips[1]}");
-        var servers = new ClientBenchProcess?[2];
+        var servers = new ChildProcess?[2];
         var publishers = new NatsConnection?[2];
         try
         {
@@ -94,7 +88,7 @@ internal static class NatsFailover
                     var victim = on;
                     var armed = watch.Arm(ips[1 - victim]);
                     armed.KilledAt = Stopwatch.GetTimestamp();
-                    servers[victim]!.Kill();
+                    servers[victim]!.Signal(NativeMethods.SigKill);
                     FailoverRun result;
                     try
                     {
@@ -124,7 +118,7 @@ internal static class NatsFailover
                         ? string.Create(CultureInfo.InvariantCulture, $"NATS run {run}: killed {names[victim]}, first message from {result.NewServer} after {ms:0.0} ms (missed {result.Missed})")
                         : $"NATS run {run}: killed {names[victim]}: FAILED {result.Error}");
 
-                    await servers[victim]!.WaitForExitAsync(TimeSpan.FromSeconds(10));
+                    await servers[victim]!.WaitForExitAsync(TimeSpan.FromSeconds(10), cancel);
                     await servers[victim]!.DisposeAsync();
                     servers[victim] = Start(natsServer, names[victim], ips[victim], ips[1 - victim]);
                     await servers[victim]!.WaitUntilListeningAsync(new IPEndPoint(IPAddress.Parse(ips[victim]), ClientPort), TimeSpan.FromSeconds(20), cancel);
@@ -167,7 +161,7 @@ internal static class NatsFailover
                 {
                     if (ready.Elapsed > TimeSpan.FromSeconds(30))
                     {
-                        throw new BenchException($"NATS not ready after 30 s: subscriber {subscriber.ConnectionState} on {subscriber.ServerInfo?.Host}, publishers {publishers[0]!.ConnectionState}/{publishers[1]!.ConnectionState}; {servers[0]!.RecentOutput()} / {servers[1]!.RecentOutput()}");
+                        throw new BenchException($"NATS not ready after 30 s: subscriber {subscriber.ConnectionState} on {subscriber.ServerInfo?.Host}, publishers {publishers[0]!.ConnectionState}/{publishers[1]!.ConnectionState}; {servers[0]!.RecentOutputText()} / {servers[1]!.RecentOutputText()}");
                     }
 
                     var host = subscriber.ConnectionState == NatsConnectionState.Open ? subscriber.ServerInfo?.Host : null;
@@ -232,13 +226,14 @@ internal static class NatsFailover
         }
     }
 
-    private static ClientBenchProcess Start(string natsServer, string name, string ip, string peer) =>
-        ClientBenchProcess.Start(name, natsServer,
+    /// <summary>Starts one nats-server of the cluster; it is killed (kill -9) at the end, as the benchmark kills it.</summary>
+    private static ChildProcess Start(string natsServer, string name, string ip, string peer) =>
+        ChildProcess.Start(name, natsServer,
         [
             "-a", ip, "-p", ClientPort.ToString(CultureInfo.InvariantCulture), "-n", name,
             "--cluster_name", "bench", "--cluster", $"nats://{ip}:{ClusterPort.ToString(CultureInfo.InvariantCulture)}",
             "--routes", $"nats://{peer}:{ClusterPort.ToString(CultureInfo.InvariantCulture)}",
-        ]);
+        ], new ChildProcessOptions { StopGrace = TimeSpan.Zero });
 
     private static string Url(string ip) => $"nats://{ip}:{ClientPort.ToString(CultureInfo.InvariantCulture)}";
 

@@ -92,13 +92,13 @@ public static class FootprintBenchmark
             _ => (
                 server.Arguments.Concat(["agent", "-node=f1", $"-bind={ip}:{Num(port)}", $"-rpc-addr={ip}:{Num(probePort)}", "-log-level=warn"]),
                 ServerKind.Nats, // serf: only its process is used (start and RSS)
-                AcceptProbe(new IPEndPoint(ip, probePort))),
+                ChildProcess.AcceptsConnections(new IPEndPoint(ip, probePort))),
         };
 
         await using var process = await ServerProcess.StartAsync(kind, server.FileName, args, endpoint, cancel, ready);
         var startMillis = process.StartedIn.TotalMilliseconds;
         await Task.Delay(TimeSpan.FromSeconds(s.RestSeconds), cancel);
-        var rest = RssKiB(process.Pid);
+        var rest = process.RssKiB();
         long? idle = null;
         if (server.Kind != FootprintKind.Serf)
         {
@@ -119,7 +119,7 @@ public static class FootprintBenchmark
                 }
 
                 await Task.Delay(2000, cancel);
-                idle = RssKiB(process.Pid);
+                idle = process.RssKiB();
             }
             finally
             {
@@ -146,20 +146,6 @@ public static class FootprintBenchmark
             return false;
         }
         catch (TaskCanceledException) when (!cancel.IsCancellationRequested)
-        {
-            return false;
-        }
-    };
-
-    private static Func<CancellationToken, Task<bool>> AcceptProbe(IPEndPoint endpoint) => async cancel =>
-    {
-        using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            await probe.ConnectAsync(endpoint, cancel);
-            return true;
-        }
-        catch (SocketException)
         {
             return false;
         }
@@ -195,19 +181,6 @@ public static class FootprintBenchmark
             socket.Dispose();
             throw;
         }
-    }
-
-    public static long RssKiB(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
-            }
-        }
-
-        throw new InvalidDataException($"no VmRSS in /proc/{pid}/status");
     }
 
     public static string Report(IReadOnlyList<FootprintRun> runs, FootprintSettings s)

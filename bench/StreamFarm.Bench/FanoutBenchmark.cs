@@ -17,7 +17,7 @@ public static class FanoutBenchmark
     public static async Task<BenchReport> RunAsync(FanoutSettings settings, ServerLauncher streamFarm, string natsServer, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new BenchReport(settings, DateTimeOffset.UtcNow, NatsVersion(natsServer));
+        var report = new BenchReport(settings, DateTimeOffset.UtcNow, await NatsVersionAsync(natsServer, cancel));
         foreach (var kind in new[] { ServerKind.StreamFarm, ServerKind.Nats })
         {
             var ip = IPAddress.Parse(kind == ServerKind.StreamFarm ? settings.StreamFarmAddress : settings.NatsAddress);
@@ -92,24 +92,7 @@ public static class FanoutBenchmark
         _ => ServerProcess.StartNatsAsync(natsServer, ip, cancel),
     };
 
-    /// <summary><c>nats-server --version</c>, or "unknown".</summary>
-    private static string NatsVersion(string natsServer)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(natsServer, "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            if (p is null)
-            {
-                return "unknown";
-            }
-
-            var text = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return text.Length == 0 ? "unknown" : text;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new BenchException($"cannot run {natsServer}: {e.Message}", e);
-        }
-    }
+    /// <summary><c>nats-server --version</c> as it prints it, or "unknown"; a nats-server that cannot be run ends the benchmark here.</summary>
+    private static async Task<string> NatsVersionAsync(string natsServer, CancellationToken cancel) =>
+        (await ChildProcess.RunToEndAsync(natsServer, ["--version"], TimeSpan.FromSeconds(5), cancel)).FirstLine() ?? "unknown";
 }

@@ -53,7 +53,7 @@ public static class TlsBenchmark
         var dir = Directory.CreateTempSubdirectory("streamfarm-bench-tls-").FullName;
         var sfIp = IPAddress.Parse(s.Prefix + ".1");
         var natsIp = IPAddress.Parse(s.Prefix + ".2");
-        await RunToEndAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
+        await RunCheckedAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
         var cert = Path.Combine(dir, "bench.pem");
         var key = Path.Combine(dir, "bench-key.pem");
         var ca = new X509Certificate2Collection();
@@ -110,7 +110,7 @@ public static class TlsBenchmark
         var clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds;
 
         await Task.Delay(1000, cancel);
-        var before = RssKiB(server.Pid);
+        var before = server.RssKiB();
         var idle = new List<Stream>();
         try
         {
@@ -120,7 +120,7 @@ public static class TlsBenchmark
             }
 
             await Task.Delay(2000, cancel); // let the server settle (buffers, its own timers)
-            var after = RssKiB(server.Pid);
+            var after = server.RssKiB();
             return new TlsBenchRun(kind, run, count, elapsed, serverCpu, clientCpu, before, after, idle.Count);
         }
         finally
@@ -204,32 +204,13 @@ public static class TlsBenchmark
         }
     }
 
-    private static long RssKiB(int pid)
+    /// <summary>Runs <c>streamfarm cert ...</c> to its end; a failure is the run's error.</summary>
+    private static async Task RunCheckedAsync(string file, IEnumerable<string> args, CancellationToken cancel)
     {
-        foreach (var l in File.ReadLines($"/proc/{pid}/status"))
+        var run = await ChildProcess.RunToEndAsync(file, args, TimeSpan.FromSeconds(60), cancel);
+        if (!run.Succeeded)
         {
-            if (l.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return long.Parse(l.AsSpan(6).Trim().TrimEnd(" kB").Trim(), CultureInfo.InvariantCulture);
-            }
-        }
-
-        return 0;
-    }
-
-    private static async Task RunToEndAsync(string file, IEnumerable<string> args, CancellationToken cancel)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info)!;
-        await p.WaitForExitAsync(cancel);
-        if (p.ExitCode != 0)
-        {
-            throw new BenchException($"{file} {string.Join(' ', info.ArgumentList)} failed: {await p.StandardError.ReadToEndAsync(cancel)}");
+            throw new BenchException($"{run.CommandLine} failed: {run.Errors}");
         }
     }
 

@@ -20,13 +20,16 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     public const int DnsPort = 15300;
     public const string ServiceName = "stream.farm.test";
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Every process of the farm is killed at the end (a drain would only slow the end of a run down), as the benchmarks kill servers.</summary>
+    private static readonly ChildProcessOptions KilledAtTheEnd = new() { StopGrace = TimeSpan.Zero };
     private readonly ServerLauncher _launcher;
     private readonly string _key;
     private readonly Action<string> _log;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly Dictionary<string, Node> _nodes = new(StringComparer.Ordinal);
     private readonly string _preset;
-    private ClientBenchProcess? _dns;
+    private ChildProcess? _dns;
 
     public ClientBenchFarm(ServerLauncher launcher, string prefix, int servers, string key, Action<string> log, string preset = "local")
     {
@@ -61,7 +64,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     public string Ip(string id) => _nodes[id].Ip;
 
     /// <summary>The last lines a server printed (its log), for a report or a diagnosis.</summary>
-    public string RecentOutput(string id) => _nodes[id].Process?.RecentOutput() ?? "";
+    public string RecentOutput(string id) => _nodes[id].Process?.RecentOutputText() ?? "";
 
     /// <summary>The id of the server at <paramref name="ip"/>, or null.</summary>
     public string? IdOf(string ip) => _nodes.Values.FirstOrDefault(n => n.Ip == ip)?.Id;
@@ -80,7 +83,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
             "dns", "--listen", $"{DnsEndPoint}", "--seeds", seeds, "--gossip-key", _key, "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture),
             "--preset", _preset, "--farm-name", "client-bench", "--id", "dns",
         ]);
-        _dns = ClientBenchProcess.Start("dns", _launcher.FileName, dnsArgs);
+        _dns = ChildProcess.Start("dns", _launcher.FileName, dnsArgs, KilledAtTheEnd);
         CommandLines.Add(_dns.CommandLine.Replace(_key, "KEY", StringComparison.Ordinal));
         CommandLines.Add(_nodes.Values.First().Process!.CommandLine.Replace(_key, "KEY", StringComparison.Ordinal));
         foreach (var node in _nodes.Values)
@@ -96,7 +99,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
     {
         var node = _nodes[id];
         var at = Stopwatch.GetTimestamp();
-        node.Process!.Kill();
+        node.Process!.Signal(NativeMethods.SigKill);
         return at;
     }
 
@@ -106,7 +109,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         var node = _nodes[id];
         if (node.Process is { } old)
         {
-            await old.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await old.WaitForExitAsync(TimeSpan.FromSeconds(10), cancel);
             await old.DisposeAsync();
         }
 
@@ -178,7 +181,9 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
             "--gossip-port", GossipPort.ToString(CultureInfo.InvariantCulture), "--seeds", seeds, "--gossip-key", _key, "--preset", _preset,
             "--farm-name", "client-bench", "--log-level", Environment.GetEnvironmentVariable("STREAMFARM_BENCH_SERVER_LOG") is { Length: > 0 } level ? level : "Warning",
         ]);
-        node.Process = ClientBenchProcess.Start(node.Id, _launcher.FileName, args, line =>
+        node.Process = ChildProcess.Start(node.Id, _launcher.FileName, args, KilledAtTheEnd with { OnLine = OnLine });
+
+        void OnLine(string line)
         {
             // "  HTTP       http://127.0.7.2:41234  (status page, /farm, /healthz, /metrics)"
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -186,7 +191,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
             {
                 node.HttpBase = parts[1];
             }
-        });
+        }
     }
 
     private static async Task WaitStartedAsync(Node node, CancellationToken cancel)
@@ -197,7 +202,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         {
             if (clock.Elapsed > StartTimeout)
             {
-                throw new BenchException($"{node.Id} did not print its HTTP address: {node.Process.RecentOutput()}");
+                throw new BenchException($"{node.Id} did not print its HTTP address: {node.Process.RecentOutputText()}");
             }
 
             await Task.Delay(20, cancel);
@@ -241,7 +246,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
         {
             var table = await TableOfAsync(node, cancel);
             parts.Add(table is null
-                ? $"{node.Id}: no answer ({node.Process?.RecentOutput()})"
+                ? $"{node.Id}: no answer ({node.Process?.RecentOutputText()})"
                 : $"{node.Id} sees {string.Join(' ', table.Select(t => $"{t.Key}={t.Value}"))}");
         }
 
@@ -265,7 +270,7 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
 
         public string Ip { get; } = ip;
 
-        public ClientBenchProcess? Process { get; set; }
+        public ChildProcess? Process { get; set; }
 
         public volatile string? HttpBase;
     }

@@ -23,7 +23,7 @@ public static class RouteBenchmark
     public static async Task<RouteReport> RunAsync(RouteSettings settings, ServerLauncher streamFarm, string? natsServer, Action<string> log, CancellationToken cancel)
     {
         settings.Validate();
-        var report = new RouteReport(settings, DateTimeOffset.UtcNow, natsServer is null ? "not used" : NatsFailover.Version(natsServer));
+        var report = new RouteReport(settings, DateTimeOffset.UtcNow, natsServer is null ? "not used" : await NatsFailover.VersionAsync(natsServer, cancel));
         foreach (var system in settings.Systems)
         {
             var kind = system == "nats" ? ServerKind.Nats : ServerKind.StreamFarm;

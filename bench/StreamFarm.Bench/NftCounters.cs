@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 
@@ -96,21 +95,12 @@ internal sealed class NftCounters : IAsyncDisposable
 
     private async Task<(bool Ok, string Output)> RunAsync(string[] args, CancellationToken cancel, bool mayFail = false)
     {
-        var info = new ProcessStartInfo(_nft) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
         try
         {
-            using var p = Process.Start(info) ?? throw new BenchException("could not start nft");
-            var stdout = p.StandardOutput.ReadToEndAsync(cancel);
-            var stderr = p.StandardError.ReadToEndAsync(cancel);
-            await p.WaitForExitAsync(cancel);
-            return (p.ExitCode == 0, p.ExitCode == 0 ? await stdout : await stderr);
+            var run = await ChildProcess.RunToEndAsync(_nft, args, TimeSpan.FromSeconds(10), cancel);
+            return (run.Succeeded, run.Succeeded ? run.Output : run.Errors);
         }
-        catch (System.ComponentModel.Win32Exception e) when (mayFail)
+        catch (BenchException e) when (mayFail)
         {
             return (false, e.Message);
         }
