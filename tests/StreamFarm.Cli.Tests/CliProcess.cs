@@ -42,9 +42,23 @@ internal sealed class CliProcess : IAsyncDisposable
         }
     }
 
-    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? stdin = null, string? workingDirectory = null)
+    public static CliProcess Start(IEnumerable<string> args, IDictionary<string, string>? env = null, string? stdin = null, string? workingDirectory = null) =>
+        Start(StreamFarmCommand.StartInfo(args), env, stdin, workingDirectory);
+
+    /// <summary>Runs another program (dotnet, podman, the installed tool) the same way.</summary>
+    public static CliProcess StartProgram(string file, IEnumerable<string> args, string? workingDirectory = null, IDictionary<string, string>? env = null)
     {
-        var info = StreamFarmCommand.StartInfo(args);
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        return Start(info, env, null, workingDirectory);
+    }
+
+    private static CliProcess Start(ProcessStartInfo info, IDictionary<string, string>? env, string? stdin, string? workingDirectory)
+    {
         if (workingDirectory is not null)
         {
             info.WorkingDirectory = workingDirectory;
@@ -77,18 +91,26 @@ internal sealed class CliProcess : IAsyncDisposable
         return (code, p.Stdout, p.Stderr);
     }
 
-    public async Task<int> WaitForExitAsync()
+    public async Task<int> WaitForExitAsync(TimeSpan? patience = null)
     {
-        using var cts = new CancellationTokenSource(Patience);
-        await _process.WaitForExitAsync(cts.Token);
+        using var cts = new CancellationTokenSource(patience ?? Patience);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{_process.StartInfo.FileName} {string.Join(' ', _process.StartInfo.ArgumentList)} still running after {(patience ?? Patience).TotalSeconds} s. stdout: {Stdout} stderr: {Stderr}");
+        }
+
         _process.WaitForExit(); // flush the output events
         return _process.ExitCode;
     }
 
     /// <summary>Waits until standard output has a line containing <paramref name="text"/>; returns that line.</summary>
-    public async Task<string> WaitForOutputAsync(string text)
+    public async Task<string> WaitForOutputAsync(string text, TimeSpan? patience = null)
     {
-        var deadline = DateTime.UtcNow + Patience;
+        var deadline = DateTime.UtcNow + (patience ?? Patience);
         while (DateTime.UtcNow < deadline)
         {
             var line = Stdout.Split('\n').FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal));

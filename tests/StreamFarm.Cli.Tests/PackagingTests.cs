@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
 
 namespace StreamFarm.Cli.Tests;
@@ -352,115 +351,8 @@ internal static class Exec
         return new Result(code, p.Stdout, p.Stderr);
     }
 
-    public static Child Start(string file, IEnumerable<string> args, string dir, IDictionary<string, string>? env = null)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false, WorkingDirectory = dir };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        foreach (var (k, v) in env ?? new Dictionary<string, string>())
-        {
-            info.Environment[k] = v;
-        }
-
-        return new Child(Process.Start(info)!);
-    }
-
-    internal sealed class Child : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _stdout = new();
-        private readonly StringBuilder _stderr = new();
-        private readonly Lock _lock = new();
-
-        public Child(Process process)
-        {
-            _process = process;
-            _process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
-            _process.ErrorDataReceived += (_, e) => Append(_stderr, e.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            _process.StandardInput.Close();
-        }
-
-        public string Stdout
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _stdout.ToString();
-                }
-            }
-        }
-
-        public string Stderr
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _stderr.ToString();
-                }
-            }
-        }
-
-        public async Task<int> WaitForExitAsync(TimeSpan patience)
-        {
-            using var cts = new CancellationTokenSource(patience);
-            try
-            {
-                await _process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"{_process.StartInfo.FileName} {string.Join(' ', _process.StartInfo.ArgumentList)} still running after {patience.TotalSeconds} s. stdout: {Stdout} stderr: {Stderr}");
-            }
-
-            _process.WaitForExit(); // flush the output events
-            return _process.ExitCode;
-        }
-
-        public async Task WaitForOutputAsync(string text, TimeSpan patience)
-        {
-            var deadline = DateTime.UtcNow + patience;
-            while (!Stdout.Contains(text, StringComparison.Ordinal))
-            {
-                if (_process.HasExited || DateTime.UtcNow > deadline)
-                {
-                    throw new InvalidOperationException($"no '{text}' in output. stdout: {Stdout} stderr: {Stderr}");
-                }
-
-                await Task.Delay(20);
-            }
-        }
-
-        private void Append(StringBuilder sb, string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_lock)
-            {
-                sb.AppendLine(line);
-            }
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-
-            _process.Dispose();
-            return ValueTask.CompletedTask;
-        }
-    }
+    public static CliProcess Start(string file, IEnumerable<string> args, string dir, IDictionary<string, string>? env = null) =>
+        CliProcess.StartProgram(file, args, dir, env);
 }
 
 /// <summary>An OCI image layout in a tar (what ContainerArchiveOutputPath writes), read in memory.</summary>
