@@ -63,7 +63,7 @@ public sealed class BenchReport(FanoutSettings settings, DateTimeOffset started,
     {
         var s = new StringBuilder();
         s.Append(Inv, $"Fan-out benchmark, {Started:yyyy-MM-dd HH:mm} UTC. Machine: {Machine}. NATS: {NatsVersion}.\n");
-        s.Append(Inv, $"Each scenario: {Settings.Warmup.TotalSeconds:0.#} s warm-up, {Settings.Duration.TotalSeconds:0.#} s measured; publisher window {Settings.Window} messages, batches of {Settings.Batch}.\n\n");
+        s.Append(Inv, $"Each scenario: {Settings.Warmup.TotalSeconds:0.#} s warm-up, {Settings.Duration.TotalSeconds:0.#} s measured; publisher window {Settings.Window} messages, batches of {Settings.Batch}.{(Settings.Tls is null ? "" : " Every connection over TLS (TLS 1.3, ECDSA P-256 certificate from streamfarm cert, the same for both servers).")}\n\n");
         s.Append("| fan-out | payload | StreamFarm deliveries/s | NATS deliveries/s | StreamFarm/NATS throughput | StreamFarm CPU µs/delivery | NATS CPU µs/delivery | StreamFarm/NATS CPU per delivery |\n");
         s.Append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var fanout in Settings.Fanouts)

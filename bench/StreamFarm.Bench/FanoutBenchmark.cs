@@ -36,7 +36,7 @@ public static class FanoutBenchmark
                                 await server.DisposeAsync();
                             }
 
-                            server = await StartAsync(kind, ip, streamFarm, natsServer, cancel);
+                            server = await StartAsync(kind, ip, streamFarm, natsServer, settings, cancel);
                             report.Commands[kind] = server.CommandLine;
                             log($"{kind.Name()}: started pid {server.Pid} on {server.Endpoint}: {server.CommandLine}");
                             await PrimeAsync(server, settings, log, report, cancel);
@@ -86,10 +86,10 @@ public static class FanoutBenchmark
         await Task.Delay(200, cancel);
     }
 
-    private static Task<ServerProcess> StartAsync(ServerKind kind, IPAddress ip, ServerLauncher streamFarm, string natsServer, CancellationToken cancel) => kind switch
+    private static Task<ServerProcess> StartAsync(ServerKind kind, IPAddress ip, ServerLauncher streamFarm, string natsServer, FanoutSettings settings, CancellationToken cancel) => kind switch
     {
-        ServerKind.StreamFarm => ServerProcess.StartStreamFarmAsync(streamFarm, ip, cancel),
-        _ => ServerProcess.StartNatsAsync(natsServer, ip, cancel),
+        ServerKind.StreamFarm => ServerProcess.StartStreamFarmAsync(streamFarm, ip, cancel, settings.Tls),
+        _ => ServerProcess.StartNatsAsync(natsServer, ip, cancel, settings.Tls),
     };
 
     /// <summary><c>nats-server --version</c> as it prints it, or "unknown"; a nats-server that cannot be run ends the benchmark here.</summary>

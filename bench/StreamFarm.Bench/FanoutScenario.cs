@@ -182,8 +182,8 @@ public sealed class FanoutScenario
 
     private async Task<LoadClient> ConnectAsync(string name, CancellationToken cancel) => _server.Kind switch
     {
-        ServerKind.StreamFarm => await RttpLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel),
-        ServerKind.Nats => await NatsLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel),
+        ServerKind.StreamFarm => await RttpLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel, _settings.Tls),
+        ServerKind.Nats => await NatsLoadClient.ConnectAsync(_server.Endpoint, name, _settings.SetupTimeout, cancel, _settings.Tls),
         _ => throw new InvalidOperationException($"unknown server kind {_server.Kind}"),
     };
 

@@ -3,6 +3,9 @@ namespace StreamFarm.Bench;
 /// <summary>What a fan-out run does: which scenarios, for how long, with which flow-control window.</summary>
 public sealed record FanoutSettings
 {
+    /// <summary>Every connection over TLS (both servers with the same certificate), or null for plain TCP.</summary>
+    public BenchTls? Tls { get; init; }
+
     /// <summary>Subscribers per scenario (one publisher each time).</summary>
     public IReadOnlyList<int> Fanouts { get; init; } = [1, 10, 100];
 

@@ -16,7 +16,7 @@ public abstract class LoadClient : IAsyncDisposable
 {
     private static readonly long KeepAliveTicks = Stopwatch.Frequency * 3; // well inside RTTP's 10 s idle timeout
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -31,11 +31,12 @@ public abstract class LoadClient : IAsyncDisposable
     private string? _failure;
     private volatile bool _closing;
 
-    protected LoadClient(Socket socket, string name)
+    /// <summary>A connection over <paramref name="stream"/> (a TLS stream over <paramref name="socket"/>).</summary>
+    protected LoadClient(Socket socket, Stream stream, string name)
     {
         _socket = socket;
         Name = name;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         _lastWrite = Stopwatch.GetTimestamp();
@@ -160,6 +161,26 @@ public abstract class LoadClient : IAsyncDisposable
     }
 
     /// <summary>Opens a TCP connection (Nagle off: the publisher batches by itself).</summary>
+    /// <summary>A connected socket and the stream to speak over: the socket's own, or TLS when <paramref name="tls"/> is given.</summary>
+    protected static async Task<(Socket Socket, Stream Stream)> ConnectStreamAsync(IPEndPoint endpoint, BenchTls? tls, bool natsInfoFirst, CancellationToken cancel)
+    {
+        var socket = await ConnectSocketAsync(endpoint, cancel);
+        if (tls is null)
+        {
+            return (socket, new NetworkStream(socket, ownsSocket: true));
+        }
+
+        try
+        {
+            return (socket, await tls.AuthenticateAsync(socket, endpoint, natsInfoFirst, cancel));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     protected static async Task<Socket> ConnectSocketAsync(IPEndPoint endpoint, CancellationToken cancel)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

@@ -29,17 +29,18 @@ public sealed class NatsLoadClient : LoadClient
     private long _skip; // payload bytes (with their CRLF) still to skip
     private string? _failureText;
 
-    private NatsLoadClient(System.Net.Sockets.Socket socket, string name)
-        : base(socket, name)
+    private NatsLoadClient(System.Net.Sockets.Socket socket, Stream stream, string name)
+        : base(socket, stream, name)
     {
     }
 
     public override string Subject => BenchSubject;
 
     /// <summary>Connects, sends CONNECT and a PING, and waits for the PONG.</summary>
-    public static async Task<NatsLoadClient> ConnectAsync(IPEndPoint endpoint, string name, TimeSpan timeout, CancellationToken cancel)
+    public static async Task<NatsLoadClient> ConnectAsync(IPEndPoint endpoint, string name, TimeSpan timeout, CancellationToken cancel, BenchTls? tls = null)
     {
-        var client = new NatsLoadClient(await ConnectSocketAsync(endpoint, cancel), name);
+        var (socket, stream) = await ConnectStreamAsync(endpoint, tls, natsInfoFirst: true, cancel);
+        var client = new NatsLoadClient(socket, stream, name);
         try
         {
             client.StartReading();

@@ -28,8 +28,8 @@ public sealed class RttpLoadClient : LoadClient
     private long _images;
     private string? _firstGap;
 
-    private RttpLoadClient(System.Net.Sockets.Socket socket, string name)
-        : base(socket, name)
+    private RttpLoadClient(System.Net.Sockets.Socket socket, Stream stream, string name)
+        : base(socket, stream, name)
     {
     }
 
@@ -60,9 +60,10 @@ public sealed class RttpLoadClient : LoadClient
     }
 
     /// <summary>Connects, sends HELLO and waits for WELCOME.</summary>
-    public static async Task<RttpLoadClient> ConnectAsync(IPEndPoint endpoint, string name, TimeSpan timeout, CancellationToken cancel)
+    public static async Task<RttpLoadClient> ConnectAsync(IPEndPoint endpoint, string name, TimeSpan timeout, CancellationToken cancel, BenchTls? tls = null)
     {
-        var client = new RttpLoadClient(await ConnectSocketAsync(endpoint, cancel), name);
+        var (socket, stream) = await ConnectStreamAsync(endpoint, tls, natsInfoFirst: false, cancel);
+        var client = new RttpLoadClient(socket, stream, name);
         try
         {
             client.StartReading();

@@ -47,19 +47,34 @@ public sealed class ServerProcess : IAsyncDisposable
     public IReadOnlyList<string> RecentOutput() => _process.RecentOutput();
 
     /// <summary>Starts a StreamFarm node: <c>{launcher} node --id b1 --listen IP --tcp-port P --http-port Q --log-level Warning</c>.</summary>
-    public static Task<ServerProcess> StartStreamFarmAsync(ServerLauncher launcher, IPAddress ip, CancellationToken cancel)
+    /// <remarks>With <paramref name="tls"/>, also its TLS port with that certificate, which is then the endpoint clients use.</remarks>
+    public static Task<ServerProcess> StartStreamFarmAsync(ServerLauncher launcher, IPAddress ip, CancellationToken cancel, BenchTls? tls = null)
     {
         var tcp = FreePort(ip);
         var http = FreePort(ip);
-        var args = launcher.Arguments.Concat(["node", "--id", "b1", "--listen", ip.ToString(), "--tcp-port", Num(tcp), "--http-port", Num(http), "--log-level", "Warning"]);
-        return StartAsync(ServerKind.StreamFarm, launcher.FileName, args, new IPEndPoint(ip, tcp), cancel);
+        List<string> args = [.. launcher.Arguments, "node", "--id", "b1", "--listen", ip.ToString(), "--tcp-port", Num(tcp), "--http-port", Num(http), "--log-level", "Warning"];
+        var endpoint = new IPEndPoint(ip, tcp);
+        if (tls is not null)
+        {
+            endpoint = new IPEndPoint(ip, FreePort(ip));
+            args.AddRange(["--tls-cert", tls.CertFile, "--tls-key", tls.KeyFile, "--tls-port", Num(endpoint.Port), "--https-port", Num(FreePort(ip))]);
+        }
+
+        return StartAsync(ServerKind.StreamFarm, launcher.FileName, args, endpoint, cancel);
     }
 
-    /// <summary>Starts nats-server with its defaults on IP and a free client port.</summary>
-    public static Task<ServerProcess> StartNatsAsync(string natsServer, IPAddress ip, CancellationToken cancel)
+    /// <summary>Starts nats-server with its defaults on IP and a free client port (with <paramref name="tls"/>: TLS required there, that certificate).</summary>
+    public static Task<ServerProcess> StartNatsAsync(string natsServer, IPAddress ip, CancellationToken cancel, BenchTls? tls = null)
     {
         var port = FreePort(ip);
-        return StartAsync(ServerKind.Nats, natsServer, ["-a", ip.ToString(), "-p", Num(port)], new IPEndPoint(ip, port), cancel);
+        if (tls is null)
+        {
+            return StartAsync(ServerKind.Nats, natsServer, ["-a", ip.ToString(), "-p", Num(port)], new IPEndPoint(ip, port), cancel);
+        }
+
+        var conf = Path.Combine(Path.GetDirectoryName(tls.CertFile)!, $"nats-{ip}-{Num(port)}.conf");
+        File.WriteAllText(conf, $"listen: \"{ip}:{Num(port)}\"\ntls {{\n  cert_file: \"{tls.CertFile}\"\n  key_file: \"{tls.KeyFile}\"\n  timeout: 5\n}}\n");
+        return StartAsync(ServerKind.Nats, natsServer, ["-c", conf], new IPEndPoint(ip, port), cancel);
     }
 
     /// <summary>

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace StreamFarm.Bench;
@@ -50,14 +48,12 @@ public static class TlsBenchmark
 {
     public static async Task<List<TlsBenchRun>> RunAsync(TlsBenchSettings s, ServerLauncher launcher, string natsServer, TextWriter progress, CancellationToken cancel)
     {
-        var dir = Directory.CreateTempSubdirectory("streamfarm-bench-tls-").FullName;
         var sfIp = IPAddress.Parse(s.Prefix + ".1");
         var natsIp = IPAddress.Parse(s.Prefix + ".2");
-        await RunCheckedAsync(launcher.FileName, [.. launcher.Arguments, "cert", "--dir", dir, "--name", "bench", "--host", sfIp.ToString(), "--host", natsIp.ToString()], cancel);
-        var cert = Path.Combine(dir, "bench.pem");
-        var key = Path.Combine(dir, "bench-key.pem");
-        var ca = new X509Certificate2Collection();
-        ca.ImportFromPemFile(Path.Combine(dir, "ca.pem"));
+        var tls = await BenchTls.CreateAsync(launcher, [sfIp, natsIp], cancel);
+        var cert = tls.CertFile;
+        var key = tls.KeyFile;
+        var dir = Path.GetDirectoryName(cert)!;
         var natsConf = Path.Combine(dir, "nats.conf");
         var natsPort = ServerProcess.FreePort(natsIp);
         File.WriteAllText(natsConf, $"listen: \"{natsIp}:{natsPort}\"\ntls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  timeout: 5\n}}\n");
@@ -84,7 +80,7 @@ public static class TlsBenchmark
 
                 await using (server)
                 {
-                    var result = await MeasureAsync(kind, run, server, ca, s, cancel);
+                    var result = await MeasureAsync(kind, run, server, tls, s, cancel);
                     runs.Add(result);
                     progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{kind.Name()} run {run}: {result.PerSecond:N0} handshakes/s, {result.ServerCpuMicrosPerHandshake:0} µs server CPU each, {result.KiBPerIdleConnection:0.0} KiB per idle connection"));
                     await server.StopAsync();
@@ -95,16 +91,16 @@ public static class TlsBenchmark
         return runs;
     }
 
-    private static async Task<TlsBenchRun> MeasureAsync(ServerKind kind, int run, ServerProcess server, X509Certificate2Collection ca, TlsBenchSettings s, CancellationToken cancel)
+    private static async Task<TlsBenchRun> MeasureAsync(ServerKind kind, int run, ServerProcess server, BenchTls tls, TlsBenchSettings s, CancellationToken cancel)
     {
         // Warm-up (the same for both): a fresh .NET server is still JIT-compiling its hot paths for
         // several seconds (measured: 13.6 % of its CPU in the first seconds of a handshake storm,
         // 1.1 % once warm); the measured run is the steady state.
-        await HandshakeLoopAsync(kind, server.Endpoint, ca, s.Workers, TimeSpan.FromSeconds(s.WarmupSeconds), cancel);
+        await HandshakeLoopAsync(kind, server.Endpoint, tls, s.Workers, TimeSpan.FromSeconds(s.WarmupSeconds), cancel);
         var cpu0 = server.CpuTicks();
         var client0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
-        var count = await HandshakeLoopAsync(kind, server.Endpoint, ca, s.Workers, TimeSpan.FromSeconds(s.Seconds), cancel);
+        var count = await HandshakeLoopAsync(kind, server.Endpoint, tls, s.Workers, TimeSpan.FromSeconds(s.Seconds), cancel);
         var elapsed = sw.Elapsed.TotalSeconds;
         var serverCpu = (server.CpuTicks() - cpu0) / (double)NativeMethods.ClockTicksPerSecond();
         var clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - client0).TotalSeconds;
@@ -116,7 +112,7 @@ public static class TlsBenchmark
         {
             for (var i = 0; i < s.IdleConnections; i++)
             {
-                idle.Add(await OpenAsync(kind, server.Endpoint, ca, cancel));
+                idle.Add(await OpenAsync(kind, server.Endpoint, tls, cancel));
             }
 
             await Task.Delay(2000, cancel); // let the server settle (buffers, its own timers)
@@ -132,7 +128,7 @@ public static class TlsBenchmark
         }
     }
 
-    private static async Task<long> HandshakeLoopAsync(ServerKind kind, IPEndPoint endpoint, X509Certificate2Collection ca, int workers, TimeSpan duration, CancellationToken cancel)
+    private static async Task<long> HandshakeLoopAsync(ServerKind kind, IPEndPoint endpoint, BenchTls tls, int workers, TimeSpan duration, CancellationToken cancel)
     {
         long count = 0;
         var end = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
@@ -140,7 +136,7 @@ public static class TlsBenchmark
         {
             while (Stopwatch.GetTimestamp() < end)
             {
-                await using var stream = await OpenAsync(kind, endpoint, ca, cancel);
+                await using var stream = await OpenAsync(kind, endpoint, tls, cancel);
                 Interlocked.Increment(ref count);
             }
         }));
@@ -148,70 +144,23 @@ public static class TlsBenchmark
     }
 
     /// <summary>Connects, completes the TLS handshake (the certificate checked against the bench CA) and the protocol's greeting.</summary>
-    private static async Task<Stream> OpenAsync(ServerKind kind, IPEndPoint endpoint, X509Certificate2Collection ca, CancellationToken cancel)
+    private static async Task<Stream> OpenAsync(ServerKind kind, IPEndPoint endpoint, BenchTls tls, CancellationToken cancel)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endpoint, cancel);
-        var network = new NetworkStream(socket, ownsSocket: true);
+        var stream = await tls.AuthenticateAsync(socket, endpoint, natsInfoFirst: kind == ServerKind.Nats, cancel);
         if (kind == ServerKind.Nats)
         {
-            await ReadLineAsync(network, "INFO", cancel); // in clear, before the upgrade
-        }
-
-        var tls = new SslStream(network, leaveInnerStreamOpen: false);
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-        policy.CustomTrustStore.AddRange(ca);
-        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = endpoint.Address.ToString(), CertificateChainPolicy = policy }, cancel);
-        if (kind == ServerKind.Nats)
-        {
-            await tls.WriteAsync("CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true}\r\nPING\r\n"u8.ToArray(), cancel);
-            await ReadLineAsync(tls, "PONG", cancel);
+            await stream.WriteAsync("CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true}\r\nPING\r\n"u8.ToArray(), cancel);
+            await BenchTls.ReadLineAsync(stream, "PONG", cancel);
         }
         else
         {
-            await tls.WriteAsync("HELLO 1 client=bench-tls\n"u8.ToArray(), cancel);
-            await ReadLineAsync(tls, "WELCOME", cancel);
+            await stream.WriteAsync("HELLO 1 client=bench-tls\n"u8.ToArray(), cancel);
+            await BenchTls.ReadLineAsync(stream, "WELCOME", cancel);
         }
 
-        return tls;
-    }
-
-    /// <summary>Reads lines (byte by byte: greetings are short) until one starts with <paramref name="prefix"/>.</summary>
-    private static async Task ReadLineAsync(Stream stream, string prefix, CancellationToken cancel)
-    {
-        var line = new StringBuilder();
-        var one = new byte[1];
-        while (true)
-        {
-            if (await stream.ReadAsync(one, cancel) == 0)
-            {
-                throw new IOException($"closed while waiting for {prefix} (got '{line}')");
-            }
-
-            if (one[0] == (byte)'\n')
-            {
-                if (line.ToString().StartsWith(prefix, StringComparison.Ordinal))
-                {
-                    return;
-                }
-
-                line.Clear();
-            }
-            else if (line.Length < 65536)
-            {
-                line.Append((char)one[0]);
-            }
-        }
-    }
-
-    /// <summary>Runs <c>streamfarm cert ...</c> to its end; a failure is the run's error.</summary>
-    private static async Task RunCheckedAsync(string file, IEnumerable<string> args, CancellationToken cancel)
-    {
-        var run = await ChildProcess.RunToEndAsync(file, args, TimeSpan.FromSeconds(60), cancel);
-        if (!run.Succeeded)
-        {
-            throw new BenchException($"{run.CommandLine} failed: {run.Errors}");
-        }
+        return stream;
     }
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);

@@ -38,9 +38,10 @@ internal static class BenchCommand
         var window = new Option<int>("--window") { Description = "most messages the publisher may be ahead of the slowest subscriber", DefaultValueFactory = _ => 1000 };
         var nats = new Option<string?>("--nats-server") { Description = "path of nats-server (default: on PATH, else /usr/sbin/nats-server)" };
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
+        var tls = new Option<bool>("--tls") { Description = "every connection over TLS, both servers with the same certificate (streamfarm cert)" };
         var command = new Command("fanout", "One publisher, N subscribers on one subject: StreamFarm against nats-server, deliveries/s and server CPU per delivery")
         {
-            duration, warmup, sizes, fanouts, window, nats, json,
+            duration, warmup, sizes, fanouts, window, nats, json, tls,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -64,10 +65,19 @@ internal static class BenchCommand
             }
 
             var natsServer = p.GetValue(nats) ?? FindNatsServer();
+            var launcher = StreamFarmLauncher();
             BenchReport report;
             try
             {
-                report = await FanoutBenchmark.RunAsync(settings, StreamFarmLauncher(), natsServer, line => Console.Error.WriteLine($"bench: {line}"), cancel);
+                if (p.GetValue(tls))
+                {
+                    settings = settings with
+                    {
+                        Tls = await BenchTls.CreateAsync(launcher, [System.Net.IPAddress.Parse(settings.StreamFarmAddress), System.Net.IPAddress.Parse(settings.NatsAddress)], cancel),
+                    };
+                }
+
+                report = await FanoutBenchmark.RunAsync(settings, launcher, natsServer, line => Console.Error.WriteLine($"bench: {line}"), cancel);
             }
             catch (BenchException e)
             {
