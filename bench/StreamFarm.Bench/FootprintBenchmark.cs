@@ -203,13 +203,7 @@ public static class FootprintBenchmark
     }
 
     private static string Summary(List<double> values, string format) =>
-        string.Create(CultureInfo.InvariantCulture, $"{Median(values).ToString(format, CultureInfo.InvariantCulture)} ({values.Min().ToString(format, CultureInfo.InvariantCulture)}–{values.Max().ToString(format, CultureInfo.InvariantCulture)})");
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
+        string.Create(CultureInfo.InvariantCulture, $"{LatencySummary.Percentile([.. values.Order()], 50).ToString(format, CultureInfo.InvariantCulture)} ({values.Min().ToString(format, CultureInfo.InvariantCulture)}–{values.Max().ToString(format, CultureInfo.InvariantCulture)})");
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
 }

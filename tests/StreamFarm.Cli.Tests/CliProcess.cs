@@ -20,6 +20,8 @@ internal sealed class CliProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
     public string Stdout
     {
         get

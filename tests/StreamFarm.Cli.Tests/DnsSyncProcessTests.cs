@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text;
-using StreamFarm.Tests.Shared;
 
 using StreamFarm.Dns.Sync.Tests;
 
@@ -34,15 +32,15 @@ public sealed class DnsSyncProcessTests
 
         var service = $"stream.{KnotServer.Zone}";
         await WaitForAsync(async () => (await knot.AddressesAsync(service)).SequenceEqual([$"{Subnet}.2", $"{Subnet}.3"]),
-            () => $"Knot never served both servers for {service}: {string.Join(",", knot.AddressesAsync(service).Result)}\n{s1.Output}\n{sync.Output}");
+            () => $"Knot never served both servers for {service}: {string.Join(",", knot.AddressesAsync(service).Result)}\n{s1.Stderr}\n{sync.Stdout}\n{sync.Stderr}");
         Assert.Equal([$"{Subnet}.3"], await knot.AddressesAsync($"s2.{KnotServer.Zone}"));
 
         // s2 stops (SIGTERM: it leaves the farm): dns-sync takes it out of the zone.
-        s2.Stop();
+        s2.Signal(15);
         await WaitForAsync(async () => (await knot.AddressesAsync(service)).SequenceEqual([$"{Subnet}.2"]),
-            () => $"s2 stayed in {service} after it stopped\n{sync.Output}");
+            () => $"s2 stayed in {service} after it stopped\n{sync.Stdout}\n{sync.Stderr}");
         Assert.Empty(await knot.AddressesAsync($"s2.{KnotServer.Zone}"));
-        Assert.False(sync.HasExited, sync.Output);
+        Assert.False(sync.HasExited, sync.Stderr);
     }
 
     private static async Task WaitForAsync(Func<Task<bool>> condition, Func<string> explain)
@@ -55,67 +53,5 @@ public sealed class DnsSyncProcessTests
         }
     }
 
-    private static Child Start(params string[] args) => new(Process.Start(StreamFarmCommand.StartInfo(args))!);
-
-    private sealed class Child : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-
-        public Child(Process process)
-        {
-            _process = process;
-            process.OutputDataReceived += (_, e) => Append(e.Data);
-            process.ErrorDataReceived += (_, e) => Append(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            process.StandardInput.Close();
-        }
-
-        public bool HasExited => _process.HasExited;
-
-        public string Output
-        {
-            get
-            {
-                lock (_output)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
-
-        /// <summary>SIGTERM, as an operator's stop: the node leaves the farm gracefully.</summary>
-        public void Stop()
-        {
-            if (!_process.HasExited)
-            {
-                Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-        }
-
-        private void Append(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_output)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
+    private static CliProcess Start(params string[] args) => CliProcess.Start(args);
 }
