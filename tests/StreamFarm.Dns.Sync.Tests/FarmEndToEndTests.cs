@@ -37,8 +37,11 @@ public sealed class FarmEndToEndTests
         Assert.Equal(["s1", "s2"], await knot.TxtAsync("_streamfarm-sync.farm.test")); // not the observer
 
         s2.UpdateSelf(m => m with { State = "draining" });
-        await WaitFor(async () => (await knot.AddressesAsync("stream.farm.test")).SequenceEqual(["127.0.0.2"]), "the draining server to leave stream.farm.test");
-        Assert.Equal(["127.0.0.3"], await knot.AddressesAsync("s2.farm.test"));
+        // A draining server leaves the service name but keeps its own. Both are waited for together:
+        // under a loaded machine the zone can pass through a moment in which s2 is suspect.
+        await WaitFor(
+            async () => (await knot.AddressesAsync("stream.farm.test")).SequenceEqual(["127.0.0.2"]) && (await knot.AddressesAsync("s2.farm.test")).SequenceEqual(["127.0.0.3"]),
+            "the draining server to leave stream.farm.test and keep s2.farm.test");
 
         s1.Leave();
         await WaitFor(async () => (await knot.AddressesAsync("stream.farm.test")).Length == 0 && (await knot.AddressesAsync("s1.farm.test")).Length == 0, "the leaving server to go");
@@ -63,8 +66,11 @@ public sealed class FarmEndToEndTests
         }
     }
 
+    // The lan preset (suspicion of at least 4 s): with local's 1 s a suite running beside others on
+    // 2 cores saw s2 declared dead for a moment, and its names left the zone; this test is about
+    // following the table, not about failure detection.
     private static MembershipNode Node(MemberInfo self, UdpMembershipTransport transport, string seed) =>
-        new(self with { Gossip = transport.LocalAddress }, MembershipOptions.Local, transport, TimeProvider.System, new Random(self.Id.Length), new Keyring([FarmKey]), [seed]);
+        new(self with { Gossip = transport.LocalAddress }, MembershipOptions.Lan, transport, TimeProvider.System, new Random(self.Id.Length), new Keyring([FarmKey]), [seed]);
 
     private static async Task WaitFor(Func<Task<bool>> condition, string what)
     {
