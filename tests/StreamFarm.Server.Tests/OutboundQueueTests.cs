@@ -48,6 +48,57 @@ public sealed class OutboundQueueTests
     }
 
     [Fact]
+    public async Task BurstsWithTheWriterRunning_GrownRingDrainedAndShrunk_EveryUpdateInOrder()
+    {
+        // Bursts far larger than the ring an idle connection starts with (it grows, and once
+        // drained goes back to its kept size); then a burst over the limit, merged by subject.
+        var queue = new OutboundQueue(64 * 1024, TimeProvider.System);
+        var pipe = new Pipe();
+        var written = 0;
+        var writer = queue.RunWriterAsync(pipe.Writer, n => Interlocked.Add(ref written, n), () => { }, CancellationToken.None);
+        var a = new SubjectRecord("/a", 3);
+        ulong seq = 0;
+        var lines = new List<string>();
+        using var reader = new StreamReader(pipe.Reader.AsStream());
+        foreach (var burst in new[] { 1000, 5, 700, 1 })
+        {
+            for (var i = 0; i < burst; i++)
+            {
+                seq++;
+                queue.EnqueueRecord(Update(a, seq, $"v={seq}"));
+            }
+
+            for (var i = 0; i < burst; i++)
+            {
+                lines.Add((await reader.ReadLineAsync())!);
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(1, (int)seq).Select(i => $"UPDATE /a 3 {i} v={i}"), lines);
+        Assert.Equal(0, queue.Conflations);
+
+        var pad = new string('p', 200);
+        for (var i = 0; i < 2000; i++)
+        {
+            seq++;
+            queue.EnqueueRecord(Update(a, seq, $"v={seq} pad={pad}"));
+        }
+
+        queue.Complete(null);
+        await writer;
+        await pipe.Writer.CompleteAsync();
+        var rest = new List<string>();
+        while (await reader.ReadLineAsync() is { } l)
+        {
+            rest.Add(l);
+        }
+
+        Assert.True(queue.Conflations > 0, "the last burst went over the limit");
+        Assert.StartsWith($"UPDATE /a 3 {seq} ", rest[^1]); // the newest value last
+        Assert.Contains($"v={seq} ", rest[^1]);
+    }
+
+    [Fact]
     public async Task OverLimit_UpdatesMerged_LatestValuesAndMergedCountsAddUp()
     {
         var queue = new OutboundQueue(4096, TimeProvider.System);

@@ -19,12 +19,19 @@ namespace StreamFarm.Server.Connections;
 internal sealed class OutboundQueue
 {
     private const int MaxBatchBytes = 64 * 1024;
+    private const int MaxBatchEntries = 256;
+
+    // An idle connection holds the smallest ring (memory per idle connection, issue 16); a burst
+    // grows it, and a ring grown past ShrinkAbove goes back to KeptRing once the writer drained it.
+    private const int InitialRing = 8;
+    private const int KeptRing = 64;
+    private const int ShrinkAbove = 256;
     private static readonly RttpLimits MergeLimits = new() { MaxLineBytes = int.MaxValue, MaxFields = int.MaxValue };
     private readonly Lock _lock = new();
     private readonly AsyncSignal _signal = new();
     private readonly int _maxBytes;
     private readonly TimeProvider _time;
-    private Entry[] _ring = new Entry[64];
+    private Entry[] _ring = new Entry[InitialRing];
     private int _head;
     private int _count;
     private long _headIndex; // absolute index of _ring[_head]
@@ -175,14 +182,13 @@ internal sealed class OutboundQueue
     /// </summary>
     public async Task RunWriterAsync(PipeWriter output, Action<int> sent, Action onWrite, CancellationToken cancel)
     {
-        var batch = new Entry[256];
         Volatile.Write(ref _output, output);
         while (!cancel.IsCancellationRequested)
         {
             await _signal.WaitAsync();
             while (true)
             {
-                var n = TakeBatch(batch, out var done);
+                var (n, done) = WriteBatch(output);
                 if (n == 0)
                 {
                     if (done)
@@ -191,14 +197,6 @@ internal sealed class OutboundQueue
                     }
 
                     break;
-                }
-
-                for (var i = 0; i < n; i++)
-                {
-                    var e = batch[i];
-                    var span = e.Record is not null ? e.Record.Line.Span : e.Control;
-                    output.Write(span);
-                    batch[i] = default;
                 }
 
                 sent(n);
@@ -215,13 +213,40 @@ internal sealed class OutboundQueue
         }
     }
 
+    /// <summary>
+    /// Takes a batch and writes it into <paramref name="output"/> (not flushed). The batch array is
+    /// rented for this call only: an idle connection, or one waiting for its flush, holds none
+    /// (6 KiB per connection when each kept its own).
+    /// </summary>
+    private (int Count, bool Done) WriteBatch(PipeWriter output)
+    {
+        var batch = ArrayPool<Entry>.Shared.Rent(MaxBatchEntries);
+        var n = 0;
+        try
+        {
+            n = TakeBatch(batch, out var done);
+            for (var i = 0; i < n; i++)
+            {
+                var e = batch[i];
+                output.Write(e.Record is not null ? e.Record.Line.Span : e.Control);
+            }
+
+            return (n, done);
+        }
+        finally
+        {
+            Array.Clear(batch, 0, n); // no references to old messages left in the pool
+            ArrayPool<Entry>.Shared.Return(batch);
+        }
+    }
+
     private int TakeBatch(Entry[] batch, out bool done)
     {
         lock (_lock)
         {
             var n = 0;
             var bytes = 0L;
-            while (_count > 0 && n < batch.Length && bytes < MaxBatchBytes)
+            while (_count > 0 && n < MaxBatchEntries && bytes < MaxBatchBytes)
             {
                 var e = _ring[_head];
                 _ring[_head] = default;
@@ -232,6 +257,14 @@ internal sealed class OutboundQueue
                 bytes += size;
                 _bytes -= size;
                 batch[n++] = e;
+            }
+
+            if (_count == 0 && _ring.Length > ShrinkAbove)
+            {
+                // A burst grew the ring; drained, it goes back to a modest size. (Its slots are
+                // all cleared, and the absolute indexes of waiting messages do not depend on it.)
+                _ring = new Entry[KeptRing];
+                _head = 0;
             }
 
             if (_bytes < _maxBytes / 2)
