@@ -26,6 +26,7 @@ internal static class BenchCommand
         command.Subcommands.Add(LatencyBenchCommand.Create());
         command.Subcommands.Add(TlsBenchCommand.Create());
         command.Subcommands.Add(FootprintBenchCommand.Create());
+        command.Subcommands.Add(SubjectsBenchCommand.Create());
         return command;
     }
 

@@ -38,6 +38,35 @@ public sealed class SystemSubjectTests
     }
 
     [Fact]
+    public async Task Catalog_ManySubjects_TheFirstNamesInOrderThatFitIn8KiB()
+    {
+        await using var node = await TestNode.StartAsync();
+        await using var c = await node.ConnectAsync();
+        var random = new Random(16);
+        var names = Enumerable.Range(0, 1500).Select(i => $"/n/{new string((char)('a' + random.Next(26)), random.Next(1, 30))}{i}").ToList();
+        foreach (var name in names)
+        {
+            await c.SendAsync($"PUB {name} v=1");
+        }
+
+        await c.SendAsync("SUB /~sys/subjects/t1");
+        string catalog;
+        do
+        {
+            // the IMAGE, then an UPDATE every 3 s while the list changes
+            catalog = await c.NextAsync() ?? throw new InvalidOperationException("closed while waiting for the catalog");
+        }
+        while (!(catalog.Contains(" /~sys/subjects/t1 ", StringComparison.Ordinal) && catalog.Contains(" count=1500 ", StringComparison.Ordinal)));
+
+        var shown = catalog[(catalog.IndexOf(" names=", StringComparison.Ordinal) + " names=".Length)..];
+        var sorted = names.Order(StringComparer.Ordinal).ToList();
+        var kept = shown.Split(',');
+        Assert.Equal(sorted.Take(kept.Length), kept);
+        Assert.True(shown.Length <= Subjects.SystemSubjectPublisher.CatalogBytes, $"{shown.Length} bytes");
+        Assert.True(shown.Length + 1 + sorted[kept.Length].Length > Subjects.SystemSubjectPublisher.CatalogBytes, "the next name would have fitted");
+    }
+
+    [Fact]
     public async Task Publish_ToASystemSubject_DeniedEvenWithEveryPermission()
     {
         await using var node = await TestNode.StartAsync();

@@ -82,23 +82,48 @@ internal sealed class SystemSubjectPublisher : IDisposable
     }
 
     /// <summary>The names of this server's non-system subjects, sorted, comma-separated, cut at <see cref="CatalogBytes"/>.</summary>
+    /// <remarks>
+    /// Only the first names in order are shown, so only they are sorted: one pass keeps the smallest
+    /// names that fit in a max-heap (a few thousand at most), rather than sorting every subject every
+    /// few seconds (a million names took about a second of CPU each time; issue 16's subjects curve).
+    /// </remarks>
     private string Catalog(out int count)
     {
-        var names = _server.Subjects.All.Select(r => r.Name).Where(n => !SystemSubjects.IsSystem(n)).Order(StringComparer.Ordinal).ToList();
-        count = names.Count;
-        var sb = new StringBuilder();
-        foreach (var n in names)
+        count = 0;
+        var smallest = new PriorityQueue<string, string>(Descending);
+        var bytes = 0; // the kept names' lengths plus one each (their commas, and one to spare)
+        foreach (var record in _server.Subjects.All)
         {
-            if (sb.Length + n.Length + 1 > CatalogBytes)
+            var name = record.Name;
+            if (SystemSubjects.IsSystem(name))
             {
-                break;
+                continue;
             }
 
-            sb.Append(sb.Length == 0 ? "" : ",").Append(n);
+            count++;
+            if (bytes + name.Length + 1 > CatalogBytes + 1 && smallest.TryPeek(out var largest, out _) && string.CompareOrdinal(name, largest) > 0)
+            {
+                continue; // after every name that is kept already, and no room: never shown
+            }
+
+            smallest.Enqueue(name, name);
+            bytes += name.Length + 1;
+            while (bytes > CatalogBytes + 1 && smallest.TryDequeue(out var dropped, out _))
+            {
+                bytes -= dropped.Length + 1;
+            }
         }
 
-        return sb.ToString();
+        var names = new string[smallest.Count];
+        for (var i = names.Length - 1; i >= 0; i--)
+        {
+            names[i] = smallest.Dequeue();
+        }
+
+        return string.Join(',', names);
     }
+
+    private static readonly Comparer<string> Descending = Comparer<string>.Create(static (a, b) => string.CompareOrdinal(b, a));
 
     private void Apply(string line)
     {
