@@ -35,9 +35,12 @@ public sealed record SubjectsRun(int Subjects, int Run, long RestKiB, long Loade
     public double BytesPerSubject => (LoadedKiB - RestKiB) * 1024.0 / Subjects;
 }
 
-/// <summary>How long a phase took and the server's CPU in it.</summary>
-public sealed record SubjectsPhase(TimeSpan Elapsed, double ServerCpuSeconds, int Operations)
+/// <summary>How long a phase took, the server's CPU in it and the load generator's (this process: the publisher and the subscribers).</summary>
+public sealed record SubjectsPhase(TimeSpan Elapsed, double ServerCpuSeconds, double ClientCpuSeconds, int Operations)
 {
+    /// <summary>The load generator's CPU in the phase, in cores (CPU seconds per second).</summary>
+    public double ClientCores => ClientCpuSeconds / Elapsed.TotalSeconds;
+
     public double PerSecond => Operations / Elapsed.TotalSeconds;
 
     /// <summary>Server CPU per operation, µs.</summary>
@@ -119,6 +122,7 @@ public static class SubjectsBenchmark
     private static async Task<SubjectsPhase> PhaseAsync(ServerProcess server, int operations, Func<Task> phase)
     {
         var cpu = server.CpuTicks();
+        var ownCpu = Environment.CpuUsage.TotalTime;
         var started = TimeProvider.System.GetTimestamp();
         var work = phase();
         if (await Task.WhenAny(work, Task.Delay(PhaseTimeout)) != work)
@@ -128,7 +132,7 @@ public static class SubjectsBenchmark
 
         await work;
         var elapsed = TimeProvider.System.GetElapsedTime(started);
-        return new SubjectsPhase(elapsed, (server.CpuTicks() - cpu) / (double)NativeMethods.ClockTicksPerSecond(), operations);
+        return new SubjectsPhase(elapsed, (server.CpuTicks() - cpu) / (double)NativeMethods.ClockTicksPerSecond(), (Environment.CpuUsage.TotalTime - ownCpu).TotalSeconds, operations);
     }
 
     /// <summary>One publication per subject, written in 64 KiB chunks of whole lines, then PING: answered once the server applied them all.</summary>
@@ -154,16 +158,19 @@ public static class SubjectsBenchmark
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"## Subjects per server: memory and rates ({server}; median (min–max) over {runs.Max(r => r.Run)} run(s))");
         sb.AppendLine();
-        sb.AppendLine("| subjects | RSS held by the subjects, MiB | bytes per subject | create: subjects/s | create: server µs each | update: publications/s | update: server µs each | subscribe: images/s (subscribers) | subscribe: server µs each | fan-out: updates/s | fan-out: server µs each |");
-        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| subjects | RSS held by the subjects, MiB | bytes per subject | create: subjects/s | create: server µs each | update: publications/s | update: server µs each | subscribe: images/s (subscribers) | subscribe: server µs each | fan-out: updates/s | fan-out: server µs each | load generator, cores: create / update / subscribe / fan-out |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var g in runs.GroupBy(r => r.Subjects))
         {
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {g.Key:N0} | {S(g, r => (r.LoadedKiB - r.RestKiB) / 1024.0, "0.0")} | {S(g, r => r.BytesPerSubject, "0")} | {S(g, r => r.Create.PerSecond, "N0")} | {S(g, r => r.Create.CpuMicros, "0.00")} | {S(g, r => r.Update.PerSecond, "N0")} | {S(g, r => r.Update.CpuMicros, "0.00")} | {S(g, r => r.Subscribe.PerSecond, "N0")} ({g.First().Subscribers}) | {S(g, r => r.Subscribe.CpuMicros, "0.00")} | {S(g, r => r.Fanout.PerSecond, "N0")} | {S(g, r => r.Fanout.CpuMicros, "0.00")} |");
+                $"| {g.Key:N0} | {S(g, r => (r.LoadedKiB - r.RestKiB) / 1024.0, "0.0")} | {S(g, r => r.BytesPerSubject, "0")} | {S(g, r => r.Create.PerSecond, "N0")} | {S(g, r => r.Create.CpuMicros, "0.00")} | {S(g, r => r.Update.PerSecond, "N0")} | {S(g, r => r.Update.CpuMicros, "0.00")} | {S(g, r => r.Subscribe.PerSecond, "N0")} ({g.First().Subscribers}) | {S(g, r => r.Subscribe.CpuMicros, "0.00")} | {S(g, r => r.Fanout.PerSecond, "N0")} | {S(g, r => r.Fanout.CpuMicros, "0.00")} | {M(g, r => r.Create.ClientCores)} / {M(g, r => r.Update.ClientCores)} / {M(g, r => r.Subscribe.ClientCores)} / {M(g, r => r.Fanout.ClientCores)} |");
         }
 
         return sb.ToString();
     }
+
+    private static string M(IEnumerable<SubjectsRun> runs, Func<SubjectsRun, double> value) =>
+        LatencySummary.Percentile([.. runs.Select(value).Order()], 50).ToString("0.00", CultureInfo.InvariantCulture);
 
     private static string S(IEnumerable<SubjectsRun> runs, Func<SubjectsRun, double> value, string format)
     {
