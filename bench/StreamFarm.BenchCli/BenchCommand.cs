@@ -67,6 +67,12 @@ internal static class BenchCommand
 
             var natsServer = p.GetValue(nats) ?? FindNatsServer();
             var launcher = StreamFarmLauncher();
+            if (Environment.GetEnvironmentVariable("STREAMFARM_CAPACITY") is null)
+            {
+                // A 1:10,000 fan-out needs 10,001 connections, one more than a server's default capacity.
+                Environment.SetEnvironmentVariable("STREAMFARM_CAPACITY", "20000");
+            }
+
             BenchReport report;
             try
             {
