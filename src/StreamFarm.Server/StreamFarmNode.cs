@@ -104,7 +104,37 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
     }
 
-    public static async Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default)
+    /// <summary>
+    /// Starts a node whose log is configured by <paramref name="logging"/> (providers, levels), with
+    /// <c>Microsoft.*</c> categories at Warning and up; the node owns that logger factory.
+    /// </summary>
+    public static Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default) =>
+        StartAsync(options, LoggerFactory.Create(l =>
+        {
+            logging?.Invoke(l);
+            l.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
+        }), ownsLogging: true, time, cancel);
+
+    /// <summary>
+    /// Starts a node that logs to <paramref name="logging"/> as it is (its filters are the caller's).
+    /// With <paramref name="ownsLogging"/>, the node disposes it last when it is disposed (flushing
+    /// what is queued); otherwise the caller does, after the node.
+    /// </summary>
+    public static async Task<StreamFarmNode> StartAsync(ServerOptions options, ILoggerFactory logging, bool ownsLogging, TimeProvider? time = null, CancellationToken cancel = default)
+    {
+        var loggerFactory = ownsLogging ? logging : new BorrowedLoggerFactory(logging);
+        try
+        {
+            return await StartCoreAsync(options, loggerFactory, time, cancel);
+        }
+        catch
+        {
+            loggerFactory.Dispose(); // the node that would have owned it did not start
+            throw;
+        }
+    }
+
+    private static async Task<StreamFarmNode> StartCoreAsync(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time, CancellationToken cancel)
     {
         options.Validate();
         time ??= TimeProvider.System;
@@ -130,13 +160,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         // variables, no content root, and none of the generic host's services. (The web host's
         // slim builder once read appsettings.json from the working directory and watched that tree:
         // a node started in a large /tmp walked all of it.) A node's settings come from its options.
-        // Kestrel's start-up lines would call the RTTP port http://: Microsoft's categories log
-        // warnings and worse only.
-        var loggerFactory = LoggerFactory.Create(l =>
-        {
-            logging?.Invoke(l);
-            l.AddFilter("Microsoft", LogLevel.Warning);
-        });
         ListenOptions? tcpListen = null;
         ListenOptions? httpListen = null;
         ListenOptions? routeListen = null;
@@ -153,7 +176,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
             catch (InvalidDataException)
             {
-                loggerFactory.Dispose();
                 if (gossip is not null)
                 {
                     await gossip.DisposeAsync();
@@ -253,7 +275,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             await kestrel.DisposeAsync();
             rateLimit?.Dispose();
             server.Dispose();
-            loggerFactory.Dispose();
             if (gossip is not null)
             {
                 await gossip.DisposeAsync();
@@ -380,5 +401,17 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         Certificates?.Dispose();
         Server.Dispose();
         _logging.Dispose(); // last: the console logger writes what is still queued
+    }
+
+    /// <summary>A logger factory the node uses but does not own: disposing it does nothing.</summary>
+    private sealed class BorrowedLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => inner.CreateLogger(categoryName);
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+        }
     }
 }
