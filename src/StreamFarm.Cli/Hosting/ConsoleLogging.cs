@@ -29,7 +29,11 @@ internal static class ConsoleLogging
         var console = new ConsoleLoggerProvider(
             new FixedOptions(new ConsoleLoggerOptions { FormatterName = SingleLineFormatter.FormatterName }),
             [new SingleLineFormatter(colors: !Console.IsOutputRedirected)]);
-        return new LoggerFactory([console], filters);
+        // Added, not passed to the constructor: the factory disposes only the providers added to it,
+        // and disposing the console provider is what writes out its queue before the process ends.
+        var factory = new LoggerFactory([], filters);
+        factory.AddProvider(console);
+        return factory;
     }
 
     private sealed class FixedOptions(ConsoleLoggerOptions value) : IOptionsMonitor<ConsoleLoggerOptions>
