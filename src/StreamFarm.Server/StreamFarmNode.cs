@@ -1,10 +1,8 @@
 using System.Net;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StreamFarm.Dns;
 using StreamFarm.Membership;
@@ -21,7 +19,9 @@ namespace StreamFarm.Server;
 /// </summary>
 public sealed partial class StreamFarmNode : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly KestrelHost _kestrel;
+    private readonly ILoggerFactory _logging;
+    private readonly IDisposable? _rateLimit;
     private readonly UdpMembershipTransport? _gossip;
     private readonly FarmStatusPublisher? _publisher;
     private int _stopped;
@@ -29,10 +29,12 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
     private readonly IPEndPoint? _tcp;
     private readonly IPEndPoint? _http;
 
-    private StreamFarmNode(WebApplication app, RttpServer server, IPEndPoint? tcp, IPEndPoint? http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
+    private StreamFarmNode(KestrelHost kestrel, ILoggerFactory logging, IDisposable? rateLimit, RttpServer server, IPEndPoint? tcp, IPEndPoint? http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
     {
         Dns = dns;
-        _app = app;
+        _kestrel = kestrel;
+        _logging = logging;
+        _rateLimit = rateLimit;
         Server = server;
         _tcp = tcp;
         _http = http;
@@ -102,7 +104,37 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
     }
 
-    public static async Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default)
+    /// <summary>
+    /// Starts a node whose log is configured by <paramref name="logging"/> (providers, levels), with
+    /// <c>Microsoft.*</c> categories at Warning and up; the node owns that logger factory.
+    /// </summary>
+    public static Task<StreamFarmNode> StartAsync(ServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, CancellationToken cancel = default) =>
+        StartAsync(options, LoggerFactory.Create(l =>
+        {
+            logging?.Invoke(l);
+            l.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
+        }), ownsLogging: true, time, cancel);
+
+    /// <summary>
+    /// Starts a node that logs to <paramref name="logging"/> as it is (its filters are the caller's).
+    /// With <paramref name="ownsLogging"/>, the node disposes it last when it is disposed (flushing
+    /// what is queued); otherwise the caller does, after the node.
+    /// </summary>
+    public static async Task<StreamFarmNode> StartAsync(ServerOptions options, ILoggerFactory logging, bool ownsLogging, TimeProvider? time = null, CancellationToken cancel = default)
+    {
+        var loggerFactory = ownsLogging ? logging : new BorrowedLoggerFactory(logging);
+        try
+        {
+            return await StartCoreAsync(options, loggerFactory, time, cancel);
+        }
+        catch
+        {
+            loggerFactory.Dispose(); // the node that would have owned it did not start
+            throw;
+        }
+    }
+
+    private static async Task<StreamFarmNode> StartCoreAsync(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time, CancellationToken cancel)
     {
         options.Validate();
         time ??= TimeProvider.System;
@@ -124,30 +156,10 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, time, new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
         }
 
-        // The empty builder: no configuration files, no environment variables, no content root.
-        // The slim builder read appsettings.json from the working directory and watched that
-        // directory tree for changes: a node started in / or in a large /tmp walked all of it at
-        // start-up (1 s for 16,000 entries in /tmp) and held an inotify watch per directory. A
-        // node's settings come from its options only; the parts used are added here by name.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore();
-        builder.Services.AddRoutingCore();
-        builder.Logging.ClearProviders();
-        logging?.Invoke(builder.Logging);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning); // Kestrel's start-up lines would call the RTTP port http://
-
-        // The host logs a failed start (a port in use) as an error with the whole stack trace; the
-        // caller reports it in one line, and the trace is logged below at Debug.
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(time);
-        if (membership is not null)
-        {
-            builder.Services.AddSingleton<Func<RttpServer, IFarmView>>(_ => new MembershipFarmView(membership));
-        }
-
-        builder.Services.AddSingleton<RttpServer>();
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
+        // Kestrel without the web host (KestrelHost): no configuration files, no environment
+        // variables, no content root, and none of the generic host's services. (The web host's
+        // slim builder once read appsettings.json from the working directory and watched that tree:
+        // a node started in a large /tmp walked all of it.) A node's settings come from its options.
         ListenOptions? tcpListen = null;
         ListenOptions? httpListen = null;
         ListenOptions? routeListen = null;
@@ -160,7 +172,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             try
             {
                 farmCa = string.IsNullOrEmpty(options.Tls.CaFile) ? null : Tls.CertificateStore.LoadAuthority(options.Tls.CaFile);
-                certificates = new Tls.CertificateStore(options.Tls, time, (logging is null ? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance : LoggerFactory.Create(logging)).CreateLogger("StreamFarm.Tls"));
+                certificates = new Tls.CertificateStore(options.Tls, time, loggerFactory.CreateLogger("StreamFarm.Tls"));
             }
             catch (InvalidDataException)
             {
@@ -173,29 +185,26 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
         }
 
-        RttpServer? server = null; // built below; Kestrel calls the connection middleware only once it runs
+        var server = new RttpServer(options, time, loggerFactory.CreateLogger<RttpServer>(), membership is null ? null : _ => new MembershipFarmView(membership));
+        System.Threading.RateLimiting.PartitionedRateLimiter<HttpContext>? rateLimit = null;
         if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
         {
             // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
             var rate = options.Limits.HttpRequestsPerSecondPerAddress;
-            builder.Services.AddRateLimiter(o =>
-            {
-                o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-                o.GlobalLimiter = System.Threading.RateLimiting.PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
-                    System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
-                        AddressLimiter.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None),
-                        _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
-                        {
-                            TokenLimit = 2 * rate,
-                            TokensPerPeriod = rate,
-                            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                            QueueLimit = 0,
-                            AutoReplenishment = true,
-                        }));
-            });
+            rateLimit = System.Threading.RateLimiting.PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
+                System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
+                    AddressLimiter.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None),
+                    _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = 2 * rate,
+                        TokensPerPeriod = rate,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    }));
         }
 
-        builder.WebHost.ConfigureKestrel(k =>
+        var kestrel = new KestrelHost(loggerFactory, k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxConcurrentConnections = null; // RTTP counts its own connections (ERR FULL)
@@ -204,12 +213,12 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 k.Listen(ip, options.TcpPort, lo =>
                 {
                     tcpListen = lo;
-                    lo.UseConnectionHandler<RttpConnectionHandler>();
+                    lo.Run(new RttpConnectionHandler(server).OnConnectedAsync);
                 });
                 k.Listen(ip, options.HttpPort, lo =>
                 {
                     httpListen = lo;
-                    lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress));
+                    lo.Use(next => context => LimitPerAddressAsync(context, next, server.HttpPerAddress));
                 });
             }
             if (certificates is not null)
@@ -225,13 +234,13 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 {
                     tlsListen = lo;
                     lo.UseHttps(tls);
-                    lo.UseConnectionHandler<RttpConnectionHandler>();
+                    lo.Run(new RttpConnectionHandler(server).OnConnectedAsync);
                 });
                 k.Listen(ip, options.Tls.HttpsPort, lo =>
                 {
                     httpsListen = lo;
                     lo.UseHttps(tls);
-                    lo.Use(next => context => LimitPerAddressAsync(context, next, server!.HttpPerAddress)); // after the handshake: the refusal is an HTTP answer
+                    lo.Use(next => context => LimitPerAddressAsync(context, next, server.HttpPerAddress)); // after the handshake: the refusal is an HTTP answer
                 });
             }
 
@@ -250,28 +259,22 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                         });
                     }
 
-                    lo.UseConnectionHandler<RouteConnectionHandler>();
+                    lo.Run(new RouteConnectionHandler(server).OnConnectedAsync);
                 });
             }
         });
-        var app = builder.Build();
-        server = app.Services.GetRequiredService<RttpServer>();
-        if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
-        {
-            app.UseRateLimiter();
-        }
-
-        HttpEndpoints.Map(app, server, new ServerMetrics(server, membership).Registry);
-        app.Lifetime.ApplicationStopping.Register(server.BeginShutdown);
+        var app = HttpEndpoints.Build(server, new ServerMetrics(server, membership).Registry, loggerFactory, rateLimit);
         try
         {
-            await app.StartAsync(cancel);
+            await kestrel.StartAsync(app, cancel);
         }
         catch (IOException e)
         {
-            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Node");
+            var log = loggerFactory.CreateLogger("StreamFarm.Node");
             Log.StartFailed(log, e);
-            await app.DisposeAsync();
+            await kestrel.DisposeAsync();
+            rateLimit?.Dispose();
+            server.Dispose();
             if (gossip is not null)
             {
                 await gossip.DisposeAsync();
@@ -297,7 +300,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         FarmStatusPublisher? publisher = null;
         if (membership is not null && options.Farm.Routes)
         {
-            server.Routes = new Routes.RouteManager(server, options.Farm.Keyring(), app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("StreamFarm.Routes"));
+            server.Routes = new Routes.RouteManager(server, options.Farm.Keyring(), loggerFactory.CreateLogger("StreamFarm.Routes"));
             if (certificates is not null && farmCa is not null)
             {
                 var store = certificates;
@@ -337,7 +340,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             dns.Start();
         }
 
-        return new StreamFarmNode(app, server, tcp, http, membership, gossip, publisher, dns)
+        return new StreamFarmNode(kestrel, loggerFactory, rateLimit, server, tcp, http, membership, gossip, publisher, dns)
         {
             Certificates = certificates,
             TlsEndPoint = tlsListen?.IPEndPoint,
@@ -370,7 +373,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        await _app.StopAsync(cts.Token);
+        await _kestrel.StopAsync(cts.Token);
         if (Membership is not null)
         {
             // Let the departure reach a few more members before the gossip socket closes.
@@ -393,8 +396,22 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             await _gossip.DisposeAsync();
         }
 
-        await _app.DisposeAsync();
+        await _kestrel.DisposeAsync();
+        _rateLimit?.Dispose();
         Certificates?.Dispose();
         Server.Dispose();
+        _logging.Dispose(); // last: the console logger writes what is still queued
+    }
+
+    /// <summary>A logger factory the node uses but does not own: disposing it does nothing.</summary>
+    private sealed class BorrowedLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+    {
+        public ILogger CreateLogger(string categoryName) => inner.CreateLogger(categoryName);
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+        }
     }
 }

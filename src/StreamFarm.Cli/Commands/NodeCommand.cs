@@ -134,12 +134,8 @@ internal static class NodeCommand
         StreamFarmNode node;
         try
         {
-            node = await StreamFarmNode.StartAsync(options, l => l.AddSimpleConsole(c =>
-            {
-                c.SingleLine = true;
-                c.UseUtcTimestamp = true;
-                c.TimestampFormat = "HH:mm:ss.fff ";
-            }).SetMinimumLevel(level), cancel: cancel);
+            // The node owns the log and flushes it when it is disposed, after its last lines.
+            node = await StreamFarmNode.StartAsync(options, Hosting.ConsoleLogging.Create(level), ownsLogging: true, cancel: cancel);
         }
         catch (InvalidDataException e)
         {

@@ -1,8 +1,13 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebSockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 using Prometheus;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Transport;
@@ -12,11 +17,19 @@ namespace StreamFarm.Server.Http;
 /// <summary>The HTTP side: the dashboard at /, the price grid at /grid, the static status page at /status, /farm, /healthz, /metrics and WebSocket RTTP at /rttp.</summary>
 internal static class HttpEndpoints
 {
-    public static void Map(WebApplication app, RttpServer server, CollectorRegistry registry)
+    /// <summary>
+    /// The node's HTTP pipeline: the request rate limit per address (when set), WebSocket upgrades,
+    /// the restricted paths' check, then the routes below. Paths match as ASP.NET Core's routing
+    /// matched them when these were minimal-API endpoints: case-insensitive, a trailing slash
+    /// ignored; a known path asked with another method answers 405 with <c>Allow</c>, an unknown
+    /// one 404.
+    /// </summary>
+    public static RequestDelegate Build(RttpServer server, CollectorRegistry registry, ILoggerFactory logging, PartitionedRateLimiter<HttpContext>? rateLimit)
     {
         var http = server.Options.Http;
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
-        app.Use(async (context, next) =>
+        var metrics = new MetricServerMiddleware(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = registry });
+        RequestDelegate routes = context => RouteAsync(context, server, http, metrics);
+        RequestDelegate restricted = async context =>
         {
             // The restricted read-only paths (http.restricted) need the administrative credential.
             var path = context.Request.Path.Value ?? "";
@@ -26,33 +39,106 @@ internal static class HttpEndpoints
                 return;
             }
 
-            await next(context);
-        });
-        app.MapGet("/healthz", () => server.IsStopping
-            ? Results.Text("stopping\n", statusCode: 503)
-            : Results.Text("ok\n"));
-        app.MapGet("/farm", () => Results.Text(FarmJson.Serialize(server.Farm.Current), "application/json"));
-        app.MapMetrics("/metrics", registry);
-        app.Map("/rttp", (HttpContext context) => AcceptWebSocketAsync(context, server));
-        // The live dashboard (and the sample price grid) over RTTP/WebSocket; the server-rendered
-        // status page stays at /status (and at / when the pages were not built into this assembly).
-        app.MapGet("/", (HttpContext context) => Pages.Available ? Pages.Serve("dashboard.html")
-            : http.Restricted.Contains("/status") && Denied(context, http) is { } denied ? denied // "/" is the status page then: the same rule
-            : Results.Content(StatusPage(server), "text/html; charset=utf-8"));
-        app.MapGet("/grid", () => Pages.Serve("grid.html"));
-        app.MapGet("/assets/{name}", (string name) => Pages.Serve(name));
-        app.MapGet("/favicon.ico", () => Results.NoContent());
-        app.MapGet("/status", () => Results.Content(StatusPage(server), "text/html; charset=utf-8"));
-        app.MapPost("/admin/drain", (HttpContext context, int? spreadSeconds) =>
+            await routes(context);
+        };
+        var webSockets = new WebSocketMiddleware(restricted, Options.Create(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) }), logging);
+        if (rateLimit is null)
         {
-            if (Denied(context, http) is { } denied)
+            return webSockets.Invoke;
+        }
+
+        return async context =>
+        {
+            // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
+            using var lease = rateLimit.AttemptAcquire(context);
+            if (!lease.IsAcquired)
             {
-                return denied;
+                context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                return;
             }
 
-            server.BeginDrain(TimeSpan.FromSeconds(Math.Clamp(spreadSeconds ?? 10, 0, 3600)));
-            return Results.Text($"draining: {server.Connections} client(s) will be moved\n");
-        });
+            await webSockets.Invoke(context);
+        };
+    }
+
+    private static Task RouteAsync(HttpContext context, RttpServer server, HttpOptions http, MetricServerMiddleware metrics)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        if (path.Length > 1 && path[^1] == '/')
+        {
+            path = path[..^1];
+        }
+
+        var get = HttpMethods.IsGet(context.Request.Method);
+        switch (path.ToLowerInvariant())
+        {
+            case "/healthz":
+                return get ? Text(context, server.IsStopping ? Results.Text("stopping\n", statusCode: 503) : Results.Text("ok\n")) : NotAllowed(context, "GET");
+            case "/farm":
+                return get ? Text(context, Results.Text(FarmJson.Serialize(server.Farm.Current), "application/json")) : NotAllowed(context, "GET");
+            case "/metrics":
+                return metrics.Invoke(context);
+            case "/rttp":
+                return AcceptWebSocketAsync(context, server);
+            case "/":
+                // The live dashboard (and the sample price grid) over RTTP/WebSocket; the server-rendered
+                // status page stays at /status (and at / when the pages were not built into this assembly).
+                return !get ? NotAllowed(context, "GET")
+                    : Text(context, Pages.Available ? Pages.Serve("dashboard.html")
+                        : http.Restricted.Contains("/status") && Denied(context, http) is { } denied ? denied // "/" is the status page then: the same rule
+                        : Results.Content(StatusPage(server), "text/html; charset=utf-8"));
+            case "/grid":
+                return get ? Text(context, Pages.Serve("grid.html")) : NotAllowed(context, "GET");
+            case "/favicon.ico":
+                return get ? Text(context, Results.NoContent()) : NotAllowed(context, "GET");
+            case "/status":
+                return get ? Text(context, Results.Content(StatusPage(server), "text/html; charset=utf-8")) : NotAllowed(context, "GET");
+            case "/admin/drain":
+                return HttpMethods.IsPost(context.Request.Method) ? DrainAsync(context, server, http) : NotAllowed(context, "POST");
+        }
+
+        // /assets/{name}: one segment after /assets/.
+        if (path.StartsWith("/assets/", StringComparison.OrdinalIgnoreCase) && path.Length > "/assets/".Length && path.IndexOf('/', "/assets/".Length) < 0)
+        {
+            return get ? Text(context, Pages.Serve(path["/assets/".Length..])) : NotAllowed(context, "GET");
+        }
+
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        return Task.CompletedTask;
+    }
+
+    private static Task Text(HttpContext context, IResult result) => result.ExecuteAsync(context);
+
+    private static Task NotAllowed(HttpContext context, string allow)
+    {
+        context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+        context.Response.Headers.Allow = allow;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>POST /admin/drain?spreadSeconds=N: clients are moved to other servers over N seconds (default 10).</summary>
+    private static Task DrainAsync(HttpContext context, RttpServer server, HttpOptions http)
+    {
+        int? spreadSeconds = null;
+        var raw = context.Request.Query["spreadSeconds"];
+        if (!StringValues.IsNullOrEmpty(raw))
+        {
+            if (!int.TryParse(raw.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed))
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest; // as the generated binding answered
+                return Task.CompletedTask;
+            }
+
+            spreadSeconds = parsed;
+        }
+
+        if (Denied(context, http) is { } denied)
+        {
+            return denied.ExecuteAsync(context);
+        }
+
+        server.BeginDrain(TimeSpan.FromSeconds(Math.Clamp(spreadSeconds ?? 10, 0, 3600)));
+        return Results.Text($"draining: {server.Connections} client(s) will be moved\n").ExecuteAsync(context);
     }
 
     /// <summary>
