@@ -285,9 +285,13 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
     {
         await foreach (var step in Client.Steps.ReadAllAsync())
         {
+            // When the client took the step (its own clock), not when this loop got to it: the steps
+            // are read on the thread pool, which lags behind the client on a busy machine.
+            var lag = DateTimeOffset.UtcNow - step.At;
+            var at = Stopwatch.GetTimestamp() - (long)(Math.Max(0, lag.TotalSeconds) * Stopwatch.Frequency);
             lock (_lock)
             {
-                _steps.Add((Stopwatch.GetTimestamp(), step));
+                _steps.Add((at, step));
                 if (_steps.Count > 10_000)
                 {
                     _steps.RemoveRange(0, 5_000);
