@@ -200,10 +200,9 @@ public sealed partial class FarmClient
     /// <summary>
     /// True when <paramref name="record"/> (the standby's copy; null: none read yet) is behind what the
     /// application saw of <paramref name="subject"/>: an older epoch, or the same epoch at a lower
-    /// sequence number. The standby's
-    /// server has the copy of a replica, which can lag the server the client was on (one more hop
-    /// from the owner); shown as an image, it would move values back. Then the subject catches up
-    /// on the standby's stream instead (<see cref="StillBehind"/>).
+    /// sequence number. The standby's server has the copy of a replica, which can lag the server the
+    /// client was on (one more hop from the owner); shown as an image, it would move values back.
+    /// Then the subject catches up on the standby's stream instead (<see cref="StillBehind"/>).
     /// </summary>
     private bool CatchUpIfBehind(string subject, RttpMessage? record)
     {
