@@ -63,6 +63,10 @@ internal sealed class ClientBenchFarm : IAsyncDisposable
 
     public string Ip(string id) => _nodes[id].Ip;
 
+    /// <summary>Every process of the farm running now (servers and the DNS system), for <see cref="CpuSample"/>.</summary>
+    public IReadOnlyList<(string Name, ChildProcess Process)> Processes =>
+        [.. _nodes.Values.Where(n => n.Process is not null).Select(n => (n.Id, n.Process!)), .. _dns is null ? [] : new[] { ("dns", _dns) }];
+
     /// <summary>The last lines a server printed (its log), for a report or a diagnosis.</summary>
     public string RecentOutput(string id) => _nodes[id].Process?.RecentOutputText() ?? "";
 

@@ -75,17 +75,31 @@ public static class FailoverBenchmark
         side.Setup.Add($"client: FarmClient, service {ClientBenchFarm.ServiceName} resolved at {farm.DnsEndPoint} (DnsServerResolver), port {ClientBenchFarm.TcpPort}, default selector (power of two choices, active only), default reconnect policy and heartbeat timeout (3 s), standby {settings.Standby.ToString().ToLowerInvariant()}; subscribed to {Subject}");
         await watcher.StartAsync(cancel);
 
+        await WaitReadyAsync(farm, publisher, watcher, settings.Standby != StandbyMode.None, cancel);
+        side.Cpu = await CpuSample.TakeAsync(farm.Processes, TimeSpan.FromSeconds(2), cancel);
+        log("StreamFarm: " + side.Cpu);
         for (var run = 1; run <= settings.Runs; run++)
         {
             await WaitReadyAsync(farm, publisher, watcher, settings.Standby != StandbyMode.None, cancel);
             var victim = watcher.Client.ServerId ?? throw new BenchException("the client has no server");
+            var owner = StreamFarm.Protocol.Ownership.OfTable(watcher.Client.Table)?.OwnerOf(Subject);
             var armed = watcher.Arm(victim);
             armed.KilledAt = farm.Kill(victim);
             FailoverRun result;
             try
             {
                 var first = await armed.Done.Task.WaitAsync(settings.RunTimeout, cancel);
-                result = watcher.Describe(run, armed, first, farm.Ip(victim));
+                double? live = null;
+                try
+                {
+                    live = Stopwatch.GetElapsedTime(armed.KilledAt, await armed.Live.Task.WaitAsync(TimeSpan.FromSeconds(5), cancel)).TotalMilliseconds;
+                }
+                catch (TimeoutException)
+                {
+                    // not live again within 5 s: reported as null
+                }
+
+                result = watcher.Describe(run, armed, first, farm.Ip(victim)) with { Owner = owner, LiveAfter = live };
             }
             catch (TimeoutException)
             {
@@ -94,7 +108,7 @@ public static class FailoverBenchmark
 
             side.Runs.Add(result);
             log(result.Milliseconds is { } ms
-                ? string.Create(CultureInfo.InvariantCulture, $"StreamFarm run {run}: killed {victim}, first {result.FirstKind} from {result.NewServer} after {ms:0.0} ms ({result.Continuity}, {result.Rounds} round(s), missed {result.Missed})")
+                ? string.Create(CultureInfo.InvariantCulture, $"StreamFarm run {run}: killed {victim}{(result.OwnerKilled ? " (the owner)" : "")}, first {result.FirstKind} from {result.NewServer} after {ms:0.0} ms ({result.Continuity}, {result.Rounds} round(s), missed {result.Missed}{(result.WentBack ? ", WENT BACK" : "")}), live after {result.LiveAfter:0.0} ms")
                 : $"StreamFarm run {run}: killed {victim}: FAILED {result.Error}");
 
             await farm.RestartAsync(victim, cancel);
@@ -131,10 +145,12 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
 {
     private readonly List<(long At, ConnectionStep Step)> _steps = [];
     private readonly Dictionary<string, long> _lastN = new(StringComparer.Ordinal);
+    private long _maxN = -1;
     private readonly Lock _lock = new();
     private Task _messages = Task.CompletedTask;
     private Task _stepReader = Task.CompletedTask;
     private Armed? _armed;
+    private Armed? _live;
     private long _received;
 
     public FarmClientWatcher(FarmClient client)
@@ -162,6 +178,7 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
         {
             var armed = new Armed(victim, _lastN.GetValueOrDefault(victim, -1), Stopwatch.GetTimestamp());
             _armed = armed;
+            _live = null;
             return armed;
         }
     }
@@ -192,6 +209,7 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
             FirstKind = first.Kind == RttpMessageKind.Image ? "IMAGE" : first.Kind.ToString().ToUpperInvariant(),
             Continuity = first.Continuity.ToString(),
             Missed = first.N >= 0 && armed.LastNFromVictim >= 0 ? first.N - armed.LastNFromVictim - 1 : null,
+            WentBack = first.N >= 0 && first.N < armed.MaxNBeforeFirst,
             Rounds = steps.Count(s => s.Contains(" Rediscovered:", StringComparison.Ordinal)),
             DnsGaveDead = steps.Count(s => s.Contains(" Resolved: ", StringComparison.Ordinal) && s[(s.IndexOf("-> ", StringComparison.Ordinal) + 3)..].Split(", ").Contains(victimIp)),
             TableChoseDead = steps.Count(s => s.Contains($" Chosen: {armed.Victim}:", StringComparison.Ordinal)),
@@ -241,9 +259,19 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
                         else
                         {
                             _armed = null;
+                            armed.MaxNBeforeFirst = _maxN;
+                            _live = armed;
                             armed.Done.TrySetResult(new First(at, m.Server, m.Message.Kind, m.Continuity, n));
                         }
                     }
+
+                    if (_live is { } waiting && m.Server != waiting.Victim && n > waiting.MaxNBeforeFirst)
+                    {
+                        _live = null;
+                        waiting.Live.TrySetResult(at); // a value the client had not seen: live again
+                    }
+
+                    _maxN = Math.Max(_maxN, n);
                 }
             }
         }
@@ -257,9 +285,13 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
     {
         await foreach (var step in Client.Steps.ReadAllAsync())
         {
+            // When the client took the step (its own clock), not when this loop got to it: the steps
+            // are read on the thread pool, which lags behind the client on a busy machine.
+            var lag = DateTimeOffset.UtcNow - step.At;
+            var at = Stopwatch.GetTimestamp() - (long)(Math.Max(0, lag.TotalSeconds) * Stopwatch.Frequency);
             lock (_lock)
             {
-                _steps.Add((Stopwatch.GetTimestamp(), step));
+                _steps.Add((at, step));
                 if (_steps.Count > 10_000)
                 {
                     _steps.RemoveRange(0, 5_000);
@@ -280,6 +312,12 @@ internal sealed class FarmClientWatcher : IAsyncDisposable
         public long LastNFromVictim { get; set; } = lastN;
 
         public TaskCompletionSource<First> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The highest counter the client had seen (from any server) when the first message from another server came.</summary>
+        public long MaxNBeforeFirst { get; set; } = -1;
+
+        /// <summary>When a message from another server first carried a counter above <see cref="MaxNBeforeFirst"/>.</summary>
+        public TaskCompletionSource<long> Live { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>The first message from another server.</summary>

@@ -46,6 +46,11 @@ public sealed class FailoverReport(FailoverSettings settings, DateTimeOffset sta
             sb.Append(Inv, $"| {Name(side.System)} | {ok.Count}/{side.Runs.Count} | {s.Median:0.0} | {s.P99:0.0} | {s.Min:0.0} | {s.Max:0.0} | {s.Mean:0.0} | {kinds} | {(missed.Count == 0 ? "-" : $"{LatencySummary.Percentile(missed, 50):0}, {missed[^1]:0}")} |\n");
         }
 
+        foreach (var side in Sides.Where(s => s.Cpu is not null))
+        {
+            sb.Append(Inv, $"\n{Name(side.System)}: {side.Cpu}\n");
+        }
+
         var farm = Sides.Find(s => s.System == "streamfarm");
         var nats = Sides.Find(s => s.System == "nats");
         if (farm is not null && nats is not null && nats.Summary.Median > 0)
@@ -74,6 +79,20 @@ public sealed class FailoverReport(FailoverSettings settings, DateTimeOffset sta
                 sb.Append(Inv, $"kill → connection closed {lost.Median:0.0} [{lost.Min:0.0}–{lost.Max:0.0}]; ");
                 sb.Append(Inv, $"closed → DNS answer of the round that worked (retry, jittered pauses, failed rounds) {dns.Median:0.0} [{dns.Min:0.0}–{dns.Max:0.0}]; ");
                 sb.Append(Inv, $"that answer → image (first server, table, choice, move, SUB, IMAGE) {rest.Median:0.0} [{rest.Min:0.0}–{rest.Max:0.0}].\n");
+            }
+
+            sb.Append("\nBy kill (first = first message from another server; live = first value the client had not seen):\n\n");
+            sb.Append("| kills | runs | first: median | p90 | p99 | max | live: median | p90 | max | went back |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var (what, runs) in new[] { ("all", ok), ("of the subject's owner", ok.Where(r => r.OwnerKilled).ToList()), ("of another server", ok.Where(r => !r.OwnerKilled).ToList()) })
+            {
+                if (runs.Count == 0)
+                {
+                    continue;
+                }
+
+                var first = LatencySummary.Of(runs.Select(r => r.Milliseconds!.Value));
+                var live = LatencySummary.Of(runs.Where(r => r.LiveAfter is not null).Select(r => r.LiveAfter!.Value));
+                sb.Append(Inv, $"| {what} | {runs.Count} | {first.Median:0.0} | {first.P90:0.0} | {first.P99:0.0} | {first.Max:0.0} | {live.Median:0.0} | {live.P90:0.0} | {live.Max:0.0} | {runs.Count(r => r.WentBack)} |\n");
             }
 
             AppendSteps(sb, ok);

@@ -24,6 +24,18 @@ public sealed record FailoverRun
     /// <summary>Publisher counter of that first message minus the last one received before, minus 1: messages the client never saw (an image carries the state, so StreamFarm loses values only, not state).</summary>
     public long? Missed { get; init; }
 
+    /// <summary>StreamFarm: the subject's owner in the client's farm table just before the kill (by rendezvous hashing over the table's owners); null when the table names none.</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>StreamFarm: the killed server was the subject's owner (its live updates follow only once the farm has a new owner).</summary>
+    public bool OwnerKilled => Owner is not null && Owner == Killed;
+
+    /// <summary>StreamFarm: the publisher counter of the first message was below the last one the client had seen: a value went back (must never happen).</summary>
+    public bool WentBack { get; init; }
+
+    /// <summary>StreamFarm: milliseconds from the kill until the first message from another server whose counter is above every one seen before the kill (the data is live again); null if none came within the run's wait.</summary>
+    public double? LiveAfter { get; init; }
+
     /// <summary>StreamFarm: rounds of rediscovery the client needed (each a DNS query after a jittered pause).</summary>
     public int Rounds { get; init; }
 
@@ -62,6 +74,9 @@ public sealed record FailoverSide
     public List<string> Setup { get; init; } = [];
 
     public List<FailoverRun> Runs { get; init; } = [];
+
+    /// <summary>CPU of the bench process and of each server over 2 s at rest before the first kill, and the load average (<see cref="CpuSample"/>).</summary>
+    public string? Cpu { get; set; }
 
     /// <summary>Messages per second the publisher actually sent (to each server).</summary>
     public double PublishRate { get; set; }

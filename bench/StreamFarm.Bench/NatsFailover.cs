@@ -82,6 +82,9 @@ internal static class NatsFailover
             metronome.Start();
             try
             {
+                await WaitReadyAsync(cancel);
+                side.Cpu = await CpuSample.TakeAsync([(names[0], servers[0]!), (names[1], servers[1]!)], TimeSpan.FromSeconds(2), cancel);
+                log("NATS: " + side.Cpu);
                 for (var run = 1; run <= settings.Runs; run++)
                 {
                     var on = await WaitReadyAsync(cancel);

@@ -425,6 +425,7 @@ public sealed partial class FarmClient
             subjects = [.. _subjects];
             _resubscribed.Clear();
             _resubscribed.UnionWith(subjects);
+            _catchingUp.Clear(); // a new server's images are the owner's (a replica asks it first)
         }
 
         Volatile.Write(ref _connection, connection);
@@ -484,6 +485,8 @@ public sealed partial class FarmClient
                     case RttpMessageKind.Error when m.Error == RttpErrorCode.Unavailable:
                         NoteUnavailable(m, connection.ServerId);
                         break;
+                    case RttpMessageKind.Image or RttpMessageKind.Update when StillBehind(m):
+                        continue; // a standby's stream catching up with what the application saw
                 }
 
                 await DeliverAsync(Label(m, connection.ServerId), watch.Token);

@@ -140,16 +140,34 @@ public sealed partial class FarmClient
         var subjects = Adopt(connection);
         var missing = new List<string>();
         var images = 0;
+        var behind = 0;
         foreach (var subject in subjects)
         {
-            if (standby.Records.TryGetValue(subject, out var record))
+            if (standby.Records.TryGetValue(subject, out var record) && !CatchUpIfBehind(subject, record))
             {
                 images++;
                 await DeliverAsync(Label(record, connection.ServerId), cancel);
             }
+            else if (record is not null)
+            {
+                behind++;
+            }
             else if (!standby.Subscribed.Contains(subject))
             {
                 missing.Add(subject);
+            }
+            else
+            {
+                // Subscribed, but its image not read yet (still on the connection, or on its way
+                // from the owner): what comes is let through only past what the application saw.
+                CatchUpIfBehind(subject, null);
+            }
+
+            // The standby's server said the subject's data may be out of date (its owner or route
+            // is gone) and has not said OK since: the application hears it with the image, not later.
+            if (standby.Stale.TryGetValue(subject, out var stale))
+            {
+                await DeliverAsync(Label(stale, connection.ServerId), cancel);
             }
         }
 
@@ -160,7 +178,7 @@ public sealed partial class FarmClient
                 await connection.SubscribeAsync(missing, cancel);
             }
 
-            Step(StepKind.Subscribed, $"{subjects.Count} subscription(s) on {connection.ServerId} ({images} image(s) from the standby's copy, {missing.Count} subscribed now)");
+            Step(StepKind.Subscribed, $"{subjects.Count} subscription(s) on {connection.ServerId} ({images} image(s) from the standby's copy, {(behind > 0 ? $"{behind} copy(ies) behind what the application saw, withheld until the stream passes it, " : "")}{missing.Count} subscribed now)");
         }
         catch (Exception ex) when (ex is RttpConnectionException or IOException or ObjectDisposedException)
         {
@@ -170,6 +188,69 @@ public sealed partial class FarmClient
         Served(connection, moved: false);
         _firstConnect.TrySetResult();
         PumpAll();
+    }
+
+    /// <summary>
+    /// Subjects whose standby copy was behind what the application had already seen when the
+    /// standby took over, with that position: the standby's stream is let through only from the
+    /// first message past it (Protocol I2: a value never goes back).
+    /// </summary>
+    private readonly Dictionary<string, (ulong Epoch, ulong Seq)> _catchingUp = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// True when <paramref name="record"/> (the standby's copy; null: none read yet) is behind what the
+    /// application saw of <paramref name="subject"/>: an older epoch, or the same epoch at a lower
+    /// sequence number. The standby's server has the copy of a replica, which can lag the server the
+    /// client was on (one more hop from the owner); shown as an image, it would move values back.
+    /// Then the subject catches up on the standby's stream instead (<see cref="StillBehind"/>).
+    /// </summary>
+    private bool CatchUpIfBehind(string subject, RttpMessage? record)
+    {
+        lock (_lock)
+        {
+            if (_positions.TryGetValue(subject, out var seen) && (record is null || record.Epoch < seen.Epoch || (record.Epoch == seen.Epoch && record.Seq < seen.Seq)))
+            {
+                _catchingUp[subject] = seen;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// For a subject catching up (<see cref="CatchUpIfBehind"/>): true for a message the application
+    /// has seen already (an older epoch, an update at or below the position seen, an image below
+    /// it), to be dropped; the first message past it ends the catch-up. Within one epoch the stream
+    /// carries every update in order (I1), so the first update let through follows the last one seen.
+    /// </summary>
+    private bool StillBehind(RttpMessage m)
+    {
+        if (m.Kind is not (RttpMessageKind.Image or RttpMessageKind.Update))
+        {
+            return false;
+        }
+
+        lock (_lock)
+        {
+            if (_catchingUp.Count == 0 || !_catchingUp.TryGetValue(m.Subject, out var seen))
+            {
+                return false;
+            }
+
+            if (m.Epoch < seen.Epoch || (m.Epoch == seen.Epoch && (m.Kind == RttpMessageKind.Update ? m.Seq <= seen.Seq : m.Seq < seen.Seq)))
+            {
+                return true;
+            }
+
+            _catchingUp.Remove(m.Subject);
+            if (m.Kind == RttpMessageKind.Update)
+            {
+                _resubscribed.Remove(m.Subject); // the stream goes on where the application was: no image to label
+            }
+
+            return false;
+        }
     }
 
     /// <summary>A standby connection and the loop that reads it: a hot one keeps each subject's record, a warm one drops everything.</summary>
@@ -191,6 +272,9 @@ public sealed partial class FarmClient
 
         /// <summary>Each subject's record as the standby server sent it (an image with the latest fields); only read once the loop stopped.</summary>
         public Dictionary<string, RttpMessage> Records { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Each subject whose last status from the standby server (since its last image) is STALE, with that status line; only read once the loop stopped.</summary>
+        public Dictionary<string, RttpMessage> Stale { get; } = new(StringComparer.Ordinal);
 
         /// <summary>Subjects subscribed on the standby (hot).</summary>
         public HashSet<string> Subscribed { get; } = new(StringComparer.Ordinal);
@@ -229,6 +313,7 @@ public sealed partial class FarmClient
                 foreach (var s in removed)
                 {
                     Records.Remove(s);
+                    Stale.Remove(s);
                 }
             }
         }
@@ -246,7 +331,7 @@ public sealed partial class FarmClient
             {
                 await foreach (var m in Connection.Messages.ReadAllAsync(_reading.Token))
                 {
-                    if (_hot && m.Kind is RttpMessageKind.Image or RttpMessageKind.Update)
+                    if (_hot && m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
                     {
                         lock (Records)
                         {
@@ -263,9 +348,22 @@ public sealed partial class FarmClient
 
         private void Keep(RttpMessage m)
         {
-            if (m.Kind == RttpMessageKind.Image)
+            if (m.Kind == RttpMessageKind.Status)
+            {
+                // STALE holds until the server says OK or sends an image (a new owner's history).
+                if (m.Status == StreamFarm.Protocol.SubjectStatus.Stale)
+                {
+                    Stale[m.Subject] = m;
+                }
+                else if (m.Status == StreamFarm.Protocol.SubjectStatus.Ok)
+                {
+                    Stale.Remove(m.Subject);
+                }
+            }
+            else if (m.Kind == RttpMessageKind.Image)
             {
                 Records[m.Subject] = m with { Merged = 1 };
+                Stale.Remove(m.Subject);
             }
             else if (Records.TryGetValue(m.Subject, out var record) && Conflation.Instance.Merge(record, m) is { } merged)
             {

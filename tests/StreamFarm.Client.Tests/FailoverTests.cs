@@ -250,4 +250,101 @@ public sealed class FailoverTests
             await s2.DisposeAsync();
         }
     }
+    [Fact]
+    public async Task HotStandby_ACopyBehindWhatTheApplicationSaw_IsWithheld_AndItsStreamGoesOnPastIt()
+    {
+        var (f1, f2) = await StartAsync(17447);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17447, standby: StandbyMode.Hot));
+        var start = watch.StartAsync("/FO/b");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/b", await onF1.NextAsync());
+
+        // The standby's server is a hop further from the owner: its copy is at seq 10...
+        var standby = await f2.NextAsync();
+        Assert.Equal("SUB /FO/b", await standby.NextAsync());
+        await standby.SendAsync("IMAGE /FO/b 5 10 a=1\n");
+
+        // ...while the application already saw seq 11 from f1.
+        await onF1.SendAsync("IMAGE /FO/b 5 9 a=0\nUPDATE /FO/b 5 10 a=1\nUPDATE /FO/b 5 11 a=2\n");
+        await watch.MessageAsync(0, m => m.Message.Seq == 11, "seq 11 from f1");
+        await Eventually.TrueAsync(() => watch.Client.StandbyServerId == "f2", () => "the standby is ready");
+
+        var before = watch.Steps.Count;
+        var messages = watch.Messages.Count;
+        f1.StopListening();
+        onF1.Dispose();
+        await watch.StepsInOrderAsync(before, (StepKind.Lost, Has("server f1 ")), (StepKind.Moved, Has("moved to the standby f2")), (StepKind.Subscribed, Has("on f2")));
+
+        // The standby's stream catches up: seq 11 (seen already) is dropped, seq 12 goes on from where the application was.
+        await standby.SendAsync("UPDATE /FO/b 5 11 a=2\nUPDATE /FO/b 5 12 a=3\n");
+        var next = await watch.MessageAsync(messages, m => m.Server == "f2", "a message from f2");
+        Assert.Equal((RttpMessageKind.Update, 12UL, Continuity.Continuous), (next.Message.Kind, next.Message.Seq, next.Continuity));
+        Assert.Equal(["a=3"], next.Message.Fields.Select(f => $"{f.Key}={f.Value}"));
+
+        // A value never went back: every message of the subject has a seq at least as high as the one before it.
+        var seqs = watch.Messages.Where(m => m.Message.Subject == "/FO/b" && m.Message.Kind is RttpMessageKind.Image or RttpMessageKind.Update).Select(m => m.Message.Seq).ToList();
+        Assert.Equal(seqs.Order(), seqs);
+    }
+
+    [Fact]
+    public async Task HotStandby_ACopyOfAnOlderEpoch_IsWithheld_UntilTheStandbysServerHasTheNewHistory()
+    {
+        var (f1, f2) = await StartAsync(17448);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17448, standby: StandbyMode.Hot));
+        var start = watch.StartAsync("/FO/e");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/e", await onF1.NextAsync());
+        var standby = await f2.NextAsync();
+        Assert.Equal("SUB /FO/e", await standby.NextAsync());
+
+        // f1 already shows the new owner's history (epoch 7); the standby's server still the old one (epoch 5).
+        await standby.SendAsync("IMAGE /FO/e 5 40 a=old\n");
+        await onF1.SendAsync("IMAGE /FO/e 7 1 a=new\n");
+        await watch.MessageAsync(0, m => m.Message.Epoch == 7, "epoch 7 from f1");
+        await Eventually.TrueAsync(() => watch.Client.StandbyServerId == "f2", () => "the standby is ready");
+
+        var messages = watch.Messages.Count;
+        f1.StopListening();
+        onF1.Dispose();
+        await watch.StepsInOrderAsync(0, (StepKind.Moved, Has("moved to the standby f2")));
+        await standby.SendAsync("UPDATE /FO/e 5 41 a=older\nIMAGE /FO/e 7 2 a=newer\n");
+        var next = await watch.MessageAsync(messages, m => m.Server == "f2", "a message from f2");
+        Assert.Equal((RttpMessageKind.Image, 7UL, 2UL, Continuity.Gap), (next.Message.Kind, next.Message.Epoch, next.Message.Seq, next.Continuity));
+        Assert.DoesNotContain(watch.Messages, m => m.Message.Epoch == 5);
+    }
+
+    [Fact]
+    public async Task HotStandby_AStaleStatusOfTheStandbysServer_ReachesTheApplication_WithTheImage()
+    {
+        var (f1, f2) = await StartAsync(17449);
+        await using var s1 = f1;
+        await using var s2 = f2;
+        await using var watch = new ClientWatch(Options(17449, standby: StandbyMode.Hot));
+        var start = watch.StartAsync("/FO/s");
+        var onF1 = await f1.NextAsync();
+        await start;
+        Assert.Equal("SUB /FO/s", await onF1.NextAsync());
+        await onF1.SendAsync("IMAGE /FO/s 5 3 a=1\n");
+        await watch.MessageAsync(0, m => m.Message.Seq == 3, "seq 3 from f1");
+
+        // The standby's server lost the subject's owner: its copy may be out of date.
+        var standby = await f2.NextAsync();
+        Assert.Equal("SUB /FO/s", await standby.NextAsync());
+        await standby.SendAsync("IMAGE /FO/s 5 3 a=1\nSTATUS /FO/s STALE\n");
+        await Eventually.TrueAsync(() => watch.Client.StandbyServerId == "f2", () => "the standby is ready");
+
+        var messages = watch.Messages.Count;
+        f1.StopListening();
+        onF1.Dispose();
+        var image = await watch.MessageAsync(messages, m => m.Server == "f2", "the image from f2");
+        Assert.Equal((RttpMessageKind.Image, Continuity.Resumed), (image.Message.Kind, image.Continuity));
+        var status = await watch.MessageAsync(messages, m => m.Server == "f2" && m.Message.Kind == RttpMessageKind.Status, "a status from f2");
+        Assert.Equal(StreamFarm.Protocol.SubjectStatus.Stale, status.Message.Status);
+    }
 }
