@@ -121,7 +121,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
 
             var self = RttpServer.SelfRecord(options, gossip.LocalAddress, time);
-            membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, time, new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
+            membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, TickThread.For(time), new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
         }
 
         // The empty builder: no configuration files, no environment variables, no content root.
@@ -174,27 +174,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
 
         RttpServer? server = null; // built below; Kestrel calls the connection middleware only once it runs
-        if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
-        {
-            // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
-            var rate = options.Limits.HttpRequestsPerSecondPerAddress;
-            builder.Services.AddRateLimiter(o =>
-            {
-                o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-                o.GlobalLimiter = System.Threading.RateLimiting.PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
-                    System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
-                        AddressLimiter.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None),
-                        _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
-                        {
-                            TokenLimit = 2 * rate,
-                            TokensPerPeriod = rate,
-                            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                            QueueLimit = 0,
-                            AutoReplenishment = true,
-                        }));
-            });
-        }
-
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -258,7 +237,18 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         server = app.Services.GetRequiredService<RttpServer>();
         if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
         {
-            app.UseRateLimiter();
+            // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
+            var limiter = new HttpRateLimiter(options.Limits.HttpRequestsPerSecondPerAddress, time);
+            app.Use(async (context, next) =>
+            {
+                if (!limiter.TryTake(context.Connection.RemoteIpAddress))
+                {
+                    context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                    return;
+                }
+
+                await next(context);
+            });
         }
 
         HttpEndpoints.Map(app, server, new ServerMetrics(server, membership).Registry);
