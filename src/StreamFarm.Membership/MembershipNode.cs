@@ -119,16 +119,16 @@ public sealed partial class MembershipNode : IDisposable
     {
         lock (_lock)
         {
+            // Gossip, reap and join run only while they have work (a broadcast queued, a dead member
+            // to forget, no farm to be part of): a member at rest wakes for its probe and little else.
+            // When they run, they tick at the same moments as if they always ran (see OnDemandTimer).
             Every(_options.ProbeInterval, ProbeTick);
-            Every(_options.PushPullInterval, PushPullTick);
-
-            // The others run only while they have work (a broadcast queued, a dead member to forget,
-            // no farm to be part of): a member at rest wakes for its probe and little else.
             _gossipTimer = Idle(_options.GossipInterval, GossipTick);
+            Every(_options.PushPullInterval, PushPullTick);
             _reapTimer = Idle(TimeSpan.FromMilliseconds(Math.Max(50, _options.ProbeInterval.TotalMilliseconds)), ReapTick);
-            _joinTimer = Idle(_options.JoinRetryInterval, JoinTick);
             if (_seeds.Count > 0)
             {
+                _joinTimer = Idle(_options.JoinRetryInterval, JoinTick);
                 JoinTick();
             }
 
@@ -208,20 +208,20 @@ public sealed partial class MembershipNode : IDisposable
         _timers.Add(_time.CreateTimer(_ => Locked(tick), null, phase, period));
     }
 
-    /// <summary>A periodic timer that starts disarmed (see <see cref="OnDemandTimer"/>).</summary>
+    /// <summary>A periodic timer that starts disarmed, with a random phase as <see cref="Every"/> (see <see cref="OnDemandTimer"/>).</summary>
     private OnDemandTimer Idle(TimeSpan period, Action tick)
     {
+        var phase = TimeSpan.FromMilliseconds(_random.NextDouble() * period.TotalMilliseconds);
         var timer = _time.CreateTimer(_ => Locked(tick), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _timers.Add(timer);
-        return new OnDemandTimer(timer, period);
+        return new OnDemandTimer(timer, _time, _time.GetTimestamp(), phase, period);
     }
 
-    /// <summary>Random phase, as <see cref="Every"/>: a first tick within one period, members not in lock-step.</summary>
     private void Arm(OnDemandTimer? timer)
     {
         if (timer is { Armed: false } && !_stopped)
         {
-            timer.Arm(TimeSpan.FromMilliseconds(_random.NextDouble() * timer.Period.TotalMilliseconds));
+            timer.Arm();
         }
     }
 
@@ -437,18 +437,29 @@ public sealed partial class MembershipNode : IDisposable
 
     /// <summary>
     /// A periodic timer that runs only while armed: a member at rest does not wake for work it does
-    /// not have (each wake-up of an idle process costs the timer thread, a thread-pool worker and
-    /// the scheduler far more than the check itself). Used under the node's lock; a tick already
-    /// queued when it is disarmed still runs, so ticks must be harmless when there is nothing to do.
+    /// not have (each wake-up of an idle process costs far more than the check itself). Armed, it
+    /// ticks on the grid it would have ticked on had it run all along (created at
+    /// <c>origin</c>, first due after <c>phase</c>, then every <c>period</c>), so the protocol acts
+    /// at the same moments as with an always-running timer whose empty ticks did nothing. Used under
+    /// the node's lock; a tick already queued when it is disarmed still runs, so ticks must be
+    /// harmless when there is nothing to do.
     /// </summary>
-    private sealed class OnDemandTimer(ITimer timer, TimeSpan period)
+    private sealed class OnDemandTimer(ITimer timer, TimeProvider time, long origin, TimeSpan phase, TimeSpan period)
     {
-        public TimeSpan Period => period;
-
         public bool Armed { get; private set; }
 
-        public void Arm(TimeSpan due)
+        public void Arm()
         {
+            // The next point of the grid strictly after now (a due time of zero could fire the tick
+            // inside this call, under the caller's feet).
+            var elapsed = time.GetElapsedTime(origin);
+            var k = elapsed < phase ? 0 : ((elapsed - phase).Ticks / period.Ticks) + 1;
+            var due = phase + TimeSpan.FromTicks(k * period.Ticks) - elapsed;
+            if (due <= TimeSpan.Zero)
+            {
+                due += period;
+            }
+
             Armed = true;
             timer.Change(due, period);
         }
