@@ -17,6 +17,7 @@ internal static class MembershipBenchCommand
         var sizes = new Option<string>("--sizes") { Description = "farm sizes (processes per farm), comma-separated", DefaultValueFactory = _ => "3,10" };
         var systems = new Option<string>("--systems") { Description = "lan, local (StreamFarm presets) and serf, comma-separated", DefaultValueFactory = _ => "lan,local,serf" };
         var rest = new Option<double>("--rest") { Description = "seconds over which traffic at rest is measured", DefaultValueFactory = _ => 10 };
+        var restAfter = new Option<double>("--rest-after") { Description = "traffic at rest is measured no sooner than this many seconds after the processes started (the .NET build recompiles hot code in its first seconds)", DefaultValueFactory = _ => 12 };
         var poll = new Option<int>("--poll-ms") { Description = "milliseconds between two polls of a member's view", DefaultValueFactory = _ => 20 };
         var faultsFrom = new Option<int>("--faults-from") { Description = "farms of at least this size also get the SIGSTOP and CPU-saturation phases (0: none)", DefaultValueFactory = _ => 10 };
         var hogs = new Option<int>("--hogs") { Description = "busy loops sharing the saturated member's core", DefaultValueFactory = _ => 4 };
@@ -24,16 +25,18 @@ internal static class MembershipBenchCommand
         var json = new Option<bool>("--json") { Description = "print the report as JSON instead of Markdown" };
         var command = new Command("membership", "N StreamFarm servers (presets lan and local) against N serf agents: join, status change, kill -9 detection, traffic at rest, false deaths")
         {
-            sizes, systems, rest, poll, faultsFrom, hogs, serf, json,
+            sizes, systems, rest, restAfter, poll, faultsFrom, hogs, serf, json,
         };
         command.SetAction(async (p, cancel) =>
         {
             var restSeconds = p.GetValue(rest);
+            var restAfterSeconds = p.GetValue(restAfter);
             var settings = new MembershipSettings
             {
                 Sizes = BenchCommand.ParseList(p.GetValue(sizes), "--sizes"),
                 Systems = [.. (p.GetValue(systems) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())],
                 Rest = double.IsFinite(restSeconds) && restSeconds is > 0 and <= 3600 ? TimeSpan.FromSeconds(restSeconds) : throw new CliError("--rest must be between 0 and 3600 seconds", ExitCodes.Usage),
+                MinUptime = double.IsFinite(restAfterSeconds) && restAfterSeconds is >= 0 and <= 3600 ? TimeSpan.FromSeconds(restAfterSeconds) : throw new CliError("--rest-after must be between 0 and 3600 seconds", ExitCodes.Usage),
                 PollInterval = TimeSpan.FromMilliseconds(p.GetValue(poll)),
                 FaultsFromSize = p.GetValue(faultsFrom) is > 0 and var f ? f : int.MaxValue,
                 Hogs = p.GetValue(hogs),

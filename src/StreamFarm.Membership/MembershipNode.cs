@@ -24,6 +24,9 @@ public sealed partial class MembershipNode : IDisposable
     private readonly BroadcastQueue _broadcasts = new();
     private readonly Awareness _awareness;
     private readonly List<ITimer> _timers = [];
+    private OnDemandTimer? _gossipTimer;
+    private OnDemandTimer? _reapTimer;
+    private OnDemandTimer? _joinTimer;
     private MemberInfo _self;
     private FarmSnapshot _snapshot = FarmSnapshot.Empty;
     private bool _joined;
@@ -116,16 +119,21 @@ public sealed partial class MembershipNode : IDisposable
     {
         lock (_lock)
         {
-            Publish();
+            // Gossip, reap and join run only while they have work (a broadcast queued, a dead member
+            // to forget, no farm to be part of): a member at rest wakes for its probe and little else.
+            // When they run, they tick at the same moments as if they always ran (see OnDemandTimer).
             Every(_options.ProbeInterval, ProbeTick);
-            Every(_options.GossipInterval, GossipTick);
+            _gossipTimer = Idle(_options.GossipInterval, GossipTick);
             Every(_options.PushPullInterval, PushPullTick);
-            Every(TimeSpan.FromMilliseconds(Math.Max(50, _options.ProbeInterval.TotalMilliseconds)), ReapTick);
+            _reapTimer = Idle(TimeSpan.FromMilliseconds(Math.Max(50, _options.ProbeInterval.TotalMilliseconds)), ReapTick);
             if (_seeds.Count > 0)
             {
+                _joinTimer = Idle(_options.JoinRetryInterval, JoinTick);
                 JoinTick();
-                Every(_options.JoinRetryInterval, JoinTick);
             }
+
+            Publish();
+            ArmGossip();
         }
     }
 
@@ -200,6 +208,52 @@ public sealed partial class MembershipNode : IDisposable
         _timers.Add(_time.CreateTimer(_ => Locked(tick), null, phase, period));
     }
 
+    /// <summary>A periodic timer that starts disarmed, with a random phase as <see cref="Every"/> (see <see cref="OnDemandTimer"/>).</summary>
+    private OnDemandTimer Idle(TimeSpan period, Action tick)
+    {
+        var phase = TimeSpan.FromMilliseconds(_random.NextDouble() * period.TotalMilliseconds);
+        var timer = _time.CreateTimer(_ => Locked(tick), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timers.Add(timer);
+        return new OnDemandTimer(timer, _time, _time.GetTimestamp(), phase, period);
+    }
+
+    private void Arm(OnDemandTimer? timer)
+    {
+        if (timer is { Armed: false } && !_stopped)
+        {
+            timer.Arm();
+        }
+    }
+
+    private void ArmGossip()
+    {
+        if (_broadcasts.Count > 0)
+        {
+            Arm(_gossipTimer);
+        }
+    }
+
+    /// <summary>
+    /// Arms or disarms the timers that have work only in some states: forgetting dead and left
+    /// members, and joining (no seed has answered, or this member finds itself alone). Called on
+    /// every change of the table (from <see cref="Publish"/>); each tick disarms its own timer once
+    /// it has nothing left to do.
+    /// </summary>
+    private void MaintainTimers()
+    {
+        if (_members.Values.Any(e => e.Info.Liveness is Liveness.Dead or Liveness.Left && e.Info.Id != _self.Id))
+        {
+            Arm(_reapTimer);
+        }
+
+        if (NeedsJoin)
+        {
+            Arm(_joinTimer);
+        }
+    }
+
+    private bool NeedsJoin => _seeds.Count > 0 && !(_joined && LiveCount > 1);
+
     private void After(TimeSpan due, Action action) =>
         _timers.Add(_time.CreateTimer(_ => Locked(action), null, due, Timeout.InfiniteTimeSpan));
 
@@ -216,7 +270,11 @@ public sealed partial class MembershipNode : IDisposable
 
     private int LiveCount => _members.Values.Count(e => e.Info.Liveness is Liveness.Alive or Liveness.Suspect);
 
-    private void Broadcast(string memberId, Message message) => _broadcasts.Enqueue(memberId, MessageCodec.Encode(message));
+    private void Broadcast(string memberId, Message message)
+    {
+        _broadcasts.Enqueue(memberId, MessageCodec.Encode(message));
+        ArmGossip();
+    }
 
     /// <summary>Sends one datagram: the message plus as many broadcasts as fit.</summary>
     private void Send(string to, Message? message)
@@ -255,6 +313,7 @@ public sealed partial class MembershipNode : IDisposable
     {
         if (_broadcasts.Count == 0)
         {
+            _gossipTimer?.Disarm(); // re-armed by the next broadcast
             return;
         }
 
@@ -298,10 +357,13 @@ public sealed partial class MembershipNode : IDisposable
     /// <summary>Joins through the seeds until one answers, and again whenever this member finds itself alone.</summary>
     private void JoinTick()
     {
-        if (_joined && LiveCount > 1)
+        if (!NeedsJoin)
         {
+            _joinTimer?.Disarm(); // re-armed when this member finds itself alone (MaintainTimers)
             return;
         }
+
+        Arm(_joinTimer);
 
         foreach (var seed in _seeds)
         {
@@ -326,6 +388,11 @@ public sealed partial class MembershipNode : IDisposable
         {
             Publish();
         }
+
+        if (!_members.Values.Any(e => e.Info.Liveness is Liveness.Dead or Liveness.Left && e.Info.Id != _self.Id))
+        {
+            _reapTimer?.Disarm(); // re-armed by the next death or departure (MaintainTimers)
+        }
     }
 
     // A member that left on purpose is gone promptly; a dead one stays visible a while (operators
@@ -336,6 +403,7 @@ public sealed partial class MembershipNode : IDisposable
     /// <summary>Recomputes the farm table and raises <see cref="Changed"/> if it differs.</summary>
     private void Publish()
     {
+        MaintainTimers();
         var rows = _members.Values
             .Where(e => !e.Info.Observer)
             .OrderBy(e => e.Info.Id, StringComparer.Ordinal)
@@ -365,6 +433,45 @@ public sealed partial class MembershipNode : IDisposable
         var next = new FarmSnapshot(previous.Version + 1, rows);
         Volatile.Write(ref _snapshot, next);
         Changed?.Invoke(previous, next);
+    }
+
+    /// <summary>
+    /// A periodic timer that runs only while armed: a member at rest does not wake for work it does
+    /// not have (each wake-up of an idle process costs far more than the check itself). Armed, it
+    /// ticks on the grid it would have ticked on had it run all along (created at
+    /// <c>origin</c>, first due after <c>phase</c>, then every <c>period</c>), so the protocol acts
+    /// at the same moments as with an always-running timer whose empty ticks did nothing. Used under
+    /// the node's lock; a tick already queued when it is disarmed still runs, so ticks must be
+    /// harmless when there is nothing to do.
+    /// </summary>
+    private sealed class OnDemandTimer(ITimer timer, TimeProvider time, long origin, TimeSpan phase, TimeSpan period)
+    {
+        public bool Armed { get; private set; }
+
+        public void Arm()
+        {
+            // The next point of the grid strictly after now (a due time of zero could fire the tick
+            // inside this call, under the caller's feet).
+            var elapsed = time.GetElapsedTime(origin);
+            var k = elapsed < phase ? 0 : ((elapsed - phase).Ticks / period.Ticks) + 1;
+            var due = phase + TimeSpan.FromTicks(k * period.Ticks) - elapsed;
+            if (due <= TimeSpan.Zero)
+            {
+                due += period;
+            }
+
+            Armed = true;
+            timer.Change(due, period);
+        }
+
+        public void Disarm()
+        {
+            if (Armed)
+            {
+                Armed = false;
+                timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
     }
 
     private sealed class MemberEntry(MemberInfo info, long since)

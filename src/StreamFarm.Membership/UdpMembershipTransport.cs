@@ -68,7 +68,26 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     {
         _onPacket = onPacket;
         _onStream = onStream;
-        _loops.Add(Task.Run(ReceiveLoopAsync));
+        // Datagrams are read by a thread of their own, blocked in recvfrom. An asynchronous receive
+        // would register the socket with the runtime's epoll thread, and then every datagram *sent*
+        // (a UDP socket turns writable again as each one leaves) wakes that thread and a thread-pool
+        // worker for nothing, and every datagram received takes two thread hops before it is read:
+        // at rest, most of what a member did. Disposing the socket ends the blocked receive.
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoop();
+                received.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                received.TrySetException(ex);
+            }
+        })
+        { IsBackground = true, Name = "Gossip UDP" }.Start();
+        _loops.Add(received.Task);
         _loops.Add(Task.Run(AcceptLoopAsync));
         for (var i = 0; i < StreamSenders; i++)
         {
@@ -113,28 +132,28 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
         _stop.Dispose();
     }
 
-    private async Task ReceiveLoopAsync()
+    private void ReceiveLoop()
     {
         var buffer = new byte[65536];
         EndPoint any = new IPEndPoint(_udp.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult r;
+            int n;
+            var from = any;
             try
             {
-                r = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token);
+                n = _udp.ReceiveFrom(buffer, SocketFlags.None, ref from);
             }
-            catch (SocketException)
+            catch (SocketException) when (!_stop.IsCancellationRequested)
             {
                 continue; // ICMP port unreachable from an earlier send, and the like
             }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
-                return;
+                return; // disposed: stopping
             }
 
-            var from = (IPEndPoint)r.RemoteEndPoint;
-            _onPacket!(from.ToString(), buffer.AsSpan(0, r.ReceivedBytes).ToArray());
+            _onPacket!(((IPEndPoint)from).ToString(), buffer.AsSpan(0, n).ToArray());
         }
     }
 
@@ -244,10 +263,11 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
             }
 
             await s.ConnectAsync(endpoint, timeout.Token);
-            var header = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(header, (uint)data.Length);
-            await s.SendAsync(header, SocketFlags.None, timeout.Token);
-            await s.SendAsync(data, SocketFlags.None, timeout.Token);
+            // Length and message in one write (one segment when it fits), the FIN right after.
+            var framed = new byte[4 + data.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(framed, (uint)data.Length);
+            data.CopyTo(framed, 4);
+            await s.SendAsync(framed, SocketFlags.None, timeout.Token);
             s.Shutdown(SocketShutdown.Send);
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)

@@ -83,7 +83,7 @@ public sealed partial class RttpServer : IDisposable
             var self = SelfRecord(options, transport.LocalAddress, time);
 
             // Membership draws only under its own lock: a generator of its own, seeded from the context's.
-            Membership = new MembershipNode(self, options.Farm.MembershipOptions, transport, time, new Random(context.Random.Next()), options.Farm.Keyring(), options.Farm.SeedAddresses);
+            Membership = new MembershipNode(self, options.Farm.MembershipOptions, transport, TickThread.For(time), new Random(context.Random.Next()), options.Farm.Keyring(), options.Farm.SeedAddresses);
             var node = Membership;
             farm = _ => new MembershipFarmView(node);
         }
@@ -96,7 +96,7 @@ public sealed partial class RttpServer : IDisposable
         }
 
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(options.Limits.PingInterval.TotalMilliseconds / 4, 10, 250));
-        _housekeeping = time.CreateTimer(_ => Housekeep(), null, tick, tick);
+        _housekeeping = TickThread.For(time).CreateTimer(_ => Housekeep(), null, tick, tick); // on the tick thread: one wake-up per tick, not three
     }
 
     /// <summary>Time, chance, outbound connections and logging this server was built with.</summary>
@@ -224,6 +224,18 @@ public sealed partial class RttpServer : IDisposable
 
     /// <summary>Raised when <see cref="IsRejoining"/> changes.</summary>
     public event Action? RejoiningChanged;
+
+    /// <summary>
+    /// Raised when <see cref="SelfMember"/> may have changed (a client welcomed or gone, draining,
+    /// stopping, re-joining), so the farm status is published at once rather than found by polling.
+    /// Handlers must be quick.
+    /// </summary>
+    internal event Action? StatusMayHaveChanged;
+
+    /// <summary>Raised on the housekeeping tick (four times a second by default), for checks that need no timer of their own.</summary>
+    internal event Action? Housekept;
+
+    internal void AnnounceStatusChange() => StatusMayHaveChanged?.Invoke();
 
     /// <summary>True when this process was silent longer than <see cref="Subjects.RecordClock.StaleInputLimit"/> (paused, or starved) since <paramref name="stalls"/> was read.</summary>
     internal bool WasStalledSince(long stalls)
@@ -373,6 +385,11 @@ public sealed partial class RttpServer : IDisposable
         finally
         {
             _sessions.TryRemove(id, out _);
+            if (session.IsWelcomed && !session.IsRoute)
+            {
+                AnnounceStatusChange(); // one user fewer
+            }
+
             Interlocked.Add(ref _conflationsClosed, session.Outbound.Conflations);
             Log.SessionEnded(_log, id, remote, session.CloseReason);
         }
@@ -382,6 +399,7 @@ public sealed partial class RttpServer : IDisposable
     public void BeginShutdown()
     {
         _stopping = true;
+        AnnounceStatusChange();
         var others = Farm.Current.Members.Any(m => m.Id != Options.Id && m.State == "active" && m.Liveness == "alive");
         var goodbye = others ? "MOVE SHUTDOWN\n"u8.ToArray() : "BYE SHUTDOWN server stopping\n"u8.ToArray();
         foreach (var s in _sessions.Values)
@@ -403,6 +421,7 @@ public sealed partial class RttpServer : IDisposable
         }
 
         _draining = true;
+        AnnounceStatusChange();
         (Farm as LocalFarm)?.Refresh();
         _drainTimer = SendMoves(_sessions.Values.Where(s => !s.IsRoute), "MOVE DRAINING\n"u8.ToArray(), spread);
     }
@@ -607,6 +626,7 @@ public sealed partial class RttpServer : IDisposable
             MaybeRebalance(now);
             Routes?.RefuseStalled();
             AuthThrottle.Forget();
+            Housekept?.Invoke();
         }
         catch (Exception ex)
         {

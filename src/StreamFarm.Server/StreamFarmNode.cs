@@ -1,7 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using StreamFarm.Dns;
@@ -21,7 +20,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
 {
     private readonly KestrelHost _kestrel;
     private readonly ILoggerFactory _logging;
-    private readonly IDisposable? _rateLimit;
     private readonly UdpMembershipTransport? _gossip;
     private readonly FarmStatusPublisher? _publisher;
     private int _stopped;
@@ -29,12 +27,11 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
     private readonly IPEndPoint? _tcp;
     private readonly IPEndPoint? _http;
 
-    private StreamFarmNode(KestrelHost kestrel, ILoggerFactory logging, IDisposable? rateLimit, RttpServer server, IPEndPoint? tcp, IPEndPoint? http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
+    private StreamFarmNode(KestrelHost kestrel, ILoggerFactory logging, RttpServer server, IPEndPoint? tcp, IPEndPoint? http, MembershipNode? membership, UdpMembershipTransport? gossip, FarmStatusPublisher? publisher, DnsServer? dns)
     {
         Dns = dns;
         _kestrel = kestrel;
         _logging = logging;
-        _rateLimit = rateLimit;
         Server = server;
         _tcp = tcp;
         _http = http;
@@ -153,7 +150,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             }
 
             var self = RttpServer.SelfRecord(options, gossip.LocalAddress, time);
-            membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, time, new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
+            membership = new MembershipNode(self, options.Farm.MembershipOptions, gossip, TickThread.For(time), new Random(), options.Farm.Keyring(), options.Farm.SeedAddresses);
         }
 
         // Kestrel without the web host (KestrelHost): no configuration files, no environment
@@ -186,24 +183,8 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
 
         var server = new RttpServer(options, time, loggerFactory.CreateLogger<RttpServer>(), membership is null ? null : _ => new MembershipFarmView(membership));
-        System.Threading.RateLimiting.PartitionedRateLimiter<HttpContext>? rateLimit = null;
-        if (options.Limits.HttpRequestsPerSecondPerAddress > 0)
-        {
-            // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
-            var rate = options.Limits.HttpRequestsPerSecondPerAddress;
-            rateLimit = System.Threading.RateLimiting.PartitionedRateLimiter.Create<HttpContext, IPAddress>(context =>
-                System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
-                    AddressLimiter.Normalize(context.Connection.RemoteIpAddress ?? IPAddress.None),
-                    _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = 2 * rate,
-                        TokensPerPeriod = rate,
-                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    }));
-        }
-
+        // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
+        var rateLimit = options.Limits.HttpRequestsPerSecondPerAddress > 0 ? new HttpRateLimiter(options.Limits.HttpRequestsPerSecondPerAddress, time) : null;
         var kestrel = new KestrelHost(loggerFactory, k =>
         {
             k.AddServerHeader = false;
@@ -273,7 +254,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             var log = loggerFactory.CreateLogger("StreamFarm.Node");
             Log.StartFailed(log, e);
             await kestrel.DisposeAsync();
-            rateLimit?.Dispose();
             server.Dispose();
             if (gossip is not null)
             {
@@ -340,7 +320,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             dns.Start();
         }
 
-        return new StreamFarmNode(kestrel, loggerFactory, rateLimit, server, tcp, http, membership, gossip, publisher, dns)
+        return new StreamFarmNode(kestrel, loggerFactory, server, tcp, http, membership, gossip, publisher, dns)
         {
             Certificates = certificates,
             TlsEndPoint = tlsListen?.IPEndPoint,
@@ -397,7 +377,6 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
         }
 
         await _kestrel.DisposeAsync();
-        _rateLimit?.Dispose();
         Certificates?.Dispose();
         Server.Dispose();
         _logging.Dispose(); // last: the console logger writes what is still queued

@@ -116,6 +116,7 @@ internal sealed partial class ClientSession
         _permissions = permissions;
         Outbound.EnqueueControl(RenderWelcome());
         _server.SendFarmTable(this);
+        _server.AnnounceStatusChange(); // one user more
     }
 
     // A signed token's end (UTC ticks; 0: the session's credentials do not expire) and id (jti, for revocation).

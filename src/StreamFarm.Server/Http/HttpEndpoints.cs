@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebSockets;
@@ -24,7 +23,7 @@ internal static class HttpEndpoints
     /// ignored; a known path asked with another method answers 405 with <c>Allow</c>, an unknown
     /// one 404.
     /// </summary>
-    public static RequestDelegate Build(RttpServer server, CollectorRegistry registry, ILoggerFactory logging, PartitionedRateLimiter<HttpContext>? rateLimit)
+    public static RequestDelegate Build(RttpServer server, CollectorRegistry registry, ILoggerFactory logging, HttpRateLimiter? rateLimit)
     {
         var http = server.Options.Http;
         var metrics = new MetricServerMiddleware(_ => Task.CompletedTask, new MetricServerMiddleware.Settings { Registry = registry });
@@ -50,8 +49,7 @@ internal static class HttpEndpoints
         return async context =>
         {
             // Requests per client address (a token bucket: a page load's burst passes, a flood gets 429).
-            using var lease = rateLimit.AttemptAcquire(context);
-            if (!lease.IsAcquired)
+            if (!rateLimit.TryTake(context.Connection.RemoteIpAddress))
             {
                 context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
                 return;

@@ -64,6 +64,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     // The current connection (cancelled by Reconnect), and the peer's life from its last WELCOME.
     private CancellationTokenSource? _connection;
+    private long _lastReceived;   // timestamp of the current connection's last read
+    private long _silenceTicks;   // how long the current connection may stay silent
     private ulong _peerLife;
     private string _address;
 
@@ -113,6 +115,32 @@ internal sealed partial class RouteLink : IAsyncDisposable
     }
 
     public void Start() => _run = Task.Run(RunAsync);
+
+    /// <summary>
+    /// A peer that is cut off (a partition, a frozen process) sends nothing, and TCP would take
+    /// minutes to notice. The peer PINGs a quiet route every ping interval (1 s by default, from
+    /// WELCOME), so a route silent for three intervals (at least 3 s) is taken as down: its subjects
+    /// turn STALE here and the route is opened again. From the housekeeping tick.
+    /// </summary>
+    public void CheckSilence()
+    {
+        var connection = Volatile.Read(ref _connection);
+        var silence = TimeSpan.FromTicks(Volatile.Read(ref _silenceTicks));
+        if (connection is null || connection.IsCancellationRequested || _manager.Time.GetElapsedTime(Volatile.Read(ref _lastReceived)) <= silence)
+        {
+            return;
+        }
+
+        Log.RouteSilent(_log, Peer, silence.TotalSeconds);
+        try
+        {
+            _ = connection.CancelAsync(); // its callbacks run on the thread pool, not on the housekeeping tick
+        }
+        catch (ObjectDisposedException)
+        {
+            // that connection ended meanwhile
+        }
+    }
 
     /// <summary>Publications waiting for the peer's acknowledgement.</summary>
     public int Unacknowledged
@@ -509,6 +537,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
         var reader = transport.Input;
         var writer = transport.Output;
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        Volatile.Write(ref _lastReceived, _manager.Time.GetTimestamp()); // before the connection is published: CheckSilence reads them in the other order
+        Volatile.Write(ref _silenceTicks, TimeSpan.FromSeconds(3).Ticks);
         Volatile.Write(ref _connection, connection);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {
@@ -524,38 +554,15 @@ internal sealed partial class RouteLink : IAsyncDisposable
         var welcomed = false;
         var frame = new RttpFrame();
 
-        // A peer that is cut off (a partition, a frozen process) sends nothing, and TCP would take
-        // minutes to notice. The peer PINGs a quiet route every ping interval (1 s by default,
-        // from WELCOME), so a route silent for three intervals (at least 3 s) is taken as down:
-        // its subjects turn STALE here and the route is opened again.
-        var lastReceived = _manager.Time.GetTimestamp();
-        var silence = TimeSpan.FromSeconds(3);
-        var watchdog = WatchAsync();
-        async Task WatchAsync()
-        {
-            try
-            {
-                while (!connection.IsCancellationRequested)
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(500), _manager.Time, connection.Token); // a check every half second: detection within 3.5 s, few wake-ups at rest
-                    if (_manager.Time.GetElapsedTime(Volatile.Read(ref lastReceived)) > silence)
-                    {
-                        Log.RouteSilent(_log, Peer, silence.TotalSeconds);
-                        await connection.CancelAsync();
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
+        // A silent peer is noticed by CheckSilence, from the server's housekeeping tick (a quarter of
+        // the ping interval): one timer for every route rather than a timer per route waking twice a
+        // second.
         try
         {
             while (true)
             {
                 var result = await reader.ReadAsync(connection.Token);
-                Volatile.Write(ref lastReceived, _manager.Time.GetTimestamp());
+                Volatile.Write(ref _lastReceived, _manager.Time.GetTimestamp());
                 var buffer = result.Buffer;
                 try
                 {
@@ -574,7 +581,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                 _welcomed = true;
                                 if (frame.TryGetField("ping"u8, out var ping) && int.TryParse(ping, out var pingMs) && pingMs > 0)
                                 {
-                                    silence = TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs));
+                                    Volatile.Write(ref _silenceTicks, TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs)).Ticks);
                                 }
 
                                 if (frame.TryGetField("life"u8, out var life) && ulong.TryParse(life, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var peerLife))
@@ -631,7 +638,6 @@ internal sealed partial class RouteLink : IAsyncDisposable
         {
             Down(queue, welcomed);
             await connection.CancelAsync();
-            await watchdog;
             try
             {
                 await writing;

@@ -121,6 +121,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         foreach (var link in _links.Values)
         {
             link.RefuseIfStalled(StallLimit);
+            link.CheckSilence();
         }
 
         DispatchParked();

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using StreamFarm.Membership;
 using StreamFarm.Protocol;
 
 namespace StreamFarm.Server.Subjects;
@@ -33,7 +34,7 @@ internal sealed class SystemSubjectPublisher : IDisposable
     {
         _server = server;
         _started = _lastAt = server.Time.GetTimestamp();
-        _timer = server.Time.CreateTimer(_ => Publish(), null, Interval, Interval);
+        _timer = TickThread.For(server.Time).CreateTimer(_ => Publish(), null, Interval, Interval);
     }
 
     /// <summary>One round: the status always, the catalog every few seconds when it changed.</summary>
