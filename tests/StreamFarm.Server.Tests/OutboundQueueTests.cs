@@ -84,14 +84,23 @@ public sealed class OutboundQueueTests
             queue.EnqueueRecord(Update(a, seq, $"v={seq} pad={pad}"));
         }
 
+        // Nobody read the pipe during that burst, so the writer stopped once the pipe held its 64 KiB
+        // and the queue had to merge (deterministic, whatever the threads' timing). Read it now, while
+        // the writer finishes: a writer blocked on a full pipe cannot complete before someone reads.
+        var reading = Task.Run(async () =>
+        {
+            var read = new List<string>();
+            while (await reader.ReadLineAsync() is { } l)
+            {
+                read.Add(l);
+            }
+
+            return read;
+        });
         queue.Complete(null);
         await writer;
         await pipe.Writer.CompleteAsync();
-        var rest = new List<string>();
-        while (await reader.ReadLineAsync() is { } l)
-        {
-            rest.Add(l);
-        }
+        var rest = await reading;
 
         Assert.True(queue.Conflations > 0, "the last burst went over the limit");
         Assert.StartsWith($"UPDATE /a 3 {seq} ", rest[^1]); // the newest value last
