@@ -3,8 +3,10 @@ namespace StreamFarm.Protocol;
 /// <summary>One server of the farm as the FARM/SERVER lines carry it (see docs/protocol.md).</summary>
 public sealed record FarmMember
 {
+    /// <summary>The server's id, unique in the farm (<c>s1</c>).</summary>
     public required string Id { get; init; }
 
+    /// <summary>The server's group (a zone, a region), which selectors can prefer; <c>default</c> when none was given.</summary>
     public string Group { get; init; } = "default";
 
     /// <summary>joining, active, draining, leaving.</summary>
@@ -13,8 +15,10 @@ public sealed record FarmMember
     /// <summary>alive, suspect, dead.</summary>
     public string Liveness { get; init; } = "alive";
 
+    /// <summary>Client sessions the server has now.</summary>
     public int Users { get; init; }
 
+    /// <summary>Client sessions the server takes at most; with <see cref="Users"/>, what load-aware selection weighs.</summary>
     public int Capacity { get; init; }
 
     /// <summary>RTTP over TCP, <c>host:port</c>.</summary>
@@ -43,7 +47,10 @@ public sealed record FarmMember
 }
 
 /// <summary>An immutable, versioned farm table. Readers take no locks.</summary>
+/// <param name="Version">The table's version; every change makes a higher one (the <c>FARM</c>, <c>SERVER</c> and <c>FARMDEL</c> lines carry it).</param>
+/// <param name="Members">Every server the table lists, whatever its state and liveness.</param>
 public sealed record FarmSnapshot(long Version, IReadOnlyList<FarmMember> Members)
 {
+    /// <summary>The table before anything is known: version 0, no servers.</summary>
     public static FarmSnapshot Empty { get; } = new(0, []);
 }

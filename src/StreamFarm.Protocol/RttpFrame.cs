@@ -14,15 +14,19 @@ public sealed class RttpFrame
     private (int NameStart, int NameLength, int ValueStart, int ValueLength)[] _metas = new (int, int, int, int)[4];
     private byte[]? _scratch;
 
+    /// <summary>The line's verb; <see cref="RttpVerb.None"/> before the first successful parse.</summary>
     public RttpVerb Verb { get; internal set; }
 
     /// <summary>The whole line (no terminator).</summary>
     public ReadOnlyMemory<byte> Line { get; private set; }
 
+    /// <summary>How many positional arguments the line has (<see cref="Arg"/>): the subject, epoch and seq of an <c>IMAGE</c>, the subjects of a <c>SUB</c>.</summary>
     public int ArgCount { get; private set; }
 
+    /// <summary>How many <c>name=value</c> fields the line has (<see cref="FieldName"/>, <see cref="FieldValue"/>).</summary>
     public int FieldCount { get; private set; }
 
+    /// <summary>How many <c>@name=value</c> meta attributes the line has (<see cref="MetaName"/>, <see cref="MetaValue"/>).</summary>
     public int MetaCount { get; private set; }
 
     /// <summary>Offset in <see cref="Line"/> where the first field starts (-1 without fields).</summary>
@@ -40,12 +44,14 @@ public sealed class RttpFrame
     /// </summary>
     public bool FieldsSectionIsClean => MetaCount == 0 || FieldsStart < 0 || _metas[MetaCount - 1].Item1 < FieldsStart;
 
+    /// <summary>Positional argument <paramref name="i"/> (0 to <see cref="ArgCount"/> - 1), as sent.</summary>
     public ReadOnlySpan<byte> Arg(int i)
     {
         var (s, l) = _args[i];
         return Line.Span.Slice(s, l);
     }
 
+    /// <summary>The name of field <paramref name="i"/> (0 to <see cref="FieldCount"/> - 1).</summary>
     public ReadOnlySpan<byte> FieldName(int i)
     {
         var f = _fields[i];
@@ -66,12 +72,14 @@ public sealed class RttpFrame
         return Line.Slice(f.ValueStart, f.ValueLength);
     }
 
+    /// <summary>The name of meta attribute <paramref name="i"/> without its <c>@</c> (0 to <see cref="MetaCount"/> - 1).</summary>
     public ReadOnlySpan<byte> MetaName(int i)
     {
         var f = _metas[i];
         return Line.Span.Slice(f.NameStart, f.NameLength);
     }
 
+    /// <summary>The value of meta attribute <paramref name="i"/>, still escaped.</summary>
     public ReadOnlySpan<byte> MetaValue(int i)
     {
         var f = _metas[i];

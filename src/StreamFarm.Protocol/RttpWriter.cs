@@ -10,6 +10,7 @@ namespace StreamFarm.Protocol;
 /// </summary>
 public static class RttpWriter
 {
+    /// <summary>Writes <c>IMAGE subject epoch seq fields</c>: a subject's whole record; <paramref name="escapedFields"/> (<c>a=1 b=2</c>, values escaped) is written as it is, after one space.</summary>
     public static void WriteImage(IBufferWriter<byte> w, ReadOnlySpan<byte> subject, ulong epoch, ulong seq, ReadOnlySpan<byte> escapedFields)
         => WriteRecordLine(w, "IMAGE "u8, subject, epoch, seq, default, escapedFields);
 
