@@ -24,6 +24,10 @@ internal sealed class DeliveryQueue<T>
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<T> _items = new();
+
+    // Nodes of items taken or dropped, reused for the next items: a queue in the steady state
+    // allocates nothing per item (at most Capacity nodes are kept).
+    private readonly Stack<LinkedListNode<T>> _freeNodes = new();
     private readonly Dictionary<string, LinkedListNode<T>> _lastData = new(StringComparer.Ordinal);
     private readonly IConflation<T> _conflation;
     private readonly Action<OverflowEventArgs>? _overflowed;
@@ -110,7 +114,18 @@ internal sealed class DeliveryQueue<T>
                 }
             }
 
-            var added = _items.AddLast(item);
+            LinkedListNode<T> added;
+            if (_freeNodes.TryPop(out var reused))
+            {
+                reused.Value = item;
+                _items.AddLast(reused);
+                added = reused;
+            }
+            else
+            {
+                added = _items.AddLast(item);
+            }
+
             if (subject is not null)
             {
                 if (data)
@@ -220,6 +235,11 @@ internal sealed class DeliveryQueue<T>
         }
 
         _items.Remove(node);
+        node.Value = null!; // not kept alive by the free list
+        if (_freeNodes.Count < Capacity)
+        {
+            _freeNodes.Push(node);
+        }
     }
 
     /// <summary>Marks an overflow episode; the event is raised once per episode (until the buffer drains to half). Under the lock.</summary>
