@@ -137,6 +137,43 @@ public sealed class ReceivePathTests
     }
 
     [Fact]
+    public async Task DeliveryQueue_AWaitingReader_IsWokenByAWrite_CancelledByItsToken_AndEndedByCompletion()
+    {
+        var q = new DeliveryQueue<RttpMessage>(4, OverflowPolicy.Conflate, Conflation.Instance);
+        using (var cts = new CancellationTokenSource())
+        {
+            var cancelled = q.Reader.WaitToReadAsync(cts.Token).AsTask();
+            Assert.False(cancelled.IsCompleted);
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        }
+
+        // The wait is reused: again and again, each woken by the next write.
+        for (var i = 1UL; i <= 3; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            var wait = q.Reader.WaitToReadAsync(cts.Token);
+            Assert.False(wait.IsCompleted);
+            q.TryWrite(Update("/a", i));
+            Assert.True(await wait);
+            Assert.True(q.Reader.TryRead(out var m));
+            Assert.Equal(i, m.Seq);
+        }
+
+        // Two waiters at once: both woken.
+        var first = q.Reader.WaitToReadAsync().AsTask();
+        var second = q.Reader.WaitToReadAsync().AsTask();
+        q.TryWrite(Update("/a", 9));
+        Assert.True(await first);
+        Assert.True(await second);
+        Assert.True(q.Reader.TryRead(out _));
+
+        var end = q.Reader.WaitToReadAsync().AsTask();
+        q.Complete(new RttpConnectionException("gone"));
+        await Assert.ThrowsAsync<RttpConnectionException>(() => end);
+    }
+
+    [Fact]
     public void NameCache_GivesTheSameStringForTheSameBytes()
     {
         var names = new NameCache();
