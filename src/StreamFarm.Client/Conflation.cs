@@ -5,7 +5,7 @@ namespace StreamFarm.Client;
 /// as the server conflates: an update folded into a waiting update or image of the same history
 /// keeps the latest value of every field and the latest <c>seq</c>; a new image replaces what waits.
 /// </summary>
-internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMessage>
+internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMessage>, IConflation<SubjectMessage>
 {
     public static readonly Conflation Instance = new();
 
@@ -47,6 +47,26 @@ internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMes
 
         // An image after a move says how it continues the stream: that stays with what replaces it.
         return new FarmMessage(merged, newer.Server, older.Continuity != Continuity.Continuous ? older.Continuity : newer.Continuity);
+    }
+
+    public (string? Subject, bool Data) Classify(SubjectMessage item) => (item.Subject, item is SubjectImage or SubjectUpdate);
+
+    /// <summary>As for <see cref="FarmMessage"/>s: same server only; an image replaces what waits (keeping a move's continuity); an update of the same history with a later <c>seq</c> folds into a waiting image or update.</summary>
+    public SubjectMessage? Merge(SubjectMessage older, SubjectMessage newer)
+    {
+        if (older.Server != newer.Server)
+        {
+            return null;
+        }
+
+        return (older, newer) switch
+        {
+            (SubjectImage { Continuity: not Continuity.Continuous } o, SubjectImage n) => n with { Continuity = o.Continuity },
+            (_, SubjectImage n) => n,
+            (SubjectImage o, SubjectUpdate n) when o.Epoch == n.Epoch && n.Seq > o.Seq => o with { Seq = n.Seq, Fields = MergeFields(o.Fields, n.Fields) },
+            (SubjectUpdate o, SubjectUpdate n) when o.Epoch == n.Epoch && n.Seq > o.Seq => o with { Seq = n.Seq, Merged = o.Merged + n.Merged, Fields = MergeFields(o.Fields, n.Fields) },
+            _ => null,
+        };
     }
 
     private static KeyValuePair<string, string>[] MergeFields(IReadOnlyList<KeyValuePair<string, string>> older, IReadOnlyList<KeyValuePair<string, string>> newer)

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 
 namespace StreamFarm.Client;
 
@@ -24,11 +25,20 @@ internal sealed class DeliveryQueue<T>
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<T> _items = new();
+
+    // Nodes of items taken or dropped, reused for the next items: a queue in the steady state
+    // allocates nothing per item (at most Capacity nodes are kept).
+    private readonly Stack<LinkedListNode<T>> _freeNodes = new();
     private readonly Dictionary<string, LinkedListNode<T>> _lastData = new(StringComparer.Ordinal);
     private readonly IConflation<T> _conflation;
     private readonly Action<OverflowEventArgs>? _overflowed;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource<bool>? _readable;
+
+    // The reader's wait for an item: one reusable IValueTaskSource for the one reader a queue has
+    // (so a wait allocates nothing); a second concurrent waiter gets the TaskCompletionSource.
+    private readonly Waiter _waiter;
+    private bool _waiterArmed;
     private TaskCompletionSource? _space;
     private Exception? _error;
     private bool _completed;
@@ -46,6 +56,7 @@ internal sealed class DeliveryQueue<T>
         _conflation = conflation;
         _overflowed = overflowed;
         Reader = new QueueReader(this);
+        _waiter = new Waiter(this);
     }
 
     public int Capacity { get; }
@@ -71,6 +82,7 @@ internal sealed class DeliveryQueue<T>
     {
         OverflowEventArgs? overflow = null;
         TaskCompletionSource<bool>? wake;
+        bool armed;
         lock (_lock)
         {
             if (_completed)
@@ -110,7 +122,18 @@ internal sealed class DeliveryQueue<T>
                 }
             }
 
-            var added = _items.AddLast(item);
+            LinkedListNode<T> added;
+            if (_freeNodes.TryPop(out var reused))
+            {
+                reused.Value = item;
+                _items.AddLast(reused);
+                added = reused;
+            }
+            else
+            {
+                added = _items.AddLast(item);
+            }
+
             if (subject is not null)
             {
                 if (data)
@@ -125,9 +148,16 @@ internal sealed class DeliveryQueue<T>
 
             wake = _readable;
             _readable = null;
+            armed = _waiterArmed;
+            _waiterArmed = false;
         }
 
         wake?.TrySetResult(true);
+        if (armed)
+        {
+            _waiter.Complete(true, null);
+        }
+
         return Done(overflow);
     }
 
@@ -176,6 +206,7 @@ internal sealed class DeliveryQueue<T>
         TaskCompletionSource<bool>? wake;
         TaskCompletionSource? space;
         bool empty;
+        bool armed;
         lock (_lock)
         {
             if (_completed)
@@ -187,12 +218,19 @@ internal sealed class DeliveryQueue<T>
             _error = error;
             wake = _readable;
             _readable = null;
+            armed = _waiterArmed;
+            _waiterArmed = false;
             space = _space;
             _space = null;
             empty = _items.Count == 0;
         }
 
         wake?.TrySetResult(false);
+        if (armed)
+        {
+            _waiter.Complete(false, error); // armed only while empty
+        }
+
         space?.TrySetResult();
         if (empty)
         {
@@ -220,6 +258,11 @@ internal sealed class DeliveryQueue<T>
         }
 
         _items.Remove(node);
+        node.Value = null!; // not kept alive by the free list
+        if (_freeNodes.Count < Capacity)
+        {
+            _freeNodes.Push(node);
+        }
     }
 
     /// <summary>Marks an overflow episode; the event is raised once per episode (until the buffer drains to half). Under the lock.</summary>
@@ -297,6 +340,17 @@ internal sealed class DeliveryQueue<T>
                 return _error is null ? ValueTask.FromResult(false) : ValueTask.FromException<bool>(_error);
             }
 
+            if (cancel.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled<bool>(cancel);
+            }
+
+            if (!_waiterArmed && !_waiter.InUse)
+            {
+                _waiterArmed = true;
+                return _waiter.Arm(cancel);
+            }
+
             wait = (_readable ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
 
@@ -318,6 +372,78 @@ internal sealed class DeliveryQueue<T>
                 return _items.Count;
             }
         }
+    }
+
+    /// <summary>Cancels the armed wait, if it still waits (a registration ends before the next wait is armed).</summary>
+    private void CancelWait(CancellationToken cancel)
+    {
+        lock (_lock)
+        {
+            if (!_waiterArmed)
+            {
+                return;
+            }
+
+            _waiterArmed = false;
+        }
+
+        _waiter.Complete(false, new OperationCanceledException(cancel));
+    }
+
+    /// <summary>
+    /// The reader's reusable wait: armed under the queue's lock when the queue is empty, completed
+    /// (outside it) by the next write, by completion, or by cancellation; continuations run on the
+    /// thread pool, never on the writer's loop.
+    /// </summary>
+    private sealed class Waiter(DeliveryQueue<T> queue) : IValueTaskSource<bool>
+    {
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+        private CancellationTokenRegistration _registration;
+        private int _inUse; // armed, and its result not taken yet
+
+        public bool InUse => Volatile.Read(ref _inUse) != 0;
+
+        /// <summary>Under the queue's lock.</summary>
+        public ValueTask<bool> Arm(CancellationToken cancel)
+        {
+            _core.Reset();
+            Volatile.Write(ref _inUse, 1);
+            _registration = cancel.CanBeCanceled
+                ? cancel.UnsafeRegister(static (s, c) => ((DeliveryQueue<T>)s!).CancelWait(c), queue)
+                : default;
+            return new ValueTask<bool>(this, _core.Version);
+        }
+
+        public void Complete(bool result, Exception? error)
+        {
+            if (error is null)
+            {
+                _core.SetResult(result);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
+        }
+
+        public bool GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                _registration.Dispose();
+                _registration = default;
+                Volatile.Write(ref _inUse, 0);
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
     }
 
     private sealed class QueueReader(DeliveryQueue<T> queue) : ChannelReader<T>

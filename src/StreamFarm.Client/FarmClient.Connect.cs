@@ -489,7 +489,7 @@ public sealed partial class FarmClient
                         continue; // a standby's stream catching up with what the application saw
                 }
 
-                await DeliverAsync(Label(m, connection.ServerId), watch.Token);
+                await DeliverAsync(m, connection.ServerId, Track(m), watch.Token);
             }
 
             return new Outcome(OutcomeKind.Lost, "connection closed");

@@ -13,9 +13,10 @@ namespace StreamFarm.Client;
 /// </summary>
 public sealed partial class FarmClient
 {
-    private readonly Dictionary<string, List<DeliveryQueue<FarmMessage>>> _streams = new(StringComparer.Ordinal);
+    // Each subject's streams as an array replaced on every change, so delivery takes it as it is (no copy per message).
+    private readonly Dictionary<string, DeliveryQueue<SubjectMessage>[]> _streams = new(StringComparer.Ordinal);
     private readonly HashSet<string> _channelSubjects = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, SubjectRecord> _records = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RecordState> _records = new(StringComparer.Ordinal);
     private long _endedConflated;
     private long _endedDropped;
     private long _endedWaits;
@@ -32,18 +33,13 @@ public sealed partial class FarmClient
     public async IAsyncEnumerable<SubjectMessage> SubscribeAsync(string subject, [EnumeratorCancellation] CancellationToken cancel = default)
     {
         CheckSubject(subject);
-        var queue = new DeliveryQueue<FarmMessage>(_options.MessageBuffer, _options.Overflow, Conflation.Instance, RaiseOverflowed);
+        var queue = new DeliveryQueue<SubjectMessage>(_options.MessageBuffer, _options.Overflow, Conflation.Instance, RaiseOverflowed);
         bool first;
         lock (_lock)
         {
-            if (!_streams.TryGetValue(subject, out var list))
-            {
-                _streams[subject] = list = [];
-            }
-
-            list.Add(queue);
+            _streams[subject] = _streams.TryGetValue(subject, out var list) ? [.. list, queue] : [queue];
             first = _subjects.Add(subject);
-            if (!first && _records.TryGetValue(subject, out var current))
+            if (!first && _records.TryGetValue(subject, out var state) && state.Snapshot() is { } current)
             {
                 queue.TryWrite(current.ToImage()); // under the lock: nothing newer can come before it
             }
@@ -57,12 +53,9 @@ public sealed partial class FarmClient
             }
 
             EnsureStarted();
-            await foreach (var fm in queue.Reader.ReadAllAsync(cancel))
+            await foreach (var message in queue.Reader.ReadAllAsync(cancel))
             {
-                if (SubjectMessage.From(fm) is { } message)
-                {
-                    yield return message;
-                }
+                yield return message;
             }
         }
         finally
@@ -70,14 +63,17 @@ public sealed partial class FarmClient
             bool last;
             lock (_lock)
             {
-                var list = _streams[subject];
-                list.Remove(queue);
-                if (list.Count == 0)
+                var list = Array.FindAll(_streams[subject], q => q != queue);
+                if (list.Length == 0)
                 {
                     _streams.Remove(subject);
                 }
+                else
+                {
+                    _streams[subject] = list;
+                }
 
-                last = list.Count == 0 && !_channelSubjects.Contains(subject);
+                last = list.Length == 0 && !_channelSubjects.Contains(subject);
                 if (last)
                 {
                     Forget(subject);
@@ -127,17 +123,25 @@ public sealed partial class FarmClient
     {
         lock (_lock)
         {
-            return _records.TryGetValue(subject, out record);
+            record = _records.TryGetValue(subject, out var state) ? state.Snapshot() : null;
+            return record is not null;
         }
     }
 
     /// <summary>Hands a message to whoever follows it: its subject's streams and, for subjects of the channel API and messages about no subject, <see cref="Messages"/>.</summary>
-    private async ValueTask DeliverAsync(FarmMessage message, CancellationToken cancel)
+    private ValueTask DeliverAsync(FarmMessage message, CancellationToken cancel) =>
+        DeliverAsync(message.Message, message.Server, message.Continuity, cancel, message);
+
+    /// <summary>
+    /// As <see cref="DeliverAsync(FarmMessage, CancellationToken)"/>: a subject's streams get one
+    /// typed message (shared: it is immutable), the last value is changed in place, and a
+    /// <see cref="FarmMessage"/> is made only for <see cref="Messages"/>.
+    /// </summary>
+    private async ValueTask DeliverAsync(RttpMessage m, string server, Continuity continuity, CancellationToken cancel, FarmMessage? labelled = null)
     {
-        var m = message.Message;
         if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
         {
-            DeliveryQueue<FarmMessage>[]? streams = null;
+            DeliveryQueue<SubjectMessage>[]? streams = null;
             bool toChannel;
             lock (_lock)
             {
@@ -146,20 +150,18 @@ public sealed partial class FarmClient
                     return; // unsubscribed while this was on its way
                 }
 
-                if (SubjectRecord.Apply(_records.GetValueOrDefault(m.Subject), message) is { } record)
+                if (!_records.TryGetValue(m.Subject, out var state))
                 {
-                    _records[m.Subject] = record;
+                    _records[m.Subject] = state = new RecordState(m.Subject);
                 }
 
-                if (_streams.TryGetValue(m.Subject, out var list))
-                {
-                    streams = [.. list];
-                }
+                state.Apply(m, server);
+                streams = _streams.GetValueOrDefault(m.Subject);
 
                 toChannel = _channelSubjects.Contains(m.Subject);
             }
 
-            if (streams is not null)
+            if (streams is not null && SubjectMessage.From(m, server, continuity) is { } message)
             {
                 foreach (var stream in streams)
                 {
@@ -176,9 +178,10 @@ public sealed partial class FarmClient
             }
         }
 
-        if (!_messages.TryWrite(message))
+        var fm = labelled ?? new FarmMessage(m, server, continuity);
+        if (!_messages.TryWrite(fm))
         {
-            await _messages.WriteAsync(message, cancel);
+            await _messages.WriteAsync(fm, cancel);
         }
     }
 

@@ -231,7 +231,10 @@ public sealed partial class FarmClient : IFarmClient
     }
 
     /// <summary>Tracks epoch and sequence per subject and labels images after a move.</summary>
-    private FarmMessage Label(RttpMessage m, string server)
+    private FarmMessage Label(RttpMessage m, string server) => new(m, server, Track(m));
+
+    /// <summary>Tracks epoch and sequence per subject; the continuity of <paramref name="m"/>.</summary>
+    private Continuity Track(RttpMessage m)
     {
         var continuity = Continuity.Continuous;
         if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update)
@@ -248,6 +251,6 @@ public sealed partial class FarmClient : IFarmClient
             }
         }
 
-        return new FarmMessage(m, server, continuity);
+        return continuity;
     }
 }

@@ -24,6 +24,7 @@ public sealed class RttpConnection : IAsyncDisposable
     private readonly TaskCompletionSource<RttpFrameSummary> _welcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<FarmMember> _farmBlock = [];
+    private readonly NameCache _names = new(); // subjects and field names: one string each, not one per message (the read loop's own)
     private Task _readLoop = Task.CompletedTask;
     private long _pendingFarmVersion;
     private int _pendingFarmCount = -1;
@@ -826,7 +827,7 @@ public sealed class RttpConnection : IAsyncDisposable
                 return new RttpMessage
                 {
                     Kind = f.Verb == RttpVerb.Image ? RttpMessageKind.Image : RttpMessageKind.Update,
-                    Subject = Encoding.UTF8.GetString(f.Arg(0)),
+                    Subject = _names.Get(f.Arg(0)),
                     Epoch = epoch,
                     Seq = seq,
                     Merged = f.TryGetMeta("merged"u8, out var merged) && int.TryParse(merged, out var m) ? m : 1,
@@ -834,7 +835,7 @@ public sealed class RttpConnection : IAsyncDisposable
                 };
             case RttpVerb.Status:
                 _ = SubjectStatusNames.TryParse(f.Arg(1), out var status);
-                return new RttpMessage { Kind = RttpMessageKind.Status, Subject = Encoding.UTF8.GetString(f.Arg(0)), Status = status, Code = Encoding.UTF8.GetString(f.Arg(1)) };
+                return new RttpMessage { Kind = RttpMessageKind.Status, Subject = _names.Get(f.Arg(0)), Status = status, Code = Encoding.UTF8.GetString(f.Arg(1)) };
             case RttpVerb.Farm:
                 if (f.ArgCount == 2 && f.TryGetUInt64(0, out var v) && f.TryGetUInt64(1, out var count))
                 {
@@ -978,12 +979,12 @@ public sealed class RttpConnection : IAsyncDisposable
         }
     }
 
-    private static KeyValuePair<string, string>[] ReadFields(RttpFrame f)
+    private KeyValuePair<string, string>[] ReadFields(RttpFrame f)
     {
         var fields = new KeyValuePair<string, string>[f.FieldCount];
         for (var i = 0; i < fields.Length; i++)
         {
-            fields[i] = KeyValuePair.Create(Encoding.UTF8.GetString(f.FieldName(i)), FieldEscaping.Unescape(f.FieldValue(i)));
+            fields[i] = KeyValuePair.Create(_names.Get(f.FieldName(i)), FieldEscaping.Unescape(f.FieldValue(i)));
         }
 
         return fields;

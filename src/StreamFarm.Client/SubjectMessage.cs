@@ -11,17 +11,13 @@ namespace StreamFarm.Client;
 public abstract record SubjectMessage(string Subject, string Server)
 {
     /// <summary>The typed message of a received one; null for messages that are not about a subject's data.</summary>
-    internal static SubjectMessage? From(FarmMessage fm)
+    internal static SubjectMessage? From(RttpMessage m, string server, Continuity continuity) => m.Kind switch
     {
-        var m = fm.Message;
-        return m.Kind switch
-        {
-            RttpMessageKind.Image => new SubjectImage(m.Subject, fm.Server, m.Epoch, m.Seq, m.Fields, fm.Continuity),
-            RttpMessageKind.Update => new SubjectUpdate(m.Subject, fm.Server, m.Epoch, m.Seq, m.Merged, m.Fields),
-            RttpMessageKind.Status => new SubjectStatusChange(m.Subject, fm.Server, m.Status),
-            _ => null,
-        };
-    }
+        RttpMessageKind.Image => new SubjectImage(m.Subject, server, m.Epoch, m.Seq, m.Fields, continuity),
+        RttpMessageKind.Update => new SubjectUpdate(m.Subject, server, m.Epoch, m.Seq, m.Merged, m.Fields),
+        RttpMessageKind.Status => new SubjectStatusChange(m.Subject, server, m.Status),
+        _ => null,
+    };
 
     /// <summary>The value of <paramref name="name"/> among <paramref name="fields"/>, or null.</summary>
     private protected static string? Find(IReadOnlyList<KeyValuePair<string, string>> fields, string name)

@@ -32,25 +32,82 @@ public sealed record SubjectRecord(string Subject, string Server, ulong Epoch, u
         }
     }
 
-    /// <summary>The record after <paramref name="fm"/>; null when it cannot be applied (an update of another history, or before any image).</summary>
-    internal static SubjectRecord? Apply(SubjectRecord? record, FarmMessage fm)
+    /// <summary>This record as an image message (for a subscriber that comes after the subject's image).</summary>
+    internal SubjectImage ToImage() => new(Subject, Server, Epoch, Seq, Fields, Continuity.Continuous);
+}
+
+/// <summary>
+/// The client's working copy of a subject's last value: changed in place by each message (no
+/// allocation per update), handed out as an immutable <see cref="SubjectRecord"/> made when asked
+/// for and kept until the next change.
+/// </summary>
+internal sealed class RecordState(string subject)
+{
+    private readonly List<KeyValuePair<string, string>> _fields = [];
+    private string _server = "";
+    private ulong _epoch;
+    private ulong _seq;
+    private SubjectStatus _status = SubjectStatus.Ok;
+    private SubjectRecord? _snapshot;
+
+    /// <summary>True once an image arrived (before that there is no record).</summary>
+    public bool HasRecord { get; private set; }
+
+    /// <summary>Applies <paramref name="m"/> (from <paramref name="server"/>): an image replaces every field; an update of the same history with a later <c>seq</c> sets its fields (the latest value of each, new ones added in order); a status sets the status. Anything else (an update before any image, of another history, or not newer) changes nothing.</summary>
+    public void Apply(RttpMessage m, string server)
     {
-        var m = fm.Message;
         switch (m.Kind)
         {
             case RttpMessageKind.Image:
-                return new SubjectRecord(m.Subject, fm.Server, m.Epoch, m.Seq, m.Fields, record?.Status ?? SubjectStatus.Ok);
-            case RttpMessageKind.Update when record is not null && record.Epoch == m.Epoch:
-                var merged = Conflation.Instance.Merge(new RttpMessage { Kind = RttpMessageKind.Image, Subject = m.Subject, Epoch = record.Epoch, Seq = record.Seq, Fields = record.Fields }, m);
-                return merged is null ? record : record with { Server = fm.Server, Seq = merged.Seq, Fields = merged.Fields };
-            case RttpMessageKind.Status when record is not null:
-                return record with { Status = m.Status, Server = fm.Server };
+                _fields.Clear();
+                _fields.AddRange(m.Fields);
+                _server = server;
+                _epoch = m.Epoch;
+                _seq = m.Seq;
+                HasRecord = true;
+                break;
+            case RttpMessageKind.Update when HasRecord && _epoch == m.Epoch && m.Seq > _seq:
+                foreach (var field in m.Fields)
+                {
+                    var i = IndexOf(field.Key);
+                    if (i >= 0)
+                    {
+                        _fields[i] = field;
+                    }
+                    else
+                    {
+                        _fields.Add(field);
+                    }
+                }
+
+                _server = server;
+                _seq = m.Seq;
+                break;
+            case RttpMessageKind.Status when HasRecord:
+                _status = m.Status;
+                _server = server;
+                break;
             default:
-                return record;
+                return;
         }
+
+        _snapshot = null;
     }
 
-    /// <summary>This record as an image message (for a subscriber that comes after the subject's image).</summary>
-    internal FarmMessage ToImage() =>
-        new(new RttpMessage { Kind = RttpMessageKind.Image, Subject = Subject, Epoch = Epoch, Seq = Seq, Fields = Fields }, Server, Continuity.Continuous);
+    /// <summary>The record as it stands (null before any image).</summary>
+    public SubjectRecord? Snapshot() =>
+        !HasRecord ? null : _snapshot ??= new SubjectRecord(subject, _server, _epoch, _seq, [.. _fields], _status);
+
+    private int IndexOf(string name)
+    {
+        for (var i = 0; i < _fields.Count; i++)
+        {
+            if (string.Equals(_fields[i].Key, name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 }
