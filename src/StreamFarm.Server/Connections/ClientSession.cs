@@ -19,6 +19,7 @@ internal sealed partial class ClientSession : IDisposable
     private readonly Dictionary<string, SubjectRecord> _subscriptions = new(StringComparer.Ordinal);
     private readonly long _startedAt;
     private long _lastReceived;
+    private int _handlingInput; // 1 while the read loop works through what it read: the client is not silent then, we are busy
     private long _lastSent;
     private long _lastPing; // only the housekeeping timer reads and writes it
     private int _closing;
@@ -218,7 +219,7 @@ internal sealed partial class ClientSession : IDisposable
             return;
         }
 
-        if (!idleGrace && time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
+        if (!idleGrace && Volatile.Read(ref _handlingInput) == 0 && time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
         {
             CloseWithError(RttpErrorCode.Idle, $"nothing received for {limits.IdleTimeout.TotalSeconds:0.#} s", DisconnectReason.IdleTimeout);
             return;
@@ -262,6 +263,7 @@ internal sealed partial class ClientSession : IDisposable
                 return;
             }
 
+            Volatile.Write(ref _handlingInput, 1);
             try
             {
                 while (Volatile.Read(ref _closing) == 0)
@@ -290,6 +292,13 @@ internal sealed partial class ClientSession : IDisposable
             finally
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
+
+                // The silence the idle timeout measures starts when we wait for input again: a
+                // buffer of publications to thousands of subscribers can take longer to apply than
+                // the idle timeout, and its sender was not idle meanwhile (cutting it there also
+                // dropped the rest of what it had sent).
+                Volatile.Write(ref _lastReceived, _server.Time.GetTimestamp());
+                Volatile.Write(ref _handlingInput, 0);
             }
 
             if (IsRoute)
