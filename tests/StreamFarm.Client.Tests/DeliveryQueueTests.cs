@@ -1,19 +1,9 @@
+using StreamFarm.Client.Tests.Kit;
 namespace StreamFarm.Client.Tests;
 
 /// <summary>The buffer between a connection and the application: each overflow policy, on its own, in memory.</summary>
 public sealed class DeliveryQueueTests
 {
-    private static RttpMessage Update(string subject, ulong seq, params (string Name, string Value)[] fields) => new()
-    {
-        Kind = RttpMessageKind.Update,
-        Subject = subject,
-        Epoch = 7,
-        Seq = seq,
-        Fields = [.. fields.Select(f => KeyValuePair.Create(f.Name, f.Value))],
-    };
-
-    private static RttpMessage Image(string subject, ulong seq, params (string Name, string Value)[] fields) => Update(subject, seq, fields) with { Kind = RttpMessageKind.Image };
-
     private static List<RttpMessage> ReadAll(DeliveryQueue<RttpMessage> q)
     {
         var all = new List<RttpMessage>();
@@ -30,10 +20,10 @@ public sealed class DeliveryQueueTests
     {
         var events = new List<OverflowEventArgs>();
         var q = new DeliveryQueue<RttpMessage>(2, OverflowPolicy.Conflate, Conflation.Instance, e => { lock (events) { events.Add(e); } });
-        Assert.True(q.TryWrite(Update("/a", 1, ("x", "1"), ("y", "1"))));
-        Assert.True(q.TryWrite(Update("/b", 1, ("x", "1"))));
-        Assert.True(q.TryWrite(Update("/a", 2, ("x", "2"))));
-        Assert.True(q.TryWrite(Update("/a", 3, ("z", "3"))));
+        Assert.True(q.TryWrite(Lines.Update("/a", 1, ("x", "1"), ("y", "1"))));
+        Assert.True(q.TryWrite(Lines.Update("/b", 1, ("x", "1"))));
+        Assert.True(q.TryWrite(Lines.Update("/a", 2, ("x", "2"))));
+        Assert.True(q.TryWrite(Lines.Update("/a", 3, ("z", "3"))));
 
         var all = ReadAll(q);
         Assert.Equal(2, all.Count);
@@ -49,15 +39,15 @@ public sealed class DeliveryQueueTests
     public void Conflate_AnImageAbsorbsUpdates_AndANewImageReplacesWhatWaits()
     {
         var q = new DeliveryQueue<RttpMessage>(1, OverflowPolicy.Conflate, Conflation.Instance);
-        q.TryWrite(Image("/a", 5, ("x", "1"), ("y", "1")));
-        q.TryWrite(Update("/a", 6, ("y", "2")));
+        q.TryWrite(Lines.Image("/a", 5, ("x", "1"), ("y", "1")));
+        q.TryWrite(Lines.Update("/a", 6, ("y", "2")));
         var absorbed = Assert.Single(ReadAll(q));
         Assert.Equal(RttpMessageKind.Image, absorbed.Kind);
         Assert.Equal(6UL, absorbed.Seq);
         Assert.Equal(["x=1", "y=2"], absorbed.Fields.Select(f => $"{f.Key}={f.Value}"));
 
-        q.TryWrite(Update("/a", 7, ("y", "3")));
-        q.TryWrite(Image("/a", 1, ("w", "0")) with { Epoch = 8 });
+        q.TryWrite(Lines.Update("/a", 7, ("y", "3")));
+        q.TryWrite(Lines.Image("/a", 1, ("w", "0")) with { Epoch = 8 });
         var replaced = Assert.Single(ReadAll(q));
         Assert.Equal((8UL, 1UL), (replaced.Epoch, replaced.Seq));
     }
@@ -66,10 +56,10 @@ public sealed class DeliveryQueueTests
     public void Conflate_NeverMergesAcrossAStatusOfTheSubject_NorDropsControlMessages()
     {
         var q = new DeliveryQueue<RttpMessage>(1, OverflowPolicy.Conflate, Conflation.Instance);
-        q.TryWrite(Update("/a", 1, ("x", "1")));
+        q.TryWrite(Lines.Update("/a", 1, ("x", "1")));
         q.TryWrite(new RttpMessage { Kind = RttpMessageKind.Status, Subject = "/a", Status = Protocol.SubjectStatus.Stale });
-        q.TryWrite(Update("/a", 2, ("x", "2")));
-        q.TryWrite(Update("/a", 3, ("x", "3")));
+        q.TryWrite(Lines.Update("/a", 2, ("x", "2")));
+        q.TryWrite(Lines.Update("/a", 3, ("x", "3")));
         Assert.Equal([RttpMessageKind.Update, RttpMessageKind.Status, RttpMessageKind.Update], ReadAll(q).Select(m => m.Kind));
     }
 
@@ -78,9 +68,9 @@ public sealed class DeliveryQueueTests
     {
         var q = new DeliveryQueue<RttpMessage>(2, OverflowPolicy.DropOldest, Conflation.Instance);
         q.TryWrite(new RttpMessage { Kind = RttpMessageKind.Move, Code = "DRAINING" });
-        q.TryWrite(Update("/a", 1, ("x", "1")));
-        q.TryWrite(Update("/a", 2, ("x", "2")));
-        q.TryWrite(Update("/b", 1, ("x", "1")));
+        q.TryWrite(Lines.Update("/a", 1, ("x", "1")));
+        q.TryWrite(Lines.Update("/a", 2, ("x", "2")));
+        q.TryWrite(Lines.Update("/b", 1, ("x", "1")));
         Assert.Equal(["Move:", "Update:/b"], ReadAll(q).Select(m => $"{m.Kind}:{m.Subject}"));
         Assert.Equal(2, q.Dropped);
     }
@@ -89,9 +79,9 @@ public sealed class DeliveryQueueTests
     public async Task Wait_WhenFull_TheWriterWaitsUntilTheApplicationReads()
     {
         var q = new DeliveryQueue<RttpMessage>(1, OverflowPolicy.Wait, Conflation.Instance);
-        Assert.True(q.TryWrite(Update("/a", 1)));
-        Assert.False(q.TryWrite(Update("/a", 2)));
-        var write = q.WriteAsync(Update("/a", 2), CancellationToken.None).AsTask();
+        Assert.True(q.TryWrite(Lines.Update("/a", 1)));
+        Assert.False(q.TryWrite(Lines.Update("/a", 2)));
+        var write = q.WriteAsync(Lines.Update("/a", 2), CancellationToken.None).AsTask();
         await Eventually(() => q.IsWriterWaiting);
         Assert.False(write.IsCompleted);
 
@@ -107,9 +97,9 @@ public sealed class DeliveryQueueTests
     public async Task Complete_ReadersGetWhatWaited_ThenTheError()
     {
         var q = new DeliveryQueue<RttpMessage>(4, OverflowPolicy.Conflate, Conflation.Instance);
-        q.TryWrite(Update("/a", 1));
+        q.TryWrite(Lines.Update("/a", 1));
         q.Complete(new RttpConnectionException("gone"));
-        Assert.False(q.TryWrite(Update("/a", 2)));
+        Assert.False(q.TryWrite(Lines.Update("/a", 2)));
         var read = new List<RttpMessage>();
         await Assert.ThrowsAsync<RttpConnectionException>(async () =>
         {

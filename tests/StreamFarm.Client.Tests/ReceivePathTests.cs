@@ -1,3 +1,4 @@
+using StreamFarm.Client.Tests.Kit;
 using StreamFarm.Protocol;
 
 namespace StreamFarm.Client.Tests;
@@ -9,38 +10,27 @@ namespace StreamFarm.Client.Tests;
 /// </summary>
 public sealed class ReceivePathTests
 {
-    private static RttpMessage Update(string subject, ulong seq, params (string Name, string Value)[] fields) => new()
-    {
-        Kind = RttpMessageKind.Update,
-        Subject = subject,
-        Epoch = 7,
-        Seq = seq,
-        Fields = [.. fields.Select(f => KeyValuePair.Create(f.Name, f.Value))],
-    };
-
-    private static RttpMessage Image(string subject, ulong seq, params (string Name, string Value)[] fields) => Update(subject, seq, fields) with { Kind = RttpMessageKind.Image };
-
     private static string[] Text(IReadOnlyList<KeyValuePair<string, string>> fields) => [.. fields.Select(f => $"{f.Key}={f.Value}")];
 
     [Fact]
     public void RecordState_NoRecordBeforeAnImage_ThenUpdatesSetFieldsInPlace_OlderOrOtherHistoriesChangeNothing()
     {
         var state = new RecordState("/a");
-        state.Apply(Update("/a", 1, ("x", "1")), "s1");
+        state.Apply(Lines.Update("/a", 1, ("x", "1")), "s1");
         state.Apply(new RttpMessage { Kind = RttpMessageKind.Status, Subject = "/a", Status = SubjectStatus.Stale }, "s1");
         Assert.Null(state.Snapshot());
 
-        state.Apply(Image("/a", 5, ("x", "1"), ("y", "1")), "s1");
-        state.Apply(Update("/a", 6, ("y", "2"), ("z", "1"), ("y", "3")), "s2");
-        state.Apply(Update("/a", 6, ("x", "old")), "s1");                   // not newer
-        state.Apply(Update("/a", 9, ("x", "other")) with { Epoch = 8 }, "s1"); // another history
+        state.Apply(Lines.Image("/a", 5, ("x", "1"), ("y", "1")), "s1");
+        state.Apply(Lines.Update("/a", 6, ("y", "2"), ("z", "1"), ("y", "3")), "s2");
+        state.Apply(Lines.Update("/a", 6, ("x", "old")), "s1");                   // not newer
+        state.Apply(Lines.Update("/a", 9, ("x", "other")) with { Epoch = 8 }, "s1"); // another history
         var record = state.Snapshot()!;
         Assert.Equal(("/a", "s2", 7UL, 6UL, SubjectStatus.Ok), (record.Subject, record.Server, record.Epoch, record.Seq, record.Status));
         Assert.Equal(["x=1", "y=3", "z=1"], Text(record.Fields));
         Assert.Same(record, state.Snapshot()); // unchanged: the same record
 
         state.Apply(new RttpMessage { Kind = RttpMessageKind.Status, Subject = "/a", Status = SubjectStatus.Stale }, "s3");
-        state.Apply(Update("/a", 7, ("x", "2")), "s3");
+        state.Apply(Lines.Update("/a", 7, ("x", "2")), "s3");
         var later = state.Snapshot()!;
         Assert.Equal((SubjectStatus.Stale, 7UL, "s3"), (later.Status, later.Seq, later.Server));
         Assert.Equal(["x=2", "y=3", "z=1"], Text(later.Fields));
@@ -50,7 +40,7 @@ public sealed class ReceivePathTests
         Assert.Equal(["x=1", "y=3", "z=1"], Text(record.Fields));
 
         // A new image replaces every field and keeps the status, as before.
-        state.Apply(Image("/a", 1, ("w", "0")) with { Epoch = 9 }, "s3");
+        state.Apply(Lines.Image("/a", 1, ("w", "0")) with { Epoch = 9 }, "s3");
         var fresh = state.Snapshot()!;
         Assert.Equal((9UL, 1UL, SubjectStatus.Stale), (fresh.Epoch, fresh.Seq, fresh.Status));
         Assert.Equal(["w=0"], Text(fresh.Fields));
@@ -115,7 +105,7 @@ public sealed class ReceivePathTests
             var n = 1 + (round % 8);
             for (var i = 0; i < n; i++)
             {
-                Assert.True(q.TryWrite(Update($"/s{i}", ++seq, ("x", seq.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
+                Assert.True(q.TryWrite(Lines.Update($"/s{i}", ++seq, ("x", seq.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
             }
 
             for (var i = 0; i < n; i++)
@@ -131,7 +121,7 @@ public sealed class ReceivePathTests
         // And the reader still wakes up for the next one.
         var waiting = q.Reader.WaitToReadAsync().AsTask();
         Assert.False(waiting.IsCompleted);
-        q.TryWrite(Update("/a", ++seq));
+        q.TryWrite(Lines.Update("/a", ++seq));
         Assert.True(await waiting);
         Assert.Equal(0, q.Conflated + q.Dropped);
     }
@@ -154,7 +144,7 @@ public sealed class ReceivePathTests
             using var cts = new CancellationTokenSource();
             var wait = q.Reader.WaitToReadAsync(cts.Token);
             Assert.False(wait.IsCompleted);
-            q.TryWrite(Update("/a", i));
+            q.TryWrite(Lines.Update("/a", i));
             Assert.True(await wait);
             Assert.True(q.Reader.TryRead(out var m));
             Assert.Equal(i, m.Seq);
@@ -163,7 +153,7 @@ public sealed class ReceivePathTests
         // Two waiters at once: both woken.
         var first = q.Reader.WaitToReadAsync().AsTask();
         var second = q.Reader.WaitToReadAsync().AsTask();
-        q.TryWrite(Update("/a", 9));
+        q.TryWrite(Lines.Update("/a", 9));
         Assert.True(await first);
         Assert.True(await second);
         Assert.True(q.Reader.TryRead(out _));
