@@ -162,6 +162,13 @@ public sealed partial class RttpServer : IDisposable
 
     internal SubjectTable Subjects { get; }
 
+    /// <summary>
+    /// Tests only: called on a session's read loop after each line it handled, outside every lock.
+    /// It lets a test make one line take as long as it likes (a buffer of publications to thousands
+    /// of subscribers does) without building that load. One null check per line otherwise.
+    /// </summary>
+    internal Action<ClientSession>? AfterLineForTesting { get; set; }
+
     /// <summary>Routes to the other servers of the farm, when they are on (a farm key and <c>farm.routes</c>).</summary>
     internal Routes.RouteManager? Routes { get; set; }
 

@@ -242,4 +242,50 @@ public sealed class BadInputTests
 
         await publishing;
     }
+
+    [Fact]
+    public async Task InputThatTakesLongerThanTheIdleTimeoutToApply_SenderNotCutAndNothingDropped()
+    {
+        // A buffer of publications to thousands of subscribers can take longer to apply than the
+        // idle timeout. Its sender was not silent meanwhile: the server was busy. Here the first
+        // line of a pipelined burst is made to take twice the idle timeout (the test hook runs
+        // between lines, outside every lock), and the session's idle check is run right then, so
+        // the check sees a silence longer than the timeout whatever the machine's load.
+        var idle = TimeSpan.FromMilliseconds(300);
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.PingInterval = TimeSpan.FromMilliseconds(50);
+            o.Limits.IdleTimeout = idle;
+        });
+        await using var c = await node.ConnectAsync();
+        var slowed = 0;
+        node.Server.AfterLineForTesting = session =>
+        {
+            if (Interlocked.Exchange(ref slowed, 1) == 0)
+            {
+                Thread.Sleep(idle * 2);
+                session.Housekeep();
+            }
+        };
+
+        await c.SendRawAsync(Encoding.ASCII.GetBytes("PUB /slow n=1\nPUB /slow n=2\nPUB /slow n=3\nPING burst\n"));
+        while (true)
+        {
+            var line = await c.ReadLineAsync() ?? throw new InvalidOperationException("closed: the sender was cut while the server applied its input");
+            Assert.DoesNotContain("ERR IDLE", line, StringComparison.Ordinal);
+            if (line == "PING")
+            {
+                await c.SendAsync("PONG");
+            }
+            else if (line == "PONG burst")
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(1, Volatile.Read(ref slowed));
+        node.Server.AfterLineForTesting = null;
+        await c.SendAsync("SUB /slow");
+        Assert.Matches(@"^IMAGE /slow \d+ \d+ n=3$", await c.ExpectAsync("IMAGE /slow "));
+    }
 }

@@ -277,6 +277,7 @@ internal sealed partial class ClientSession : IDisposable
                     if (status == OperationStatus.Done)
                     {
                         HandleLine(line);
+                        _server.AfterLineForTesting?.Invoke(this);
                     }
                     else if (status == OperationStatus.InvalidData)
                     {
