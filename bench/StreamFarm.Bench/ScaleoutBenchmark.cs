@@ -138,6 +138,12 @@ public sealed record ScaleoutResult
 
     public double MachineCores => MachineCpuSeconds / Seconds;
 
+    /// <summary>CPU µs the hot subject's owner spent per publication (the whole farm's publications), or NaN.</summary>
+    public double OwnerMicrosPerPublication => Owner is null ? double.NaN : CoresByServer[Owner] * 1e6 / PublishedPerSecond;
+
+    /// <summary>CPU µs each other server spent per publication, on average, or NaN (no owner, or one server).</summary>
+    public double OthersMicrosPerPublication => Owner is null || Servers < 2 ? double.NaN : CoresByServer.Where(c => c.Key != Owner).Average(c => c.Value) * 1e6 / PublishedPerSecond;
+
     /// <summary>The busiest server's cores (the owner's in the hot layout).</summary>
     public double MaxServerCores => CoresByServer.Count == 0 ? double.NaN : CoresByServer.Values.Max();
 }
@@ -448,8 +454,8 @@ public static class ScaleoutBenchmark
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"On each server one publisher and {s.SubscribersPerServer} subscriber connections (connection j takes subjects i with i mod {s.SubscribersPerServer} = j: one subscriber per subject per server, each publication delivered once per server); {s.Subjects:N0} subjects (spread) or subject 0 only (hot); {s.PayloadBytes} B payload; window {s.Window:N0} publications, {s.Batch} per write; {s.Warmup.TotalSeconds:0.#} s warm-up, {s.Duration.TotalSeconds:0.#} s measured; {Environment.ProcessorCount} cores; load average {loadAverages}.");
         sb.AppendLine();
-        sb.AppendLine("| servers | layout | StreamFarm publications/s | deliveries/s | NATS publications/s | deliveries/s | StreamFarm / NATS throughput | StreamFarm server µs per delivery (all servers) | NATS µs per delivery | StreamFarm / NATS CPU | StreamFarm cores per server (busiest) | load generator cores StreamFarm / NATS | StreamFarm forwarded to an owner |");
-        sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|");
+        sb.AppendLine("| servers | layout | StreamFarm publications/s | deliveries/s | NATS publications/s | deliveries/s | StreamFarm / NATS throughput | StreamFarm server µs per delivery (all servers) | NATS µs per delivery | StreamFarm / NATS CPU | StreamFarm cores per server (busiest) | hot: owner / each other server, µs per publication | load generator cores StreamFarm / NATS | StreamFarm forwarded to an owner |");
+        sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|");
         foreach (var g in results.Where(r => r.Run > 0).GroupBy(r => (r.Servers, r.Layout)).OrderBy(g => g.Key.Servers).ThenBy(g => g.Key.Layout == "hot"))
         {
             var sf = g.Where(r => r.Server == ServerKind.StreamFarm && r.Measured).ToList();
@@ -458,7 +464,7 @@ public static class ScaleoutBenchmark
             string Ratio(Func<ScaleoutResult, double> value) => sf.Count == 0 || nats.Count == 0 ? "—" : (Median(sf.Select(value)) / Median(nats.Select(value))).ToString("0.00", CultureInfo.InvariantCulture) + "×";
             var owners = string.Join("/", sf.Select(r => r.Owner).Where(o => o is not null).Distinct());
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {g.Key.Servers} | {g.Key.Layout} | {F(sf, r => r.PublishedPerSecond, "N0")} | {F(sf, r => r.DeliveriesPerSecond, "N0")} | {F(nats, r => r.PublishedPerSecond, "N0")} | {F(nats, r => r.DeliveriesPerSecond, "N0")} | {Ratio(r => r.PublishedPerSecond)} | {F(sf, r => r.ServerMicrosPerDelivery, "0.00")} | {F(nats, r => r.ServerMicrosPerDelivery, "0.00")} | {Ratio(r => r.ServerMicrosPerDelivery)} | {F(sf, r => r.ServerCores / r.Servers, "0.00")} ({F(sf, r => r.MaxServerCores, "0.00")}{(owners.Length > 0 ? $", owner {owners}" : "")}) | {F(sf, r => r.BenchCores, "0.00")} / {F(nats, r => r.BenchCores, "0.00")} | {F(sf, r => r.ForwardedShare * 100, "0")} % |");
+                $"| {g.Key.Servers} | {g.Key.Layout} | {F(sf, r => r.PublishedPerSecond, "N0")} | {F(sf, r => r.DeliveriesPerSecond, "N0")} | {F(nats, r => r.PublishedPerSecond, "N0")} | {F(nats, r => r.DeliveriesPerSecond, "N0")} | {Ratio(r => r.PublishedPerSecond)} | {F(sf, r => r.ServerMicrosPerDelivery, "0.00")} | {F(nats, r => r.ServerMicrosPerDelivery, "0.00")} | {Ratio(r => r.ServerMicrosPerDelivery)} | {F(sf, r => r.ServerCores / r.Servers, "0.00")} ({F(sf, r => r.MaxServerCores, "0.00")}{(owners.Length > 0 ? $", owner {owners}" : "")}) | {(g.Key.Layout == "hot" ? $"{F(sf, r => r.OwnerMicrosPerPublication, "0.00")} / {(g.Key.Servers > 1 ? F(sf, r => r.OthersMicrosPerPublication, "0.00") : "—")}" : "")} | {F(sf, r => r.BenchCores, "0.00")} / {F(nats, r => r.BenchCores, "0.00")} | {F(sf, r => r.ForwardedShare * 100, "0")} % |");
         }
 
         var failed = results.Where(r => r.Error is not null || r.Problems.Count > 0).ToList();
