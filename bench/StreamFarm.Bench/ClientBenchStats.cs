@@ -18,6 +18,19 @@ public sealed record LatencySummary(int Count, double Min, double Median, double
     /// <summary>The 90th percentile (nearest rank).</summary>
     public double P90 { get; init; }
 
+    /// <summary>"median (min–max)" of <paramref name="values"/> in <paramref name="format"/>, the median alone for one value, "—" for none.</summary>
+    public static string MedianRange(IEnumerable<double> values, string format)
+    {
+        var sorted = values.Order().ToList();
+        if (sorted.Count == 0)
+        {
+            return "—";
+        }
+
+        var median = Percentile(sorted, 50).ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+        return sorted.Count == 1 ? median : $"{median} ({sorted[0].ToString(format, System.Globalization.CultureInfo.InvariantCulture)}–{sorted[^1].ToString(format, System.Globalization.CultureInfo.InvariantCulture)})";
+    }
+
     /// <summary>
     /// The nearest-rank percentile of sorted values: the smallest value with at least p % of the values
     /// at or below it. With 20 values p99 is the largest; the median of an even count is the lower middle.

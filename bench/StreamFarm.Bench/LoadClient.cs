@@ -62,8 +62,25 @@ public abstract class LoadClient : IAsyncDisposable
     /// <summary>Subscribes to <see cref="Subject"/> and returns once the server confirmed it.</summary>
     public abstract Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel);
 
-    /// <summary>One publish message on the wire, ready to be repeated in a batch.</summary>
-    public abstract byte[] EncodePublish(ReadOnlySpan<byte> payload);
+    /// <summary>One publish message to <see cref="Subject"/> on the wire, ready to be repeated in a batch.</summary>
+    public byte[] EncodePublish(ReadOnlySpan<byte> payload) => EncodePublish(Subject, "v", payload);
+
+    /// <summary>
+    /// One publish message to <paramref name="subject"/> on the wire; RTTP puts the payload in
+    /// <paramref name="field"/> (publishers on different servers that write the same field of a subject
+    /// race: the later stamp wins and the other publication may never be shown); NATS has no fields.
+    /// </summary>
+    public abstract byte[] EncodePublish(string subject, string field, ReadOnlySpan<byte> payload);
+
+    /// <summary>The subject number <paramref name="index"/> of the many-subject scenarios (<see cref="SubscribeManyAsync"/>).</summary>
+    public abstract string ManySubject(int index);
+
+    /// <summary>
+    /// Subscribes to the subjects <see cref="ManySubject"/> of <paramref name="indexes"/> (none below 0
+    /// or at <paramref name="subjects"/> or above) instead of <see cref="Subject"/>, and returns once the
+    /// server confirmed them all. Call it once, and not together with <see cref="SubscribeAsync"/>.
+    /// </summary>
+    public abstract Task SubscribeManyAsync(IReadOnlyList<int> indexes, int subjects, TimeSpan timeout, CancellationToken cancel);
 
     /// <summary>Reports progress to the publisher's window from now on.</summary>
     public void Attach(FlowWindow window) => _window = window;

@@ -65,9 +65,24 @@ public sealed class NatsLoadClient : LoadClient
     /// <summary>Subscribes to <see cref="ProbeSubject"/> (after <see cref="SubscribeAsync"/>).</summary>
     public Task SubscribeProbeAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(ProbeSubLines, "PONG after SUB " + ProbeSubject, timeout, cancel);
 
-    public override byte[] EncodePublish(ReadOnlySpan<byte> payload)
+    public override string ManySubject(int index) => "bench.m." + index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>SUB lines (sids from 10 on) and a PING; the PONG confirms them all.</summary>
+    public override Task SubscribeManyAsync(IReadOnlyList<int> indexes, int subjects, TimeSpan timeout, CancellationToken cancel)
     {
-        var head = Encoding.ASCII.GetBytes($"PUB {BenchSubject} {payload.Length.ToString(CultureInfo.InvariantCulture)}\r\n");
+        var lines = new StringBuilder();
+        for (var k = 0; k < indexes.Count; k++)
+        {
+            lines.Append(CultureInfo.InvariantCulture, $"SUB {ManySubject(indexes[k])} {k + 10}\r\n");
+        }
+
+        lines.Append("PING\r\n");
+        return RoundTripAsync(Encoding.ASCII.GetBytes(lines.ToString()), $"PONG after SUB of {indexes.Count} subjects", timeout, cancel);
+    }
+
+    public override byte[] EncodePublish(string subject, string field, ReadOnlySpan<byte> payload)
+    {
+        var head = Encoding.ASCII.GetBytes($"PUB {subject} {payload.Length.ToString(CultureInfo.InvariantCulture)}\r\n");
         var message = new byte[head.Length + payload.Length + 2];
         head.CopyTo(message, 0);
         payload.CopyTo(message.AsSpan(head.Length));

@@ -7,7 +7,7 @@ using System.Text.Json;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// The three servers of the routes benchmark, each a real process on its own loopback address and
+/// The servers of the routes benchmark (three; the scale-out benchmark starts 1 to 9), each a real process on its own loopback address and
 /// fixed ports (every server has its own address, so all use the same ports):
 /// <list type="bullet">
 /// <item>StreamFarm: <c>streamfarm node --id rK --listen PREFIX.K --tcp-port 17500 --http-port 17580
@@ -47,11 +47,11 @@ internal sealed class RouteCluster : IAsyncDisposable
     /// <summary>How long the cluster took from the first start to ready.</summary>
     public TimeSpan ReadyAfter { get; private set; }
 
-    /// <summary>Starts a farm of three StreamFarm nodes with a fresh random key and waits until it has converged and its routes are up.</summary>
-    public static async Task<RouteCluster> StartStreamFarmAsync(ServerLauncher launcher, string prefix, TimeSpan timeout, CancellationToken cancel)
+    /// <summary>Starts a farm of <paramref name="count"/> StreamFarm nodes (three by default) with a fresh random key and waits until it has converged and its routes are up.</summary>
+    public static async Task<RouteCluster> StartStreamFarmAsync(ServerLauncher launcher, string prefix, TimeSpan timeout, CancellationToken cancel, int count = 3)
     {
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var ips = Ips(prefix, 1);
+        var ips = Ips(prefix, 1, count);
         var seeds = string.Join(',', ips.Select(ip => $"{ip}:{Num(StreamFarmGossipPort)}"));
         var cluster = new RouteCluster(ServerKind.StreamFarm);
         var clock = Stopwatch.StartNew();

@@ -14,6 +14,9 @@ namespace StreamFarm.Bench;
 public sealed class RttpLoadClient : LoadClient
 {
     public const string BenchSubject = "/bench/s";
+    private const string ManyPrefix = "/bench/m/";
+    private const byte ManyAwaited = 1;
+    private const byte ManyActive = 2;
     private static readonly byte[] HelloLine = "HELLO 1 client=bench\n"u8.ToArray();
     private static readonly byte[] SubLine = "SUB /bench/s\n"u8.ToArray();
     private static readonly byte[] PingLine = "PING\n"u8.ToArray();
@@ -27,6 +30,9 @@ public sealed class RttpLoadClient : LoadClient
     private long _gaps;
     private long _images;
     private string? _firstGap;
+    private ulong[]? _manySeq; // many subjects: the last seq of each
+    private byte[]? _manyState; // many subjects: 0 not subscribed, ManyAwaited, ManyActive
+    private int _manyPending;
 
     private RttpLoadClient(System.Net.Sockets.Socket socket, Stream stream, string name)
         : base(socket, stream, name)
@@ -84,14 +90,47 @@ public sealed class RttpLoadClient : LoadClient
         await AwaitAsync(_subscribed.Task, $"the IMAGE or STATUS of {BenchSubject}", timeout, cancel);
     }
 
-    public override byte[] EncodePublish(ReadOnlySpan<byte> payload)
+    public override byte[] EncodePublish(string subject, string field, ReadOnlySpan<byte> payload)
     {
-        var prefix = "PUB /bench/s v="u8;
+        var prefix = System.Text.Encoding.ASCII.GetBytes($"PUB {subject} {field}=");
         var line = new byte[prefix.Length + payload.Length + 1];
-        prefix.CopyTo(line);
+        prefix.CopyTo(line, 0);
         payload.CopyTo(line.AsSpan(prefix.Length));
         line[^1] = (byte)'\n';
         return line;
+    }
+
+    public override string ManySubject(int index) => ManyPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public override async Task SubscribeManyAsync(IReadOnlyList<int> indexes, int subjects, TimeSpan timeout, CancellationToken cancel)
+    {
+        if (_manySeq is not null || _active || indexes.Count == 0)
+        {
+            throw new InvalidOperationException($"{Name}: subscribe to many subjects once, to at least one, and not with SUB {BenchSubject}");
+        }
+
+        _manySeq = new ulong[subjects];
+        _manyState = new byte[subjects];
+        foreach (var i in indexes)
+        {
+            _manyState[i] = ManyAwaited;
+        }
+
+        _manyPending = indexes.Distinct().Count();
+        var lines = new System.Text.StringBuilder();
+        foreach (var chunk in indexes.Chunk(100))
+        {
+            lines.Append("SUB");
+            foreach (var i in chunk)
+            {
+                lines.Append(' ').Append(ManySubject(i));
+            }
+
+            lines.Append('\n');
+        }
+
+        await WriteAsync(System.Text.Encoding.ASCII.GetBytes(lines.ToString()), cancel);
+        await AwaitAsync(_subscribed.Task, $"the IMAGE or STATUS of {_manyPending} of {indexes.Count} subjects", timeout, cancel);
     }
 
     public override int MaxStampedLength(int payloadLength) => "PUB /bench/s n= t= v=\n"u8.Length + (2 * 20) + payloadLength;
@@ -138,6 +177,11 @@ public sealed class RttpLoadClient : LoadClient
 
     private void HandleLine(ReadOnlySpan<byte> line, IBufferWriter<byte> replies, ref Tally tally)
     {
+        if (_manySeq is not null && HandleMany(line, ref tally))
+        {
+            return;
+        }
+
         if (line.StartsWith("UPDATE "u8))
         {
             if (_active)
@@ -195,8 +239,62 @@ public sealed class RttpLoadClient : LoadClient
         }
     }
 
+    /// <summary>
+    /// Many subjects: an UPDATE, IMAGE or STATUS of one of them (true), counted against that
+    /// subject's own seq; false for any other line.
+    /// </summary>
+    private bool HandleMany(ReadOnlySpan<byte> line, ref Tally tally)
+    {
+        var kind = line.StartsWith("UPDATE "u8) ? 0 : line.StartsWith("IMAGE "u8) ? 1 : line.StartsWith("STATUS "u8) ? 2 : -1;
+        if (kind < 0)
+        {
+            return false;
+        }
+
+        var rest = line[(line.IndexOf((byte)' ') + 1)..];
+        if (!rest.StartsWith("/bench/m/"u8) || !Utf8Parser.TryParse(rest["/bench/m/"u8.Length..], out int i, out _) || i < 0 || i >= _manyState!.Length || _manyState[i] == 0)
+        {
+            Fail($"a line for a subject this connection did not subscribe to: {Text(line)}");
+            return true;
+        }
+
+        if (_manyState[i] == ManyAwaited)
+        {
+            if (kind == 2 && !line.EndsWith(" NOT_FOUND"u8) && !line.EndsWith(" OK"u8))
+            {
+                Fail($"unexpected status: {Text(line)}");
+                return true;
+            }
+
+            _manySeq![i] = kind == 1 ? ParseSeq(rest, out _) : 0;
+            _manyState[i] = ManyActive;
+            if (--_manyPending == 0)
+            {
+                _subscribed.TrySetResult();
+            }
+        }
+        else if (kind == 2)
+        {
+            Fail($"unexpected status: {Text(line)}");
+        }
+        else
+        {
+            if (kind == 1 && _manySeq![i] != 0)
+            {
+                _images++;
+            }
+
+            Record(rest, ref tally, ref _manySeq![i]);
+        }
+
+        return true;
+    }
+
     /// <summary>One UPDATE (or later IMAGE): counts it and checks its seq against the last one.</summary>
-    private void Record(ReadOnlySpan<byte> rest, ref Tally tally)
+    private void Record(ReadOnlySpan<byte> rest, ref Tally tally) => Record(rest, ref tally, ref _lastSeq);
+
+    /// <summary>One UPDATE (or later IMAGE) of the subject whose last seq is <paramref name="lastSeq"/>.</summary>
+    private void Record(ReadOnlySpan<byte> rest, ref Tally tally, ref ulong lastSeq)
     {
         var seq = ParseSeq(rest, out var merged);
         if (merged > 1)
@@ -205,17 +303,17 @@ public sealed class RttpLoadClient : LoadClient
             _mergedAway += merged - 1;
         }
 
-        if (seq != _lastSeq + (ulong)merged)
+        if (seq != lastSeq + (ulong)merged)
         {
             if (_gaps++ == 0)
             {
-                _firstGap = $"seq {seq} after {_lastSeq} (@merged={merged})";
+                _firstGap = $"seq {seq} after {lastSeq} (@merged={merged})";
             }
         }
 
         tally.Deliveries++;
-        tally.Progress += seq > _lastSeq ? (long)(seq - _lastSeq) : 1;
-        _lastSeq = seq;
+        tally.Progress += seq > lastSeq ? (long)(seq - lastSeq) : 1;
+        lastSeq = seq;
         if (Latency is { } latency && TryField(rest, " n="u8, out var n) && TryField(rest, " t="u8, out var stamp))
         {
             latency.OnMessage(n, stamp, ReadTimestamp);

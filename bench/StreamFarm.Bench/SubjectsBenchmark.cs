@@ -172,12 +172,7 @@ public static class SubjectsBenchmark
     private static string M(IEnumerable<SubjectsRun> runs, Func<SubjectsRun, double> value) =>
         LatencySummary.Percentile([.. runs.Select(value).Order()], 50).ToString("0.00", CultureInfo.InvariantCulture);
 
-    private static string S(IEnumerable<SubjectsRun> runs, Func<SubjectsRun, double> value, string format)
-    {
-        var values = runs.Select(value).Order().ToList();
-        var median = LatencySummary.Percentile([.. values], 50).ToString(format, CultureInfo.InvariantCulture);
-        return values.Count == 1 ? median : $"{median} ({values[0].ToString(format, CultureInfo.InvariantCulture)}–{values[^1].ToString(format, CultureInfo.InvariantCulture)})";
-    }
+    private static string S(IEnumerable<SubjectsRun> runs, Func<SubjectsRun, double> value, string format) => LatencySummary.MedianRange(runs.Select(value), format);
 
     /// <summary>
     /// A bare RTTP connection for this benchmark: writes whole lines under a lock, answers the

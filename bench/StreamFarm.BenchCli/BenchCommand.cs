@@ -27,6 +27,7 @@ internal static class BenchCommand
         command.Subcommands.Add(TlsBenchCommand.Create());
         command.Subcommands.Add(FootprintBenchCommand.Create());
         command.Subcommands.Add(SubjectsBenchCommand.Create());
+        command.Subcommands.Add(ScaleoutBenchCommand.Create());
         return command;
     }
 
@@ -96,6 +97,18 @@ internal static class BenchCommand
             return report.Clean ? ExitCodes.Success : ExitCodes.RuntimeFailure;
         });
         return command;
+    }
+
+    /// <summary>The nats-server to run when <paramref name="systems"/> has nats (<paramref name="given"/>, else found), or null; a missing program is an error.</summary>
+    internal static string? NatsServerFor(IReadOnlyList<string> systems, string? given)
+    {
+        var natsServer = systems.Contains("nats") ? given ?? FindNatsServer() : null;
+        if (natsServer is not null && !File.Exists(natsServer))
+        {
+            throw new CliError($"nats-server not found at {natsServer}: run scripts/setup.sh --bench (it installs Debian's nats-server), or give --nats-server PATH");
+        }
+
+        return natsServer;
     }
 
     /// <summary>Prints a report: JSON (one document and a line feed) or Markdown.</summary>

@@ -51,11 +51,7 @@ internal static class RouteBenchCommand
                 throw new CliError(e.Message, ExitCodes.Usage);
             }
 
-            var natsServer = settings.Systems.Contains("nats") ? p.GetValue(nats) ?? BenchCommand.FindNatsServer() : null;
-            if (natsServer is not null && !File.Exists(natsServer))
-            {
-                throw new CliError($"nats-server not found at {natsServer}: run scripts/setup.sh --bench (it installs Debian's nats-server), or give --nats-server PATH");
-            }
+            var natsServer = BenchCommand.NatsServerFor(settings.Systems, p.GetValue(nats));
             RouteReport report;
             try
             {
