@@ -13,7 +13,7 @@ public sealed record SubscribersSettings
     public int Runs { get; init; } = 3;
 
     /// <summary>Deliveries per second in the latency pass, over all subscribers: the publisher sends budget / subscribers messages a second.</summary>
-    public int Budget { get; init; } = 100_000;
+    public int Budget { get; init; } = 20_000;
 
     /// <summary>A fixed publication rate for the latency pass at every size instead of the budget, or null.</summary>
     public int? Rate { get; init; }
@@ -24,7 +24,7 @@ public sealed record SubscribersSettings
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The measured interval of each pass.</summary>
-    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(4);
 
     /// <summary>An unreported 1:10 run right after each server starts (JIT, buffers).</summary>
     public TimeSpan Priming { get; init; } = TimeSpan.FromSeconds(2);

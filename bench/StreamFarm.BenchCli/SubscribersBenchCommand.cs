@@ -15,9 +15,9 @@ internal static class SubscribersBenchCommand
     {
         var sizes = new Option<string>("--sizes") { Description = "subscriber connections on the one subject, comma-separated", DefaultValueFactory = _ => "1,10,100,1000,10000" };
         var runs = new Option<int>("--runs") { Description = "runs (both servers started afresh each run; which goes first alternates)", DefaultValueFactory = _ => 3 };
-        var duration = new Option<double>("--duration") { Description = "seconds measured per pass (latency, throughput)", DefaultValueFactory = _ => 3 };
+        var duration = new Option<double>("--duration") { Description = "seconds measured per pass (latency, throughput)", DefaultValueFactory = _ => 4 };
         var warmup = new Option<double>("--warmup") { Description = "seconds of publishing before each measurement", DefaultValueFactory = _ => 1 };
-        var budget = new Option<int>("--budget") { Description = "deliveries per second of the latency pass, over all subscribers (msgs/s = budget / subscribers)", DefaultValueFactory = _ => 100_000 };
+        var budget = new Option<int>("--budget") { Description = "deliveries per second of the latency pass, over all subscribers (msgs/s = budget / subscribers)", DefaultValueFactory = _ => 20_000 };
         var rate = new Option<int?>("--rate") { Description = "a fixed publication rate (msgs/s) for the latency pass at every size, instead of --budget" };
         var size = new Option<int>("--size") { Description = "payload bytes per message", DefaultValueFactory = _ => 16 };
         var systems = new Option<string>("--systems") { Description = "streamfarm and nats, comma-separated", DefaultValueFactory = _ => "streamfarm,nats" };
