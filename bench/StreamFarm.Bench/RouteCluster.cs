@@ -71,6 +71,22 @@ internal sealed class RouteCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>
+    /// Starts one StreamFarm node alone, without gossip or routes, as the fan-out benchmark runs it
+    /// (<c>node --id r1 --listen PREFIX.1 --tcp-port 17500 --http-port 17580 --log-level Warning</c>),
+    /// and waits until its <c>/farm</c> shows it active/alive.
+    /// </summary>
+    public static async Task<RouteCluster> StartSingleStreamFarmAsync(ServerLauncher launcher, string prefix, TimeSpan timeout, CancellationToken cancel)
+    {
+        var ip = Ips(prefix, 1, 1)[0];
+        var cluster = new RouteCluster(ServerKind.StreamFarm);
+        var clock = Stopwatch.StartNew();
+        var args = launcher.Arguments.Concat(["node", "--id", "r1", "--listen", ip, "--tcp-port", Num(StreamFarmTcpPort), "--http-port", Num(StreamFarmHttpPort), "--log-level", "Warning"]);
+        await cluster.StartAsync([("r1", launcher.FileName, args, new IPEndPoint(IPAddress.Parse(ip), StreamFarmTcpPort), $"http://{ip}:{Num(StreamFarmHttpPort)}")], null, timeout, cancel);
+        cluster.ReadyAfter = clock.Elapsed;
+        return cluster;
+    }
+
     /// <summary>Starts <paramref name="count"/> clustered nats-servers (three by default; every server given the others as routes; one alone has no cluster) and waits until each has a route to every other.</summary>
     public static async Task<RouteCluster> StartNatsAsync(string natsServer, string prefix, TimeSpan timeout, CancellationToken cancel, int count = 3)
     {

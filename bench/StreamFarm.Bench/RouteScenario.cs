@@ -18,7 +18,6 @@ namespace StreamFarm.Bench;
 /// </summary>
 internal sealed class RouteScenario
 {
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private readonly RouteCluster _cluster;
     private readonly RouteSettings _settings;
     private readonly RouteServer _publisherServer;
@@ -344,6 +343,13 @@ internal sealed class RouteScenario
 
         return cores;
     }
+
+    /// <summary>
+    /// How long the subscribers may take to catch up once publishing stopped: 10 s, plus 1 s per million
+    /// deliveries the flow window lets queue up (a window of 1,000 messages to 10,000 subscribers is
+    /// 10 million deliveries in flight, which takes several seconds to deliver on 2 cores).
+    /// </summary>
+    private TimeSpan DrainTimeout => TimeSpan.FromSeconds(10 + ((double)_settings.Window * _settings.Subscribers / 1e6));
 
     /// <summary>After a run: waits until every subscriber has every message published so far, and notes those that do not.</summary>
     private async Task DrainAsync(string run, CancellationToken cancel)

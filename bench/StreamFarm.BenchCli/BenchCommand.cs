@@ -28,6 +28,7 @@ internal static class BenchCommand
         command.Subcommands.Add(FootprintBenchCommand.Create());
         command.Subcommands.Add(SubjectsBenchCommand.Create());
         command.Subcommands.Add(ScaleoutBenchCommand.Create());
+        command.Subcommands.Add(SubscribersBenchCommand.Create());
         return command;
     }
 
@@ -191,7 +192,7 @@ internal static class BenchCommand
         throw new CliError("nats-server not found on PATH or in /usr/sbin: run scripts/setup.sh --bench (it installs Debian's nats-server), or give --nats-server PATH");
     }
 
-    private static TimeSpan Seconds(double value, string option) =>
+    internal static TimeSpan Seconds(double value, string option) =>
         double.IsFinite(value) && value >= 0 && value <= 3600 ? TimeSpan.FromSeconds(value) : throw new CliError($"{option} must be between 0 and 3600 seconds", ExitCodes.Usage);
 
     internal static List<int> ParseList(string? text, string option)
