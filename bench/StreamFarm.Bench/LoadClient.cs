@@ -59,11 +59,23 @@ public abstract class LoadClient : IAsyncDisposable
     /// <summary>The subject this protocol's scenarios use.</summary>
     public abstract string Subject { get; }
 
-    /// <summary>Subscribes to <see cref="Subject"/> and returns once the server confirmed it.</summary>
-    public abstract Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel);
+    /// <summary>Subject <paramref name="index"/> of a scenario with <paramref name="count"/> subjects: <see cref="Subject"/> when there is one, else <see cref="Subject"/> followed by the index.</summary>
+    public string SubjectAt(int index, int count) => count == 1 ? Subject : Subject + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>One publish message on the wire, ready to be repeated in a batch.</summary>
-    public abstract byte[] EncodePublish(ReadOnlySpan<byte> payload);
+    /// <summary>Subscribes to <see cref="Subject"/> and returns once the server confirmed it.</summary>
+    public Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel) => SubscribeAsync(Subject, timeout, cancel);
+
+    /// <summary>Subscribes to <paramref name="subject"/> (one subscription per connection) and returns once the server confirmed it.</summary>
+    public abstract Task SubscribeAsync(string subject, TimeSpan timeout, CancellationToken cancel);
+
+    /// <summary>Sends PING and returns at its PONG: the server has applied everything sent before it.</summary>
+    public abstract Task SyncAsync(TimeSpan timeout, CancellationToken cancel);
+
+    /// <summary>One publish message to <see cref="Subject"/> on the wire, ready to be repeated in a batch.</summary>
+    public byte[] EncodePublish(ReadOnlySpan<byte> payload) => EncodePublish(Subject, payload);
+
+    /// <summary>One publish message to <paramref name="subject"/> on the wire.</summary>
+    public abstract byte[] EncodePublish(string subject, ReadOnlySpan<byte> payload);
 
     /// <summary>Reports progress to the publisher's window from now on.</summary>
     public void Attach(FlowWindow window) => _window = window;
