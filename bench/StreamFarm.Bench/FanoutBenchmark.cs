@@ -93,6 +93,6 @@ public static class FanoutBenchmark
     };
 
     /// <summary><c>nats-server --version</c> as it prints it, or "unknown"; a nats-server that cannot be run ends the benchmark here.</summary>
-    private static async Task<string> NatsVersionAsync(string natsServer, CancellationToken cancel) =>
+    public static async Task<string> NatsVersionAsync(string natsServer, CancellationToken cancel) =>
         (await ChildProcess.RunToEndAsync(natsServer, ["--version"], TimeSpan.FromSeconds(5), cancel)).FirstLine() ?? "unknown";
 }

@@ -3,28 +3,35 @@ using System.Diagnostics;
 namespace StreamFarm.Bench;
 
 /// <summary>
-/// One fan-out scenario against one running server: N subscribers on one subject and one publisher
-/// that writes batches of identical messages, never more than the flow window ahead of the slowest
-/// subscriber. After a warm-up it measures, over a fixed interval, the messages all subscribers
-/// received and the CPU time the server used; then it stops publishing, waits for every subscriber
-/// to receive everything, and checks the counts.
+/// One fan-out scenario against one running server: N subscribers on one subject (or spread over
+/// several, <see cref="FanoutLayout"/>) and one publisher that writes batches of identical messages,
+/// never more than the flow window ahead of the slowest subscriber. After a warm-up it measures, over
+/// a fixed interval, the messages all subscribers received and the CPU time the server used; then it
+/// stops publishing, waits for every subscriber to receive everything, and checks the counts.
 /// </summary>
 public sealed class FanoutScenario
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
     private readonly ServerProcess _server;
     private readonly FanoutSettings _settings;
+    private readonly FanoutLayout _layout;
     private readonly List<LoadClient> _subscribers = [];
-    private long _published;
+    private long _published; // rounds: one publication to each subject
 
-    public FanoutScenario(ServerProcess server, int fanout, int payloadBytes, FanoutSettings settings)
+    public FanoutScenario(ServerProcess server, int fanout, int payloadBytes, FanoutSettings settings, FanoutLayout? layout = null)
     {
         _server = server;
         Fanout = fanout;
         PayloadBytes = payloadBytes;
         _settings = settings;
+        _layout = layout ?? new FanoutLayout();
+        if (_layout.Subjects < 1 || _layout.ConnectAtOnce < 1)
+        {
+            throw new ArgumentException("a layout needs at least one subject and one connection at a time");
+        }
     }
 
+    /// <summary>Subscriber connections (all subjects together).</summary>
     public int Fanout { get; }
 
     public int PayloadBytes { get; }
@@ -71,22 +78,45 @@ public sealed class FanoutScenario
 
     private async Task<ScenarioResult> MeasureAsync(Action<LoadClient> keepPublisher, CancellationToken cancel)
     {
-        for (var i = 0; i < Fanout; i++)
-        {
-            var sub = await ConnectAsync($"sub{i + 1}", cancel);
-            _subscribers.Add(sub);
-            await sub.SubscribeAsync(_settings.SetupTimeout, cancel);
-        }
-
+        var subjects = _layout.Subjects;
         var publisher = await ConnectAsync("pub", cancel);
         keepPublisher(publisher);
+        var payload = Payload(PayloadBytes);
+        if (_layout.Retained)
+        {
+            for (var k = 0; k < subjects; k++)
+            {
+                await publisher.WriteAsync(publisher.EncodePublish(publisher.SubjectAt(k, subjects), payload), cancel);
+            }
+
+            await publisher.SyncAsync(_settings.SetupTimeout, cancel);
+        }
+
+        if (_layout.PublisherReady is { } ready)
+        {
+            await ready(cancel);
+        }
+
+        var setup = Stopwatch.StartNew();
+        await SubscribeAllAsync(subjects, cancel);
+        var setupSeconds = setup.Elapsed.TotalSeconds;
+        if (_layout.Subscribed is { } subscribed)
+        {
+            await subscribed(cancel);
+        }
+
         var window = new FlowWindow(_settings.Window, _settings.Batch);
         window.Attach(_subscribers);
-        var message = publisher.EncodePublish(Payload(PayloadBytes));
-        var batch = new byte[message.Length * window.Batch];
+        var round = new List<byte>();
+        for (var k = 0; k < subjects; k++)
+        {
+            round.AddRange(publisher.EncodePublish(publisher.SubjectAt(k, subjects), payload));
+        }
+
+        var batch = new byte[round.Count * window.Batch];
         for (var i = 0; i < window.Batch; i++)
         {
-            message.CopyTo(batch, i * message.Length);
+            round.CopyTo(batch, i * round.Count);
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -106,15 +136,52 @@ public sealed class FanoutScenario
             Server = _server.Kind,
             Fanout = Fanout,
             PayloadBytes = PayloadBytes,
+            SetupSeconds = setupSeconds,
             Seconds = end.Time - start.Time,
             Deliveries = end.Received - start.Received,
-            Published = end.Published - start.Published,
+            Published = (end.Published - start.Published) * subjects,
             ServerCpuSeconds = (end.ServerTicks - start.ServerTicks) / ticksPerSecond,
             BenchCpuSeconds = (end.BenchCpu - start.BenchCpu).TotalSeconds,
             MachineCpuSeconds = (end.MachineTicks - start.MachineTicks) / ticksPerSecond,
             WindowWaits = window.Waits,
             Problems = problems,
         };
+    }
+
+    /// <summary>
+    /// Connects every subscriber and subscribes it (subscriber i to subject i mod subjects),
+    /// <see cref="FanoutLayout.ConnectAtOnce"/> at a time; each is kept as soon as it is connected,
+    /// so that a failure leaves none open.
+    /// </summary>
+    private async Task SubscribeAllAsync(int subjects, CancellationToken cancel)
+    {
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancel); // the first failure stops the others
+        var next = -1;
+        async Task WorkerAsync()
+        {
+            try
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < Fanout)
+                {
+                    var sub = await ConnectAsync($"sub{i + 1}", failed.Token);
+                    lock (_subscribers)
+                    {
+                        _subscribers.Add(sub);
+                    }
+
+                    await sub.SubscribeAsync(sub.SubjectAt(i % subjects, subjects), _settings.SetupTimeout, failed.Token);
+                }
+            }
+            catch
+            {
+                await failed.CancelAsync();
+                throw;
+            }
+        }
+
+        // Workers stopped by another's failure end cancelled, so WhenAll reports the failure itself.
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(_layout.ConnectAtOnce, Fanout)).Select(_ => Task.Run(WorkerAsync, cancel)));
     }
 
     /// <summary>Waits for the interval, ending early (with its exception) if the publisher fails.</summary>
@@ -155,7 +222,7 @@ public sealed class FanoutScenario
         if (behind.Count > 0)
         {
             var worst = behind.MinBy(s => s.Progress)!;
-            problems.Add($"{behind.Count} of {Fanout} subscriber(s) did not get all {published} messages within {DrainTimeout.TotalSeconds:0} s after publishing stopped (worst: {worst.Name} at {worst.Progress})");
+            problems.Add($"{behind.Count} of {Fanout} subscriber(s) did not get all {published} messages{(_layout.Subjects > 1 ? " of their subject" : "")} within {DrainTimeout.TotalSeconds:0} s after publishing stopped (worst: {worst.Name} at {worst.Progress})");
         }
 
         foreach (var s in _subscribers)

@@ -97,9 +97,8 @@ public static class FootprintBenchmark
 
         await using var process = await ServerProcess.StartAsync(kind, server.FileName, args, endpoint, cancel, ready);
         var startMillis = process.StartedIn.TotalMilliseconds;
-        await Task.Delay(TimeSpan.FromSeconds(s.RestSeconds), cancel);
-        var rest = process.RssKiB();
-        long? idle = null;
+        var memory = new ConnectionMemory(process);
+        await memory.AtRestAsync(TimeSpan.FromSeconds(s.RestSeconds), cancel);
         if (server.Kind != FootprintKind.Serf)
         {
             var sockets = new List<Socket>(s.IdleConnections);
@@ -118,8 +117,7 @@ public static class FootprintBenchmark
                         : await ConnectAsync(endpoint, "CONNECT {\"verbose\":false}\r\nSUB footprint.idle 1\r\nPING\r\n", "PONG", cancel));
                 }
 
-                await Task.Delay(2000, cancel);
-                idle = process.RssKiB();
+                await memory.SubscribedAsync(s.IdleConnections, cancel);
             }
             finally
             {
@@ -131,7 +129,7 @@ public static class FootprintBenchmark
         }
 
         await process.StopAsync();
-        return new FootprintRun(server.Name, run, startMillis, rest, idle, s.IdleConnections);
+        return new FootprintRun(server.Name, run, startMillis, memory.RestKiB, memory.SubscribedKiB, s.IdleConnections);
     }
 
     private static Func<CancellationToken, Task<bool>> HealthzProbe(HttpClient http, string url) => async cancel =>

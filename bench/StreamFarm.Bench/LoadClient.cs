@@ -59,8 +59,17 @@ public abstract class LoadClient : IAsyncDisposable
     /// <summary>The subject this protocol's scenarios use.</summary>
     public abstract string Subject { get; }
 
+    /// <summary>Subject <paramref name="index"/> of a scenario with <paramref name="count"/> subjects: <see cref="Subject"/> when there is one, else <see cref="Subject"/> followed by the index.</summary>
+    public string SubjectAt(int index, int count) => count == 1 ? Subject : Subject + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Subscribes to <see cref="Subject"/> and returns once the server confirmed it.</summary>
-    public abstract Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel);
+    public Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel) => SubscribeAsync(Subject, timeout, cancel);
+
+    /// <summary>Subscribes to <paramref name="subject"/> (one subscription per connection) and returns once the server confirmed it.</summary>
+    public abstract Task SubscribeAsync(string subject, TimeSpan timeout, CancellationToken cancel);
+
+    /// <summary>Sends PING and returns at its PONG: the server has applied everything sent before it.</summary>
+    public abstract Task SyncAsync(TimeSpan timeout, CancellationToken cancel);
 
     /// <summary>One publish message to <see cref="Subject"/> on the wire, ready to be repeated in a batch.</summary>
     public byte[] EncodePublish(ReadOnlySpan<byte> payload) => EncodePublish(Subject, "v", payload);
@@ -78,9 +87,12 @@ public abstract class LoadClient : IAsyncDisposable
     /// <summary>
     /// Subscribes to the subjects <see cref="ManySubject"/> of <paramref name="indexes"/> (none below 0
     /// or at <paramref name="subjects"/> or above) instead of <see cref="Subject"/>, and returns once the
-    /// server confirmed them all. Call it once, and not together with <see cref="SubscribeAsync"/>.
+    /// server confirmed them all. Call it once, and not together with <see cref="SubscribeAsync(string, TimeSpan, CancellationToken)"/> or <see cref="SubscribeAsync(TimeSpan, CancellationToken)"/>.
     /// </summary>
     public abstract Task SubscribeManyAsync(IReadOnlyList<int> indexes, int subjects, TimeSpan timeout, CancellationToken cancel);
+
+    /// <summary>One publish message to <paramref name="subject"/> on the wire (RTTP: field <c>v</c>).</summary>
+    public byte[] EncodePublish(string subject, ReadOnlySpan<byte> payload) => EncodePublish(subject, "v", payload);
 
     /// <summary>Reports progress to the publisher's window from now on.</summary>
     public void Attach(FlowWindow window) => _window = window;

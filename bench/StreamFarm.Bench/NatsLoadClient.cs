@@ -8,7 +8,8 @@ namespace StreamFarm.Bench;
 
 /// <summary>
 /// A NATS connection of the load generator: <c>CONNECT {"verbose":false,"pedantic":false}</c>, then
-/// <c>SUB bench.s 1</c> for a subscriber or <c>PUB bench.s N</c> batches for the publisher. It counts
+/// <c>SUB bench.s 1</c> for a subscriber or <c>PUB bench.s N</c> batches for the publisher (or numbered
+/// subjects, <c>bench.s7</c>, one per subscriber connection). It counts
 /// MSG lines (skipping their payloads) and answers PING with PONG; a PING of its own, answered with
 /// PONG, confirms that the server has processed everything sent before it. Stamped publications
 /// carry <c>COUNTER TIMESTAMP </c> at the start of the payload. In a cluster, a subscriber can also
@@ -22,7 +23,7 @@ public sealed class NatsLoadClient : LoadClient
     public const string ProbeSubject = "bench.probe";
     private const int StampBytes = 48; // "COUNTER TIMESTAMP " fits in this
     private static readonly byte[] ConnectLines = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n"u8.ToArray();
-    private static readonly byte[] SubLines = "SUB bench.s 1\r\nPING\r\n"u8.ToArray();
+    private static readonly byte[] PingLine = "PING\r\n"u8.ToArray();
     private static readonly byte[] ProbeSubLines = "SUB bench.probe 2\r\nPING\r\n"u8.ToArray();
     private long _probes;
     private TaskCompletionSource? _pong;
@@ -60,7 +61,10 @@ public sealed class NatsLoadClient : LoadClient
     /// <summary>Messages received on <see cref="ProbeSubject"/> (not counted as deliveries).</summary>
     public long Probes => Interlocked.Read(ref _probes);
 
-    public override Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(SubLines, "PONG after SUB", timeout, cancel);
+    public override Task SubscribeAsync(string subject, TimeSpan timeout, CancellationToken cancel) =>
+        RoundTripAsync(Encoding.ASCII.GetBytes($"SUB {subject} 1\r\nPING\r\n"), $"PONG after SUB {subject}", timeout, cancel);
+
+    public override Task SyncAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(PingLine, "PONG", timeout, cancel);
 
     /// <summary>Subscribes to <see cref="ProbeSubject"/> (after <see cref="SubscribeAsync"/>).</summary>
     public Task SubscribeProbeAsync(TimeSpan timeout, CancellationToken cancel) => RoundTripAsync(ProbeSubLines, "PONG after SUB " + ProbeSubject, timeout, cancel);

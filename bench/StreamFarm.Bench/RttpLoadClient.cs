@@ -6,10 +6,12 @@ namespace StreamFarm.Bench;
 
 /// <summary>
 /// An RTTP connection of the load generator: <c>HELLO 1 client=bench</c>, then <c>SUB /bench/s</c> for
-/// a subscriber or <c>PUB /bench/s v=...</c> batches for the publisher. It counts UPDATE lines, checks
+/// a subscriber or <c>PUB /bench/s v=...</c> batches for the publisher (or numbered subjects,
+/// <c>/bench/s7</c>, one per subscriber connection). It counts UPDATE lines, checks
 /// that their sequence numbers follow on (and notes any conflation), answers PING with PONG and sends
 /// a PING of its own when it has been silent for a few seconds (the server's idle timeout counts
-/// only what it receives). Stamped publications are <c>PUB /bench/s n=COUNTER t=TIMESTAMP v=...</c>.
+/// only what it receives); its own <c>PING sync</c>, answered with <c>PONG sync</c>, confirms that the
+/// server has applied everything sent before it. Stamped publications are <c>PUB /bench/s n=COUNTER t=TIMESTAMP v=...</c>.
 /// </summary>
 public sealed class RttpLoadClient : LoadClient
 {
@@ -18,11 +20,12 @@ public sealed class RttpLoadClient : LoadClient
     private const byte ManyAwaited = 1;
     private const byte ManyActive = 2;
     private static readonly byte[] HelloLine = "HELLO 1 client=bench\n"u8.ToArray();
-    private static readonly byte[] SubLine = "SUB /bench/s\n"u8.ToArray();
     private static readonly byte[] PingLine = "PING\n"u8.ToArray();
+    private static readonly byte[] SyncLine = "PING sync\n"u8.ToArray();
     private static readonly byte[] ByeLine = "BYE done\n"u8.ToArray();
     private readonly TaskCompletionSource _welcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _pong;
     private bool _active;
     private ulong _lastSeq;
     private long _mergedMessages;
@@ -84,10 +87,23 @@ public sealed class RttpLoadClient : LoadClient
         }
     }
 
-    public override async Task SubscribeAsync(TimeSpan timeout, CancellationToken cancel)
+    public override async Task SubscribeAsync(string subject, TimeSpan timeout, CancellationToken cancel)
     {
-        await WriteAsync(SubLine, cancel);
-        await AwaitAsync(_subscribed.Task, $"the IMAGE or STATUS of {BenchSubject}", timeout, cancel);
+        await WriteAsync(System.Text.Encoding.ASCII.GetBytes($"SUB {subject}\n"), cancel);
+        await AwaitAsync(_subscribed.Task, $"the IMAGE or STATUS of {subject}", timeout, cancel);
+    }
+
+    public override async Task SyncAsync(TimeSpan timeout, CancellationToken cancel)
+    {
+        var pong = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _pong, pong);
+        if (Failure is { } failure)
+        {
+            throw new BenchException($"{Name}: {failure}");
+        }
+
+        await WriteAsync(SyncLine, cancel);
+        await AwaitAsync(pong.Task, "PONG sync", timeout, cancel);
     }
 
     public override byte[] EncodePublish(string subject, string field, ReadOnlySpan<byte> payload)
@@ -157,6 +173,7 @@ public sealed class RttpLoadClient : LoadClient
         var e = new BenchException($"{Name}: {reason}");
         _welcome.TrySetException(e);
         _subscribed.TrySetException(e);
+        Interlocked.Exchange(ref _pong, null)?.TrySetException(e);
     }
 
     protected override SequencePosition Parse(in ReadOnlySequence<byte> buffer, IBufferWriter<byte> replies, ref Tally tally)
@@ -212,6 +229,10 @@ public sealed class RttpLoadClient : LoadClient
             replies.Write("PONG"u8);
             replies.Write(line[4..]);
             replies.Write("\n"u8);
+        }
+        else if (line.SequenceEqual("PONG sync"u8))
+        {
+            Interlocked.Exchange(ref _pong, null)?.TrySetResult();
         }
         else if (line.StartsWith("STATUS "u8))
         {

@@ -9,6 +9,9 @@ public sealed record ScenarioResult
 
     public required int PayloadBytes { get; init; }
 
+    /// <summary>Time taken to connect and subscribe every subscriber.</summary>
+    public double SetupSeconds { get; init; }
+
     /// <summary>Length of the measured interval.</summary>
     public double Seconds { get; init; }
 

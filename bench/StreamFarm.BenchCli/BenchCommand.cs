@@ -29,6 +29,7 @@ internal static class BenchCommand
         command.Subcommands.Add(SubjectsBenchCommand.Create());
         command.Subcommands.Add(ScaleoutBenchCommand.Create());
         command.Subcommands.Add(SubscribersBenchCommand.Create());
+        command.Subcommands.Add(ConnectionsBenchCommand.Create());
         return command;
     }
 
@@ -69,11 +70,7 @@ internal static class BenchCommand
 
             var natsServer = p.GetValue(nats) ?? FindNatsServer();
             var launcher = StreamFarmLauncher();
-            if (Environment.GetEnvironmentVariable("STREAMFARM_CAPACITY") is null)
-            {
-                // A 1:10,000 fan-out needs 10,001 connections, one more than a server's default capacity.
-                Environment.SetEnvironmentVariable("STREAMFARM_CAPACITY", "20000");
-            }
+            RaiseCapacity(); // a 1:10,000 fan-out needs 10,001 connections, one more than a server's default capacity
 
             BenchReport report;
             try
@@ -130,11 +127,7 @@ internal static class BenchCommand
     /// <summary>The server to benchmark is this program: <c>dotnet streamfarm.dll</c>, whether we run through dotnet or the apphost.</summary>
     internal static ServerLauncher StreamFarmLauncher()
     {
-        // Every client of a benchmark comes from one address (this machine's loopback): the
-        // per-address limits that protect a server from one client (operations.md 6) would cap
-        // the load, so the servers the benchmarks start (children of this process) run without them.
-        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__MAXCONNECTIONSPERADDRESS", "0");
-        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__HTTPREQUESTSPERSECONDPERADDRESS", "0");
+        LiftPerAddressLimits();
         var dll = FindServer() ?? throw new CliError("cannot find streamfarm.dll to start the servers from: build src/StreamFarm.Cli (./bench.sh does), or set STREAMFARM_BENCH_SERVER to its path");
         if (!dll.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
         {
@@ -148,6 +141,26 @@ internal static class BenchCommand
         }
 
         return new ServerLauncher(host, [dll]);
+    }
+
+    /// <summary>
+    /// Every client of a benchmark comes from one address (this machine's loopback): the
+    /// per-address limits that protect a server from one client (operations.md 6) would cap
+    /// the load, so the servers the benchmarks start (children of this process) run without them.
+    /// </summary>
+    internal static void LiftPerAddressLimits()
+    {
+        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__MAXCONNECTIONSPERADDRESS", "0");
+        Environment.SetEnvironmentVariable("STREAMFARM_LIMITS__HTTPREQUESTSPERSECONDPERADDRESS", "0");
+    }
+
+    /// <summary>The servers this process starts take up to 20,000 connections (the default capacity is 10,000), unless STREAMFARM_CAPACITY says otherwise.</summary>
+    internal static void RaiseCapacity()
+    {
+        if (Environment.GetEnvironmentVariable("STREAMFARM_CAPACITY") is null)
+        {
+            Environment.SetEnvironmentVariable("STREAMFARM_CAPACITY", "20000");
+        }
     }
 
     /// <summary>

@@ -67,7 +67,7 @@ internal static class FootprintBenchCommand
     }
 
     /// <summary>artifacts/native/streamfarm in the checkout this program was built in, if it is there.</summary>
-    private static string? FindNative()
+    internal static string? FindNative()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
