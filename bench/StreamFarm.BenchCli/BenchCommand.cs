@@ -27,6 +27,7 @@ internal static class BenchCommand
         command.Subcommands.Add(TlsBenchCommand.Create());
         command.Subcommands.Add(FootprintBenchCommand.Create());
         command.Subcommands.Add(SubjectsBenchCommand.Create());
+        command.Subcommands.Add(FarmSizeBenchCommand.Create());
         return command;
     }
 
