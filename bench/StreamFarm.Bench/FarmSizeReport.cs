@@ -77,6 +77,7 @@ public static class FarmSizeReport
                 ("users changes made", r => r.ChurnChanges, "0.0", false),
                 ("datagrams (UDP packets)", r => r.ChurnWindow?.UdpPackets, "0.00", true),
                 ("bytes (UDP + TCP)", r => r.ChurnWindow?.Bytes, "0", true),
+                ("bytes per users change (bytes/s ÷ changes/s)", r => r.ChurnWindow?.Bytes / r.ChurnChanges, "0", true),
                 ("CPU ms per second", r => r.ChurnWindow?.CpuMillis, "0.00", true),
                 ("FARM lines to one client of the seed: bytes/s", r => r.FarmChurn?.BytesPerSecond, "0", false),
                 ("… lines/s", r => r.FarmChurn?.LinesPerSecond, "0.0", false),

@@ -22,7 +22,7 @@ internal static class FarmSizeBenchCommand
         var restAfter = new Option<double>("--rest-after") { Description = "traffic at rest is measured no sooner than this many seconds after the processes started", DefaultValueFactory = _ => 12 };
         var poll = new Option<int>("--poll-ms") { Description = "milliseconds between two polls of a member's view", DefaultValueFactory = _ => 20 };
         var churn = new Option<double>("--churn") { Description = "seconds of the churn phase (every server's users count changing; 0: none)", DefaultValueFactory = _ => 5 };
-        var churnRate = new Option<double>("--churn-rate") { Description = "users-count changes per server and second in the churn phase", DefaultValueFactory = _ => 10 };
+        var churnRate = new Option<double>("--churn-rate") { Description = "users-count changes per server and second in the churn phase", DefaultValueFactory = _ => 2 };
         var subnet = new Option<string>("--subnet") { Description = "the loopback /24 the servers take their addresses from (three numbers)", DefaultValueFactory = _ => "127.0.83" };
         var serf = new Option<string?>("--serf") { Description = "path of serf (default: on PATH, else /usr/bin/serf)" };
         var command = new Command("farmsize", "How cost grows with the servers per farm: gossip at rest per server, join / status / one more server / kill -9 convergence, next to serf; and the FARM table lines an RTTP client gets. STREAMFARM_BENCH_SERVER picks the build")

@@ -90,6 +90,22 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
         var farmJoinOne = sim.Farm - farm0;
         Phase("newcomer seen");
 
+        // 6. Churn: every member's users count changes 2, then 10 times a second (each member at its
+        // own phase) for 10 s; traffic per member and FARM lines to n0's client over the last 5 s.
+        var churn = new List<(double Rate, Traffic Sent, double FarmBytes, double FarmLines)>();
+        foreach (var rate in new[] { 2.0, 10.0 })
+        {
+            sim.Churn(TimeSpan.FromSeconds(5), rate);
+            var before = sim.Sent();
+            var farmBefore = sim.Farm;
+            sim.Churn(TimeSpan.FromSeconds(5), rate);
+            var farm = sim.Farm - farmBefore;
+            churn.Add((rate, (sim.Sent() - before) / (size * 5.0), farm.Bytes / 5.0, farm.Lines / 5.0));
+            sim.Run(TimeSpan.FromSeconds(10)); // the last changes spread
+        }
+
+        Phase("churned");
+
         var falseDeaths = sim.DeadVerdicts.Where(v => v.Member != victim).ToList();
         var inv = CultureInfo.InvariantCulture;
         output.WriteLine(string.Join('\n',
@@ -100,6 +116,7 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
             "FARM lines to one client of n0 (bytes, lines): full table | the join of all | at rest, B/s | status change (+1 s) | crash (+1 s) | one more member (+1 s):",
             string.Create(inv, $"| {size:N0} | {table} | {joinFarm.Bytes:0} ({joinFarm.Lines}) | {farmRest:0.0} | {farmStatus.Bytes:0} ({farmStatus.Lines}) | {farmCrash.Bytes:0} ({farmCrash.Lines}) | {farmJoinOne.Bytes:0} ({farmJoinOne.Lines}) |"),
             string.Create(inv, $"at rest over 10-60 s after all joined, per member and second: {settled.Datagrams:0.00} datagrams, {settled.Streams:0.000} stream messages, {settled.Bytes:0} B ({settled.DatagramBytes:0} B in datagrams)"),
+            string.Join('\n', churn.Select(c => string.Create(inv, $"churn {c.Rate:0} users changes per member and second: {c.Sent.Datagrams:0.00} datagrams, {c.Sent.Streams:0.000} stream messages, {c.Sent.Bytes:0} B per member and second ({c.Sent.DatagramBytes:0} B in datagrams); FARM lines to n0's client {c.FarmBytes:0} B/s, {c.FarmLines:0.0} lines/s"))),
             string.Create(inv, $"FARM bytes/s to that client in the 10 s windows after all joined: {string.Join(" / ", farmWindows.Select(b => b.ToString("0.0", inv)))}"),
             "",
             "traffic per member per second in the 10 s windows after all joined (datagrams / stream messages / bytes, of which in datagrams):",
@@ -256,6 +273,26 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
             _delta.ResetWrittenCount();
             FarmCodec.WriteTable(_delta, Nodes[SimulatedFarm.Name(0)].Snapshot);
             return _delta.WrittenCount;
+        }
+
+        /// <summary>Runs for <paramref name="duration"/> with every member changing its users count (1, 2, 1, ...) <paramref name="rate"/> times a second, each at its own phase.</summary>
+        public void Churn(TimeSpan duration, double rate)
+        {
+            var period = (int)Math.Round(1000 / rate);
+            var nodes = Nodes.Values.ToList();
+            var steps = (int)duration.TotalMilliseconds;
+            for (var t = 0; t < steps; t++)
+            {
+                for (var i = 0; i < nodes.Count; i++)
+                {
+                    if ((t + (i * period / nodes.Count)) % period == 0)
+                    {
+                        nodes[i].UpdateSelf(m => m with { Users = m.Users == 1 ? 2 : 1 });
+                    }
+                }
+
+                Time.Advance(Step);
+            }
         }
 
         public void Crash(string name)
