@@ -22,22 +22,41 @@ public static class MembershipBenchmark
 
         // One key for both systems: StreamFarm always encrypts gossip (AES-GCM), and so does serf with -encrypt.
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        for (var s = 0; s < settings.Sizes.Count; s++)
+        var next = 1; // with one subnet for all: the first host number of the next scenario
+        for (var run = 1; run <= settings.Runs; run++)
         {
-            foreach (var system in settings.Systems)
+            for (var s = 0; s < settings.Sizes.Count; s++)
             {
-                var size = settings.Sizes[s];
-                if (system == "serf" && serf is null)
+                foreach (var system in settings.Systems)
                 {
-                    report.Notes.Add("serf was not found: its scenarios were skipped");
-                    continue;
-                }
+                    var size = settings.Sizes[s];
+                    if (system == "serf" && serf is null)
+                    {
+                        report.Notes.Add("serf was not found: its scenarios were skipped");
+                        continue;
+                    }
 
-                var subnet = $"127.0.{100 + (10 * IndexOf(system)) + s}";
-                log($"{MembershipSettings.Name(system)}, {size} members on {subnet}.1-{size} ...");
-                var result = await new MembershipScenario(settings, system, size, subnet, streamFarm, serf, key, log).RunAsync(cancel);
-                report.Results.Add(result);
-                await Task.Delay(TimeSpan.FromSeconds(1), cancel); // sockets of the killed processes gone
+                    var hosts = size + (settings.JoinOne ? 1 : 0);
+                    string subnet;
+                    int first;
+                    if (settings.Subnet is { } shared)
+                    {
+                        // Each scenario on addresses the previous ones did not use (until the /24 is used up).
+                        next = next + hosts > 255 ? 1 : next;
+                        (subnet, first) = (shared, next);
+                        next += hosts;
+                    }
+                    else
+                    {
+                        (subnet, first) = ($"127.0.{100 + (10 * IndexOf(system)) + s}", 1);
+                    }
+
+                    log($"{MembershipSettings.Name(system)}, {size} members on {subnet}.{first}-{first + hosts - 1}{(settings.Runs > 1 ? $", run {run} of {settings.Runs}" : "")} ...");
+                    var result = await new MembershipScenario(settings, system, size, subnet, first, streamFarm, serf, key, log).RunAsync(cancel);
+                    result.Run = run;
+                    report.Results.Add(result);
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancel); // sockets of the killed processes gone
+                }
             }
         }
 

@@ -48,6 +48,12 @@ internal abstract class MembershipMember : IAsyncDisposable
     /// <summary>Changes this member's users count from 0 to 1 (an RTTP client, or a serf tag).</summary>
     public abstract Task ChangeStatusAsync(CancellationToken cancel);
 
+    /// <summary>
+    /// Changes this member's users count by one, back and forth on each call (StreamFarm: one more RTTP
+    /// client, then that client gone; serf: the users tag 2, then 1), for the churn phase.
+    /// </summary>
+    public abstract Task ToggleUserAsync(CancellationToken cancel);
+
     /// <summary>Utime + stime clock ticks used so far, or null when the process is gone.</summary>
     public long? CpuTicks()
     {

@@ -24,7 +24,7 @@ public sealed class MembershipReport(MembershipSettings settings, DateTimeOffset
     public List<string> Notes { get; } = [];
 
     /// <summary>True when every scenario ran without problems.</summary>
-    public bool Clean => Notes.Count == 0 && Results.Count == Settings.Sizes.Count * Settings.Systems.Count && Results.All(r => r.Problems.Count == 0);
+    public bool Clean => Notes.Count == 0 && Results.Count == Settings.Sizes.Count * Settings.Systems.Count * Settings.Runs && Results.All(r => r.Problems.Count == 0);
 
     public MembershipResult? Find(string system, int size) => Results.Find(r => r.System == system && r.Size == size);
 

@@ -86,6 +86,43 @@ public sealed class MembershipResult
 
     public List<string> Problems { get; } = [];
 
+    /// <summary>Which run of the scenario (1, 2, ...).</summary>
+    public int Run { get; set; } = 1;
+
+    /// <summary>From starting one more member (after rest) until every member showed it alive (<see cref="MembershipSettings.JoinOne"/>).</summary>
+    public TimeSpan? JoinOne { get; set; }
+
+    /// <summary>Per member per second at rest: IP bytes of UDP alone (datagrams), from the kernel's counters.</summary>
+    public double? UdpBytes { get; set; }
+
+    /// <summary>
+    /// FARM table lines one RTTP client of the seed was sent (<see cref="MembershipSettings.FarmClient"/>):
+    /// the whole table once all joined (bytes), and the deltas (bytes, lines) from starting members
+    /// 2..N until 2 s after all saw all alive, from the status change until 1 s after all saw it, per
+    /// second at rest, from starting one more member until 1 s after all saw it, and from the kill
+    /// until 1 s after all knew.
+    /// </summary>
+    public int? FarmTableBytes { get; set; }
+
+    public FarmDelta? FarmJoin { get; set; }
+
+    public FarmDelta? FarmStatus { get; set; }
+
+    public FarmDelta? FarmRest { get; set; }
+
+    public FarmDelta? FarmJoinOne { get; set; }
+
+    public FarmDelta? FarmDeath { get; set; }
+
+    /// <summary>The churn phase (<see cref="MembershipSettings.Churn"/>): its traffic and CPU per member and second, measured like rest.</summary>
+    public MembershipResult? ChurnWindow { get; set; }
+
+    /// <summary>Users-count changes made per member and second during the churn measurement.</summary>
+    public double? ChurnChanges { get; set; }
+
+    /// <summary>FARM table lines the seed's client was sent during the churn measurement.</summary>
+    public FarmDelta? FarmChurn { get; set; }
+
     public double? PacketsPerSecond => UdpPackets + TcpPackets;
 
     /// <summary>Distinct members shown dead by anyone, in a list of verdicts.</summary>
@@ -94,3 +131,11 @@ public sealed class MembershipResult
 
 /// <summary>A verdict for the report: at (seconds since the fault began, or since the scenario began), observer, member, liveness.</summary>
 public readonly record struct VerdictRecord(double AtSeconds, string Observer, string Member, string Liveness);
+
+/// <summary>FARM delta lines a client was sent in a window: bytes, lines, and the window's length in seconds.</summary>
+public readonly record struct FarmDelta(long Bytes, int Lines, double Seconds)
+{
+    public double BytesPerSecond => Seconds > 0 ? Bytes / Seconds : 0;
+
+    public double LinesPerSecond => Seconds > 0 ? Lines / Seconds : 0;
+}

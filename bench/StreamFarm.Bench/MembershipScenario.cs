@@ -11,10 +11,13 @@ namespace StreamFarm.Bench;
 /// core saturated, each followed by an observation window;
 /// (4) rest: after a settling pause (and no sooner than a minimum uptime), with polling stopped,
 /// gossip packets and bytes per member (nftables) and CPU per member over the rest interval;
-/// (3) death: kill -9 of member N until every other member shows it dead.
+/// (6) with <see cref="MembershipSettings.JoinOne"/>, one more member is started until every member shows it alive;
+/// (3) death: kill -9 of the last member started until every other member shows it dead.
+/// With <see cref="MembershipSettings.FarmClient"/>, an RTTP client of the seed (a StreamFarm farm) logs
+/// the FARM table lines it is sent during each phase.
 /// Every process is killed at the end, whatever happened.
 /// </summary>
-internal sealed class MembershipScenario(MembershipSettings settings, string system, int size, string subnet, ServerLauncher? streamFarm, string? serf, string key, Action<string> log)
+internal sealed class MembershipScenario(MembershipSettings settings, string system, int size, string subnet, int first, ServerLauncher? streamFarm, string? serf, string key, Action<string> log)
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -26,12 +29,15 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
         NftCounters? nft = null;
         MembershipPoller? poller = null;
         CpuHog? hog = null;
+        FarmLinesClient? watcher = null;
         try
         {
-            var ips = Enumerable.Range(1, size).Select(i => $"{subnet}.{i}").ToList();
-            var ids = Enumerable.Range(1, size).Select(i => system == "serf" ? $"n{i}" : $"s{i}").ToList();
+            var hosts = size + (settings.JoinOne ? 1 : 0);
+            var ips = Enumerable.Range(first, hosts).Select(i => $"{subnet}.{i}").ToList();
+            var ids = Enumerable.Range(1, hosts).Select(i => system == "serf" ? $"n{i}" : $"s{i}").ToList();
+            var farmIds = ids.Take(size).ToList(); // the farm before one more member joins
             var port = system == "serf" ? SerfAgent.GossipPort : settings.StreamFarmGossipPort;
-            (nft, var problem) = await NftCounters.CreateAsync(cancel);
+            (nft, var problem) = await NftCounters.CreateAsync(cancel, settings.Subnet is { } shared ? $"{NftCounters.DefaultTable}_{shared.Replace('.', '_')}" : NftCounters.DefaultTable);
             if (problem is not null)
             {
                 result.Problems.Add(problem);
@@ -61,9 +67,15 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
                 throw new BenchException($"the seed {ids[0]} did not answer within {settings.Timeout.TotalSeconds:0} s; {Describe(members)}");
             }
 
-            var joined = poller.Expect(ids, v => v.Count == size && v.Values.All(m => m.Liveness == "alive"));
+            if (settings.FarmClient && members[0] is StreamFarmMember seedMember)
+            {
+                watcher = await seedMember.WatchFarmAsync(cancel);
+            }
+
+            var joined = poller.Expect(farmIds, v => v.Count == size && v.Values.All(m => m.Liveness == "alive"));
             var cpu0 = CpuNow(members);
             var t0 = poller.Now;
+            var ts0 = System.Diagnostics.Stopwatch.GetTimestamp();
             for (var i = 1; i < size; i++)
             {
                 Start(i);
@@ -78,7 +90,7 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
                 result.SeedSeesAll = joined.Times[ids[0]] - t0;
                 var slowest = joined.Times.MaxBy(kv => kv.Value);
                 var lacked = joined.LastUnsatisfied.TryGetValue(slowest.Key, out var last)
-                    ? string.Join(", ", ids.Where(id => !last.TryGetValue(id, out var m) || m.Liveness != "alive").Select(id => last.TryGetValue(id, out var m) ? $"{id} {m.Liveness}" : $"{id} missing"))
+                    ? string.Join(", ", farmIds.Where(id => !last.TryGetValue(id, out var m) || m.Liveness != "alive").Select(id => last.TryGetValue(id, out var m) ? $"{id} {m.Liveness}" : $"{id} missing"))
                     : "";
                 result.SlowestObserver = string.Create(Inv, $"{slowest.Key} at {(slowest.Value - t0).TotalMilliseconds:0} ms (its view just before: {(lacked.Length > 0 ? lacked : "none: its first answer already showed all alive")}); median member {(joined.Times.Values.Order().ElementAt(size / 2) - t0).TotalMilliseconds:0} ms");
             }
@@ -90,15 +102,28 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
 
             log(string.Create(Inv, $"  joined: all see all alive at {Ms(result.Join)} (last process up at {Ms(result.LastReady)}, the seed saw all at {Ms(result.SeedSeesAll)}, slowest view: {result.SlowestObserver})"));
             await Task.Delay(settings.PollInterval * 5, cancel);
+            if (watcher is not null)
+            {
+                result.FarmJoin = await FarmWindowAsync(watcher, ts0, FarmJoinTail, cancel);
+                result.FarmTableBytes = await watcher.TableBytesAsync(TimeSpan.FromSeconds(10), cancel);
+                log($"  FARM lines to a client of the seed: join {Describe(result.FarmJoin)}, whole table {result.FarmTableBytes} B");
+            }
 
             // (2) Status change.
             var changed = members[Math.Min(1, size - 1)];
             result.ChangedMember = changed.Id;
-            var seen = poller.Expect(ids, v => v.TryGetValue(changed.Id, out var m) && m.Users == 1);
+            var seen = poller.Expect(farmIds, v => v.TryGetValue(changed.Id, out var m) && m.Users == 1);
             var t2 = poller.Now;
+            var ts2 = System.Diagnostics.Stopwatch.GetTimestamp();
             await changed.ChangeStatusAsync(cancel);
             result.Status = await seen.WaitAsync(settings.Timeout, cancel) - t2;
             log($"  status change: users=1 seen by all after {Ms(result.Status)}");
+            if (watcher is not null)
+            {
+                result.FarmStatus = await FarmWindowAsync(watcher, ts2, FarmTail, cancel);
+                log($"  FARM lines to a client of the seed: status change {Describe(result.FarmStatus)}");
+            }
+
             result.OtherCoresJoin = OtherCores(cpu0, CpuNow(members));
             log(string.Create(Inv, $"  other work on the machine during join and status: {result.OtherCoresJoin:0.00} cores"));
             if (result.Status is null)
@@ -139,10 +164,48 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
             await Task.Delay(settings.Settle > settings.MinUptime - uptime ? settings.Settle : settings.MinUptime - uptime, cancel);
             poller.Pause(true);
             await Task.Delay(settings.PollTimeout, cancel); // polls under way end
-            await MeasureRestAsync(members, nft, result, cancel);
+            var tsRest = System.Diagnostics.Stopwatch.GetTimestamp();
+            await MeasureRestAsync(members, nft, result, settings.Rest, cancel);
+            if (watcher is not null)
+            {
+                var (bytes, lines) = watcher.Deltas(tsRest, System.Diagnostics.Stopwatch.GetTimestamp());
+                result.FarmRest = new FarmDelta(bytes, lines, System.Diagnostics.Stopwatch.GetElapsedTime(tsRest).TotalSeconds);
+            }
+
             poller.Pause(false);
-            log(string.Create(Inv, $"  at rest: {result.PacketsPerSecond:0.00} packets/s ({result.TcpPackets:0.00} TCP), {result.Bytes:0} B/s, CPU {result.CpuMillis:0.0} ms/s per member, other work on the machine {result.OtherCoresRest:0.00} cores{(result.SelfPackets is { } sp ? $"; self-reported {sp:0.00} packets/s, {result.SelfBytes:0} B/s" : "")}"));
+            log(string.Create(Inv, $"  at rest: {result.PacketsPerSecond:0.00} packets/s ({result.TcpPackets:0.00} TCP), {result.Bytes:0} B/s, CPU {result.CpuMillis:0.0} ms/s per member, other work on the machine {result.OtherCoresRest:0.00} cores{(result.SelfPackets is { } sp ? $"; self-reported {sp:0.00} packets/s, {result.SelfBytes:0} B/s" : "")}{(result.FarmRest is { } fr ? $"; FARM lines to a client {fr.BytesPerSecond:0.0} B/s" : "")}"));
             await Task.Delay(settings.PollInterval * 5, cancel); // fresh views before the next phase
+
+            // (7) Churn: every member's users count goes up and down.
+            if (settings.Churn > TimeSpan.Zero)
+            {
+                await ChurnAsync(poller, members, nft, watcher, result, cancel);
+                await Task.Delay(TimeSpan.FromSeconds(1), cancel); // the last changes spread
+            }
+
+            // (6) One more member joins the running farm.
+            if (settings.JoinOne)
+            {
+                var newcomer = ids[size];
+                var seenAlive = poller.Expect(ids, v => v.TryGetValue(newcomer, out var m) && m.Liveness == "alive");
+                var tj = poller.Now;
+                var tsj = System.Diagnostics.Stopwatch.GetTimestamp();
+                Start(size);
+                result.JoinOne = await seenAlive.WaitAsync(settings.Timeout, cancel) - tj;
+                log($"  one more member {newcomer}: seen alive by all after {Ms(result.JoinOne)}");
+                if (result.JoinOne is null)
+                {
+                    result.Problems.Add($"the join of {newcomer} was not seen by every member within {settings.Timeout.TotalSeconds:0} s");
+                }
+
+                if (watcher is not null)
+                {
+                    result.FarmJoinOne = await FarmWindowAsync(watcher, tsj, FarmTail, cancel);
+                    log($"  FARM lines to a client of the seed: one more member {Describe(result.FarmJoinOne)}");
+                }
+
+                await Task.Delay(settings.PollInterval * 5, cancel);
+            }
 
             // (3) Death.
             var victim = members[^1];
@@ -150,6 +213,7 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
             var remaining = ids.Where(id => id != victim.Id).ToList();
             var dead = poller.Expect(remaining, v => v.TryGetValue(victim.Id, out var m) && m.Liveness == "dead");
             var tk = poller.Now;
+            var tsk = System.Diagnostics.Stopwatch.GetTimestamp();
             victim.Signal(NativeMethods.SigKill);
             poller.Ignore(victim.Id);
             var deadAt = await dead.WaitAsync(settings.Timeout, cancel);
@@ -158,6 +222,12 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
             if (deadAt is null)
             {
                 result.Problems.Add($"the death of {victim.Id} was not known by every member within {settings.Timeout.TotalSeconds:0} s");
+            }
+
+            if (watcher is not null)
+            {
+                result.FarmDeath = await FarmWindowAsync(watcher, tsk, FarmTail, cancel);
+                log($"  FARM lines to a client of the seed: kill -9 {Describe(result.FarmDeath)}");
             }
 
             await Task.Delay(settings.PollInterval * 5, cancel);
@@ -182,6 +252,11 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
                 await hog.DisposeAsync();
             }
 
+            if (watcher is not null)
+            {
+                await watcher.DisposeAsync();
+            }
+
             await Task.WhenAll(members.Select(m => m.DisposeAsync().AsTask()));
             if (nft is not null)
             {
@@ -191,6 +266,91 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
 
         return result;
     }
+
+    /// <summary>
+    /// Every member's users count changes <see cref="MembershipSettings.ChurnRate"/> times a second
+    /// (each member on its own loop); after a second of warm-up, traffic, CPU and the FARM lines to the
+    /// seed's client are measured over <see cref="MembershipSettings.Churn"/>, polling stopped.
+    /// </summary>
+    private async Task ChurnAsync(MembershipPoller poller, List<MembershipMember> members, NftCounters? nft, FarmLinesClient? watcher, MembershipResult result, CancellationToken cancel)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var period = TimeSpan.FromSeconds(1 / settings.ChurnRate);
+        long changes = 0;
+        var measuring = false;
+        string? failure = null;
+        var loops = members.Select(m => Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(period);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop.Token))
+                {
+                    await m.ToggleUserAsync(stop.Token);
+                    if (Volatile.Read(ref measuring))
+                    {
+                        Interlocked.Increment(ref changes);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // done
+            }
+            catch (Exception e) when (e is BenchException or IOException or System.Net.Sockets.SocketException or InvalidDataException or ObjectDisposedException)
+            {
+                Interlocked.CompareExchange(ref failure, $"churn on {m.Id}: {e.Message}", null);
+            }
+        })).ToList();
+        var window = new MembershipResult { System = system, Size = size };
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancel);
+            poller.Pause(true);
+            var ts = System.Diagnostics.Stopwatch.GetTimestamp();
+            Volatile.Write(ref measuring, true);
+            await MeasureRestAsync(members, nft, window, settings.Churn, cancel);
+            Volatile.Write(ref measuring, false);
+            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(ts).TotalSeconds;
+            if (watcher is not null)
+            {
+                var (bytes, lines) = watcher.Deltas(ts, System.Diagnostics.Stopwatch.GetTimestamp());
+                result.FarmChurn = new FarmDelta(bytes, lines, seconds);
+            }
+
+            result.ChurnWindow = window;
+            result.ChurnChanges = Interlocked.Read(ref changes) / (members.Count * seconds);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(loops);
+            poller.Pause(false);
+        }
+
+        if (failure is not null)
+        {
+            result.Problems.Add(failure);
+        }
+
+        log(string.Create(Inv, $"  churn: {result.ChurnChanges:0.0} users changes per member and second: {window.PacketsPerSecond:0.00} packets/s ({window.UdpPackets:0.00} UDP), {window.Bytes:0} B/s, CPU {window.CpuMillis:0.0} ms/s per member, other work {window.OtherCoresRest:0.00} cores{(result.FarmChurn is { } f ? $"; FARM lines to a client {f.BytesPerSecond:0} B/s, {f.LinesPerSecond:0.0} lines/s" : "")}"));
+    }
+
+    /// <summary>How long FARM lines still count after the phase's outcome was seen by all: a join's (members turn active after they joined), and the others'.</summary>
+    private static readonly TimeSpan FarmJoinTail = TimeSpan.FromSeconds(2);
+
+    private static readonly TimeSpan FarmTail = TimeSpan.FromSeconds(1);
+
+    /// <summary>Waits <paramref name="tail"/>, then returns the FARM deltas the client got since <paramref name="from"/>.</summary>
+    private static async Task<FarmDelta> FarmWindowAsync(FarmLinesClient watcher, long from, TimeSpan tail, CancellationToken cancel)
+    {
+        await Task.Delay(tail, cancel);
+        var to = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (bytes, lines) = watcher.Deltas(from, to);
+        return new FarmDelta(bytes, lines, System.Diagnostics.Stopwatch.GetElapsedTime(from, to).TotalSeconds);
+    }
+
+    private static string Describe(FarmDelta? d) => d is { } v ? string.Create(Inv, $"{v.Bytes} B in {v.Lines} lines over {v.Seconds:0.0} s") : "—";
 
     /// <summary>Machine busy ticks, members' ticks and the harness's own CPU time, now.</summary>
     private static (long Machine, long Members, TimeSpan Harness, long Timestamp) CpuNow(List<MembershipMember> members)
@@ -254,14 +414,14 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
         }
     }
 
-    private async Task MeasureRestAsync(List<MembershipMember> members, NftCounters? nft, MembershipResult result, CancellationToken cancel)
+    private async Task MeasureRestAsync(List<MembershipMember> members, NftCounters? nft, MembershipResult result, TimeSpan duration, CancellationToken cancel)
     {
         NftCounters.Traffic? before = nft is null ? null : await nft.ReadAsync(cancel);
         var selfBefore = await SelfReportedAsync(members, cancel);
         var cpuBefore = members.Select(m => m.CpuTicks()).ToList();
         var machineBefore = CpuNow(members);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await Task.Delay(settings.Rest, cancel);
+        await Task.Delay(duration, cancel);
         NftCounters.Traffic? after = nft is null ? null : await nft.ReadAsync(cancel);
         var cpuAfter = members.Select(m => m.CpuTicks()).ToList();
         result.OtherCoresRest = OtherCores(machineBefore, CpuNow(members));
@@ -274,6 +434,7 @@ internal sealed class MembershipScenario(MembershipSettings settings, string sys
             var total = a - b;
             result.UdpPackets = total.UdpPackets / perMemberSecond;
             result.TcpPackets = total.TcpPackets / perMemberSecond;
+            result.UdpBytes = total.UdpBytes / perMemberSecond;
             result.Bytes = (total.UdpBytes + total.TcpBytes) / perMemberSecond;
         }
 

@@ -48,6 +48,35 @@ public sealed record MembershipSettings
     /// <summary>Longest wait for the join, for a status change, for a death to be known.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The loopback /24 every scenario takes its addresses from (<c>127.0.83</c>: members at
+    /// 127.0.83.1, .2, ..., each scenario after the previous one's), or null: each system and size gets
+    /// its own 127.0.(100 + 10 × system + size index).0/24.
+    /// </summary>
+    public string? Subnet { get; init; }
+
+    /// <summary>How many times every scenario runs (one after the other: sizes, then systems, then runs).</summary>
+    public int Runs { get; init; } = 1;
+
+    /// <summary>
+    /// StreamFarm farms also get an RTTP client on the seed that logs the FARM table lines it is sent
+    /// (at the join, the status change, at rest, the join of one more member, the kill), and the size
+    /// of the whole table.
+    /// </summary>
+    public bool FarmClient { get; init; }
+
+    /// <summary>After rest, one more member is started and timed until every member sees it alive; it is the one then killed.</summary>
+    public bool JoinOne { get; init; }
+
+    /// <summary>
+    /// After rest, every member's users count changes <see cref="ChurnRate"/> times a second (up and
+    /// down by one) for this long, measured like rest after a second of warm-up; zero: no churn phase.
+    /// </summary>
+    public TimeSpan Churn { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Users-count changes per member and second in the churn phase.</summary>
+    public double ChurnRate { get; init; } = 10;
+
     /// <summary>StreamFarm's gossip port (every member has its own address).</summary>
     public int StreamFarmGossipPort { get; init; } = 7401;
 
@@ -67,6 +96,16 @@ public sealed record MembershipSettings
         if (PollInterval <= TimeSpan.Zero || PollTimeout <= TimeSpan.Zero || Rest <= TimeSpan.Zero || Settle < TimeSpan.Zero)
         {
             throw new ArgumentException("the poll interval, poll timeout and rest interval must be positive");
+        }
+
+        if (Churn < TimeSpan.Zero || ChurnRate is <= 0 or > 1000)
+        {
+            throw new ArgumentException("the churn must not be negative, and its rate between 0 and 1000 changes a second");
+        }
+
+        if (Runs < 1 || (Subnet is not null && !System.Text.RegularExpressions.Regex.IsMatch(Subnet, @"^127\.\d{1,3}\.\d{1,3}$")) || (Subnet is not null && Sizes.Any(s => s > 100)))
+        {
+            throw new ArgumentException("runs must be at least 1, and a subnet is three numbers of a loopback address (127.0.83)");
         }
 
         if (Hogs < 0 || Pause < TimeSpan.Zero || Saturation < TimeSpan.Zero || AfterFault < TimeSpan.Zero)

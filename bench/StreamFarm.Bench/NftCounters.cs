@@ -14,17 +14,19 @@ namespace StreamFarm.Bench;
 /// </summary>
 internal sealed class NftCounters : IAsyncDisposable
 {
-    public const string Table = "streamfarm_membership_bench";
+    /// <summary>The table's name when none is given.</summary>
+    public const string DefaultTable = "streamfarm_membership_bench";
     private static readonly string[] Locations = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"];
     private static readonly (string Address, string Proto, string Field, string Name)[] Rules =
         [("saddr", "udp", "sport", "udp"), ("saddr", "tcp", "sport", "tcp-server"), ("daddr", "tcp", "dport", "tcp-client")];
 
     private readonly string _nft;
+    private readonly string _table;
 
-    private NftCounters(string nft) => _nft = nft;
+    private NftCounters(string nft, string table) => (_nft, _table) = (nft, table);
 
     /// <summary>Creates the table (replacing a stale one from an interrupted run); null with a reason when nft is not usable.</summary>
-    public static async Task<(NftCounters? Counters, string? Problem)> CreateAsync(CancellationToken cancel)
+    public static async Task<(NftCounters? Counters, string? Problem)> CreateAsync(CancellationToken cancel, string table = DefaultTable)
     {
         var nft = Locations.FirstOrDefault(File.Exists);
         if (nft is null)
@@ -32,12 +34,12 @@ internal sealed class NftCounters : IAsyncDisposable
             return (null, "nft not found (apt-get install nftables): packets at rest were not counted in the kernel");
         }
 
-        var counters = new NftCounters(nft);
-        await counters.RunAsync(["delete", "table", "inet", Table], cancel, mayFail: true);
-        var (ok, output) = await counters.RunAsync(["add", "table", "inet", Table], cancel);
+        var counters = new NftCounters(nft, table);
+        await counters.RunAsync(["delete", "table", "inet", table], cancel, mayFail: true);
+        var (ok, output) = await counters.RunAsync(["add", "table", "inet", table], cancel);
         if (ok)
         {
-            (ok, output) = await counters.RunAsync(["add", "chain", "inet", Table, "out", "{ type filter hook output priority 0; policy accept; }"], cancel);
+            (ok, output) = await counters.RunAsync(["add", "chain", "inet", table, "out", "{ type filter hook output priority 0; policy accept; }"], cancel);
         }
 
         return ok ? (counters, null) : (null, $"nft could not create its table ({output.Trim()}): packets at rest were not counted in the kernel");
@@ -49,7 +51,7 @@ internal sealed class NftCounters : IAsyncDisposable
         var p = port.ToString(CultureInfo.InvariantCulture);
         foreach (var (address, proto, field, name) in Rules)
         {
-            var (ok, output) = await RunAsync(["add", "rule", "inet", Table, "out", "ip", address, subnet, proto, field, p, "counter", "comment", $"\"{name}\""], cancel);
+            var (ok, output) = await RunAsync(["add", "rule", "inet", _table, "out", "ip", address, subnet, proto, field, p, "counter", "comment", $"\"{name}\""], cancel);
             if (!ok)
             {
                 throw new BenchException($"nft add rule failed: {output.Trim()}");
@@ -60,7 +62,7 @@ internal sealed class NftCounters : IAsyncDisposable
     /// <summary>The counters so far, all rules of the table summed by protocol.</summary>
     public async Task<Traffic> ReadAsync(CancellationToken cancel)
     {
-        var (ok, output) = await RunAsync(["-j", "list", "table", "inet", Table], cancel);
+        var (ok, output) = await RunAsync(["-j", "list", "table", "inet", _table], cancel);
         if (!ok)
         {
             throw new BenchException($"nft list failed: {output.Trim()}");
@@ -91,7 +93,7 @@ internal sealed class NftCounters : IAsyncDisposable
         return t;
     }
 
-    public async ValueTask DisposeAsync() => await RunAsync(["delete", "table", "inet", Table], CancellationToken.None, mayFail: true);
+    public async ValueTask DisposeAsync() => await RunAsync(["delete", "table", "inet", _table], CancellationToken.None, mayFail: true);
 
     private async Task<(bool Ok, string Output)> RunAsync(string[] args, CancellationToken cancel, bool mayFail = false)
     {

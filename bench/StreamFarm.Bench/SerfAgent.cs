@@ -15,6 +15,8 @@ internal sealed class SerfAgent : MembershipMember
     public const int RpcPort = 7373;
     private readonly IPEndPoint _rpc;
     private SerfRpcClient? _client;
+    private SerfRpcClient? _tags;
+    private bool _two;
 
     public SerfAgent(string serf, string id, string ip, string? seed, string key)
         : base(id, ip, serf, Arguments(id, ip, seed, key))
@@ -76,8 +78,21 @@ internal sealed class SerfAgent : MembershipMember
         await client.SetTagsAsync(new Dictionary<string, string> { ["users"] = "1" }, cancel);
     }
 
+    public override async Task ToggleUserAsync(CancellationToken cancel)
+    {
+        _tags ??= await SerfRpcClient.ConnectAsync(_rpc, cancel);
+        _two = !_two;
+        await _tags.SetTagsAsync(new Dictionary<string, string> { ["users"] = _two ? "2" : "1" }, cancel);
+    }
+
     public override async ValueTask DisposeAsync()
     {
+        if (_tags is { } tags)
+        {
+            _tags = null;
+            await tags.DisposeAsync();
+        }
+
         await DropClientAsync();
         await base.DisposeAsync();
     }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace StreamFarm.Bench;
@@ -13,7 +12,8 @@ namespace StreamFarm.Bench;
 internal sealed class StreamFarmMember : MembershipMember
 {
     private readonly HttpClient _http;
-    private Socket? _client;
+    private FarmLinesClient? _client;
+    private System.Net.Sockets.Socket? _churn;
     private volatile string? _httpBase;
     private volatile string? _rttp;
 
@@ -64,17 +64,47 @@ internal sealed class StreamFarmMember : MembershipMember
         }
     }
 
-    public override async Task ChangeStatusAsync(CancellationToken cancel)
+    /// <summary>
+    /// One RTTP client (<c>HELLO</c>), which makes the users count 1. It reads what it is sent and
+    /// answers PING, so the server's idle timeout does not cut it (and turn users back to 0) later in
+    /// the run.
+    /// </summary>
+    public override async Task ChangeStatusAsync(CancellationToken cancel) => _client = await ConnectClientAsync("membership-bench", cancel);
+
+    /// <summary>
+    /// One more client (a bare socket: <c>HELLO</c>, nothing read) on every other call, closed on the
+    /// calls between.
+    /// </summary>
+    public override async Task ToggleUserAsync(CancellationToken cancel)
     {
+        if (_churn is { } open)
+        {
+            _churn = null;
+            open.Dispose();
+            return;
+        }
+
         if (_rttp is not { } rttp || !IPEndPoint.TryParse(rttp, out var endpoint))
         {
             throw new BenchException($"{Id}: its RTTP address is not known yet");
         }
 
-        _client = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await _client.ConnectAsync(endpoint, cancel);
-        await _client.SendAsync("HELLO 1 client=membership-bench\n"u8.ToArray(), SocketFlags.None, cancel);
+        var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancel);
+            await socket.SendAsync("HELLO 1 client=churn\n"u8.ToArray(), System.Net.Sockets.SocketFlags.None, cancel);
+            _churn = socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>An RTTP client of this member that logs the FARM table lines it is sent (it counts as a user).</summary>
+    public Task<FarmLinesClient> WatchFarmAsync(CancellationToken cancel) => ConnectClientAsync("farm-watcher", cancel);
 
     /// <summary>The member's own gossip counters from /metrics: packets (datagrams + stream messages) and bytes sent.</summary>
     public async Task<(double Packets, double Bytes)?> GossipSentAsync(CancellationToken cancel)
@@ -111,8 +141,23 @@ internal sealed class StreamFarmMember : MembershipMember
 
     public override async ValueTask DisposeAsync()
     {
-        _client?.Dispose();
+        _churn?.Dispose();
+        if (_client is not null)
+        {
+            await _client.DisposeAsync();
+        }
+
         await base.DisposeAsync();
+    }
+
+    private async Task<FarmLinesClient> ConnectClientAsync(string name, CancellationToken cancel)
+    {
+        if (_rttp is not { } rttp || !IPEndPoint.TryParse(rttp, out var endpoint))
+        {
+            throw new BenchException($"{Id}: its RTTP address is not known yet");
+        }
+
+        return await FarmLinesClient.ConnectAsync(endpoint, name, TimeSpan.FromSeconds(10), cancel);
     }
 
     protected override void OnLine(string line)

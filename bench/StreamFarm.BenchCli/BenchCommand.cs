@@ -30,6 +30,7 @@ internal static class BenchCommand
         command.Subcommands.Add(ScaleoutBenchCommand.Create());
         command.Subcommands.Add(SubscribersBenchCommand.Create());
         command.Subcommands.Add(ConnectionsBenchCommand.Create());
+        command.Subcommands.Add(FarmSizeBenchCommand.Create());
         return command;
     }
 

@@ -8,12 +8,15 @@ using Xunit.Abstractions;
 namespace StreamFarm.Membership.Tests;
 
 /// <summary>
-/// The simulation half of the membership benchmark (docs/benchmarks.md, "Membership"): 100 and 1,000
-/// members with preset lan, encrypted, on the seeded <see cref="InMemoryNetwork"/> (1–5 ms delay, no
-/// loss) under fake time. It measures, in simulated time and exactly (no polling): time for all to
-/// join through one seed, time for a status change to reach all, time for a crash to be known by all,
-/// and packets and bytes per member per second at rest. It prints a Markdown table; it asserts only
-/// that every phase completed and that no healthy member was declared dead.
+/// The simulation half of the membership benchmark (docs/benchmarks.md, "Membership", and the cost
+/// curve "Servers per farm"): 3 to 1,000 members with preset lan, encrypted, on the seeded
+/// <see cref="InMemoryNetwork"/> (1–5 ms delay, no loss) under fake time. It measures, in simulated
+/// time and exactly (no polling): time for all to join through one seed, time for a status change to
+/// reach all, time for a crash to be known by all, time for one more member to be seen by all, packets
+/// and bytes per member per second at rest, and the bytes of FARM table lines an RTTP client of member
+/// n0 would get (<see cref="FarmCodec.WriteDelta"/> of each change of n0's table, with address fields
+/// as long as a real server's). It prints a Markdown table; it asserts only that every phase completed
+/// and that no healthy member was declared dead.
 /// Run: <c>STREAMFARM_BENCHMARK=1 dotnet test tests/StreamFarm.Membership.Tests -c Release --filter Category=Benchmark --logger "console;verbosity=detailed"</c>.
 /// Without STREAMFARM_BENCHMARK=1 it is skipped, so the ordinary test run stays quick.
 /// </summary>
@@ -24,6 +27,9 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
     private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(1);
 
     [BenchmarkTheory]
+    [InlineData(3)]
+    [InlineData(10)]
+    [InlineData(30)]
     [InlineData(100)]
     [InlineData(1000)]
     public void Lan(int size)
@@ -35,39 +41,83 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
 
         // 1. Everyone started at t=0 with one seed (n0): until every member sees `size` alive.
         var join = sim.RunUntil(size, s => s.Members.Count == size && s.Members.All(m => m.Liveness == "alive"), TimeSpan.FromMinutes(5));
+        var joinFarm = sim.Farm;
+        var table = sim.TableBytes();
         Phase("joined");
 
         // 4. Traffic after the join in 10 s windows: the join's broadcasts drain, then the farm is at
         // rest. The last window (50-60 s after all joined) is the figure at rest.
         var windows = new List<Traffic>();
+        var farmWindows = new List<double>();
         for (var w = 0; w < 6; w++)
         {
             var before = sim.Sent();
+            var farmBefore = sim.Farm;
             sim.Run(TimeSpan.FromSeconds(10));
             windows.Add((sim.Sent() - before) / (size * 10.0));
+            farmWindows.Add((sim.Farm.Bytes - farmBefore.Bytes) / 10.0);
         }
 
         var rest = windows[^1];
+        var farmRest = farmWindows[^1];
+        var settled = windows.Skip(1).Aggregate((a, b) => a + b) / (windows.Count - 1); // 10-60 s: more than three full-state periods
         Phase("traffic measured");
 
         // 2. A status change of one member (as the server's publisher makes it) until all see it.
         var changed = SimulatedFarm.Name(1);
         sim.Nodes[changed].UpdateSelf(m => m with { Users = 1 });
+        var farm0 = sim.Farm;
         var status = sim.RunUntil(size, s => s.Members.FirstOrDefault(m => m.Id == changed)?.Users == 1, TimeSpan.FromSeconds(30));
+        sim.Run(TimeSpan.FromSeconds(1));
+        var farmStatus = sim.Farm - farm0;
         Phase("status seen");
 
         // 3. A crash (kill -9: silent from then on) until every other member shows it dead.
         var victim = SimulatedFarm.Name(size - 1);
         sim.Crash(victim);
+        farm0 = sim.Farm;
         var crash = sim.RunUntil(size - 1, s => s.Members.FirstOrDefault(m => m.Id == victim)?.Liveness == "dead", TimeSpan.FromMinutes(2));
+        sim.Run(TimeSpan.FromSeconds(1));
+        var farmCrash = sim.Farm - farm0;
         Phase("crash known");
+
+        // 5. One more member joins the running farm (through the seed) until every member sees it alive.
+        var newcomer = SimulatedFarm.Name(size);
+        farm0 = sim.Farm;
+        sim.Add(size, start: true);
+        var joinOne = sim.RunUntil(size, s => s.Members.FirstOrDefault(m => m.Id == newcomer)?.Liveness == "alive", TimeSpan.FromMinutes(2));
+        sim.Run(TimeSpan.FromSeconds(1));
+        var farmJoinOne = sim.Farm - farm0;
+        Phase("newcomer seen");
+
+        // 6. Churn: every member's users count changes 2, then 10 times a second (each member at its
+        // own phase) for 10 s; traffic per member and FARM lines to n0's client over the last 5 s.
+        var churn = new List<(double Rate, Traffic Sent, double FarmBytes, double FarmLines)>();
+        foreach (var rate in new[] { 2.0, 10.0 })
+        {
+            sim.Churn(TimeSpan.FromSeconds(5), rate);
+            var before = sim.Sent();
+            var farmBefore = sim.Farm;
+            sim.Churn(TimeSpan.FromSeconds(5), rate);
+            var farm = sim.Farm - farmBefore;
+            churn.Add((rate, (sim.Sent() - before) / (size * 5.0), farm.Bytes / 5.0, farm.Lines / 5.0));
+            sim.Run(TimeSpan.FromSeconds(10)); // the last changes spread
+        }
+
+        Phase("churned");
 
         var falseDeaths = sim.DeadVerdicts.Where(v => v.Member != victim).ToList();
         var inv = CultureInfo.InvariantCulture;
         output.WriteLine(string.Join('\n',
-            "| members | join, all see all alive | status change to all | crash known by all | at rest: datagrams/member/s | stream msgs/member/s | bytes/member/s | false dead verdicts |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            string.Create(inv, $"| {size:N0} | {join.TotalMilliseconds:0} ms | {status.TotalMilliseconds:0} ms | {crash.TotalMilliseconds:0} ms | {rest.Datagrams:0.00} | {rest.Streams:0.000} | {rest.Bytes:0} | {falseDeaths.Count} |"),
+            "| members | join, all see all alive | status change to all | crash known by all | one more member seen by all | at rest: datagrams/member/s | stream msgs/member/s | bytes/member/s | false dead verdicts |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            string.Create(inv, $"| {size:N0} | {join.TotalMilliseconds:0} ms | {status.TotalMilliseconds:0} ms | {crash.TotalMilliseconds:0} ms | {joinOne.TotalMilliseconds:0} ms | {rest.Datagrams:0.00} | {rest.Streams:0.000} | {rest.Bytes:0} | {falseDeaths.Count} |"),
+            "",
+            "FARM lines to one client of n0 (bytes, lines): full table | the join of all | at rest, B/s | status change (+1 s) | crash (+1 s) | one more member (+1 s):",
+            string.Create(inv, $"| {size:N0} | {table} | {joinFarm.Bytes:0} ({joinFarm.Lines}) | {farmRest:0.0} | {farmStatus.Bytes:0} ({farmStatus.Lines}) | {farmCrash.Bytes:0} ({farmCrash.Lines}) | {farmJoinOne.Bytes:0} ({farmJoinOne.Lines}) |"),
+            string.Create(inv, $"at rest over 10-60 s after all joined, per member and second: {settled.Datagrams:0.00} datagrams, {settled.Streams:0.000} stream messages, {settled.Bytes:0} B ({settled.DatagramBytes:0} B in datagrams)"),
+            string.Join('\n', churn.Select(c => string.Create(inv, $"churn {c.Rate:0} users changes per member and second: {c.Sent.Datagrams:0.00} datagrams, {c.Sent.Streams:0.000} stream messages, {c.Sent.Bytes:0} B per member and second ({c.Sent.DatagramBytes:0} B in datagrams); FARM lines to n0's client {c.FarmBytes:0} B/s, {c.FarmLines:0.0} lines/s"))),
+            string.Create(inv, $"FARM bytes/s to that client in the 10 s windows after all joined: {string.Join(" / ", farmWindows.Select(b => b.ToString("0.0", inv)))}"),
             "",
             "traffic per member per second in the 10 s windows after all joined (datagrams / stream messages / bytes, of which in datagrams):",
             string.Join('\n', windows.Select((t, i) => string.Create(inv, $"  {i * 10,2}-{(i + 1) * 10} s: {t.Datagrams,6:0.00} / {t.Streams:0.000} / {t.Bytes,7:0} B ({t.DatagramBytes:0} B)"))),
@@ -80,7 +130,15 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
     {
         public static Traffic operator -(Traffic a, Traffic b) => new(a.Datagrams - b.Datagrams, a.Streams - b.Streams, a.Bytes - b.Bytes, a.DatagramBytes - b.DatagramBytes);
 
+        public static Traffic operator +(Traffic a, Traffic b) => new(a.Datagrams + b.Datagrams, a.Streams + b.Streams, a.Bytes + b.Bytes, a.DatagramBytes + b.DatagramBytes);
+
         public static Traffic operator /(Traffic a, double d) => new(a.Datagrams / d, a.Streams / d, a.Bytes / d, a.DatagramBytes / d);
+    }
+
+    /// <summary>Bytes and lines of FARM table lines sent to one client, totals.</summary>
+    private readonly record struct FarmLines(double Bytes, long Lines)
+    {
+        public static FarmLines operator -(FarmLines a, FarmLines b) => new(a.Bytes - b.Bytes, a.Lines - b.Lines);
     }
 
     /// <summary>Counts what a member hands to its transport, datagrams and stream messages apart.</summary>
@@ -122,24 +180,22 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
     {
         private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
         private readonly Dictionary<string, CountingTransport> _transports = [];
+        private readonly Random _seeds;
+        private readonly Keyring _keyring;
+        private readonly MembershipOptions _options;
+        private readonly System.Buffers.ArrayBufferWriter<byte> _delta = new(1024);
         private Func<FarmSnapshot, bool>? _condition;
         private HashSet<string> _satisfied = [];
 
         public Sim(int size, int seed, MembershipOptions options)
         {
-            var seeds = new Random(seed);
-            Network = new InMemoryNetwork(Time, seeds.Next());
-            var keyring = new Keyring([Enumerable.Range(0, 32).Select(i => (byte)(i * 7 + seed)).ToArray()]);
+            _seeds = new Random(seed);
+            _options = options;
+            Network = new InMemoryNetwork(Time, _seeds.Next());
+            _keyring = new Keyring([Enumerable.Range(0, 32).Select(i => (byte)(i * 7 + seed)).ToArray()]);
             for (var i = 0; i < size; i++)
             {
-                var name = SimulatedFarm.Name(i);
-                var address = SimulatedFarm.Address(name);
-                var self = new MemberInfo { Id = name, Gossip = address, Incarnation = 1, State = "active", Capacity = 100 };
-                var transport = new CountingTransport(Network.Join(address));
-                _transports[name] = transport;
-                var node = new MembershipNode(self, options, transport, Time, new Random(seeds.Next()), keyring, [SimulatedFarm.Address(SimulatedFarm.Name(0))]);
-                node.Changed += (before, after) => OnChanged(name, before, after);
-                Nodes[name] = node;
+                Add(i, start: false);
             }
 
             foreach (var node in Nodes.Values)
@@ -147,6 +203,9 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
                 node.Start();
             }
         }
+
+        /// <summary>FARM lines (deltas) an RTTP client of member n0 would have been sent so far.</summary>
+        public FarmLines Farm { get; private set; }
 
         public FakeTimeProvider Time { get; } = new(Epoch);
 
@@ -186,6 +245,56 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
             return Elapsed - start;
         }
 
+        /// <summary>Creates member <c>n{i}</c> (seed n0), with address fields as long as a real server's, and starts it if asked.</summary>
+        public void Add(int i, bool start)
+        {
+            var name = SimulatedFarm.Name(i);
+            var address = SimulatedFarm.Address(name);
+            var host = address[..address.LastIndexOf(':')];
+            var self = new MemberInfo
+            {
+                Id = name, Gossip = address, Incarnation = 1, State = "active", Capacity = 10000,
+                Tcp = $"{host}:40021", Ws = $"ws://{host}:41234/rttp", Http = $"http://{host}:41234", Route = $"{host}:40022",
+            };
+            var transport = new CountingTransport(Network.Join(address));
+            _transports[name] = transport;
+            var node = new MembershipNode(self, _options, transport, Time, new Random(_seeds.Next()), _keyring, [SimulatedFarm.Address(SimulatedFarm.Name(0))]);
+            node.Changed += (before, after) => OnChanged(name, before, after);
+            Nodes[name] = node;
+            if (start)
+            {
+                node.Start();
+            }
+        }
+
+        /// <summary>Bytes of the whole table (FARM and its SERVER lines) n0 would send a client now.</summary>
+        public int TableBytes()
+        {
+            _delta.ResetWrittenCount();
+            FarmCodec.WriteTable(_delta, Nodes[SimulatedFarm.Name(0)].Snapshot);
+            return _delta.WrittenCount;
+        }
+
+        /// <summary>Runs for <paramref name="duration"/> with every member changing its users count (1, 2, 1, ...) <paramref name="rate"/> times a second, each at its own phase.</summary>
+        public void Churn(TimeSpan duration, double rate)
+        {
+            var period = (int)Math.Round(1000 / rate);
+            var nodes = Nodes.Values.ToList();
+            var steps = (int)duration.TotalMilliseconds;
+            for (var t = 0; t < steps; t++)
+            {
+                for (var i = 0; i < nodes.Count; i++)
+                {
+                    if ((t + (i * period / nodes.Count)) % period == 0)
+                    {
+                        nodes[i].UpdateSelf(m => m with { Users = m.Users == 1 ? 2 : 1 });
+                    }
+                }
+
+                Time.Advance(Step);
+            }
+        }
+
         public void Crash(string name)
         {
             Network.Crash(SimulatedFarm.Address(name));
@@ -210,6 +319,13 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
 
         private void OnChanged(string observer, FarmSnapshot before, FarmSnapshot after)
         {
+            if (observer == "n0")
+            {
+                _delta.ResetWrittenCount();
+                FarmCodec.WriteDelta(_delta, before, after);
+                Farm = new(Farm.Bytes + _delta.WrittenCount, Farm.Lines + _delta.WrittenSpan.Count((byte)'\n'));
+            }
+
             if (_condition is not null && Nodes.ContainsKey(observer))
             {
                 if (_condition(after))
