@@ -40,6 +40,15 @@ public sealed class FarmOptions
     /// <summary>TCP port on which this server takes routes from the other servers (on the <c>listen</c> address).</summary>
     public int RoutePort { get; set; } = 7402;
 
+    /// <summary>
+    /// How often, at most, a change of the servers' user counts alone is sent to this server's
+    /// clients (<c>SERVER</c> lines of the farm table). Every other change (a server's state, liveness,
+    /// addresses; a server added or removed) is sent at once, with the counts as they are then. Every
+    /// user who connects or leaves changes a count: sent to every client each time, a farm's clients
+    /// would get lines in proportion to clients × changes. Zero: every change at once.
+    /// </summary>
+    public TimeSpan ClientUsersInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     public MembershipOptions MembershipOptions => (Preset.ToLowerInvariant() switch
     {
         "local" => MembershipOptions.Local,
@@ -97,6 +106,11 @@ public sealed class FarmOptions
         if (RoutePort is < 0 or > 65535)
         {
             throw new ArgumentException("farm.routePort must be between 0 and 65535");
+        }
+
+        if (ClientUsersInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentException("farm.clientUsersInterval must not be negative");
         }
 
         if (Preset.ToLowerInvariant() is not ("lan" or "local"))

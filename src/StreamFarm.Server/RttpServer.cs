@@ -21,6 +21,10 @@ public sealed partial class RttpServer : IDisposable
     private readonly ConcurrentDictionary<long, ClientSession> _sessions = new();
     private readonly ITimer _housekeeping;
     private readonly Lock _farmLock = new();
+    private FarmSnapshot _sentToClients; // the table as this server's clients were last sent it (under _farmLock)
+    private long _usersSentAt; // when a change of user counts alone was last sent to the clients (the start, before the first)
+    private volatile bool _usersPending; // a change of user counts alone waits for ClientUsersInterval
+    private readonly Dictionary<ClientSession, FarmSnapshot> _welcomedAhead = []; // sessions welcomed with a newer table than _sentToClients (under _farmLock)
     private readonly ILogger _log;
     private long _nextSessionId;
     private volatile bool _stopping;
@@ -89,6 +93,8 @@ public sealed partial class RttpServer : IDisposable
         }
 
         Farm = farm?.Invoke(this) ?? new LocalFarm(SelfMember, time);
+        _sentToClients = Farm.Current;
+        _usersSentAt = time.GetTimestamp(); // the first change of user counts alone waits an interval from the start too
         Farm.Changed += OnFarmChanged;
         if (Membership is not null && options.Farm.Routes)
         {
@@ -544,8 +550,15 @@ public sealed partial class RttpServer : IDisposable
     {
         lock (_farmLock)
         {
-            session.Outbound.EnqueueControl(Render(w => FarmCodec.WriteTable(w, Farm.Current)));
+            var table = Farm.Current;
+            session.Outbound.EnqueueControl(Render(w => FarmCodec.WriteTable(w, table)));
             session.ReceivesFarmDeltas = true;
+            if (table.Version != _sentToClients.Version)
+            {
+                // Newer than what the other clients were sent (user counts waiting): the next delta
+                // is rendered from this table for this session.
+                _welcomedAhead[session] = table;
+            }
         }
     }
 
@@ -556,24 +569,106 @@ public sealed partial class RttpServer : IDisposable
         return w.WrittenSpan.ToArray();
     }
 
-    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current)
+    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current) => SendFarmDelta(flush: false);
+
+    /// <summary>
+    /// Sends the clients the lines from the table they were last sent to the current one (the newest:
+    /// two changes' events may run in either order; a table is never sent after a newer one).
+    /// A change of user counts alone waits until <see cref="FarmOptions.ClientUsersInterval"/> has
+    /// passed since the last one sent (<see cref="Housekeep"/> sends it then); any other change goes
+    /// at once and takes the waiting counts with it. A client welcomed meanwhile got the whole
+    /// current table; lines it gets again after that only repeat what it has.
+    /// </summary>
+    private void SendFarmDelta(bool flush)
     {
         lock (_farmLock)
         {
-            var delta = Render(w => FarmCodec.WriteDelta(w, previous, current));
-            if (delta.Length == 0)
+            var current = Farm.Current;
+            if (current.Version <= _sentToClients.Version)
+            {
+                _usersPending = false; // already sent
+                return;
+            }
+
+            var usersOnly = OnlyUsersDiffer(_sentToClients, current);
+            var now = Time.GetTimestamp();
+            if (usersOnly && Time.GetElapsedTime(_usersSentAt, now) < Options.Farm.ClientUsersInterval)
+            {
+                _usersPending = true;
+                return;
+            }
+
+            if (flush && !_usersPending)
             {
                 return;
             }
 
+            var sent = _sentToClients;
+            var delta = Render(w => FarmCodec.WriteDelta(w, sent, current));
+            _sentToClients = current;
+            _usersPending = false;
+            if (usersOnly)
+            {
+                _usersSentAt = now;
+            }
+
             foreach (var s in _sessions.Values)
             {
-                if (s.ReceivesFarmDeltas)
+                if (!s.ReceivesFarmDeltas)
                 {
-                    s.Outbound.EnqueueControl(delta);
+                    continue;
+                }
+
+                var own = _welcomedAhead.Count > 0 && _welcomedAhead.TryGetValue(s, out var table) ? Render(w => FarmCodec.WriteDelta(w, table, current)) : delta;
+                if (own.Length > 0)
+                {
+                    s.Outbound.EnqueueControl(own);
                 }
             }
+
+            _welcomedAhead.Clear();
         }
+    }
+
+    /// <summary>The same servers, differing at most in their user counts (and in at least one of them).</summary>
+    private static bool OnlyUsersDiffer(FarmSnapshot sent, FarmSnapshot current)
+    {
+        if (sent.Members.Count != current.Members.Count)
+        {
+            return false;
+        }
+
+        var differ = false;
+        for (var i = 0; i < current.Members.Count; i++)
+        {
+            var m = current.Members[i];
+            FarmMember? old = null;
+            foreach (var o in sent.Members)
+            {
+                if (o.Id == m.Id)
+                {
+                    old = o;
+                    break;
+                }
+            }
+
+            if (old is null)
+            {
+                return false;
+            }
+
+            if (old != m)
+            {
+                if (old with { Users = m.Users } != m)
+                {
+                    return false;
+                }
+
+                differ = true;
+            }
+        }
+
+        return differ;
     }
 
     private void Housekeep()
@@ -628,6 +723,11 @@ public sealed partial class RttpServer : IDisposable
             foreach (var s in _sessions.Values)
             {
                 s.Housekeep(idleGrace);
+            }
+
+            if (_usersPending)
+            {
+                SendFarmDelta(flush: true);
             }
 
             MaybeRebalance(now);
