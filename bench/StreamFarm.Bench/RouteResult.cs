@@ -61,6 +61,12 @@ public sealed record RouteResult
     /// <summary>Messages the publisher sent in the whole scenario (both runs, warm-ups included).</summary>
     public long Published { get; init; }
 
+    /// <summary>How long the subscribers took to get every message of the latency run once it stopped.</summary>
+    public TimeSpan? LatencyDrain { get; init; }
+
+    /// <summary>How long the subscribers took to get every message of the throughput run once publishing stopped (up to a window of deliveries in flight).</summary>
+    public TimeSpan? ThroughputDrain { get; init; }
+
     /// <summary>Receive time minus the publisher's stamp, in microseconds, over every delivery stamped in the measured interval.</summary>
     public LatencySummary? Latency { get; init; }
 

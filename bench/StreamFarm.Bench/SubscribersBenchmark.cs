@@ -221,7 +221,7 @@ public sealed class SubscribersReport(SubscribersSettings settings, DateTimeOffs
         var l = r.Latency!;
         var t = r.Throughput!;
         var problems = r.Problems.Count > 0 ? $"; problems: {string.Join("; ", r.Problems)}" : "";
-        return string.Create(Inv, $"latency {l.Count:N0} deliveries, µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} max {l.Max:0}, load generator {r.AtRate!.BenchCores:0.00} cores; throughput {t.DeliveriesPerSecond:N0}/s, server {t.ServerCpuMicrosPerDelivery:0.000} µs/delivery, load generator {t.BenchCores:0.00} cores{problems}");
+        return string.Create(Inv, $"latency {l.Count:N0} deliveries, µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} max {l.Max:0}, load generator {r.AtRate!.BenchCores:0.00} cores; throughput {t.DeliveriesPerSecond:N0}/s, server {t.ServerCpuMicrosPerDelivery:0.000} µs/delivery, load generator {t.BenchCores:0.00} cores, drained in {r.ThroughputDrain?.TotalSeconds ?? 0:0.0} s{problems}");
     }
 
     public string ToMarkdown()
