@@ -187,6 +187,11 @@ public static class ConnectionsBenchmark
         var inv = CultureInfo.InvariantCulture;
         var nats = runs.Select(r => r.System).FirstOrDefault(n => n.StartsWith("nats-server", StringComparison.Ordinal));
         var systems = runs.Select(r => r.System).Distinct().OrderBy(n => n == nats).ToList(); // the baseline last
+        var groups = (from n in s.Sizes
+                      from system in systems
+                      let g = runs.Where(r => r.Connections == n && r.System == system).ToList()
+                      where g.Count > 0
+                      select (n, system, g, Measured: g.Where(r => r.Load.Measured).ToList())).ToList();
         var sb = new StringBuilder();
         sb.AppendLine(inv, $"## Subscribed connections per server: memory and fan-out throughput ({s.Runs} run(s), median (min–max))");
         sb.AppendLine();
@@ -194,20 +199,10 @@ public static class ConnectionsBenchmark
         sb.AppendLine();
         sb.AppendLine("| connections | server | KiB per subscribed connection | × | deliveries/s | × | server CPU µs per delivery | × | server cores | load generator: cores, µs per delivery |");
         sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var n in s.Sizes)
+        foreach (var (n, system, g, measured) in groups)
         {
-            foreach (var system in systems)
-            {
-                var g = runs.Where(r => r.Connections == n && r.System == system).ToList();
-                if (g.Count == 0)
-                {
-                    continue;
-                }
-
-                var measured = g.Where(r => r.Load.Measured).ToList();
-                sb.AppendLine(inv,
-                    $"| {n:N0} | {system} | {S(g.Where(r => r.KiBPerConnection is not null), r => r.KiBPerConnection!.Value, "0.0")} | {Ratio(runs, system, nats, n, r => r.KiBPerConnection)} | {S(measured, r => r.Load.DeliveriesPerSecond, "N0")} | {Ratio(runs, system, nats, n, r => r.Load.Measured ? r.Load.DeliveriesPerSecond : null)} | {S(measured, r => r.Load.ServerCpuMicrosPerDelivery, "0.000")} | {Ratio(runs, system, nats, n, r => r.Load.Measured ? r.Load.ServerCpuMicrosPerDelivery : null)} | {S(measured, r => r.Load.ServerCores, "0.00")} | {S(measured, r => r.Load.BenchCores, "0.00")}, {S(measured, r => r.Load.BenchCpuMicrosPerDelivery, "0.000")} |");
-            }
+            sb.AppendLine(inv,
+                $"| {n:N0} | {system} | {S(g.Where(r => r.KiBPerConnection is not null), r => r.KiBPerConnection!.Value, "0.0")} | {Ratio(runs, system, nats, n, r => r.KiBPerConnection)} | {S(measured, r => r.Load.DeliveriesPerSecond, "N0")} | {Ratio(runs, system, nats, n, r => r.Load.Measured ? r.Load.DeliveriesPerSecond : null)} | {S(measured, r => r.Load.ServerCpuMicrosPerDelivery, "0.000")} | {Ratio(runs, system, nats, n, r => r.Load.Measured ? r.Load.ServerCpuMicrosPerDelivery : null)} | {S(measured, r => r.Load.ServerCores, "0.00")} | {S(measured, r => r.Load.BenchCores, "0.00")}, {S(measured, r => r.Load.BenchCpuMicrosPerDelivery, "0.000")} |");
         }
 
         sb.AppendLine();
@@ -215,20 +210,10 @@ public static class ConnectionsBenchmark
         sb.AppendLine();
         sb.AppendLine("| connections | server | RSS at rest, MiB | RSS subscribed, MiB | connect and subscribe, s | idle: server cores | idle: load generator cores | published/s | other cores | publisher waits | clean runs |");
         sb.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var n in s.Sizes)
+        foreach (var (n, system, g, measured) in groups)
         {
-            foreach (var system in systems)
-            {
-                var g = runs.Where(r => r.Connections == n && r.System == system).ToList();
-                if (g.Count == 0)
-                {
-                    continue;
-                }
-
-                var measured = g.Where(r => r.Load.Measured).ToList();
-                sb.AppendLine(inv,
-                    $"| {n:N0} | {system} | {M(g, r => r.RestKiB / 1024.0, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.SubscribedKiB!.Value / 1024.0, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.Load.SetupSeconds, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.IdleServerCores, "0.00")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.IdleBenchCores, "0.00")} | {M(measured, r => r.Load.Published / r.Load.Seconds, "N0")} | {M(measured, r => r.Load.OtherCores, "0.00")} | {M(measured, r => r.Load.WindowWaits, "N0")} | {g.Count(r => r.Clean)} of {g.Count} |");
-            }
+            sb.AppendLine(inv,
+                $"| {n:N0} | {system} | {M(g, r => r.RestKiB / 1024.0, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.SubscribedKiB!.Value / 1024.0, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.Load.SetupSeconds, "0.0")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.IdleServerCores, "0.00")} | {M(g.Where(r => r.SubscribedKiB is not null), r => r.IdleBenchCores, "0.00")} | {M(measured, r => r.Load.Published / r.Load.Seconds, "N0")} | {M(measured, r => r.Load.OtherCores, "0.00")} | {M(measured, r => r.Load.WindowWaits, "N0")} | {g.Count(r => r.Clean)} of {g.Count} |");
         }
 
         var problems = runs.Where(r => !r.Clean).ToList();

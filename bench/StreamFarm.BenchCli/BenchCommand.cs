@@ -60,14 +60,7 @@ internal static class BenchCommand
                 Window = windowSize,
                 Batch = Math.Max(1, windowSize / 10),
             };
-            try
-            {
-                settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliError(e.Message, ExitCodes.Usage);
-            }
+            Validate(settings.Validate);
 
             var natsServer = p.GetValue(nats) ?? FindNatsServer();
             var launcher = StreamFarmLauncher();
@@ -208,6 +201,23 @@ internal static class BenchCommand
 
     internal static TimeSpan Seconds(double value, string option) =>
         double.IsFinite(value) && value >= 0 && value <= 3600 ? TimeSpan.FromSeconds(value) : throw new CliError($"{option} must be between 0 and 3600 seconds", ExitCodes.Usage);
+
+    /// <summary>Runs a settings record's <c>Validate</c>; its <see cref="ArgumentException"/> becomes a usage error.</summary>
+    internal static void Validate(Action validate)
+    {
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliError(e.Message, ExitCodes.Usage);
+        }
+    }
+
+    /// <summary>A list option such as <c>--systems</c>: comma-separated names, trimmed, in lower case.</summary>
+    internal static List<string> SystemList(string? text) =>
+        [.. (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())];
 
     internal static List<int> ParseList(string? text, string option)
     {

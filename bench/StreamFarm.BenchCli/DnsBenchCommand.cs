@@ -38,14 +38,7 @@ internal static class DnsBenchCommand
                 Knotd = p.GetValue(knotd)!,
                 Dnsperf = p.GetValue(dnsperf)!,
             };
-            try
-            {
-                settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliError(e.Message, ExitCodes.Usage);
-            }
+            BenchCommand.Validate(settings.Validate);
 
             foreach (var program in new[] { settings.Knotd, settings.Dnsperf })
             {

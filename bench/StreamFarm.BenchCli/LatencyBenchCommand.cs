@@ -42,7 +42,7 @@ internal static class LatencyBenchCommand
                 PayloadBytes = p.GetValue(size),
                 Duration = TimeSpan.FromSeconds(p.GetValue(duration)),
                 Warmup = TimeSpan.FromSeconds(p.GetValue(warmup)),
-                Systems = [.. (p.GetValue(systems) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())],
+                Systems = BenchCommand.SystemList(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
                 LatencyOnly = true,
             };

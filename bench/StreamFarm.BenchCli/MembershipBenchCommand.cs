@@ -40,14 +40,7 @@ internal static class MembershipBenchCommand
     /// <summary>Checks the settings and runs the benchmark, progress to standard error.</summary>
     internal static async Task<MembershipReport> RunAsync(MembershipSettings settings, string? serf, ServerLauncher launcher, CancellationToken cancel)
     {
-        try
-        {
-            settings.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliError(e.Message, ExitCodes.Usage);
-        }
+        BenchCommand.Validate(settings.Validate);
 
         try
         {

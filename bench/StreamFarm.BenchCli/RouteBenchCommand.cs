@@ -39,17 +39,10 @@ internal static class RouteBenchCommand
                 Warmup = Seconds(p.GetValue(warmup), "--warmup"),
                 Window = windowSize,
                 Batch = Math.Max(1, windowSize / 10),
-                Systems = [.. (p.GetValue(systems) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())],
+                Systems = BenchCommand.SystemList(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
             };
-            try
-            {
-                settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliError(e.Message, ExitCodes.Usage);
-            }
+            BenchCommand.Validate(settings.Validate);
 
             var natsServer = BenchCommand.NatsServerFor(settings.Systems, p.GetValue(nats));
             RouteReport report;

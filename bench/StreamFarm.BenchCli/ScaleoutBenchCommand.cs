@@ -41,18 +41,11 @@ internal static class ScaleoutBenchCommand
                 Duration = TimeSpan.FromSeconds(p.GetValue(duration)),
                 Warmup = TimeSpan.FromSeconds(p.GetValue(warmup)),
                 Window = p.GetValue(window),
-                Layouts = List(p.GetValue(layouts)),
-                Systems = List(p.GetValue(systems)),
+                Layouts = BenchCommand.SystemList(p.GetValue(layouts)),
+                Systems = BenchCommand.SystemList(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
             };
-            try
-            {
-                settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliError(e.Message, ExitCodes.Usage);
-            }
+            BenchCommand.Validate(settings.Validate);
 
             var natsServer = BenchCommand.NatsServerFor(settings.Systems, p.GetValue(nats));
 
@@ -74,5 +67,4 @@ internal static class ScaleoutBenchCommand
         return command;
     }
 
-    private static List<string> List(string? text) => [.. (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())];
 }

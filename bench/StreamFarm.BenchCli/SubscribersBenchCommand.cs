@@ -38,17 +38,10 @@ internal static class SubscribersBenchCommand
                 Budget = p.GetValue(budget),
                 Rate = p.GetValue(rate),
                 PayloadBytes = p.GetValue(size),
-                Systems = [.. (p.GetValue(systems) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => x.ToLowerInvariant())],
+                Systems = BenchCommand.SystemList(p.GetValue(systems)),
                 Prefix = p.GetValue(prefix)!,
             };
-            try
-            {
-                settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliError(e.Message, ExitCodes.Usage);
-            }
+            BenchCommand.Validate(settings.Validate);
 
             var natsServer = settings.Systems.Contains("nats") ? p.GetValue(nats) ?? BenchCommand.FindNatsServer() : null;
             var launcher = BenchCommand.StreamFarmLauncher();
