@@ -577,7 +577,8 @@ public sealed partial class RttpServer : IDisposable
     /// A change of user counts alone waits until <see cref="FarmOptions.ClientUsersInterval"/> has
     /// passed since the last one sent (<see cref="Housekeep"/> sends it then); any other change goes
     /// at once and takes the waiting counts with it. A client welcomed meanwhile got the whole
-    /// current table; lines it gets again after that only repeat what it has.
+    /// current table, so its next lines are rendered from that table (from the others' it could
+    /// keep a row that changed and changed back while the counts waited).
     /// </summary>
     private void SendFarmDelta(bool flush)
     {
