@@ -361,34 +361,14 @@ internal sealed class RouteScenario
 
     /// <summary>
     /// After a run: waits until every subscriber has every message published so far, and notes those
-    /// that do not by the time no subscriber has moved for <see cref="DrainStall"/> (or after
-    /// <see cref="DrainLimit"/>). Returns how long it took.
+    /// that do not (<see cref="Drain"/>). Returns how long it took.
     /// </summary>
     private async Task<TimeSpan> DrainAsync(string run, CancellationToken cancel)
     {
-        var published = Interlocked.Read(ref _published);
-        var clock = Stopwatch.StartNew();
-        long Total() => _subscribers.Sum(s => s.Progress);
-        var seen = Total();
-        var moved = clock.Elapsed;
-        while (_subscribers.Any(s => s.Progress < published && s.Failure is null) && clock.Elapsed - moved < DrainStall && clock.Elapsed < DrainLimit)
+        var (took, problem) = await Drain.WaitAsync(_subscribers, Interlocked.Read(ref _published), DrainStall, DrainLimit, cancel);
+        if (problem is not null)
         {
-            await Task.Delay(10, cancel);
-            var now = Total();
-            if (now != seen)
-            {
-                seen = now;
-                moved = clock.Elapsed;
-            }
-        }
-
-        var took = clock.Elapsed;
-        var behind = _subscribers.Where(s => s.Progress != published).ToList();
-        if (behind.Count > 0)
-        {
-            var worst = behind.MinBy(s => s.Progress)!;
-            var why = took >= DrainLimit ? $"within {DrainLimit.TotalSeconds:0} s" : $"(no progress for {DrainStall.TotalSeconds:0} s, {took.TotalSeconds:0.0} s after publishing stopped)";
-            _problems.Add($"{run}: {behind.Count} of {_subscribers.Count} subscriber(s) did not get all {published} messages {why} (worst: {worst.Name} at {worst.Progress})");
+            _problems.Add($"{run}: {problem}");
         }
 
         return took;

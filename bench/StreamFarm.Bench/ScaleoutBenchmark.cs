@@ -165,7 +165,12 @@ public sealed record ScaleoutResult
 public static class ScaleoutBenchmark
 {
     private const int HotSubject = 0;
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Giving up on the subscribers after a run when none has moved for this long (<see cref="Drain"/>).</summary>
+    private static readonly TimeSpan DrainStall = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest a drain may take in all.</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(180);
 
     public static async Task<List<ScaleoutResult>> RunAsync(ScaleoutSettings settings, ServerLauncher streamFarm, string? natsServer, Action<string> log, CancellationToken cancel)
     {
@@ -309,16 +314,10 @@ public static class ScaleoutBenchmark
 
             // Every tracked subscriber must get all it was sent.
             var expected = rounds * perRound;
-            var clock = Stopwatch.StartNew();
-            while (tracked.Any(t => t.Progress < expected && t.Failure is null) && clock.Elapsed < DrainTimeout)
+            var (_, problem) = await Drain.WaitAsync(tracked, expected, DrainStall, DrainLimit, cancel);
+            if (problem is not null)
             {
-                await Task.Delay(10, cancel);
-            }
-
-            var behind = tracked.Where(t => t.Progress != expected).ToList();
-            if (behind.Count > 0)
-            {
-                problems.Add($"{behind.Count} of {tracked.Count} subscriber(s) did not get all {expected} messages within {DrainTimeout.TotalSeconds:0} s (worst: {behind.MinBy(t => t.Progress)!.Name} at {behind.Min(t => t.Progress)})");
+                problems.Add(problem);
             }
 
             foreach (var c in subscribers.Select(x => x.Client).Concat(publishers))
