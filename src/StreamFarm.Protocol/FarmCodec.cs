@@ -72,7 +72,7 @@ public static class FarmCodec
     {
         foreach (var m in to.Members)
         {
-            var old = Find(from, m.Id);
+            var old = from.Find(m.Id);
             if (old is null || old != m)
             {
                 WriteServer(w, to.Version, m);
@@ -81,7 +81,7 @@ public static class FarmCodec
 
         foreach (var m in from.Members)
         {
-            if (Find(to, m.Id) is null)
+            if (to.Find(m.Id) is null)
             {
                 WriteDelete(w, to.Version, m.Id);
             }
@@ -110,18 +110,5 @@ public static class FarmCodec
             Wss = Get("wss"u8),
             Route = Get("route"u8),
         };
-    }
-
-    private static FarmMember? Find(FarmSnapshot s, string id)
-    {
-        foreach (var m in s.Members)
-        {
-            if (m.Id == id)
-            {
-                return m;
-            }
-        }
-
-        return null;
     }
 }

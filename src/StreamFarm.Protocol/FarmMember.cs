@@ -53,4 +53,18 @@ public sealed record FarmSnapshot(long Version, IReadOnlyList<FarmMember> Member
 {
     /// <summary>The table before anything is known: version 0, no servers.</summary>
     public static FarmSnapshot Empty { get; } = new(0, []);
+
+    /// <summary>The row of server <paramref name="id"/>, or null when the table does not list it.</summary>
+    public FarmMember? Find(string id)
+    {
+        foreach (var m in Members)
+        {
+            if (m.Id == id)
+            {
+                return m;
+            }
+        }
+
+        return null;
+    }
 }

@@ -569,7 +569,7 @@ public sealed partial class RttpServer : IDisposable
         return w.WrittenSpan.ToArray();
     }
 
-    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current) => SendFarmDelta(flush: false);
+    private void OnFarmChanged(FarmSnapshot previous, FarmSnapshot current) => SendFarmDelta();
 
     /// <summary>
     /// Sends the clients the lines from the table they were last sent to the current one (the newest:
@@ -580,7 +580,7 @@ public sealed partial class RttpServer : IDisposable
     /// current table, so its next lines are rendered from that table (from the others' it could
     /// keep a row that changed and changed back while the counts waited).
     /// </summary>
-    private void SendFarmDelta(bool flush)
+    private void SendFarmDelta()
     {
         lock (_farmLock)
         {
@@ -596,11 +596,6 @@ public sealed partial class RttpServer : IDisposable
             if (usersOnly && Time.GetElapsedTime(_usersSentAt, now) < Options.Farm.ClientUsersInterval)
             {
                 _usersPending = true;
-                return;
-            }
-
-            if (flush && !_usersPending)
-            {
                 return;
             }
 
@@ -643,16 +638,7 @@ public sealed partial class RttpServer : IDisposable
         for (var i = 0; i < current.Members.Count; i++)
         {
             var m = current.Members[i];
-            FarmMember? old = null;
-            foreach (var o in sent.Members)
-            {
-                if (o.Id == m.Id)
-                {
-                    old = o;
-                    break;
-                }
-            }
-
+            var old = sent.Find(m.Id);
             if (old is null)
             {
                 return false;
@@ -728,7 +714,7 @@ public sealed partial class RttpServer : IDisposable
 
             if (_usersPending)
             {
-                SendFarmDelta(flush: true);
+                SendFarmDelta();
             }
 
             MaybeRebalance(now);
