@@ -678,11 +678,12 @@ public sealed partial class RttpServer : IDisposable
             if (stalls != _stallsSeen)
             {
                 // Silent long enough that clients may have given up and published elsewhere: their
-                // waiting lines are not applied late (RecordClock.StaleInputLimit).
+                // waiting lines are not applied late (RecordClock.StaleInputLimit). Sessions that
+                // connected after the silence (before this tick) are not among them.
                 _stallsSeen = stalls;
                 foreach (var s in _sessions.Values)
                 {
-                    if (!s.IsRoute)
+                    if (!s.IsRoute && s.OpenBeforeStall(stalls))
                     {
                         s.Close(DisconnectReason.ServerPaused, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"BYE PAUSED server {Options.Id} was paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s; reconnect\n")), discardPending: true);
                     }

@@ -39,6 +39,12 @@ internal sealed partial class ClientSession : IDisposable
         Remote = remote;
         Id = id;
         _startedAt = _lastReceived = _lastSent = server.Time.GetTimestamp();
+        // A connection accepted now is not from before a pause this process has not counted yet
+        // (right after SIGCONT, before the housekeeping tick): count it first, so that only the
+        // sessions that were open during the pause are closed for it. A connection the kernel
+        // accepted during the pause, first seen by the process now, cannot be told from one made
+        // just after it; its lines are applied (docs/protocol.md, "Keep-alive").
+        server.Subjects.Clock.CheckStall();
         _stallsAtStart = server.Subjects.Clock.Stalls;
         Outbound = new OutboundQueue(server.Options.Limits.MaxOutboundBytes, server.Time)
         {
@@ -47,6 +53,9 @@ internal sealed partial class ClientSession : IDisposable
     }
 
     public long Id { get; }
+
+    /// <summary>The session was open before the latest silence of the process (<see cref="Subjects.RecordClock.Stalls"/> is now <paramref name="stalls"/>).</summary>
+    public bool OpenBeforeStall(long stalls) => _stallsAtStart != stalls;
 
     public string Remote { get; }
 
