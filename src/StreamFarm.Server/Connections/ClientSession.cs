@@ -278,6 +278,7 @@ internal sealed partial class ClientSession : IDisposable
             }
 
             Volatile.Write(ref _handlingInput, 1);
+            var wakes = WakeBatch.Begin(); // the subscribers' writers wake once per buffer, not per line
             try
             {
                 while (Volatile.Read(ref _closing) == 0)
@@ -306,6 +307,7 @@ internal sealed partial class ClientSession : IDisposable
             }
             finally
             {
+                wakes.End();
                 input.AdvanceTo(buffer.Start, buffer.End);
 
                 // The silence the idle timeout measures starts when we wait for input again: a

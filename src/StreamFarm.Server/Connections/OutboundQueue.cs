@@ -42,6 +42,7 @@ internal sealed class OutboundQueue
     private RttpFrame? _mergeFrame;
     private bool _completed;
     private long _conflations;
+    private int _wakeDeferred; // 1 while a WakeBatch holds this queue's wake-up
 
     public OutboundQueue(int maxBytes, TimeProvider time)
     {
@@ -95,11 +96,31 @@ internal sealed class OutboundQueue
             hard = _bytes > 4L * _maxBytes;
         }
 
-        _signal.Set();
+        if (WakeBatch.Current is { } batch)
+        {
+            batch.Add(this); // a read loop applying a buffer: one wake-up per buffer (WakeBatch)
+        }
+        else
+        {
+            _signal.Set();
+        }
+
         if (hard)
         {
             HardLimitExceeded?.Invoke();
         }
+    }
+
+    /// <summary>Marks this queue's wake-up as held by a <see cref="WakeBatch"/>; false if one already holds it.</summary>
+    internal bool MarkWakeDeferred() => Interlocked.Exchange(ref _wakeDeferred, 1) == 0;
+
+    /// <summary>The <see cref="WakeBatch"/> that held this queue's wake-up wakes the writer now.</summary>
+    internal void WakeDeferred()
+    {
+        // Cleared before the wake: a message queued after this by another read loop, which saw the
+        // mark and left the wake-up to this batch, is either taken by this wake-up or marks anew.
+        Volatile.Write(ref _wakeDeferred, 0);
+        _signal.Set();
     }
 
     /// <summary>Queues a STATUS line: never merged, and nothing of its subject is merged across it.</summary>
