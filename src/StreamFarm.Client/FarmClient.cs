@@ -118,6 +118,9 @@ public sealed partial class FarmClient : IFarmClient
     /// <summary>The <c>host:port</c> of the session in use (the server's <c>tls</c> address with TLS), or null.</summary>
     public string? Endpoint => Volatile.Read(ref _connection)?.Endpoint;
 
+    /// <summary>The connection now serving (for tests).</summary>
+    internal RttpConnection? CurrentConnection => Volatile.Read(ref _connection);
+
     /// <summary>The latest farm table.</summary>
     public FarmSnapshot Table => Volatile.Read(ref _table);
 

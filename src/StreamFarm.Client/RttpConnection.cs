@@ -107,6 +107,9 @@ public sealed class RttpConnection : IAsyncDisposable
     /// </summary>
     internal void SetSink(IDataSink? sink) => Volatile.Write(ref _sink, sink);
 
+    /// <summary>Data lines the read loop handed to the sink (for tests: the direct path was taken).</summary>
+    internal long DirectDeliveries { get; private set; }
+
     /// <summary>The client has handled one message it read from <see cref="Messages"/> (its own loops read with this; other readers need not).</summary>
     internal void HandedOn() => Interlocked.Decrement(ref _queued);
 
@@ -815,6 +818,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
                             if (delivered)
                             {
+                                DirectDeliveries++;
                                 continue;
                             }
                         }
