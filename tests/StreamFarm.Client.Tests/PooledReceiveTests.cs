@@ -105,8 +105,9 @@ public sealed class PooledReceiveTests
             "STATUS /P/a f1 Ok",
             "UPDATE /P/a f1 7 6 merged=1 text=s",
         };
-        Assert.Equal(expected, await pooledFirst);
-        Assert.Equal(expected, await typedFirst);
+        var (pooledGot, typedGot) = (await pooledFirst, await typedFirst); // both ended before asserting: a failure shows as itself
+        Assert.Equal(expected, pooledGot);
+        Assert.Equal(expected, typedGot);
 
         // Lines that came before the client's loop was serving took the connection's buffer; once
         // it is drained, the read loop delivers itself. Both ways give the same messages.
@@ -149,8 +150,9 @@ public sealed class PooledReceiveTests
             $"UPDATE /P/a f1 7 {seq + 4} merged=1 bid=12",
             "IMAGE /P/a f1 8 1 Continuous bid=0",
         ];
-        Assert.Equal(expected, await pooledThen);
-        Assert.Equal(expected, await typedThen);
+        (pooledGot, typedGot) = (await pooledThen, await typedThen);
+        Assert.Equal(expected, pooledGot);
+        Assert.Equal(expected, typedGot);
         Assert.True(client.TryGetRecord("/P/a", out var fresh));
         Assert.Equal((8UL, 1UL, "bid=0"), (fresh.Epoch, fresh.Seq, Fields(fresh.Fields)));
     }
