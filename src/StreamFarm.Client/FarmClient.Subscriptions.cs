@@ -197,9 +197,10 @@ public sealed partial class FarmClient
     {
         if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
         {
-            var data = new SubjectData();
-            data.Load(m, server, continuity);
-            await DeliverDataAsync(data, m, labelled, cancel);
+            // Only the client's loop delivers from RttpMessages (ServeAsync, PromoteAsync, one at a
+            // time), so one buffer serves them all: nothing keeps it (the record and pooled streams copy).
+            _loopData.Load(m, server, continuity);
+            await DeliverDataAsync(_loopData, m, labelled, cancel);
             return;
         }
 
@@ -277,14 +278,18 @@ public sealed partial class FarmClient
         }
     }
 
+    private readonly SubjectData _loopData = new();
+
     /// <summary>The connection <see cref="ServeAsync"/> serves, whose read loop delivers data lines here directly (<see cref="IDataSink"/>); null between servers.</summary>
     private RttpConnection? _serving;
 
     /// <summary>
     /// Data lines straight from the serving connection's read loop, as <see cref="ServeAsync"/>
     /// would handle them (a standby's catch-up, continuity, then delivery), without the client's
-    /// loop in between. A connection no longer served is refused (its line goes to its
-    /// <see cref="RttpConnection.Messages"/>, which no one reads any more).
+    /// loop in between, for subjects only pooled streams follow (<see cref="PooledOnly"/>). Refused
+    /// (the line goes to <see cref="RttpConnection.Messages"/>, to the client's loop): a subject
+    /// with a typed or channel follower, and any line of a connection no longer served (which no
+    /// one reads any more).
     /// </summary>
     private sealed class Sink(FarmClient client) : IDataSink
     {
@@ -292,7 +297,7 @@ public sealed partial class FarmClient
         {
             lock (client._lock)
             {
-                if (client._serving != connection)
+                if (client._serving != connection || !client.PooledOnly(data.Subject))
                 {
                     return ValueTask.FromResult(false);
                 }
@@ -314,6 +319,31 @@ public sealed partial class FarmClient
             await delivery;
             return true;
         }
+    }
+
+    /// <summary>
+    /// True when every follower of <paramref name="subject"/> is a pooled stream: only then does the
+    /// read loop deliver its lines itself. Typed streams and the channel API keep the two
+    /// hand-overs (read loop → client's loop → buffer): measured, the read loop doing their work
+    /// (strings, typed messages) took their rate from 0.41–0.45 M to 0.23–0.27 M updates/s with
+    /// 16-byte values (docs/benchmarks.md). Under <c>_lock</c>.
+    /// </summary>
+    private bool PooledOnly(string subject)
+    {
+        if (_channelSubjects.Contains(subject) || !_streams.TryGetValue(subject, out var streams))
+        {
+            return false;
+        }
+
+        foreach (var stream in streams)
+        {
+            if (stream is not PooledStream)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A subscription's buffer: typed messages or pooled ones.</summary>

@@ -78,14 +78,20 @@ public sealed class PooledReceiveTests
     [Fact]
     public async Task Pooled_YieldsWhatTypedYields_InOrder_AcrossAReconnect_AndTheLastValueIsKeptFromTheBytes()
     {
+        // Two clients of one server: one follows the subject pooled (its read loop delivers), the
+        // other typed (through its loop); both are sent the same lines.
         await using var server = new ScriptedServer();
         await using var client = new FarmClient(Options(server.Port));
-        await using var typed = client.SubscribeAsync("/P/a").GetAsyncEnumerator();
+        await using var other = new FarmClient(Options(server.Port));
         await using var pooled = client.SubscribePooledAsync("/P/a").GetAsyncEnumerator();
-        var typedFirst = TakeAsync(typed, 7);
         var pooledFirst = TakeAsync(pooled, 7);
-        var peer = await server.NextAsync();
-        Assert.Equal("SUB /P/a", await peer.ExpectAsync("SUB"));
+        var onPooled = await server.NextAsync();
+        await using var typed = other.SubscribeAsync("/P/a").GetAsyncEnumerator();
+        var typedFirst = TakeAsync(typed, 7);
+        var onTyped = await server.NextAsync();
+        var peer = new Both(onPooled, onTyped);
+        Assert.Equal("SUB /P/a", await onPooled.ExpectAsync("SUB"));
+        Assert.Equal("SUB /P/a", await onTyped.ExpectAsync("SUB"));
 
         await peer.SendAsync(
             "IMAGE /P/a 7 1 bid=1.5 text=a\\sb\n" +
@@ -122,6 +128,7 @@ public sealed class PooledReceiveTests
         }
 
         Assert.True(client.CurrentConnection!.DirectDeliveries > 0);
+        Assert.Equal(0, other.CurrentConnection!.DirectDeliveries); // a typed follower keeps the client's loop
 
         // The last value, kept from the bytes: shorter and longer values in place, the latest of a repeated field.
         Assert.True(client.TryGetRecord("/P/a", out var record));
@@ -135,9 +142,13 @@ public sealed class PooledReceiveTests
         }
 
         // The server goes away; the client comes back to it and resubscribes: the image says what was missed.
-        peer.Dispose();
-        var again = await server.NextAsync();
-        Assert.Equal("SUB /P/a", await again.ExpectAsync("SUB"));
+        onPooled.Dispose();
+        var pooledAgain = await server.NextAsync();
+        onTyped.Dispose();
+        var typedAgain = await server.NextAsync();
+        var again = new Both(pooledAgain, typedAgain);
+        Assert.Equal("SUB /P/a", await pooledAgain.ExpectAsync("SUB"));
+        Assert.Equal("SUB /P/a", await typedAgain.ExpectAsync("SUB"));
         var typedThen = TakeAsync(typed, 3);
         var pooledThen = TakeAsync(pooled, 3);
         await again.SendAsync(
@@ -387,6 +398,16 @@ public sealed class PooledReceiveTests
         await Eventually.TrueAsync(() => sink.Seqs.Count == 2, () => $"{sink.Seqs.Count} delivered directly");
         Assert.Equal([4UL, 5], sink.Seqs);
         Assert.Equal(0, connection.Messages.Count);
+    }
+
+    /// <summary>Sends to both clients' connections.</summary>
+    private sealed class Both(ScriptedServer.Peer a, ScriptedServer.Peer b)
+    {
+        public async Task SendAsync(string lines)
+        {
+            await a.SendAsync(lines);
+            await b.SendAsync(lines);
+        }
     }
 
     private sealed class RecordingSink : IDataSink
