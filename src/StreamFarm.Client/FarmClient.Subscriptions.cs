@@ -66,6 +66,7 @@ public sealed partial class FarmClient
     {
         CheckSubject(subject);
         var stream = new PooledStream(_options.MessageBuffer, _options.Overflow, RaiseOverflowed);
+        Interlocked.Increment(ref _pooledStreams);
         var first = Add(subject, stream, static (s, state) =>
         {
             var image = s.Pool.Rent();
@@ -93,6 +94,7 @@ public sealed partial class FarmClient
         }
         finally
         {
+            Interlocked.Decrement(ref _pooledStreams);
             await RemoveAsync(subject, stream);
         }
     }
@@ -279,6 +281,7 @@ public sealed partial class FarmClient
     }
 
     private readonly SubjectData _loopData = new();
+    private int _pooledStreams; // pooled streams open: none, and the read loop leaves every line to the client's loop
 
     /// <summary>The connection <see cref="ServeAsync"/> serves, whose read loop delivers data lines here directly (<see cref="IDataSink"/>); null between servers.</summary>
     private RttpConnection? _serving;
@@ -293,6 +296,8 @@ public sealed partial class FarmClient
     /// </summary>
     private sealed class Sink(FarmClient client) : IDataSink
     {
+        public bool Accepts => Volatile.Read(ref client._pooledStreams) > 0;
+
         public ValueTask<bool> DeliverAsync(RttpConnection connection, SubjectData data, CancellationToken cancel)
         {
             lock (client._lock)

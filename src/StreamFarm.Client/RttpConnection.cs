@@ -792,7 +792,7 @@ public sealed class RttpConnection : IAsyncDisposable
                         }
 
                         if (frame.Verb is RttpVerb.Image or RttpVerb.Update or RttpVerb.Status
-                            && Volatile.Read(ref _sink) is { } sink
+                            && Volatile.Read(ref _sink) is { Accepts: true } sink
                             && Interlocked.Read(ref _queued) == 0
                             && _received.Load(frame, _names))
                         {
@@ -1085,6 +1085,9 @@ public sealed class RttpConnection : IAsyncDisposable
 /// <summary>Where a connection's read loop hands data lines straight to (<see cref="RttpConnection.SetSink"/>).</summary>
 internal interface IDataSink
 {
+    /// <summary>False when it would refuse every line (then the read loop does not parse for it).</summary>
+    bool Accepts { get; }
+
     /// <summary>
     /// Takes a data line read on <paramref name="connection"/>, parsed into <paramref name="data"/>
     /// (the read loop's own, reused: valid only until this completes); false when it does not take

@@ -414,6 +414,8 @@ public sealed class PooledReceiveTests
     {
         private readonly List<ulong> _seqs = [];
 
+        public bool Accepts => true;
+
         public List<ulong> Seqs
         {
             get
