@@ -5,7 +5,8 @@ if (args is ["--receive-check", ..])
 {
     // The receive benchmarks without BenchmarkDotNet: each case set up, a few blocks through, and
     // the bytes allocated per message (every thread) counted over the last of them.
-    ReceiveCheck.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200);
+    // An optional third argument runs only the cases whose name contains it (e.g. Pooled).
+    ReceiveCheck.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 200, args.Length > 2 ? args[2] : "");
     return;
 }
 

@@ -5,7 +5,7 @@ namespace StreamFarm.Client;
 /// as the server conflates: an update folded into a waiting update or image of the same history
 /// keeps the latest value of every field and the latest <c>seq</c>; a new image replaces what waits.
 /// </summary>
-internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMessage>, IConflation<SubjectMessage>
+internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMessage>, IConflation<SubjectMessage>, IConflation<SubjectData>
 {
     public static readonly Conflation Instance = new();
 
@@ -68,6 +68,48 @@ internal sealed class Conflation : IConflation<RttpMessage>, IConflation<FarmMes
             _ => null,
         };
     }
+
+    public (string? Subject, bool Data) Classify(SubjectData item) => (item.Subject, item.Kind is RttpMessageKind.Image or RttpMessageKind.Update);
+
+    /// <summary>
+    /// As for <see cref="SubjectMessage"/>s, in place: an image replaces what waits (taking a
+    /// move's continuity); an update of the same history with a later <c>seq</c> folds into the
+    /// waiting image or update, whose buffer takes its fields. The one let go returns to its pool
+    /// (<see cref="Discard(SubjectData)"/>, called by the queue).
+    /// </summary>
+    public SubjectData? Merge(SubjectData older, SubjectData newer)
+    {
+        if (!string.Equals(older.Server, newer.Server, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        if (newer.Kind == RttpMessageKind.Image)
+        {
+            if (older.Kind == RttpMessageKind.Image && older.Continuity != Continuity.Continuous)
+            {
+                newer.Continuity = older.Continuity;
+            }
+
+            return newer;
+        }
+
+        if (newer.Kind != RttpMessageKind.Update || older.Epoch != newer.Epoch || newer.Seq <= older.Seq)
+        {
+            return null;
+        }
+
+        older.Seq = newer.Seq;
+        if (older.Kind == RttpMessageKind.Update)
+        {
+            older.Merged += newer.Merged;
+        }
+
+        older.MergeFieldsFrom(newer);
+        return older;
+    }
+
+    public void Discard(SubjectData item) => item.Return();
 
     private static KeyValuePair<string, string>[] MergeFields(IReadOnlyList<KeyValuePair<string, string>> older, IReadOnlyList<KeyValuePair<string, string>> newer)
     {

@@ -12,6 +12,11 @@ internal interface IConflation<T>
 
     /// <summary><paramref name="newer"/> folded into <paramref name="older"/> (same subject, both data); null when they cannot merge.</summary>
     T? Merge(T older, T newer);
+
+    /// <summary>An item the queue let go without handing it to the reader (merged away or dropped): a pooled one goes back to its pool.</summary>
+    void Discard(T item)
+    {
+    }
 }
 
 /// <summary>
@@ -98,7 +103,18 @@ internal sealed class DeliveryQueue<T>
                     case OverflowPolicy.Wait:
                         return false;
                     case OverflowPolicy.Conflate when data && subject is not null && _lastData.TryGetValue(subject, out var waiting) && _conflation.Merge(waiting.Value, item) is { } merged:
+                        var older = waiting.Value;
                         waiting.Value = merged;
+                        if (!ReferenceEquals(older, merged))
+                        {
+                            _conflation.Discard(older);
+                        }
+
+                        if (!ReferenceEquals(item, merged))
+                        {
+                            _conflation.Discard(item);
+                        }
+
                         _conflated++;
                         overflow = Overflowing();
                         return Done(overflow);
@@ -108,6 +124,7 @@ internal sealed class DeliveryQueue<T>
                             var (s, d) = _conflation.Classify(node.Value);
                             if (d)
                             {
+                                _conflation.Discard(node.Value);
                                 Remove(node, s);
                                 _dropped++;
                                 overflow = Overflowing();

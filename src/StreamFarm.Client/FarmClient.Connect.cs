@@ -467,29 +467,45 @@ public sealed partial class FarmClient
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         string? hung = null;
         var monitor = MonitorAsync();
+        lock (_lock)
+        {
+            _serving = connection;
+        }
+
+        connection.SetSink(_sink);
         try
         {
+            // Lines queued on the connection before (its table, a standby's stream) come here, in
+            // order; once none waits, the read loop delivers data lines itself (the sink), and only
+            // control lines (table, MOVE, BYE, errors) come here.
             await foreach (var m in connection.Messages.ReadAllAsync(watch.Token))
             {
-                switch (m.Kind)
+                try
                 {
-                    case RttpMessageKind.Farm:
-                        Volatile.Write(ref _table, m.Farm!);
-                        continue;
-                    case RttpMessageKind.Move:
-                        return new Outcome(OutcomeKind.Move, $"MOVE {m.Code}");
-                    case RttpMessageKind.Bye:
-                        return new Outcome(OutcomeKind.Lost, $"BYE {m.Code} {m.Text}".TrimEnd());
-                    case RttpMessageKind.Error when m.Error.IsFatal():
-                        return new Outcome(OutcomeKind.Lost, $"ERR {m.Code} {m.Text}");
-                    case RttpMessageKind.Error when m.Error == RttpErrorCode.Unavailable:
-                        NoteUnavailable(m, connection.ServerId);
-                        break;
-                    case RttpMessageKind.Image or RttpMessageKind.Update when StillBehind(m):
-                        continue; // a standby's stream catching up with what the application saw
-                }
+                    switch (m.Kind)
+                    {
+                        case RttpMessageKind.Farm:
+                            Volatile.Write(ref _table, m.Farm!);
+                            continue;
+                        case RttpMessageKind.Move:
+                            return new Outcome(OutcomeKind.Move, $"MOVE {m.Code}");
+                        case RttpMessageKind.Bye:
+                            return new Outcome(OutcomeKind.Lost, $"BYE {m.Code} {m.Text}".TrimEnd());
+                        case RttpMessageKind.Error when m.Error.IsFatal():
+                            return new Outcome(OutcomeKind.Lost, $"ERR {m.Code} {m.Text}");
+                        case RttpMessageKind.Error when m.Error == RttpErrorCode.Unavailable:
+                            NoteUnavailable(m, connection.ServerId);
+                            break;
+                        case RttpMessageKind.Image or RttpMessageKind.Update when StillBehind(m):
+                            continue; // a standby's stream catching up with what the application saw
+                    }
 
-                await DeliverAsync(m, connection.ServerId, Track(m), watch.Token);
+                    await DeliverAsync(m, connection.ServerId, Track(m), watch.Token);
+                }
+                finally
+                {
+                    connection.HandedOn(); // only once it is delivered may the read loop deliver what follows
+                }
             }
 
             return new Outcome(OutcomeKind.Lost, "connection closed");
@@ -508,6 +524,15 @@ public sealed partial class FarmClient
         }
         finally
         {
+            connection.SetSink(null);
+            lock (_lock)
+            {
+                if (_serving == connection)
+                {
+                    _serving = null;
+                }
+            }
+
             await watch.CancelAsync();
             await monitor;
         }

@@ -441,6 +441,7 @@ public sealed partial class FarmClient
         {
             await foreach (var m in connection.Messages.ReadAllAsync(_stop.Token))
             {
+                connection.HandedOn();
                 if (m.Kind == RttpMessageKind.Error && m.Error == RttpErrorCode.Unavailable)
                 {
                     NoteUnavailable(m, link.Id);

@@ -226,31 +226,32 @@ public sealed partial class FarmClient
     /// </summary>
     private bool StillBehind(RttpMessage m)
     {
-        if (m.Kind is not (RttpMessageKind.Image or RttpMessageKind.Update))
-        {
-            return false;
-        }
-
         lock (_lock)
         {
-            if (_catchingUp.Count == 0 || !_catchingUp.TryGetValue(m.Subject, out var seen))
-            {
-                return false;
-            }
+            return StillBehindLocked(m.Kind, m.Subject, m.Epoch, m.Seq);
+        }
+    }
 
-            if (m.Epoch < seen.Epoch || (m.Epoch == seen.Epoch && (m.Kind == RttpMessageKind.Update ? m.Seq <= seen.Seq : m.Seq < seen.Seq)))
-            {
-                return true;
-            }
-
-            _catchingUp.Remove(m.Subject);
-            if (m.Kind == RttpMessageKind.Update)
-            {
-                _resubscribed.Remove(m.Subject); // the stream goes on where the application was: no image to label
-            }
-
+    /// <summary>As <see cref="StillBehind(RttpMessage)"/>, under <c>_lock</c>.</summary>
+    private bool StillBehindLocked(RttpMessageKind kind, string subject, ulong epoch, ulong seq)
+    {
+        if (kind is not (RttpMessageKind.Image or RttpMessageKind.Update) || _catchingUp.Count == 0 || !_catchingUp.TryGetValue(subject, out var seen))
+        {
             return false;
         }
+
+        if (epoch < seen.Epoch || (epoch == seen.Epoch && (kind == RttpMessageKind.Update ? seq <= seen.Seq : seq < seen.Seq)))
+        {
+            return true;
+        }
+
+        _catchingUp.Remove(subject);
+        if (kind == RttpMessageKind.Update)
+        {
+            _resubscribed.Remove(subject); // the stream goes on where the application was: no image to label
+        }
+
+        return false;
     }
 
     /// <summary>A standby connection and the loop that reads it: a hot one keeps each subject's record, a warm one drops everything.</summary>
@@ -331,6 +332,7 @@ public sealed partial class FarmClient
             {
                 await foreach (var m in Connection.Messages.ReadAllAsync(_reading.Token))
                 {
+                    Connection.HandedOn();
                     if (_hot && m.Kind is RttpMessageKind.Image or RttpMessageKind.Update or RttpMessageKind.Status)
                     {
                         lock (Records)

@@ -19,6 +19,7 @@ public sealed partial class FarmClient : IFarmClient
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly IRttpConnectionFactory _factory;
     private readonly DeliveryQueue<FarmMessage> _messages;
+    private readonly IDataSink _sink;
 
     // The client's own connections are read by its own loops, which never wait for the application:
     // the overflow policy applies once, to what the application reads.
@@ -53,6 +54,7 @@ public sealed partial class FarmClient : IFarmClient
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeartbeatTimeout, TimeSpan.Zero);
         _ownConnection = options.Connection with { Overflow = OverflowPolicy.Wait, Overflowed = null };
         _messages = new DeliveryQueue<FarmMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, RaiseOverflowed);
+        _sink = new Sink(this);
     }
 
     /// <summary>
@@ -115,6 +117,9 @@ public sealed partial class FarmClient : IFarmClient
 
     /// <summary>The <c>host:port</c> of the session in use (the server's <c>tls</c> address with TLS), or null.</summary>
     public string? Endpoint => Volatile.Read(ref _connection)?.Endpoint;
+
+    /// <summary>The connection now serving (for tests).</summary>
+    internal RttpConnection? CurrentConnection => Volatile.Read(ref _connection);
 
     /// <summary>The latest farm table.</summary>
     public FarmSnapshot Table => Volatile.Read(ref _table);
@@ -236,19 +241,25 @@ public sealed partial class FarmClient : IFarmClient
     /// <summary>Tracks epoch and sequence per subject; the continuity of <paramref name="m"/>.</summary>
     private Continuity Track(RttpMessage m)
     {
-        var continuity = Continuity.Continuous;
-        if (m.Kind is RttpMessageKind.Image or RttpMessageKind.Update)
+        lock (_lock)
         {
-            lock (_lock)
-            {
-                var resubscribed = m.Kind == RttpMessageKind.Image && _resubscribed.Remove(m.Subject);
-                if (resubscribed && _positions.TryGetValue(m.Subject, out var before))
-                {
-                    continuity = before.Epoch != m.Epoch || m.Seq < before.Seq ? Continuity.Fresh : m.Seq == before.Seq ? Continuity.Resumed : Continuity.Gap;
-                }
+            return TrackLocked(m.Kind, m.Subject, m.Epoch, m.Seq);
+        }
+    }
 
-                _positions[m.Subject] = (m.Epoch, m.Seq);
+    /// <summary>As <see cref="Track(RttpMessage)"/>, under <c>_lock</c>.</summary>
+    private Continuity TrackLocked(RttpMessageKind kind, string subject, ulong epoch, ulong seq)
+    {
+        var continuity = Continuity.Continuous;
+        if (kind is RttpMessageKind.Image or RttpMessageKind.Update)
+        {
+            var resubscribed = kind == RttpMessageKind.Image && _resubscribed.Remove(subject);
+            if (resubscribed && _positions.TryGetValue(subject, out var before))
+            {
+                continuity = before.Epoch != epoch || seq < before.Seq ? Continuity.Fresh : seq == before.Seq ? Continuity.Resumed : Continuity.Gap;
             }
+
+            _positions[subject] = (epoch, seq);
         }
 
         return continuity;

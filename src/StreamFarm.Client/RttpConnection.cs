@@ -25,6 +25,10 @@ public sealed class RttpConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<FarmMember> _farmBlock = [];
     private readonly NameCache _names = new(); // subjects and field names: one string each, not one per message (the read loop's own)
+    private readonly SubjectData _received = new(); // the read loop's data line, parsed once into bytes for the sink (reused)
+    private IDataSink? _sink;
+    private long _queued; // messages put on _messages and not yet handed on by the client's loop (HandedOn)
+    private int _sinkWaiting;
     private Task _readLoop = Task.CompletedTask;
     private long _pendingFarmVersion;
     private int _pendingFarmCount = -1;
@@ -93,7 +97,22 @@ public sealed class RttpConnection : IAsyncDisposable
     public long Dropped => _messages.Dropped;
 
     /// <summary>True while the connection has stopped reading until the application takes a message (<see cref="OverflowPolicy.Wait"/>).</summary>
-    public bool IsWaitingForApplication => _messages.IsWriterWaiting;
+    public bool IsWaitingForApplication => _messages.IsWriterWaiting || Volatile.Read(ref _sinkWaiting) != 0;
+
+    /// <summary>
+    /// Data lines (<c>IMAGE</c>, <c>UPDATE</c>, <c>STATUS</c>) go straight from the read loop to
+    /// <paramref name="sink"/> (one hand-over, no <see cref="RttpMessage"/>) whenever nothing waits
+    /// on <see cref="Messages"/> that the client has not handed on yet (<see cref="HandedOn"/>): so
+    /// what the sink gets never overtakes a message still on its way. Null: every line to <see cref="Messages"/>.
+    /// </summary>
+    internal void SetSink(IDataSink? sink) => Volatile.Write(ref _sink, sink);
+
+    /// <summary>Data lines the read loop handed to the sink (for tests: the direct path was taken).</summary>
+    internal long DirectDeliveries { get; private set; }
+
+    /// <summary>The client has handled one message it read from <see cref="Messages"/> (its own loops read with this; other readers need not).</summary>
+    internal void HandedOn() => Interlocked.Decrement(ref _queued);
+
 
     /// <summary>PONGs received so far (answers to <see cref="SendHeartbeat"/> and <see cref="PingAsync"/>).</summary>
     public long Pongs => Interlocked.Read(ref _pongs);
@@ -772,10 +791,46 @@ public sealed class RttpConnection : IAsyncDisposable
                             throw new RttpConnectionException(RttpErrorCode.Syntax, $"server sent a malformed line: {reason}");
                         }
 
-                        var message = await HandleAsync(frame);
-                        if (message is not null && !_messages.TryWrite(message))
+                        if (frame.Verb is RttpVerb.Image or RttpVerb.Update or RttpVerb.Status
+                            && Volatile.Read(ref _sink) is { Accepts: true } sink
+                            && Interlocked.Read(ref _queued) == 0
+                            && _received.Load(frame, _names))
                         {
-                            await _messages.WriteAsync(message, _stop.Token); // OverflowPolicy.Wait, full
+                            _received.Server = ServerId;
+                            var delivery = sink.DeliverAsync(this, _received, _stop.Token);
+                            bool delivered;
+                            if (delivery.IsCompletedSuccessfully)
+                            {
+                                delivered = delivery.Result;
+                            }
+                            else
+                            {
+                                Volatile.Write(ref _sinkWaiting, 1); // OverflowPolicy.Wait: the application sets the pace
+                                try
+                                {
+                                    delivered = await delivery;
+                                }
+                                finally
+                                {
+                                    Volatile.Write(ref _sinkWaiting, 0);
+                                }
+                            }
+
+                            if (delivered)
+                            {
+                                DirectDeliveries++;
+                                continue;
+                            }
+                        }
+
+                        var message = await HandleAsync(frame);
+                        if (message is not null)
+                        {
+                            Interlocked.Increment(ref _queued);
+                            if (!_messages.TryWrite(message))
+                            {
+                                await _messages.WriteAsync(message, _stop.Token); // OverflowPolicy.Wait, full
+                            }
                         }
                     }
                 }
@@ -1025,4 +1080,19 @@ public sealed class RttpConnection : IAsyncDisposable
             Ack.TrySetException(ex);
         }
     }
+}
+
+/// <summary>Where a connection's read loop hands data lines straight to (<see cref="RttpConnection.SetSink"/>).</summary>
+internal interface IDataSink
+{
+    /// <summary>False when it would refuse every line (then the read loop does not parse for it).</summary>
+    bool Accepts { get; }
+
+    /// <summary>
+    /// Takes a data line read on <paramref name="connection"/>, parsed into <paramref name="data"/>
+    /// (the read loop's own, reused: valid only until this completes); false when it does not take
+    /// it (then it goes to <see cref="RttpConnection.Messages"/>). Completes at once unless it waits
+    /// for the application (<see cref="OverflowPolicy.Wait"/>).
+    /// </summary>
+    ValueTask<bool> DeliverAsync(RttpConnection connection, SubjectData data, CancellationToken cancel);
 }

@@ -38,12 +38,13 @@ public sealed record SubjectRecord(string Subject, string Server, ulong Epoch, u
 
 /// <summary>
 /// The client's working copy of a subject's last value: changed in place by each message (no
-/// allocation per update), handed out as an immutable <see cref="SubjectRecord"/> made when asked
-/// for and kept until the next change.
+/// allocation per update: the values are kept as the bytes they arrived as, <see cref="SubjectData"/>),
+/// handed out as an immutable <see cref="SubjectRecord"/> made when asked for and kept until the
+/// next change.
 /// </summary>
 internal sealed class RecordState(string subject)
 {
-    private readonly List<KeyValuePair<string, string>> _fields = [];
+    private readonly SubjectData _fields = new();
     private string _server = "";
     private ulong _epoch;
     private ulong _seq;
@@ -53,33 +54,28 @@ internal sealed class RecordState(string subject)
     /// <summary>True once an image arrived (before that there is no record).</summary>
     public bool HasRecord { get; private set; }
 
-    /// <summary>Applies <paramref name="m"/> (from <paramref name="server"/>): an image replaces every field; an update of the same history with a later <c>seq</c> sets its fields (the latest value of each, new ones added in order); a status sets the status. Anything else (an update before any image, of another history, or not newer) changes nothing.</summary>
+    /// <summary>As <see cref="Apply(SubjectData, string)"/>, for a message of the string path.</summary>
     public void Apply(RttpMessage m, string server)
+    {
+        var data = new SubjectData();
+        data.Load(m, server, Continuity.Continuous);
+        Apply(data, server);
+    }
+
+    /// <summary>Applies <paramref name="m"/> (from <paramref name="server"/>): an image replaces every field; an update of the same history with a later <c>seq</c> sets its fields (the latest value of each, new ones added in order); a status sets the status. Anything else (an update before any image, of another history, or not newer) changes nothing.</summary>
+    public void Apply(SubjectData m, string server)
     {
         switch (m.Kind)
         {
             case RttpMessageKind.Image:
-                _fields.Clear();
-                _fields.AddRange(m.Fields);
+                _fields.CopyFieldsFrom(m);
                 _server = server;
                 _epoch = m.Epoch;
                 _seq = m.Seq;
                 HasRecord = true;
                 break;
             case RttpMessageKind.Update when HasRecord && _epoch == m.Epoch && m.Seq > _seq:
-                foreach (var field in m.Fields)
-                {
-                    var i = IndexOf(field.Key);
-                    if (i >= 0)
-                    {
-                        _fields[i] = field;
-                    }
-                    else
-                    {
-                        _fields.Add(field);
-                    }
-                }
-
+                _fields.MergeFieldsFrom(m);
                 _server = server;
                 _seq = m.Seq;
                 break;
@@ -96,18 +92,19 @@ internal sealed class RecordState(string subject)
 
     /// <summary>The record as it stands (null before any image).</summary>
     public SubjectRecord? Snapshot() =>
-        !HasRecord ? null : _snapshot ??= new SubjectRecord(subject, _server, _epoch, _seq, [.. _fields], _status);
+        !HasRecord ? null : _snapshot ??= new SubjectRecord(subject, _server, _epoch, _seq, _fields.ToFields(), _status);
 
-    private int IndexOf(string name)
+    /// <summary>The record as an image into <paramref name="image"/> (for a pooled subscriber that comes after the subject's image); false before any image.</summary>
+    public bool CopyImageTo(SubjectData image)
     {
-        for (var i = 0; i < _fields.Count; i++)
+        if (!HasRecord)
         {
-            if (string.Equals(_fields[i].Key, name, StringComparison.Ordinal))
-            {
-                return i;
-            }
+            return false;
         }
 
-        return -1;
+        image.CopyFieldsFrom(_fields);
+        (image.Kind, image.Subject, image.Server, image.Epoch, image.Seq, image.Merged, image.Status, image.Continuity) =
+            (RttpMessageKind.Image, subject, _server, _epoch, _seq, 1, default, Continuity.Continuous);
+        return true;
     }
 }

@@ -20,6 +20,10 @@ namespace StreamFarm.Benchmarks.Receive;
 ///   field unescaped, delivered through the connection's buffer and the subscription's buffer, the
 ///   subject's last value kept up to date (<c>TryGetRecord</c>), and handed over as a
 ///   <see cref="SubjectUpdate"/>; the benchmark reads <c>u["v"]</c>, a string.
+/// - StreamFarm pooled (<c>FarmClient.SubscribePooledAsync(subject)</c>, opt-in): the same line is
+///   parsed by the read loop into bytes, the last value kept from them, and a copy in a reused
+///   buffer handed straight to the subscription as a <see cref="PooledSubjectMessage"/>; the
+///   benchmark reads the value's bytes (<c>TryGetValue("v", ...)</c>) and disposes the message.
 /// - NATS.Net (<c>NatsConnection.SubscribeAsync&lt;T&gt;(subject)</c>, core NATS, no JetStream):
 ///   one <c>MSG subject sid length</c> line and its payload are parsed and handed over as a
 ///   <c>NatsMsg&lt;T&gt;</c> (a struct) through the subscription's channel. With <c>T = string</c>
@@ -42,6 +46,7 @@ public class ReceiveBenchmarks
     private RttpConnection? _connection;
     private NatsConnection? _nats;
     private IAsyncEnumerator<SubjectMessage>? _farm;
+    private IAsyncEnumerator<PooledSubjectMessage>? _pooled;
     private IAsyncEnumerator<RttpMessage>? _rttp;
     private IAsyncEnumerator<NatsMsg<string>>? _natsString;
     private IAsyncEnumerator<NatsMsg<NatsMemoryOwner<byte>>>? _natsBytes;
@@ -71,6 +76,30 @@ public class ReceiveBenchmarks
         }
 
         await StreamFarmFarmClient(); // warm: one block through
+    });
+
+    [GlobalSetup(Target = nameof(StreamFarmPooled))]
+    public void SetupPooled() => Run(async () =>
+    {
+        var server = new FakeRttpServer(Messages, PayloadBytes);
+        _server = server;
+        _client = new FarmClient(new FarmClientOptions
+        {
+            ServiceName = "bench.farm.test",
+            Port = server.Port,
+            Resolver = new LoopbackResolver(),
+            MessageBuffer = 10_000,
+        });
+        _pooled = _client.SubscribePooledAsync(FakeRttpServer.Subject).GetAsyncEnumerator();
+        var image = _pooled.MoveNextAsync();
+        server.WaitSubscribed(Patience);
+        if (!await image || _pooled.Current.Kind != RttpMessageKind.Image)
+        {
+            throw new InvalidOperationException("no image");
+        }
+
+        _pooled.Current.Dispose();
+        await StreamFarmPooled(); // warm: one block through
     });
 
     [GlobalSetup(Target = nameof(StreamFarmConnection))]
@@ -111,6 +140,11 @@ public class ReceiveBenchmarks
         if (_farm is not null)
         {
             await _farm.DisposeAsync();
+        }
+
+        if (_pooled is not null)
+        {
+            await _pooled.DisposeAsync();
         }
 
         if (_client is not null)
@@ -194,6 +228,31 @@ public class ReceiveBenchmarks
             }
 
             sum += ((SubjectUpdate)e.Current)["v"]!.Length;
+        }
+
+        return sum;
+    }
+
+    [Benchmark(OperationsPerInvoke = Messages, Description = "StreamFarm FarmClient.SubscribePooledAsync")]
+    public async Task<long> StreamFarmPooled()
+    {
+        _server!.Go();
+        var e = _pooled!;
+        long sum = 0;
+        for (var i = 0; i < Messages; i++)
+        {
+            if (!await e.MoveNextAsync())
+            {
+                throw new InvalidOperationException("ended");
+            }
+
+            using var u = e.Current;
+            if (u.Kind != RttpMessageKind.Update || !u.TryGetValue("v", out var v))
+            {
+                throw new InvalidOperationException("not an update with v");
+            }
+
+            sum += v.Length;
         }
 
         return sum;

@@ -3,25 +3,36 @@ using System.Diagnostics;
 namespace StreamFarm.Benchmarks.Receive;
 
 /// <summary>
-/// An allocation-counting run of <see cref="ReceiveBenchmarks"/> (<c>--receive-check [blocks]</c>):
+/// An allocation-counting run of <see cref="ReceiveBenchmarks"/> (<c>--receive-check [blocks] [only]</c>):
 /// for each case, setup, 20 blocks to warm up, then <c>blocks</c> blocks measured with
 /// <see cref="GC.GetTotalAllocatedBytes(bool)"/> (every thread) and a stopwatch.
 /// </summary>
 internal static class ReceiveCheck
 {
-    public static void Run(int blocks)
+    /// <param name="blocks">Blocks of <see cref="ReceiveBenchmarks.Messages"/> measured per case.</param>
+    /// <param name="only">Runs only the cases whose name contains it (all: empty).</param>
+    public static void Run(int blocks, string only = "")
     {
+        (string Name, Action<ReceiveBenchmarks> Setup, Func<ReceiveBenchmarks, Task<long>> Op)[] cases =
+        [
+            ("StreamFarm FarmClient.SubscribeAsync", b => b.SetupFarmClient(), b => b.StreamFarmFarmClient()),
+            ("StreamFarm FarmClient.SubscribePooledAsync", b => b.SetupPooled(), b => b.StreamFarmPooled()),
+            ("StreamFarm RttpConnection.Messages", b => b.SetupConnection(), b => b.StreamFarmConnection()),
+            ("NATS.Net NatsMemoryOwner<byte>", b => b.SetupNatsBytes(), b => b.NatsBytes()),
+            ("NATS.Net string", b => b.SetupNatsString(), b => b.NatsString()),
+        ];
         foreach (var payload in new[] { 16, 128 })
         {
-            Case(payload, "StreamFarm FarmClient.SubscribeAsync", b => b.SetupFarmClient(), b => b.StreamFarmFarmClient(), blocks);
-            Case(payload, "StreamFarm RttpConnection.Messages", b => b.SetupConnection(), b => b.StreamFarmConnection(), blocks);
-            Case(payload, "NATS.Net NatsMemoryOwner<byte>", b => b.SetupNatsBytes(), b => b.NatsBytes(), blocks);
-            Case(payload, "NATS.Net string", b => b.SetupNatsString(), b => b.NatsString(), blocks);
+            foreach (var (name, setup, op) in cases.Where(c => c.Name.Contains(only, StringComparison.Ordinal)))
+            {
+                Case(payload, name, setup, op, blocks);
+            }
         }
     }
 
     private static void Case(int payload, string name, Action<ReceiveBenchmarks> setup, Func<ReceiveBenchmarks, Task<long>> op, int blocks)
     {
+
         var b = new ReceiveBenchmarks { PayloadBytes = payload };
         var watchdog = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         using var _ = watchdog.Token.Register(() =>
