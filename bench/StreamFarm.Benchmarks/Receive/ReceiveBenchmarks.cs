@@ -58,16 +58,8 @@ public class ReceiveBenchmarks
     [GlobalSetup(Target = nameof(StreamFarmFarmClient))]
     public void SetupFarmClient() => Run(async () =>
     {
-        var server = new FakeRttpServer(Messages, PayloadBytes);
-        _server = server;
-        _client = new FarmClient(new FarmClientOptions
-        {
-            ServiceName = "bench.farm.test",
-            Port = server.Port,
-            Resolver = new LoopbackResolver(),
-            MessageBuffer = 10_000,
-        });
-        _farm = _client.SubscribeAsync(FakeRttpServer.Subject).GetAsyncEnumerator();
+        var (server, client) = StartFarmClient();
+        _farm = client.SubscribeAsync(FakeRttpServer.Subject).GetAsyncEnumerator();
         var image = _farm.MoveNextAsync();
         server.WaitSubscribed(Patience);
         if (!await image || _farm.Current is not SubjectImage)
@@ -81,16 +73,8 @@ public class ReceiveBenchmarks
     [GlobalSetup(Target = nameof(StreamFarmPooled))]
     public void SetupPooled() => Run(async () =>
     {
-        var server = new FakeRttpServer(Messages, PayloadBytes);
-        _server = server;
-        _client = new FarmClient(new FarmClientOptions
-        {
-            ServiceName = "bench.farm.test",
-            Port = server.Port,
-            Resolver = new LoopbackResolver(),
-            MessageBuffer = 10_000,
-        });
-        _pooled = _client.SubscribePooledAsync(FakeRttpServer.Subject).GetAsyncEnumerator();
+        var (server, client) = StartFarmClient();
+        _pooled = client.SubscribePooledAsync(FakeRttpServer.Subject).GetAsyncEnumerator();
         var image = _pooled.MoveNextAsync();
         server.WaitSubscribed(Patience);
         if (!await image || _pooled.Current.Kind != RttpMessageKind.Image)
@@ -101,6 +85,22 @@ public class ReceiveBenchmarks
         _pooled.Current.Dispose();
         await StreamFarmPooled(); // warm: one block through
     });
+
+    // A fake server and a FarmClient that resolves the service to it (the two FarmClient cases).
+    private (FakeRttpServer Server, FarmClient Client) StartFarmClient()
+    {
+        var server = new FakeRttpServer(Messages, PayloadBytes);
+        _server = server;
+        var client = new FarmClient(new FarmClientOptions
+        {
+            ServiceName = "bench.farm.test",
+            Port = server.Port,
+            Resolver = new LoopbackResolver(),
+            MessageBuffer = 10_000,
+        });
+        _client = client;
+        return (server, client);
+    }
 
     [GlobalSetup(Target = nameof(StreamFarmConnection))]
     public void SetupConnection() => Run(async () =>
