@@ -65,8 +65,17 @@ public sealed partial class MembershipNode
                     case Liveness.Left: ApplyDead(m.Id, m.Incarnation, state.FromId, left: true); break;
 
                     // Stale state must not kill anyone for good: dead and suspect become suspicions
-                    // here, which the member can refute.
-                    default: ApplySuspect(m.Id, m.Incarnation, state.FromId); break;
+                    // here, which the member can refute. The member is told at once (with this
+                    // member as the accuser), so it refutes, or answers with its newer record,
+                    // before the suspicion runs out: after a healed partition, the suspicion's
+                    // gossip can miss it, and its refutation's gossip can miss this member.
+                    default:
+                        if (ApplySuspect(m.Id, m.Incarnation, state.FromId) && _members.TryGetValue(m.Id, out var suspect))
+                        {
+                            Send(suspect.Info.Gossip, new Suspect(m.Id, m.Incarnation, _self.Id));
+                        }
+
+                        break;
                 }
             }
 
@@ -138,7 +147,8 @@ public sealed partial class MembershipNode
         Publish();
     }
 
-    private void ApplySuspect(string id, ulong incarnation, string from)
+    /// <summary>Applies a suspicion; true if it started one here (not a confirmation, not ignored).</summary>
+    private bool ApplySuspect(string id, ulong incarnation, string from)
     {
         if (id == _self.Id)
         {
@@ -147,13 +157,17 @@ public sealed partial class MembershipNode
                 _awareness.Apply(1); // being suspected hints that we are slow
                 Refute(incarnation, from);
             }
+            else
+            {
+                AnswerStale(from);
+            }
 
-            return;
+            return false;
         }
 
         if (!_members.TryGetValue(id, out var existing) || incarnation < existing.Info.Incarnation || existing.Info.Liveness is Liveness.Dead or Liveness.Left)
         {
-            return;
+            return false;
         }
 
         if (existing.Info.Liveness == Liveness.Suspect && incarnation == existing.Info.Incarnation)
@@ -163,7 +177,7 @@ public sealed partial class MembershipNode
                 Broadcast(id, new Suspect(id, incarnation, from));
             }
 
-            return;
+            return false;
         }
 
         existing.Suspicion?.Dispose();
@@ -175,6 +189,20 @@ public sealed partial class MembershipNode
         // and the suspect answers its accusers directly.
         Broadcast(id, new Suspect(id, incarnation, from));
         Publish();
+        return true;
+    }
+
+    /// <summary>
+    /// An accusation of this member at an incarnation it has already superseded: the accuser missed
+    /// the refutation (its gossip is spread at random and retired after a few sends). Send it the
+    /// current record, without a new incarnation; once it has it, it accuses no more.
+    /// </summary>
+    private void AnswerStale(string accuser)
+    {
+        if (accuser != _self.Id && _self.State != "leaving" && _members.TryGetValue(accuser, out var e) && e.Info.Liveness != Liveness.Left)
+        {
+            Send(e.Info.Gossip, new Alive(_self));
+        }
     }
 
     private void ApplyDead(string id, ulong incarnation, string from, bool left)
@@ -185,6 +213,10 @@ public sealed partial class MembershipNode
             {
                 DeclaredDead?.Invoke(); // the farm may have given what this member owned to others
                 Refute(incarnation, from);
+            }
+            else if (!left)
+            {
+                AnswerStale(from);
             }
 
             return;

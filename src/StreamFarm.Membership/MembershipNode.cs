@@ -27,6 +27,7 @@ public sealed partial class MembershipNode : IDisposable
     private OnDemandTimer? _gossipTimer;
     private OnDemandTimer? _reapTimer;
     private OnDemandTimer? _joinTimer;
+    private OnDemandTimer? _reconnectTimer;
     private MemberInfo _self;
     private FarmSnapshot _snapshot = FarmSnapshot.Empty;
     private bool _joined;
@@ -132,6 +133,7 @@ public sealed partial class MembershipNode : IDisposable
                 JoinTick();
             }
 
+            _reconnectTimer = Idle(_options.ReconnectInterval, ReconnectTick);
             Publish();
             ArmGossip();
         }
@@ -170,8 +172,14 @@ public sealed partial class MembershipNode : IDisposable
             Broadcast(_self.Id, new Dead(_self.Id, _self.Incarnation, _self.Id, Left: true));
             Publish();
 
-            // Tell a few members at once rather than waiting for the next gossip round.
-            GossipTick();
+            // Tell every member at once, once each: a departure happens once, and left to gossip
+            // alone (each broadcast is sent a few times to members picked at random) one member
+            // in a small farm could miss it and keep the leaver as alive until its suspicion ran out.
+            var departure = new Dead(_self.Id, _self.Incarnation, _self.Id, Left: true);
+            foreach (var e in _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness is Liveness.Alive or Liveness.Suspect).ToList())
+            {
+                Send(e.Info.Gossip, departure);
+            }
         }
     }
 
@@ -250,6 +258,11 @@ public sealed partial class MembershipNode : IDisposable
         {
             Arm(_joinTimer);
         }
+
+        if (_members.Values.Any(e => e.Info.Liveness == Liveness.Dead && e.Info.Id != _self.Id))
+        {
+            Arm(_reconnectTimer);
+        }
     }
 
     private bool NeedsJoin => _seeds.Count > 0 && !(_joined && LiveCount > 1);
@@ -277,9 +290,14 @@ public sealed partial class MembershipNode : IDisposable
     }
 
     /// <summary>Sends one datagram: the message plus as many broadcasts as fit.</summary>
-    private void Send(string to, Message? message)
+    private void Send(string to, Message? message, Message? second = null)
     {
         var first = message is null ? [] : MessageCodec.Encode(message);
+        if (second is not null)
+        {
+            first = [.. first, .. MessageCodec.Encode(second)];
+        }
+
         var budget = _options.MaxPacketBytes - PacketSealer.Overhead - first.Length;
         var extra = _broadcasts.Take(budget, MembershipMath.RetransmitLimit(_options.RetransmitMult, LiveCount));
         if (first.Length == 0 && extra.Count == 0)
@@ -329,15 +347,8 @@ public sealed partial class MembershipNode : IDisposable
 
     private void PushPullTick()
     {
-        // Now and then with a member believed dead: if it is in fact alive (a healed partition), the
-        // exchange tells it, it refutes, and both sides see each other again.
-        var dead = _random.Next(4) == 0;
-        var candidates = _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness == (dead ? Liveness.Dead : Liveness.Alive)).ToList();
-        if (candidates.Count == 0 && dead)
-        {
-            candidates = [.. _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness == Liveness.Alive)];
-        }
-
+        // With a live member: members believed dead are the reconnect tick's (ReconnectTick).
+        var candidates = _members.Values.Where(e => e.Info.Id != _self.Id && e.Info.Liveness == Liveness.Alive).ToList();
         if (candidates.Count > 0)
         {
             SendState(candidates[_random.Next(candidates.Count)].Info.Gossip, join: false, reply: false);

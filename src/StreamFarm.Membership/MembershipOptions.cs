@@ -39,6 +39,14 @@ public sealed record MembershipOptions
     /// <summary>Full-state exchange with one random member over the reliable stream, repairing whatever gossip missed.</summary>
     public TimeSpan PushPullInterval { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// While a member is believed dead (and not yet forgotten), one of them is pinged this often; if it
+    /// answers (a healed partition, a pause that outlasted the suspicion), a full-state exchange with
+    /// it follows and both sides see each other again. One datagram per interval while someone is
+    /// dead, nothing at rest; it bounds the time a healed partition takes to heal.
+    /// </summary>
+    public TimeSpan ReconnectInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Upper bound of the local health score: an overloaded member waits up to (score+1) times longer before accusing.</summary>
     public int AwarenessMaxMultiplier { get; init; } = 8;
 
@@ -62,6 +70,7 @@ public sealed record MembershipOptions
         GossipInterval = TimeSpan.FromMilliseconds(50),
         SuspicionMult = 3,
         PushPullInterval = TimeSpan.FromSeconds(5),
+        ReconnectInterval = TimeSpan.FromMilliseconds(500),
         DeadRetention = TimeSpan.FromSeconds(10),
         JoinRetryInterval = TimeSpan.FromMilliseconds(250),
     };
@@ -71,6 +80,11 @@ public sealed record MembershipOptions
         if (ProbeTimeout >= ProbeInterval)
         {
             throw new ArgumentException("membership.probeTimeout must be shorter than membership.probeInterval");
+        }
+
+        if (ReconnectInterval <= TimeSpan.Zero || PushPullInterval <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("membership intervals must be positive");
         }
 
         if (IndirectChecks < 0 || AwarenessMaxMultiplier < 1 || GossipNodes < 1 || RetransmitMult < 1 || SuspicionMult < 1 || SuspicionMaxTimeoutMult < 1 || SuspicionConfirmations < 1)

@@ -100,6 +100,32 @@ public sealed class SimulationTests
         farm.RunUntil(() => farm.Converged(6), TimeSpan.FromSeconds(60));
     }
 
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Partition_OneMemberCutOffAndHealed_WholeAgainWithinAReconnectRound(int seed)
+    {
+        // The five-host fault test's cut, in the simulation: once the heal comes, each side pings a
+        // member it believes dead every reconnect interval, and the first ack starts a state exchange.
+        using var farm = new SimulatedFarm(5, seed);
+        farm.RunUntil(() => farm.Converged(5), TimeSpan.FromSeconds(10));
+        var cut = SimulatedFarm.Name(1 + (seed % 4));
+        string[] others = [.. farm.Nodes.Keys.Where(n => n != cut)];
+        farm.Network.Partition([SimulatedFarm.Address(cut)], others.Select(SimulatedFarm.Address));
+        farm.RunUntil(
+            () => others.All(o => Sees(farm, o, cut, "dead") && Sees(farm, cut, o, "dead")),
+            TimeSpan.FromSeconds(60));
+        farm.Network.Heal();
+        var took = farm.RunUntil(() => farm.Converged(5), TimeSpan.FromSeconds(60));
+
+        // One reconnect interval to the first ping, then a round trip, an exchange each way and the
+        // refutations' gossip (a few gossip intervals): well inside two seconds more.
+        var bound = farm.Options.ReconnectInterval + TimeSpan.FromSeconds(2);
+        Assert.True(took <= bound, $"seed {seed}: whole again {took.TotalMilliseconds:0} ms after the heal (bound {bound.TotalMilliseconds:0} ms)");
+    }
+
+    private static bool Sees(SimulatedFarm farm, string observer, string member, string liveness) =>
+        farm.Nodes[observer].Snapshot.Members.FirstOrDefault(m => m.Id == member)?.Liveness == liveness;
+
     private static void AssertNoFalseDeath(SimulatedFarm farm, string[] crashed)
     {
         var wrong = farm.Verdicts.Where(v => v.Liveness == "dead" && !crashed.Contains(v.Member)).ToList();
