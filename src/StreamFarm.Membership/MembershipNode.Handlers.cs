@@ -33,27 +33,28 @@ public sealed partial class MembershipNode
         }
     }
 
-    private void OnStream(string from, byte[] data)
+    /// <summary>A full-state exchange arrived; returns the reply to send on its connection, if the sender reads one there.</summary>
+    private byte[]? OnStream(string from, byte[] data)
     {
         Stats.Received(data.Length);
         const int maxStream = 16 * 1024 * 1024;
         var payload = _streamSealer is null ? data : _streamSealer.Open(data, maxStream);
         if (payload is null)
         {
-            return;
+            return null;
         }
 
         if (!MessageCodec.TryDecodeStream(payload, maxStream, out var state))
         {
             Stats.CountMalformed();
-            return;
+            return null;
         }
 
         lock (_lock)
         {
             if (_stopped)
             {
-                return;
+                return null;
             }
 
             _joined = true;
@@ -79,10 +80,21 @@ public sealed partial class MembershipNode
                 }
             }
 
-            if (!state.Reply)
+            if (state.Reply)
             {
-                SendState(state.FromGossip, join: false, reply: true);
+                return null;
             }
+
+            // On the exchange's own connection when the sender reads it there (one connection
+            // per exchange instead of two: about half the TCP packets at rest); otherwise on a
+            // connection of its own, as builds before the flag expect.
+            if (state.InlineReply)
+            {
+                return SealState(join: false, reply: true);
+            }
+
+            SendState(state.FromGossip, join: false, reply: true);
+            return null;
         }
     }
 

@@ -319,12 +319,15 @@ public sealed partial class MembershipNode : IDisposable
         _transport.SendPacket(to, packet);
     }
 
-    private void SendState(string to, bool join, bool reply)
+    private void SendState(string to, bool join, bool reply) => _transport.SendStream(to, SealState(join, reply));
+
+    /// <summary>This member's state as a sealed stream message; the receiver is asked to reply on the same connection.</summary>
+    private byte[] SealState(bool join, bool reply)
     {
-        var message = MessageCodec.EncodeStream(new PushPull(join, reply, _self.Id, _self.Gossip, [.. _members.Values.Select(e => e.Info)]));
+        var message = MessageCodec.EncodeStream(new PushPull(join, reply, _self.Id, _self.Gossip, [.. _members.Values.Select(e => e.Info)], InlineReply: !reply));
         var sealedMessage = _streamSealer?.Seal(message) ?? message;
         Stats.StreamSent(sealedMessage.Length);
-        _transport.SendStream(to, sealedMessage);
+        return sealedMessage;
     }
 
     private void GossipTick()

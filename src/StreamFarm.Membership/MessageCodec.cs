@@ -137,7 +137,7 @@ internal static class MessageCodec
                 Str(b, d.Id); U64(b, d.Incarnation); Str(b, d.FromId); b.Add(d.Left ? (byte)1 : (byte)0);
                 return MessageType.Dead;
             case PushPull pp:
-                b.Add((byte)((pp.Join ? 1 : 0) | (pp.Reply ? 2 : 0)));
+                b.Add((byte)((pp.Join ? 1 : 0) | (pp.Reply ? 2 : 0) | (pp.InlineReply ? 4 : 0)));
                 Str(b, pp.FromId); Str(b, pp.FromGossip); U32(b, (uint)pp.Members.Count);
                 foreach (var m in pp.Members)
                 {
@@ -220,7 +220,7 @@ internal static class MessageCodec
                         members.Add(member);
                     }
 
-                    message = new PushPull((flags & 1) != 0, (flags & 2) != 0, from, gossip, members);
+                    message = new PushPull((flags & 1) != 0, (flags & 2) != 0, from, gossip, members, (flags & 4) != 0);
                 }
 
                 break;

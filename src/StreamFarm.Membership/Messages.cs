@@ -35,4 +35,9 @@ internal sealed record Suspect(string Id, ulong Incarnation, string FromId) : Me
 internal sealed record Dead(string Id, ulong Incarnation, string FromId, bool Left) : Message;
 
 /// <summary>Full state, sent over the reliable stream; <see cref="Reply"/> marks the answer.</summary>
-internal sealed record PushPull(bool Join, bool Reply, string FromId, string FromGossip, IReadOnlyList<MemberInfo> Members) : Message;
+/// <summary>
+/// A full-state exchange. <paramref name="InlineReply"/>: the sender reads the reply on the same
+/// connection (builds before it ignore the flag and reply on a connection of their own, which is
+/// what a sender without it expects).
+/// </summary>
+internal sealed record PushPull(bool Join, bool Reply, string FromId, string FromGossip, IReadOnlyList<MemberInfo> Members, bool InlineReply = false) : Message;

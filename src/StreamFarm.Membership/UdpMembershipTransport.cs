@@ -23,7 +23,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     private readonly Channel<(string To, byte[] Data)> _streams = Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly List<Task> _loops = [];
     private Action<string, byte[]>? _onPacket;
-    private Action<string, byte[]>? _onStream;
+    private Func<string, byte[], byte[]?>? _onStream;
 
     public UdpMembershipTransport(IPEndPoint bind)
     {
@@ -64,7 +64,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
     // firewalls, and partitions made with them, would treat differently from its datagrams.
     private readonly IPAddress? _source;
 
-    public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream)
+    public void Attach(Action<string, byte[]> onPacket, Func<string, byte[], byte[]?> onStream)
     {
         _onPacket = onPacket;
         _onStream = onStream;
@@ -198,7 +198,11 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
             if (await ReadExactlyAsync(client, data, 0, timeout.Token))
             {
                 var from = (IPEndPoint)client.RemoteEndPoint!;
-                _onStream!(from.ToString(), data);
+                if (_onStream!(from.ToString(), data) is { } reply)
+                {
+                    await client.SendAsync(Frame(reply), SocketFlags.None, timeout.Token);
+                    client.Shutdown(SocketShutdown.Send);
+                }
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
@@ -264,11 +268,21 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
 
             await s.ConnectAsync(endpoint, timeout.Token);
             // Length and message in one write (one segment when it fits), the FIN right after.
-            var framed = new byte[4 + data.Length];
-            BinaryPrimitives.WriteUInt32BigEndian(framed, (uint)data.Length);
-            data.CopyTo(framed, 4);
-            await s.SendAsync(framed, SocketFlags.None, timeout.Token);
+            await s.SendAsync(Frame(data), SocketFlags.None, timeout.Token);
             s.Shutdown(SocketShutdown.Send);
+
+            // The receiver's reply, if it sends one on this connection (a build that does not
+            // just closes it: end of stream at once).
+            var header = new byte[4];
+            if (await ReadExactlyAsync(s, header, 0, timeout.Token))
+            {
+                var length = BinaryPrimitives.ReadUInt32BigEndian(header);
+                var reply = length is 0 or > MaxStreamBytes ? null : new byte[length];
+                if (reply is not null && await ReadExactlyAsync(s, reply, 0, timeout.Token))
+                {
+                    _onStream!(endpoint.ToString(), reply);
+                }
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
         {
@@ -276,6 +290,15 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
         }
 
         return true;
+    }
+
+    /// <summary>A stream message as it goes on the wire: its length (4 bytes, big-endian), then the message.</summary>
+    private static byte[] Frame(byte[] data)
+    {
+        var framed = new byte[4 + data.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(framed, (uint)data.Length);
+        data.CopyTo(framed, 4);
+        return framed;
     }
 
     /// <summary>The addresses of <c>host:port</c>, as <see cref="Targets"/> filters them; none when the name does not resolve (in time).</summary>

@@ -154,7 +154,17 @@ public sealed class SimulationBenchmark(ITestOutputHelper output)
 
         public string LocalAddress => inner.LocalAddress;
 
-        public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream) => inner.Attach(onPacket, onStream);
+        public void Attach(Action<string, byte[]> onPacket, Func<string, byte[], byte[]?> onStream) => inner.Attach(onPacket, (from, data) =>
+        {
+            var reply = onStream(from, data);
+            if (reply is not null)
+            {
+                Streams++; // a reply on the exchange's connection: sent all the same
+                StreamBytes += reply.Length;
+            }
+
+            return reply;
+        });
 
         public void SendPacket(string to, byte[] packet)
         {

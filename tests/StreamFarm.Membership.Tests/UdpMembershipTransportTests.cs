@@ -120,13 +120,68 @@ public sealed class UdpMembershipTransportTests
     }
 
     [Fact]
+    public async Task StreamMessage_ReplyReturnedByTheReceiver_ReachesTheSenderOnTheSameConnection()
+    {
+        await using var ta = Transport();
+        await using var tb = Transport();
+        var atA = new System.Collections.Concurrent.ConcurrentQueue<(string From, byte[] Data)>();
+        var connections = 0;
+        ta.Attach((_, _) => { }, (from, data) =>
+        {
+            atA.Enqueue((from, data));
+            return null;
+        });
+        tb.Attach((_, _) => { }, (_, data) =>
+        {
+            Interlocked.Increment(ref connections);
+            return [.. data.Reverse()];
+        });
+
+        ta.SendStream(tb.LocalAddress, [1, 2, 3]);
+        await WaitFor(() => !atA.IsEmpty, "the reply to reach the sender");
+        var (replyFrom, reply) = Assert.Single(atA);
+        Assert.Equal(tb.LocalAddress, replyFrom);
+        Assert.Equal([3, 2, 1], reply);
+        Assert.Equal(1, connections);
+    }
+
+    [Fact]
+    public async Task StreamMessage_ReceiverThatDoesNotReply_SenderCarriesOn()
+    {
+        // What a build before inline replies does: read, close. The sender sees the end of the
+        // stream, delivers nothing, and goes on with the next messages.
+        await using var ta = Transport();
+        await using var tb = Transport();
+        var received = 0;
+        var atA = 0;
+        ta.Attach((_, _) => { }, (_, _) =>
+        {
+            Interlocked.Increment(ref atA);
+            return null;
+        });
+        tb.Attach((_, _) => { }, (_, _) =>
+        {
+            Interlocked.Increment(ref received);
+            return null;
+        });
+
+        for (var i = 0; i < 10; i++)
+        {
+            ta.SendStream(tb.LocalAddress, [(byte)i]);
+        }
+
+        await WaitFor(() => Volatile.Read(ref received) == 10, "ten stream messages to arrive");
+        Assert.Equal(0, Volatile.Read(ref atA));
+    }
+
+    [Fact]
     public async Task StateExchange_LeavesFromTheMembersOwnAddress()
     {
         // A member bound to one loopback address sends its state (TCP) to a listener on another.
         // Left to the kernel, the connection would leave from 127.0.0.1: a firewall rule (or a test's
         // partition) naming the member's address would stop its datagrams but not its streams.
         await using var t = new UdpMembershipTransport(new IPEndPoint(IPAddress.Parse("127.0.77.2"), 0));
-        t.Attach((_, _) => { }, (_, _) => { });
+        t.Attach((_, _) => { }, (_, _) => null);
         var listener = new TcpListener(IPAddress.Parse("127.0.77.3"), 0);
         listener.Start();
         try

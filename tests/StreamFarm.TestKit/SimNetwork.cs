@@ -766,13 +766,13 @@ public sealed class SimNetwork
     private sealed class MemberEndpoint(SimNetwork network, string address) : IMembershipTransport
     {
         private Action<string, byte[]>? _onPacket;
-        private Action<string, byte[]>? _onStream;
+        private Func<string, byte[], byte[]?>? _onStream;
 
         public string Address { get; } = address;
 
         public string LocalAddress => Address;
 
-        public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream)
+        public void Attach(Action<string, byte[]> onPacket, Func<string, byte[], byte[]?> onStream)
         {
             _onPacket = onPacket;
             _onStream = onStream;
@@ -786,7 +786,11 @@ public sealed class SimNetwork
         {
             if (stream)
             {
-                _onStream?.Invoke(from, data);
+                // A reply on the same connection: back to the sender, as a stream message of its own.
+                if (_onStream?.Invoke(from, data) is { } reply)
+                {
+                    network.SendMember(this, from, reply, stream: true);
+                }
             }
             else
             {

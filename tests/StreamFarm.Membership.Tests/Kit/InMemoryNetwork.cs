@@ -97,23 +97,27 @@ internal sealed class InMemoryNetwork(FakeTimeProvider time, int seed)
 
             if (target.Paused)
             {
-                target.Held.Add(() => Arrive(target, from.Address, data, stream));
+                target.Held.Add(() => Arrive(target, from, data, stream));
                 return;
             }
 
-            Arrive(target, from.Address, data, stream);
+            Arrive(target, from, data, stream);
         }, null, delay, Timeout.InfiniteTimeSpan);
     }
 
-    private static void Arrive(Endpoint target, string from, byte[] data, bool stream)
+    private void Arrive(Endpoint target, Endpoint from, byte[] data, bool stream)
     {
         if (stream)
         {
-            target.OnStream?.Invoke(from, data);
+            // A reply on the same connection: back to the sender, as a stream message of its own.
+            if (target.OnStream?.Invoke(from.Address, data) is { } reply)
+            {
+                Deliver(target, from.Address, reply, stream: true);
+            }
         }
         else
         {
-            target.OnPacket?.Invoke(from, data);
+            target.OnPacket?.Invoke(from.Address, data);
         }
     }
 
@@ -131,9 +135,9 @@ internal sealed class InMemoryNetwork(FakeTimeProvider time, int seed)
 
         public Action<string, byte[]>? OnPacket { get; private set; }
 
-        public Action<string, byte[]>? OnStream { get; private set; }
+        public Func<string, byte[], byte[]?>? OnStream { get; private set; }
 
-        public void Attach(Action<string, byte[]> onPacket, Action<string, byte[]> onStream)
+        public void Attach(Action<string, byte[]> onPacket, Func<string, byte[], byte[]?> onStream)
         {
             OnPacket = onPacket;
             OnStream = onStream;
