@@ -67,7 +67,7 @@ public sealed partial class MembershipNode
     /// A datagram rather than the exchange itself: a member that is really gone, or behind a partition
     /// that drops packets, then costs one datagram per interval, not a connection attempt that holds a
     /// stream sender for its timeout. Without this a healed partition waited for the periodic
-    /// exchange to pick a dead member (once in four, every 15 s): half a minute and more, seen in the
+    /// exchange to pick a dead member (once in four, every 15 s then): half a minute and more, seen in the
     /// five-host fault test.
     /// </summary>
     private void ReconnectTick()

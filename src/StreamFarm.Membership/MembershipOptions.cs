@@ -36,8 +36,12 @@ public sealed record MembershipOptions
     /// <summary>Independent confirmations after which suspicion runs at its minimum.</summary>
     public int SuspicionConfirmations { get; init; } = 3;
 
-    /// <summary>Full-state exchange with one random member over the reliable stream, repairing whatever gossip missed.</summary>
-    public TimeSpan PushPullInterval { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>
+    /// Full-state exchange with one random member over the reliable stream, repairing whatever gossip
+    /// missed (serf's interval). Not what heals a partition (<see cref="ReconnectInterval"/> is), so
+    /// it can be long: at rest it is most of the TCP traffic.
+    /// </summary>
+    public TimeSpan PushPullInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// While a member is believed dead (and not yet forgotten), one of them is pinged this often; if it
