@@ -115,7 +115,11 @@ public sealed partial class MembershipNode
 
         // Lifeguard: if helpers did not even nack, the problem may be ours: grow our own timeouts.
         _awareness.Apply(probe.Nacks < probe.ExpectedNacks ? 1 : 0);
-        if (_members.TryGetValue(probe.TargetId, out var e) && e.Info.Liveness == Liveness.Alive)
+
+        // A failed probe of a member already suspected (by another) is this member's independent
+        // confirmation (Lifeguard), which shortens the suspicion everywhere it is gossiped; without
+        // it, confirmations of a crash came mostly from the periodic state exchanges.
+        if (_members.TryGetValue(probe.TargetId, out var e) && e.Info.Liveness is Liveness.Alive or Liveness.Suspect && e.Info.Incarnation == probe.Incarnation)
         {
             ApplySuspect(probe.TargetId, e.Info.Incarnation, _self.Id);
         }
