@@ -45,7 +45,13 @@ public sealed class DnsBenchReport(DnsBenchSettings settings, DateTimeOffset sta
         s.Append(Inv, $"DNS benchmark, {Started:yyyy-MM-dd HH:mm} UTC. Machine: {Machine}. {KnotVersion}; dnsperf {DnsperfVersion}.\n");
         s.Append(Inv, $"dnsperf -c {Settings.Clients} -T {Settings.Threads} -q {Settings.MaxOutstanding} -l {Settings.Duration.TotalSeconds:0.#} over UDP, the same query file for both (");
         s.Append(string.Join(", ", Settings.Queries.Select(q => $"`{q}`")));
-        s.Append(Inv, $", in turn); an unreported {Settings.Warmup.TotalSeconds:0.#} s warm-up before each run; {Settings.Runs} run(s) per server, alternating.\n\n");
+        s.Append(Inv, $", in turn); an unreported {Settings.Warmup.TotalSeconds:0.#} s warm-up before each run; {Settings.Runs} run(s) per server, alternating.\n");
+        if (Settings.Pin)
+        {
+            s.Append(Inv, $"Pinned (`--pin`): every server process on the last core (`taskset -a`), dnsperf on the others; Knot with `udp-workers: 1`, our responder with its default of one UDP loop.\n");
+        }
+
+        s.Append('\n');
         s.Append("| server | queries/s | avg latency | max latency | lost | server CPU s | server CPU µs/query | server cores | dnsperf CPU s | other cores | avg response |\n");
         s.Append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var r in Results.OrderBy(r => r.Server, StringComparer.Ordinal).ThenBy(r => r.Run))

@@ -18,6 +18,14 @@ public sealed record DnsBenchSettings
     /// <summary>An unreported dnsperf run before each measured one (JIT, caches, socket buffers).</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Each server's processes on the machine's last core, dnsperf on the others (<c>taskset</c>),
+    /// and Knot with one UDP worker, as many as our responder's UDP loops: each server then has one
+    /// core of its own and the load generator the rest, so queries per second say what one core of
+    /// each server answers rather than how the two share the machine with dnsperf.
+    /// </summary>
+    public bool Pin { get; init; }
+
     /// <summary>Measured runs per server, alternating Knot and StreamFarm.</summary>
     public int Runs { get; init; } = 1;
 
@@ -52,6 +60,11 @@ public sealed record DnsBenchSettings
         if (!System.Net.IPAddress.TryParse(KnotAddress, out var k) || !System.Net.IPAddress.TryParse(StreamFarmAddress, out var s) || !System.Net.IPAddress.IsLoopback(k) || !System.Net.IPAddress.IsLoopback(s))
         {
             throw new ArgumentException("the servers' addresses must be loopback addresses (127.x)");
+        }
+
+        if (Pin && Environment.ProcessorCount < 2)
+        {
+            throw new ArgumentException("--pin needs at least 2 cores (one for the server, the rest for dnsperf)");
         }
 
         if (Port is < 1 or > 65535)

@@ -33,6 +33,15 @@ public static class DnsBenchmark
             var farm = await StartFarmAsync(settings, streamFarm, farmIps, oursEndPoint, log, cancel);
             processes.AddRange(farm);
             report.Commands["StreamFarm"] = farm[0].CommandLine;
+            if (settings.Pin)
+            {
+                foreach (var p in processes)
+                {
+                    await PinAsync(p.Pid, ServerCore.ToString(CultureInfo.InvariantCulture));
+                }
+
+                log($"pinned: servers on core {ServerCore}, dnsperf on {LoadCores}");
+            }
             foreach (var (name, endpoint) in new[] { ("Knot", knotEndPoint), ("StreamFarm", oursEndPoint) })
             {
                 report.Answers[name] = await DescribeAnswersAsync(settings, endpoint, cancel);
@@ -92,7 +101,7 @@ public static class DnsBenchmark
             # No mod-rrl: response rate limiting is off, as in our responder (dns.rateLimit 0).
             server:
                 rundir: "{dir}"
-                listen: {endpoint.Address}@{endpoint.Port}
+                listen: {endpoint.Address}@{endpoint.Port}{(settings.Pin ? "\n    udp-workers: 1" : "")}
             log:
               - target: stderr
                 any: warning
@@ -206,14 +215,28 @@ public static class DnsBenchmark
         return string.Join("; ", parts);
     }
 
+    private static int ServerCore => Environment.ProcessorCount - 1;
+
+    private static string LoadCores => ServerCore == 1 ? "0" : $"0-{ServerCore - 1}";
+
+    private static async Task PinAsync(int pid, string cores)
+    {
+        if (!(await ChildProcess.RunToEndAsync("taskset", ["-a", "-p", "-c", cores, pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), CancellationToken.None)).Succeeded)
+        {
+            throw new BenchException($"taskset -a -p -c {cores} {pid} failed (util-linux's taskset is needed for --pin)");
+        }
+    }
+
     private static async Task<DnsPerfResult> DnsPerfAsync(DnsBenchSettings settings, IPEndPoint endpoint, string queries, TimeSpan duration, ChildProcess server, string name, int run, CancellationToken cancel)
     {
         var hz = (double)NativeMethods.ClockTicksPerSecond();
         var serverBefore = server.CpuTicks();
         var childrenBefore = ChildProcess.ReapedChildrenCpuTicks();
         var machineBefore = MachineCpu.BusyTicks();
-        var perf = await ChildProcess.RunToEndAsync(settings.Dnsperf,
+        string[] pin = settings.Pin ? ["taskset", "-c", LoadCores] : [];
+        var perf = await ChildProcess.RunToEndAsync(settings.Pin ? "taskset" : settings.Dnsperf,
         [
+            .. pin.Skip(1), .. (settings.Pin ? new[] { settings.Dnsperf } : []),
             "-s", endpoint.Address.ToString(), "-p", endpoint.Port.ToString(CultureInfo.InvariantCulture), "-d", queries,
             "-c", Num(settings.Clients), "-T", Num(settings.Threads), "-q", Num(settings.MaxOutstanding),
             "-l", duration.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture),

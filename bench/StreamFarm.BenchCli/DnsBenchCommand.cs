@@ -21,9 +21,10 @@ internal static class DnsBenchCommand
         var runs = new Option<int>("--runs") { Description = "measured runs per server, alternating", DefaultValueFactory = _ => 1 };
         var knotd = new Option<string>("--knotd") { Description = "path of knotd", DefaultValueFactory = _ => "/usr/sbin/knotd" };
         var dnsperf = new Option<string>("--dnsperf") { Description = "path of dnsperf", DefaultValueFactory = _ => "/usr/bin/dnsperf" };
+        var pin = new Option<bool>("--pin") { Description = "each server on the last core, dnsperf on the others (taskset); Knot with one UDP worker, as many as our UDP loops" };
         var command = new Command("dns", "Our DNS responder against Knot DNS, same names, same dnsperf load: queries/s, latency, lost queries, server CPU")
         {
-            clients, threads, outstanding, duration, warmup, runs, knotd, dnsperf,
+            clients, threads, outstanding, duration, warmup, runs, knotd, dnsperf, pin,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -37,6 +38,7 @@ internal static class DnsBenchCommand
                 Runs = p.GetValue(runs),
                 Knotd = p.GetValue(knotd)!,
                 Dnsperf = p.GetValue(dnsperf)!,
+                Pin = p.GetValue(pin),
             };
             BenchCommand.Validate(settings.Validate);
 
