@@ -27,7 +27,7 @@ public sealed class RttpConnection : IAsyncDisposable
     private readonly NameCache _names = new(); // subjects and field names: one string each, not one per message (the read loop's own)
     private readonly SubjectData _received = new(); // the read loop's data line, parsed once into bytes for the sink (reused)
     private IDataSink? _sink;
-    private long _queued; // messages put on _messages and not yet handed on by the client's loop (HandedOn)
+    private long _queued; // messages put on _messages and not yet handed on by the client's loop (HandedOn); see Unhanded
     private int _sinkWaiting;
     private Task _readLoop = Task.CompletedTask;
     private long _pendingFarmVersion;
@@ -112,6 +112,14 @@ public sealed class RttpConnection : IAsyncDisposable
 
     /// <summary>The client has handled one message it read from <see cref="Messages"/> (its own loops read with this; other readers need not).</summary>
     internal void HandedOn() => Interlocked.Decrement(ref _queued);
+
+    /// <summary>
+    /// Messages put on <see cref="Messages"/> that the client has not handed on yet: those queued,
+    /// less those handed on, less those the buffer merged into another or dropped (never handed on;
+    /// uncounted, they kept the direct path off for the connection's life). Read by the read loop,
+    /// the only writer of the buffer, so every merge and drop it counts is one of its own writes.
+    /// </summary>
+    private long Unhanded => Interlocked.Read(ref _queued) - _messages.Conflated - _messages.Dropped;
 
 
     /// <summary>PONGs received so far (answers to <see cref="SendHeartbeat"/> and <see cref="PingAsync"/>).</summary>
@@ -793,7 +801,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
                         if (frame.Verb is RttpVerb.Image or RttpVerb.Update or RttpVerb.Status
                             && Volatile.Read(ref _sink) is { Accepts: true } sink
-                            && Interlocked.Read(ref _queued) == 0
+                            && Unhanded == 0
                             && _received.Load(frame, _names))
                         {
                             _received.Server = ServerId;

@@ -400,6 +400,36 @@ public sealed class PooledReceiveTests
         Assert.Equal(0, connection.Messages.Count);
     }
 
+    // The read loop's gate is a count of lines queued for the client's loop and not yet handed on.
+    // Lines the buffer dropped (or merged) are never handed on: uncounted, the gate never came back
+    // to 0 and the direct path stayed off for the connection's life.
+    [Fact]
+    public async Task ReadLoop_DeliversDirectlyAgain_AfterTheBufferDroppedLines()
+    {
+        await using var server = new ScriptedServer();
+        var connecting = RttpConnection.ConnectAsync("127.0.0.1", server.Port, new RttpConnectionOptions { Overflow = OverflowPolicy.DropOldest, MessageBuffer = 1 });
+        var peer = await server.NextAsync();
+        await using var connection = await connecting;
+        await connection.SubscribeAsync(["/P/q"]);
+        Assert.Equal("SUB /P/q", await peer.ExpectAsync("SUB"));
+        await peer.SendAsync("IMAGE /P/q 7 1 x=1\nUPDATE /P/q 7 2 x=2\nUPDATE /P/q 7 3 x=3\n");
+        await Eventually.TrueAsync(() => connection.Dropped == 2, () => $"{connection.Dropped} dropped");
+
+        var sink = new RecordingSink();
+        connection.SetSink(sink);
+        var read = new List<ulong>();
+        while (connection.Messages.TryRead(out var m))
+        {
+            read.Add(m.Seq);
+            connection.HandedOn();
+        }
+
+        Assert.Equal([0UL, 3], read); // the table (kept: not data), the last line
+        await peer.SendAsync("UPDATE /P/q 7 4 x=4\n");
+        await Eventually.TrueAsync(() => sink.Seqs.Count == 1, () => $"{sink.Seqs.Count} delivered directly, {connection.Messages.Count} waiting");
+        Assert.Equal([4UL], sink.Seqs);
+    }
+
     /// <summary>Sends to both clients' connections.</summary>
     private sealed class Both(ScriptedServer.Peer a, ScriptedServer.Peer b)
     {
