@@ -182,20 +182,7 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
         timeout.CancelAfter(TimeSpan.FromSeconds(10));
         try
         {
-            var header = new byte[4];
-            if (!await ReadExactlyAsync(client, header, 0, timeout.Token))
-            {
-                return;
-            }
-
-            var length = BinaryPrimitives.ReadUInt32BigEndian(header);
-            if (length is 0 or > MaxStreamBytes)
-            {
-                return; // a length we will not trust
-            }
-
-            var data = new byte[length];
-            if (await ReadExactlyAsync(client, data, 0, timeout.Token))
+            if (await ReadFrameAsync(client, timeout.Token) is { } data)
             {
                 var from = (IPEndPoint)client.RemoteEndPoint!;
                 if (_onStream!(from.ToString(), data) is { } reply)
@@ -209,6 +196,25 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
         {
             // dropped: the periodic exchange repeats
         }
+    }
+
+    /// <summary>One stream message (<see cref="Frame"/>); null at the end of the stream or for a length we will not trust.</summary>
+    private static async Task<byte[]?> ReadFrameAsync(Socket s, CancellationToken cancel)
+    {
+        var header = new byte[4];
+        if (!await ReadExactlyAsync(s, header, 0, cancel))
+        {
+            return null;
+        }
+
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header);
+        if (length is 0 or > MaxStreamBytes)
+        {
+            return null;
+        }
+
+        var data = new byte[length];
+        return await ReadExactlyAsync(s, data, 0, cancel) ? data : null;
     }
 
     private static async Task<bool> ReadExactlyAsync(Socket s, byte[] buffer, int offset, CancellationToken cancel)
@@ -273,15 +279,9 @@ public sealed class UdpMembershipTransport : IMembershipTransport, IAsyncDisposa
 
             // The receiver's reply, if it sends one on this connection (a build that does not
             // just closes it: end of stream at once).
-            var header = new byte[4];
-            if (await ReadExactlyAsync(s, header, 0, timeout.Token))
+            if (await ReadFrameAsync(s, timeout.Token) is { } reply)
             {
-                var length = BinaryPrimitives.ReadUInt32BigEndian(header);
-                var reply = length is 0 or > MaxStreamBytes ? null : new byte[length];
-                if (reply is not null && await ReadExactlyAsync(s, reply, 0, timeout.Token))
-                {
-                    _onStream!(endpoint.ToString(), reply);
-                }
+                _onStream!(endpoint.ToString(), reply);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
