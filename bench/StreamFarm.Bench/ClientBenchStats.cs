@@ -12,11 +12,14 @@ public sealed record LatencySummary(int Count, double Min, double Median, double
             return new LatencySummary(0, 0, 0, 0, 0, 0);
         }
 
-        return new LatencySummary(sorted.Length, sorted[0], Percentile(sorted, 50), Percentile(sorted, 99), sorted[^1], sorted.Average()) { P90 = Percentile(sorted, 90) };
+        return new LatencySummary(sorted.Length, sorted[0], Percentile(sorted, 50), Percentile(sorted, 99), sorted[^1], sorted.Average()) { P90 = Percentile(sorted, 90), P999 = Percentile(sorted, 99.9) };
     }
 
     /// <summary>The 90th percentile (nearest rank).</summary>
     public double P90 { get; init; }
+
+    /// <summary>The 99.9th percentile (nearest rank): with fewer than 1,000 samples, the maximum or next to it.</summary>
+    public double P999 { get; init; }
 
     /// <summary>"median (min–max)" of <paramref name="values"/> in <paramref name="format"/>, the median alone for one value, "—" for none.</summary>
     public static string MedianRange(IEnumerable<double> values, string format)

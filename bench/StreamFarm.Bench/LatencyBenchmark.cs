@@ -151,7 +151,7 @@ public sealed class LatencyReport(RouteSettings settings, IReadOnlyList<int> rat
 
         var l = r.Latency!;
         var problems = r.Problems.Count > 0 ? $"; problems: {string.Join("; ", r.Problems)}" : "";
-        return string.Create(CultureInfo.InvariantCulture, $"{l.Count:N0} deliveries; µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} max {l.Max:0}{problems}");
+        return string.Create(CultureInfo.InvariantCulture, $"{l.Count:N0} deliveries; µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} p99.9 {l.P999:0} max {l.Max:0}{problems}");
     }
 
     public string ToMarkdown()
@@ -162,17 +162,17 @@ public sealed class LatencyReport(RouteSettings settings, IReadOnlyList<int> rat
         sb.AppendLine();
         sb.AppendLine(inv, $"One publisher, one subscriber, {Settings.PayloadBytes}-byte payload; warm-up {Settings.Warmup.TotalSeconds:0.#} s, measured {Settings.Duration.TotalSeconds:0.#} s per run; nats-server {NatsVersion}; load average {LoadAverages}.");
         sb.AppendLine();
-        sb.AppendLine("| system | scenario | msgs/s | deliveries | p50 µs | p90 µs | p99 µs | max µs | path |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
+        sb.AppendLine("| system | scenario | msgs/s | deliveries | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | path |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var row in Rows.OrderBy(r => r.Rate).ThenBy(r => r.System == "NATS" ? 1 : 0))
         {
             if (row.Result.Latency is { Count: > 0 } l && row.Result.Error is null)
             {
-                sb.AppendLine(inv, $"| {row.System} | {row.Scenario} | {row.Rate:N0} | {l.Count:N0} | {l.Median:N0} | {l.P90:N0} | {l.P99:N0} | {l.Max:N0} | {row.Path} |");
+                sb.AppendLine(inv, $"| {row.System} | {row.Scenario} | {row.Rate:N0} | {l.Count:N0} | {l.Median:N0} | {l.P90:N0} | {l.P99:N0} | {l.P999:N0} | {l.Max:N0} | {row.Path} |");
             }
             else
             {
-                sb.AppendLine(inv, $"| {row.System} | {row.Scenario} | {row.Rate:N0} | failed | | | | | {row.Result.Error} |");
+                sb.AppendLine(inv, $"| {row.System} | {row.Scenario} | {row.Rate:N0} | failed | | | | | | {row.Result.Error} |");
             }
         }
 

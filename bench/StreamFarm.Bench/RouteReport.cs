@@ -226,7 +226,9 @@ public sealed class RouteReport(RouteSettings settings, DateTimeOffset started, 
                 w.WriteNumber("samples", l.Count);
                 Number(w, "min", l.Min);
                 Number(w, "median", l.Median);
+                Number(w, "p90", l.P90);
                 Number(w, "p99", l.P99);
+                Number(w, "p99_9", l.P999);
                 Number(w, "max", l.Max);
                 Number(w, "mean", l.Mean);
                 w.WriteEndObject();

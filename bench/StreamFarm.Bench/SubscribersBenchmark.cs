@@ -221,7 +221,7 @@ public sealed class SubscribersReport(SubscribersSettings settings, DateTimeOffs
         var l = r.Latency!;
         var t = r.Throughput!;
         var problems = r.Problems.Count > 0 ? $"; problems: {string.Join("; ", r.Problems)}" : "";
-        return string.Create(Inv, $"latency {l.Count:N0} deliveries, µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} max {l.Max:0}, load generator {r.AtRate!.BenchCores:0.00} cores; throughput {t.DeliveriesPerSecond:N0}/s, server {t.ServerCpuMicrosPerDelivery:0.000} µs/delivery, load generator {t.BenchCores:0.00} cores, drained in {r.ThroughputDrain?.TotalSeconds ?? 0:0.0} s{problems}");
+        return string.Create(Inv, $"latency {l.Count:N0} deliveries, µs p50 {l.Median:0} p90 {l.P90:0} p99 {l.P99:0} p99.9 {l.P999:0} max {l.Max:0}, load generator {r.AtRate!.BenchCores:0.00} cores; throughput {t.DeliveriesPerSecond:N0}/s, server {t.ServerCpuMicrosPerDelivery:0.000} µs/delivery, load generator {t.BenchCores:0.00} cores, drained in {r.ThroughputDrain?.TotalSeconds ?? 0:0.0} s{problems}");
     }
 
     public string ToMarkdown()
@@ -245,8 +245,8 @@ public sealed class SubscribersReport(SubscribersSettings settings, DateTimeOffs
         sb.AppendLine();
         sb.AppendLine("## Publish → deliver latency at the fixed rate, every delivery to every subscriber, µs");
         sb.AppendLine();
-        sb.AppendLine("| subscribers | msgs/s | system | deliveries timed per run | p50 | p90 | p99 | max | server µs/delivery | server cores | load generator cores |");
-        sb.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| subscribers | msgs/s | system | deliveries timed per run | p50 | p90 | p99 | p99.9 | max | server µs/delivery | server cores | load generator cores |");
+        sb.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var n in s.Sizes)
         {
             foreach (var kind in new[] { ServerKind.StreamFarm, ServerKind.Nats })
@@ -256,10 +256,10 @@ public sealed class SubscribersReport(SubscribersSettings settings, DateTimeOffs
                     continue;
                 }
 
-                sb.AppendLine(Inv, $"| {n:N0} | {s.RateFor(n):N0} | {kind.Name()} | {Median(n, kind, r => (double?)r.Latency?.Count, "N0")} | {Cell(n, kind, r => r.Latency?.Median, "N0")} | {Cell(n, kind, r => r.Latency?.P90, "N0")} | {Cell(n, kind, r => r.Latency?.P99, "N0")} | {Cell(n, kind, r => r.Latency?.Max, "N0")} | {Cell(n, kind, r => r.AtRate?.ServerCpuMicrosPerDelivery, "0.00")} | {Median(n, kind, r => r.AtRate?.ServerCores)} | {Median(n, kind, r => r.AtRate?.BenchCores)} |");
+                sb.AppendLine(Inv, $"| {n:N0} | {s.RateFor(n):N0} | {kind.Name()} | {Median(n, kind, r => (double?)r.Latency?.Count, "N0")} | {Cell(n, kind, r => r.Latency?.Median, "N0")} | {Cell(n, kind, r => r.Latency?.P90, "N0")} | {Cell(n, kind, r => r.Latency?.P99, "N0")} | {Cell(n, kind, r => r.Latency?.P999, "N0")} | {Cell(n, kind, r => r.Latency?.Max, "N0")} | {Cell(n, kind, r => r.AtRate?.ServerCpuMicrosPerDelivery, "0.00")} | {Median(n, kind, r => r.AtRate?.ServerCores)} | {Median(n, kind, r => r.AtRate?.BenchCores)} |");
             }
 
-            sb.AppendLine(Inv, $"| {n:N0} | | ratio | | {Ratio(n, r => r.Latency?.Median)} | {Ratio(n, r => r.Latency?.P90)} | {Ratio(n, r => r.Latency?.P99)} | {Ratio(n, r => r.Latency?.Max)} | {Ratio(n, r => r.AtRate?.ServerCpuMicrosPerDelivery)} | | |");
+            sb.AppendLine(Inv, $"| {n:N0} | | ratio | | {Ratio(n, r => r.Latency?.Median)} | {Ratio(n, r => r.Latency?.P90)} | {Ratio(n, r => r.Latency?.P99)} | {Ratio(n, r => r.Latency?.P999)} | {Ratio(n, r => r.Latency?.Max)} | {Ratio(n, r => r.AtRate?.ServerCpuMicrosPerDelivery)} | | |");
         }
 
         var others = Rows.Where(r => r.Result.Measured).Select(r => (r, Other: Math.Max(r.Result.AtRate!.OtherCores, r.Result.Throughput!.OtherCores))).Where(x => x.Other > 0.15).ToList();
