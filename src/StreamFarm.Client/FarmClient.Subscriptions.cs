@@ -533,9 +533,10 @@ public sealed partial class FarmClient
 
     private sealed class PooledStream(int capacity, OverflowPolicy policy, Action<OverflowEventArgs> overflowed) : SubjectStream
     {
-        // At most what the buffer holds (plus one per subject beyond it when conflating) is out at
-        // once in the steady state; a few more are kept for the application's messages not yet disposed.
-        public SubjectDataPool Pool { get; } = new(capacity + 16);
+        // At most what the buffer holds (plus one per subject beyond it when conflating) and what a
+        // read loop stages before writing (RttpConnection.MaxStaged) is out at once in the steady
+        // state; a few more are kept for the application's messages not yet disposed.
+        public SubjectDataPool Pool { get; } = new(capacity + RttpConnection.MaxStaged + 16);
 
         public DeliveryQueue<SubjectData> Queue { get; } = new(capacity, policy, Conflation.Instance, overflowed);
 
