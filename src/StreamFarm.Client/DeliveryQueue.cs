@@ -86,8 +86,8 @@ internal sealed class DeliveryQueue<T>
     public bool TryWrite(T item)
     {
         OverflowEventArgs? overflow = null;
-        TaskCompletionSource<bool>? wake;
-        bool armed;
+        bool written;
+        (TaskCompletionSource<bool>? Readable, bool Armed) wake = default;
         lock (_lock)
         {
             if (_completed)
@@ -95,87 +95,179 @@ internal sealed class DeliveryQueue<T>
                 return false;
             }
 
-            var (subject, data) = _conflation.Classify(item);
-            if (_items.Count >= Capacity)
+            written = WriteLocked(item, ref overflow);
+            if (written)
             {
-                switch (Policy)
-                {
-                    case OverflowPolicy.Wait:
-                        return false;
-                    case OverflowPolicy.Conflate when data && subject is not null && _lastData.TryGetValue(subject, out var waiting) && _conflation.Merge(waiting.Value, item) is { } merged:
-                        var older = waiting.Value;
-                        waiting.Value = merged;
-                        if (!ReferenceEquals(older, merged))
-                        {
-                            _conflation.Discard(older);
-                        }
+                wake = TakeReaderLocked();
+            }
+        }
 
-                        if (!ReferenceEquals(item, merged))
-                        {
-                            _conflation.Discard(item);
-                        }
+        Wake(wake);
+        return Done(overflow) && written;
+    }
 
-                        _conflated++;
-                        overflow = Overflowing();
-                        return Done(overflow);
-                    case OverflowPolicy.DropOldest:
-                        for (var node = _items.First; node is not null; node = node.Next)
-                        {
-                            var (s, d) = _conflation.Classify(node.Value);
-                            if (d)
-                            {
-                                _conflation.Discard(node.Value);
-                                Remove(node, s);
-                                _dropped++;
-                                overflow = Overflowing();
-                                break;
-                            }
-                        }
-
-                        break;
-                    default:
-                        overflow = Overflowing(); // a new subject, or a control message: kept beyond the size
-                        break;
-                }
+    /// <summary>
+    /// Writes the items of <paramref name="items"/> from its head, in order, as <see cref="TryWrite"/>
+    /// would one by one, under one take of the lock and with one wake-up of the reader; stops at
+    /// the first that does not fit (full under <see cref="OverflowPolicy.Wait"/>), which stays at
+    /// the head. The number written; -1 when the queue is completed (nothing is taken then).
+    /// </summary>
+    public int TryWriteMany(Queue<T> items)
+    {
+        OverflowEventArgs? overflow = null;
+        var written = 0;
+        (TaskCompletionSource<bool>? Readable, bool Armed) wake = default;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return -1;
             }
 
-            LinkedListNode<T> added;
-            if (_freeNodes.TryPop(out var reused))
+            while (items.TryPeek(out var item) && WriteLocked(item, ref overflow))
             {
-                reused.Value = item;
-                _items.AddLast(reused);
-                added = reused;
+                items.Dequeue();
+                written++;
+            }
+
+            if (written > 0)
+            {
+                wake = TakeReaderLocked();
+            }
+        }
+
+        Wake(wake);
+        Done(overflow);
+        return written;
+    }
+
+    /// <summary>Returns once there is room for one more item (at once if there is); false once completed. Under <see cref="OverflowPolicy.Wait"/>: the application sets the pace.</summary>
+    public async ValueTask<bool> WaitForRoomAsync(CancellationToken cancel)
+    {
+        TaskCompletionSource space;
+        OverflowEventArgs? overflow;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return false;
+            }
+
+            if (_items.Count < Capacity)
+            {
+                return true;
+            }
+
+            space = _space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waits++;
+            _writerWaiting = true;
+            overflow = Overflowing();
+        }
+
+        Done(overflow);
+        try
+        {
+            await space.Task.WaitAsync(cancel);
+        }
+        finally
+        {
+            Volatile.Write(ref _writerWaiting, false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Queues, conflates or drops <paramref name="item"/>; false (and nothing done) when full under <see cref="OverflowPolicy.Wait"/>. Under the lock, not completed.</summary>
+    private bool WriteLocked(T item, ref OverflowEventArgs? overflow)
+    {
+        var (subject, data) = _conflation.Classify(item);
+        if (_items.Count >= Capacity)
+        {
+            switch (Policy)
+            {
+                case OverflowPolicy.Wait:
+                    return false;
+                case OverflowPolicy.Conflate when data && subject is not null && _lastData.TryGetValue(subject, out var waiting) && _conflation.Merge(waiting.Value, item) is { } merged:
+                    var older = waiting.Value;
+                    waiting.Value = merged;
+                    if (!ReferenceEquals(older, merged))
+                    {
+                        _conflation.Discard(older);
+                    }
+
+                    if (!ReferenceEquals(item, merged))
+                    {
+                        _conflation.Discard(item);
+                    }
+
+                    _conflated++;
+                    overflow ??= Overflowing();
+                    return true;
+                case OverflowPolicy.DropOldest:
+                    for (var node = _items.First; node is not null; node = node.Next)
+                    {
+                        var (s, d) = _conflation.Classify(node.Value);
+                        if (d)
+                        {
+                            _conflation.Discard(node.Value);
+                            Remove(node, s);
+                            _dropped++;
+                            overflow ??= Overflowing();
+                            break;
+                        }
+                    }
+
+                    break;
+                default:
+                    overflow ??= Overflowing(); // a new subject, or a control message: kept beyond the size
+                    break;
+            }
+        }
+
+        LinkedListNode<T> added;
+        if (_freeNodes.TryPop(out var reused))
+        {
+            reused.Value = item;
+            _items.AddLast(reused);
+            added = reused;
+        }
+        else
+        {
+            added = _items.AddLast(item);
+        }
+
+        if (subject is not null)
+        {
+            if (data)
+            {
+                _lastData[subject] = added;
             }
             else
             {
-                added = _items.AddLast(item);
+                _lastData.Remove(subject);
             }
-
-            if (subject is not null)
-            {
-                if (data)
-                {
-                    _lastData[subject] = added;
-                }
-                else
-                {
-                    _lastData.Remove(subject);
-                }
-            }
-
-            wake = _readable;
-            _readable = null;
-            armed = _waiterArmed;
-            _waiterArmed = false;
         }
 
-        wake?.TrySetResult(true);
-        if (armed)
+        return true;
+    }
+
+    /// <summary>The reader's waits, if it waits, taken to be completed outside the lock (<see cref="Wake"/>). Under the lock.</summary>
+    private (TaskCompletionSource<bool>? Readable, bool Armed) TakeReaderLocked()
+    {
+        var wake = (_readable, _waiterArmed);
+        _readable = null;
+        _waiterArmed = false;
+        return wake;
+    }
+
+    /// <summary>Wakes the reader (outside the lock: its continuation runs on the thread pool, never on the writer's loop).</summary>
+    private void Wake((TaskCompletionSource<bool>? Readable, bool Armed) wake)
+    {
+        wake.Readable?.TrySetResult(true);
+        if (wake.Armed)
         {
             _waiter.Complete(true, null);
         }
-
-        return Done(overflow);
     }
 
     /// <summary>Writes, waiting for room under <see cref="OverflowPolicy.Wait"/>; false once completed.</summary>

@@ -475,6 +475,9 @@ public sealed partial class FarmClient
         connection.SetSink(_sink);
         try
         {
+            // Lines a connection left staged (its read loop stopped before writing them) go first.
+            await WriteAllStagedAsync(watch.Token);
+
             // Lines queued on the connection before (its table, a standby's stream) come here, in
             // order; once none waits, the read loop delivers data lines itself (the sink), and only
             // control lines (table, MOVE, BYE, errors) come here.

@@ -132,6 +132,15 @@ public sealed partial class FarmClient
                 _streams[subject] = list;
             }
 
+            if (stream is PooledStream ended)
+            {
+                while (ended.Staged.TryDequeue(out var unwritten))
+                {
+                    unwritten.Return(); // never to be read: the stream has left _streams, nothing stages for it again
+                    ended.WrittenCount++;
+                }
+            }
+
             last = list.Length == 0 && !_channelSubjects.Contains(subject);
             if (last)
             {
@@ -225,6 +234,7 @@ public sealed partial class FarmClient
     {
         SubjectStream[]? streams;
         bool toChannel;
+        List<(PooledStream Stream, long Ticket)>? waiting = null;
         lock (_lock)
         {
             if (!_subjects.Contains(data.Subject))
@@ -240,6 +250,23 @@ public sealed partial class FarmClient
             state.Apply(data, data.Server);
             streams = _streams.GetValueOrDefault(data.Subject);
             toChannel = _channelSubjects.Contains(data.Subject);
+
+            // Pooled buffers: behind whatever is staged for them (see _staged), then written at once
+            // as far as they take it.
+            if (streams is not null)
+            {
+                foreach (var stream in streams)
+                {
+                    if (stream is PooledStream p)
+                    {
+                        StageLocked(p, data);
+                        if (!WriteStagedLocked(p))
+                        {
+                            (waiting ??= []).Add((p, p.StagedCount)); // full, OverflowPolicy.Wait
+                        }
+                    }
+                }
+            }
         }
 
         if (streams is not null)
@@ -247,25 +274,35 @@ public sealed partial class FarmClient
             SubjectMessage? typed = null;
             foreach (var stream in streams)
             {
-                switch (stream)
+                if (stream is TypedStream t)
                 {
-                    case TypedStream t:
-                        typed ??= original is not null ? SubjectMessage.From(original, data.Server, data.Continuity) : data.ToSubjectMessage();
-                        if (typed is not null && !t.Queue.TryWrite(typed))
-                        {
-                            await t.Queue.WriteAsync(typed, cancel); // OverflowPolicy.Wait: the application sets the pace
-                        }
+                    typed ??= original is not null ? SubjectMessage.From(original, data.Server, data.Continuity) : data.ToSubjectMessage();
+                    if (typed is not null && !t.Queue.TryWrite(typed))
+                    {
+                        await t.Queue.WriteAsync(typed, cancel); // OverflowPolicy.Wait: the application sets the pace
+                    }
+                }
+            }
+        }
 
-                        break;
-                    case PooledStream p:
-                        var copy = p.Pool.Rent();
-                        copy.CopyFrom(data);
-                        if (!p.Queue.TryWrite(copy) && !await p.Queue.WriteAsync(copy, cancel))
+        if (waiting is not null)
+        {
+            // OverflowPolicy.Wait: the application sets the pace; this line is handed on once it
+            // (and what was staged before it) is in the buffer.
+            foreach (var (p, ticket) in waiting)
+            {
+                while (true)
+                {
+                    lock (_lock)
+                    {
+                        WriteStagedLocked(p);
+                        if (p.WrittenCount >= ticket)
                         {
-                            copy.Return(); // the subscription ended
+                            break;
                         }
+                    }
 
-                        break;
+                    await p.Queue.WaitForRoomAsync(cancel);
                 }
             }
         }
@@ -287,43 +324,160 @@ public sealed partial class FarmClient
     private RttpConnection? _serving;
 
     /// <summary>
+    /// Pooled streams with lines staged (<see cref="PooledStream.Staged"/>), each once. Under <c>_lock</c>.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Invariant (the order of a pooled buffer).</b> A pooled stream's buffer is written
+    /// only from the head of its <see cref="PooledStream.Staged"/> queue, under <c>_lock</c>
+    /// (<see cref="WriteStagedLocked"/>); a line is appended there under <c>_lock</c> in the same
+    /// take of the lock that decided its delivery (continuity, the last value), by whoever
+    /// delivers it: the serving connection's read loop (<see cref="Sink"/>, which writes its
+    /// staged lines once per socket read: one wake-up of the application per read, not per line)
+    /// or the client's loop (<see cref="DeliverDataAsync"/>, which writes at once), for whichever
+    /// connection. Anyone may write any stream's staged lines, always from the head. So a buffer
+    /// holds its lines in the order their deliveries were decided, whenever and by whomever they
+    /// are written: a line staged by a connection the client has since left (its read loop
+    /// stopped between staging and writing, or waiting for the application under
+    /// <see cref="OverflowPolicy.Wait"/>) is written before anything the next connection delivers
+    /// to the same buffer, never after it. The only other write, a later subscriber's first image
+    /// (<see cref="Add"/>), goes to a new buffer, under <c>_lock</c>, before anything is staged for it.</para>
+    /// </remarks>
+    private readonly List<PooledStream> _staged = [];
+
+    /// <summary>Appends a copy of <paramref name="data"/> to <paramref name="p"/>'s staged lines. Under <c>_lock</c>.</summary>
+    private void StageLocked(PooledStream p, SubjectData data)
+    {
+        var copy = p.Pool.Rent();
+        copy.CopyFrom(data);
+        p.Staged.Enqueue(copy);
+        p.StagedCount++;
+        if (!p.Listed)
+        {
+            p.Listed = true;
+            _staged.Add(p);
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="p"/>'s staged lines to its buffer from the head, as far as it takes
+    /// them (all, except when full under <see cref="OverflowPolicy.Wait"/>); a buffer that has
+    /// ended takes none and they go back to its pool. True when none is left. Under <c>_lock</c>.
+    /// </summary>
+    private static bool WriteStagedLocked(PooledStream p)
+    {
+        if (p.Staged.Count == 0)
+        {
+            return true;
+        }
+
+        var written = p.Queue.TryWriteMany(p.Staged);
+        if (written < 0)
+        {
+            written = p.Staged.Count;
+            while (p.Staged.TryDequeue(out var ended))
+            {
+                ended.Return();
+            }
+        }
+
+        p.WrittenCount += written;
+        return p.Staged.Count == 0;
+    }
+
+    /// <summary>Writes every stream's staged lines as far as the buffers take them; a stream still holding some (full, <see cref="OverflowPolicy.Wait"/>), or null. Under <c>_lock</c>.</summary>
+    private PooledStream? WriteAllStagedLocked()
+    {
+        PooledStream? full = null;
+        for (var i = _staged.Count - 1; i >= 0; i--)
+        {
+            var p = _staged[i];
+            if (WriteStagedLocked(p))
+            {
+                p.Listed = false;
+                _staged[i] = _staged[^1];
+                _staged.RemoveAt(_staged.Count - 1);
+            }
+            else
+            {
+                full = p;
+            }
+        }
+
+        return full;
+    }
+
+    /// <summary>Writes every staged line, waiting for the application where a buffer is full under <see cref="OverflowPolicy.Wait"/>.</summary>
+    private async ValueTask WriteAllStagedAsync(CancellationToken cancel)
+    {
+        while (true)
+        {
+            PooledStream? full;
+            lock (_lock)
+            {
+                full = WriteAllStagedLocked();
+            }
+
+            if (full is null)
+            {
+                return;
+            }
+
+            await full.Queue.WaitForRoomAsync(cancel); // false: ended, and the next round lets its lines go
+        }
+    }
+
+    /// <summary>
     /// Data lines straight from the serving connection's read loop, as <see cref="ServeAsync"/>
     /// would handle them (a standby's catch-up, continuity, then delivery), without the client's
-    /// loop in between, for subjects only pooled streams follow (<see cref="PooledOnly"/>). Refused
-    /// (the line goes to <see cref="RttpConnection.Messages"/>, to the client's loop): a subject
-    /// with a typed or channel follower, and any line of a connection no longer served (which no
-    /// one reads any more).
+    /// loop in between, for subjects only pooled streams follow (<see cref="PooledOnly"/>): each
+    /// line in one take of <c>_lock</c>, staged on the subscriptions' buffers; the read loop
+    /// writes them once per socket read (<see cref="_staged"/>). Refused (the line goes to
+    /// <see cref="RttpConnection.Messages"/>, to the client's loop): a subject with a typed or
+    /// channel follower, and any line of a connection no longer served (which no one reads any more).
     /// </summary>
     private sealed class Sink(FarmClient client) : IDataSink
     {
         public bool Accepts => Volatile.Read(ref client._pooledStreams) > 0;
 
-        public ValueTask<bool> DeliverAsync(RttpConnection connection, SubjectData data, CancellationToken cancel)
+        public bool TryStage(RttpConnection connection, SubjectData data)
         {
             lock (client._lock)
             {
-                if (client._serving != connection || !client.PooledOnly(data.Subject))
+                if (client._serving != connection || !client.PooledOnly(data.Subject, out var streams))
                 {
-                    return ValueTask.FromResult(false);
+                    return false;
                 }
 
                 if (client.StillBehindLocked(data.Kind, data.Subject, data.Epoch, data.Seq))
                 {
-                    return ValueTask.FromResult(true); // a standby's stream catching up with what the application saw
+                    return true; // a standby's stream catching up with what the application saw
                 }
 
                 data.Continuity = client.TrackLocked(data.Kind, data.Subject, data.Epoch, data.Seq);
+                if (!client._records.TryGetValue(data.Subject, out var state))
+                {
+                    client._records[data.Subject] = state = new RecordState(data.Subject);
+                }
+
+                state.Apply(data, data.Server);
+                foreach (var stream in streams)
+                {
+                    client.StageLocked((PooledStream)stream, data);
+                }
+
+                return true;
             }
-
-            var delivery = client.DeliverDataAsync(data, null, null, cancel);
-            return delivery.IsCompletedSuccessfully ? ValueTask.FromResult(true) : AwaitAsync(delivery);
         }
 
-        private static async ValueTask<bool> AwaitAsync(ValueTask delivery)
+        public bool TryWriteStaged()
         {
-            await delivery;
-            return true;
+            lock (client._lock)
+            {
+                return client.WriteAllStagedLocked() is null;
+            }
         }
+
+        public ValueTask WriteStagedAsync(CancellationToken cancel) => client.WriteAllStagedAsync(cancel);
     }
 
     /// <summary>
@@ -333,10 +487,11 @@ public sealed partial class FarmClient
     /// (strings, typed messages) took their rate from 0.41–0.45 M to 0.23–0.27 M updates/s with
     /// 16-byte values (docs/benchmarks.md). Under <c>_lock</c>.
     /// </summary>
-    private bool PooledOnly(string subject)
+    private bool PooledOnly(string subject, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out SubjectStream[]? streams)
     {
-        if (_channelSubjects.Contains(subject) || !_streams.TryGetValue(subject, out var streams))
+        if (_channelSubjects.Contains(subject) || !_streams.TryGetValue(subject, out streams))
         {
+            streams = null;
             return false;
         }
 
@@ -378,11 +533,24 @@ public sealed partial class FarmClient
 
     private sealed class PooledStream(int capacity, OverflowPolicy policy, Action<OverflowEventArgs> overflowed) : SubjectStream
     {
-        // At most what the buffer holds (plus one per subject beyond it when conflating) is out at
-        // once in the steady state; a few more are kept for the application's messages not yet disposed.
-        public SubjectDataPool Pool { get; } = new(capacity + 16);
+        // At most what the buffer holds (plus one per subject beyond it when conflating) and what a
+        // read loop stages before writing (RttpConnection.MaxStaged) is out at once in the steady
+        // state; a few more are kept for the application's messages not yet disposed.
+        public SubjectDataPool Pool { get; } = new(capacity + RttpConnection.MaxStaged + 16);
 
         public DeliveryQueue<SubjectData> Queue { get; } = new(capacity, policy, Conflation.Instance, overflowed);
+
+        /// <summary>Lines whose delivery is decided and that are not in <see cref="Queue"/> yet, oldest first (see <c>_staged</c>). Under the client's <c>_lock</c>, as the three below.</summary>
+        public Queue<SubjectData> Staged { get; } = new();
+
+        /// <summary>Lines ever staged.</summary>
+        public long StagedCount { get; set; }
+
+        /// <summary>Lines ever taken from <see cref="Staged"/> (into the buffer, or let go when it ended): line n is in the buffer once this reaches n.</summary>
+        public long WrittenCount { get; set; }
+
+        /// <summary>In the client's list of streams with staged lines.</summary>
+        public bool Listed { get; set; }
 
         public override long Conflated => Queue.Conflated;
 

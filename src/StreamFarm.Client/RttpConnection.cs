@@ -110,6 +110,31 @@ public sealed class RttpConnection : IAsyncDisposable
     /// <summary>Data lines the read loop handed to the sink (for tests: the direct path was taken).</summary>
     internal long DirectDeliveries { get; private set; }
 
+    /// <summary>At most this many lines are staged on the sink before they are written (a socket read's lines are written at its end, or sooner).</summary>
+    internal const int MaxStaged = 256;
+
+    /// <summary>
+    /// For tests only: the read loop leaves what it staged on the sink unwritten, as a read loop
+    /// stopped between staging and writing (waiting for the application, or ended) would.
+    /// </summary>
+    internal bool HoldStagedForTest { get; set; }
+
+    /// <summary>The sink's staged lines written; while that waits for the application (<see cref="OverflowPolicy.Wait"/>) the connection counts as waiting for it.</summary>
+    private ValueTask WriteStagedAsync(IDataSink sink) => sink.TryWriteStaged() ? ValueTask.CompletedTask : WaitStagedAsync(sink);
+
+    private async ValueTask WaitStagedAsync(IDataSink sink)
+    {
+        Volatile.Write(ref _sinkWaiting, 1); // OverflowPolicy.Wait: the application sets the pace
+        try
+        {
+            await sink.WriteStagedAsync(_stop.Token);
+        }
+        finally
+        {
+            Volatile.Write(ref _sinkWaiting, 0);
+        }
+    }
+
     /// <summary>The client has handled one message it read from <see cref="Messages"/> (its own loops read with this; other readers need not).</summary>
     internal void HandedOn() => Interlocked.Decrement(ref _queued);
 
@@ -772,6 +797,8 @@ public sealed class RttpConnection : IAsyncDisposable
         var frame = new RttpFrame();
         var limits = new RttpLimits { MaxLineBytes = _options.MaxLineBytes, MaxFields = int.MaxValue, MaxArgs = int.MaxValue };
         Exception? failure = null;
+        var staged = 0; // lines staged on the sink since its staged lines were last written
+        IDataSink? stagedTo = null;
         try
         {
             while (true)
@@ -805,30 +832,26 @@ public sealed class RttpConnection : IAsyncDisposable
                             && _received.Load(frame, _names))
                         {
                             _received.Server = ServerId;
-                            var delivery = sink.DeliverAsync(this, _received, _stop.Token);
-                            bool delivered;
-                            if (delivery.IsCompletedSuccessfully)
-                            {
-                                delivered = delivery.Result;
-                            }
-                            else
-                            {
-                                Volatile.Write(ref _sinkWaiting, 1); // OverflowPolicy.Wait: the application sets the pace
-                                try
-                                {
-                                    delivered = await delivery;
-                                }
-                                finally
-                                {
-                                    Volatile.Write(ref _sinkWaiting, 0);
-                                }
-                            }
-
-                            if (delivered)
+                            if (sink.TryStage(this, _received))
                             {
                                 DirectDeliveries++;
+                                stagedTo = sink;
+                                if (++staged >= MaxStaged && !HoldStagedForTest)
+                                {
+                                    staged = 0;
+                                    await WriteStagedAsync(sink);
+                                }
+
                                 continue;
                             }
+                        }
+
+                        // What this loop staged is written before anything goes the other way
+                        // (Messages, to the client's loop) and before this loop waits on anything.
+                        if (staged > 0 && !HoldStagedForTest)
+                        {
+                            staged = 0;
+                            await WriteStagedAsync(stagedTo!);
                         }
 
                         var message = await HandleAsync(frame);
@@ -840,6 +863,14 @@ public sealed class RttpConnection : IAsyncDisposable
                                 await _messages.WriteAsync(message, _stop.Token); // OverflowPolicy.Wait, full
                             }
                         }
+                    }
+
+                    // The socket read is parsed: its staged lines become visible, one wake-up of
+                    // the application for all of them.
+                    if (staged > 0 && !HoldStagedForTest)
+                    {
+                        staged = 0;
+                        await WriteStagedAsync(stagedTo!);
                     }
                 }
                 finally
@@ -860,6 +891,13 @@ public sealed class RttpConnection : IAsyncDisposable
         catch (OperationCanceledException)
         {
             // closed by us
+        }
+
+        if (staged > 0 && !HoldStagedForTest)
+        {
+            // Ended between staging and writing (closed, or waiting for the application): what fits
+            // goes now; the rest stays staged, ahead of anything delivered later (FarmClient._staged).
+            stagedTo!.TryWriteStaged();
         }
 
         _welcome.TrySetException(failure ?? new RttpConnectionException("connection closed before WELCOME"));
@@ -1098,9 +1136,18 @@ internal interface IDataSink
 
     /// <summary>
     /// Takes a data line read on <paramref name="connection"/>, parsed into <paramref name="data"/>
-    /// (the read loop's own, reused: valid only until this completes); false when it does not take
-    /// it (then it goes to <see cref="RttpConnection.Messages"/>). Completes at once unless it waits
-    /// for the application (<see cref="OverflowPolicy.Wait"/>).
+    /// (the read loop's own, reused: copied if kept), and stages it: it becomes visible to the
+    /// application when the read loop calls <see cref="TryWriteStaged"/> or
+    /// <see cref="WriteStagedAsync"/>, which it does before it reads the socket again, before it
+    /// queues anything on <see cref="RttpConnection.Messages"/>, and at least every
+    /// <see cref="RttpConnection.MaxStaged"/> lines. False when it does not take it (then it goes
+    /// to <see cref="RttpConnection.Messages"/>). Never waits.
     /// </summary>
-    ValueTask<bool> DeliverAsync(RttpConnection connection, SubjectData data, CancellationToken cancel);
+    bool TryStage(RttpConnection connection, SubjectData data);
+
+    /// <summary>Writes the staged lines as far as the buffers take them; true when none is left (false: full under <see cref="OverflowPolicy.Wait"/>).</summary>
+    bool TryWriteStaged();
+
+    /// <summary>Writes the staged lines, waiting for the application under <see cref="OverflowPolicy.Wait"/>.</summary>
+    ValueTask WriteStagedAsync(CancellationToken cancel);
 }

@@ -430,6 +430,118 @@ public sealed class PooledReceiveTests
         Assert.Equal([4UL], sink.Seqs);
     }
 
+    // The read loop stages lines on the pooled buffers and writes them once per socket read. A
+    // connection can be left with lines staged and not written (its read loop waiting for the
+    // application under OverflowPolicy.Wait, or ended between the two): after the switch to the
+    // next connection, those older lines must reach the buffer before anything newer, never after
+    // it. Here the old connection's read loop is held from writing what it staged; the next
+    // connection's image goes through the client's loop (a typed follower is there for it), then
+    // its updates through its own read loop, which writes whatever is staged.
+    [Fact]
+    public async Task LinesAConnectionLeftStaged_ComeBeforeTheNextConnectionsLines_NeverAfter()
+    {
+        await using var server = new ScriptedServer();
+        await using var client = new FarmClient(Options(server.Port));
+        using var stop = new CancellationTokenSource();
+        var seen = new List<(ulong Seq, string Value)>();
+        var pooled = client.SubscribePooledAsync("/P/o", stop.Token).GetAsyncEnumerator();
+        var collecting = Task.Run(async () =>
+        {
+            try
+            {
+                while (await pooled.MoveNextAsync())
+                {
+                    using var m = pooled.Current;
+                    lock (seen)
+                    {
+                        seen.Add((m.Seq, m.GetString("v")!));
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // the test is over
+            }
+        });
+        bool Seen(string value)
+        {
+            lock (seen)
+            {
+                return seen.Any(x => x.Value == value);
+            }
+        }
+
+        string Shown()
+        {
+            lock (seen)
+            {
+                return string.Join(", ", seen.Select(x => $"{x.Seq}:{x.Value}"));
+            }
+        }
+
+        var peer = await server.NextAsync();
+        Assert.Equal("SUB /P/o", await peer.ExpectAsync("SUB"));
+        await peer.SendAsync("IMAGE /P/o 7 1 v=a1\n");
+        await Eventually.TrueAsync(() => Seen("a1"), Shown);
+
+        // Until the read loop delivers directly (the lines before the client's loop served took the connection's buffer).
+        var old = client.CurrentConnection!;
+        var seq = 1UL;
+        while (old.DirectDeliveries == 0 && seq < 100)
+        {
+            seq++;
+            await peer.SendAsync($"UPDATE /P/o 7 {seq} v=a{seq}\n");
+            await Eventually.TrueAsync(() => Seen($"a{seq}"), Shown);
+        }
+
+        Assert.True(old.DirectDeliveries > 0);
+
+        // Two lines staged by the old connection's read loop, not written.
+        old.HoldStagedForTest = true;
+        var direct = old.DirectDeliveries;
+        await peer.SendAsync($"UPDATE /P/o 7 {seq + 1} v=old1\nUPDATE /P/o 7 {seq + 2} v=old2\n");
+        await Eventually.TrueAsync(() => old.DirectDeliveries == direct + 2, () => $"{old.DirectDeliveries - direct} staged");
+        Assert.False(Seen("old1"));
+
+        // A typed follower for a moment: the next connection's image then goes through the client's loop.
+        await using (var typed = client.SubscribeAsync("/P/o").GetAsyncEnumerator())
+        {
+            Assert.True(await typed.MoveNextAsync()); // the record, as an image
+
+            // The switch: the old connection ends, the client connects again and resubscribes.
+            peer.Dispose();
+            var next = await server.NextAsync();
+            Assert.Equal("SUB /P/o", await next.ExpectAsync("SUB"));
+            await next.SendAsync($"IMAGE /P/o 7 {seq + 5} v=new5\n");
+            Assert.True(await typed.MoveNextAsync());
+            Assert.Equal(seq + 5, ((SubjectImage)typed.Current).Seq);
+            peer = next;
+        }
+
+        // Newer lines on the next connection, until its read loop has delivered one directly.
+        var current = client.CurrentConnection!;
+        Assert.NotSame(old, current);
+        var last = seq + 5;
+        while (current.DirectDeliveries == 0 && last < seq + 100)
+        {
+            last++;
+            await peer.SendAsync($"UPDATE /P/o 7 {last} v=new{last}\n");
+            var value = $"new{last}";
+            await Eventually.TrueAsync(() => Seen(value), Shown);
+        }
+
+        Assert.True(current.DirectDeliveries > 0);
+        await stop.CancelAsync();
+        await collecting;
+        peer.Dispose();
+
+        // Never an older value after a newer one; the old connection's lines are not lost either.
+        var seqs = seen.Select(x => x.Seq).ToList();
+        Assert.True(seqs.SequenceEqual(seqs.Order()), $"out of order: {Shown()}");
+        Assert.Equal(1, seen.Count(x => x.Value == "old1"));
+        Assert.Equal(1, seen.Count(x => x.Value == "old2"));
+    }
+
     /// <summary>Sends to both clients' connections.</summary>
     private sealed class Both(ScriptedServer.Peer a, ScriptedServer.Peer b)
     {
@@ -457,14 +569,18 @@ public sealed class PooledReceiveTests
             }
         }
 
-        public ValueTask<bool> DeliverAsync(RttpConnection connection, SubjectData data, CancellationToken cancel)
+        public bool TryStage(RttpConnection connection, SubjectData data)
         {
             lock (_seqs)
             {
                 _seqs.Add(data.Seq);
             }
 
-            return ValueTask.FromResult(true);
+            return true;
         }
+
+        public bool TryWriteStaged() => true;
+
+        public ValueTask WriteStagedAsync(CancellationToken cancel) => ValueTask.CompletedTask;
     }
 }
