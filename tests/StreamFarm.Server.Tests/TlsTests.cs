@@ -202,6 +202,35 @@ public sealed class TlsTests : IDisposable
         Assert.Contains("handshake failure", weakRefused, StringComparison.Ordinal);
     }
 
+    // The allow-list: TLS 1.3's suites and ECDHE with AES-GCM or ChaCha20-Poly1305, nothing else of
+    // all the suites .NET knows (no CBC, no RSA/DH/PSK key exchange; ARIA and Camellia left out). The client-facing options carry no CipherSuitesPolicy (so .NET shares its OpenSSL
+    // context); the route options keep it on Linux.
+    [Fact]
+    public void SuiteAllowList_IsAeadWithForwardSecrecyOnly_AndOnlyRoutesSetAPolicy()
+    {
+        foreach (var suite in Enum.GetValues<System.Net.Security.TlsCipherSuite>())
+        {
+            var name = suite.ToString();
+            var tls13 = name is "TLS_AES_128_GCM_SHA256" or "TLS_AES_256_GCM_SHA384" or "TLS_CHACHA20_POLY1305_SHA256";
+            var modern12 = name.StartsWith("TLS_ECDHE_", StringComparison.Ordinal) && !name.Contains("PSK", StringComparison.Ordinal)
+                && ((name.Contains("_WITH_AES_", StringComparison.Ordinal) && name.Contains("_GCM_", StringComparison.Ordinal)) || name.Contains("_WITH_CHACHA20_POLY1305_", StringComparison.Ordinal))
+                && (name.Contains("_ECDSA_", StringComparison.Ordinal) || name.Contains("_RSA_", StringComparison.Ordinal));
+            Assert.True(CertificateStore.IsModern(suite) == (tls13 || modern12), name);
+        }
+
+        Assert.False(CertificateStore.IsModern(null));
+        var (cert, key) = DevCertificates.Issue(_dir, "node", ["node.farm.test"], [IPAddress.Loopback], TimeSpan.FromDays(1));
+        using var store = new CertificateStore(new TlsOptions { CertFile = cert, KeyFile = key }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.Null(store.ServerOptions().CipherSuitesPolicy);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, store.ServerOptions().EnabledSslProtocols);
+        if (OperatingSystem.IsLinux())
+        {
+            var ca = CertificateStore.LoadAuthority(Path.Combine(_dir, "ca.pem"));
+            Assert.NotNull(store.RouteServerOptions(ca).CipherSuitesPolicy);
+            Assert.NotNull(store.RouteClientOptions(ca, "127.0.0.1:7422").CipherSuitesPolicy);
+        }
+    }
+
     // The suite restriction is a check right after the handshake (CertificateStore.ServerOptions),
     // not a CipherSuitesPolicy: a client that offers only CBC or non forward-secret suites may complete
     // a handshake the OpenSSL defaults allow, and must then be closed before any RTTP or HTTP byte.
