@@ -54,7 +54,7 @@ public sealed partial class CertificateStore : IDisposable
     /// <c>AllowTlsResume</c> is on, the <c>System.Net.Security.DisableTlsResume</c> switch is off,
     /// <c>EncryptionPolicy</c> is <c>RequireEncryption</c> and <c>CipherSuitesPolicy</c> is null;
     /// otherwise every handshake runs AllocateSslContext (SSL_CTX_new, cipher lists, certificate and
-    /// key) and frees it after. That cost 17–30 % of the server's CPU per handshake (docs/benchmarks.md,
+    /// key) and frees it after. That cost 17–23 % of the server's CPU per handshake (docs/benchmarks.md,
     /// TLS).
     ///
     /// Why the restriction still holds. Without a policy OpenSSL negotiates from .NET's default list
