@@ -9,12 +9,21 @@ using StreamFarm.Server.Tls;
 
 namespace StreamFarm.Server.Tests;
 
+// Run alone, after the parallel classes: the suite tests start dozens of openssl clients and
+// handshakes, a load that made the idle-timeout tests of other classes (BadInputTests) miss their
+// timing when run beside them.
+[CollectionDefinition(nameof(TlsTests), DisableParallelization = true)]
+public sealed class TlsTestsCollection
+{
+}
+
 /// <summary>
 /// RTTP over TLS and HTTPS on a real node with a certificate from <see cref="DevCertificates"/>:
 /// clients that trust only the development CA connect, the farm table advertises the TLS addresses,
 /// old protocol versions are refused, and a certificate replaced on disk is taken for new handshakes
 /// while connections made before keep working.
 /// </summary>
+[Collection(nameof(TlsTests))]
 public sealed class TlsTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sf-tls-" + Guid.NewGuid().ToString("N"));
