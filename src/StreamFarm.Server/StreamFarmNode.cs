@@ -205,7 +205,9 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
             if (certificates is not null)
             {
                 // The handshake takes the certificate in use at that moment (reloaded when the files
-                // change); TLS 1.2+ with forward-secret AEAD suites only (CertificateStore).
+                // change); TLS 1.2+ with forward-secret AEAD suites only: a connection on any other
+                // suite is closed right after the handshake, before RTTP or HTTP sees it
+                // (CertificateStore.ServerOptions says why this is not a CipherSuitesPolicy).
                 var tls = new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions
                 {
                     OnConnection = _ => ValueTask.FromResult(certificates.ServerOptions()),
@@ -215,12 +217,14 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 {
                     tlsListen = lo;
                     lo.UseHttps(tls);
+                    lo.Use(certificates.RequireModernSuite);
                     lo.Run(new RttpConnectionHandler(server).OnConnectedAsync);
                 });
                 k.Listen(ip, options.Tls.HttpsPort, lo =>
                 {
                     httpsListen = lo;
                     lo.UseHttps(tls);
+                    lo.Use(certificates.RequireModernSuite);
                     lo.Use(next => context => LimitPerAddressAsync(context, next, server.HttpPerAddress)); // after the handshake: the refusal is an HTTP answer
                 });
             }
@@ -238,6 +242,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                             OnConnection = _ => ValueTask.FromResult(certificates.RouteServerOptions(farmCa)),
                             HandshakeTimeout = options.Limits.HelloTimeout,
                         });
+                        lo.Use(certificates.RequireModernSuite);
                     }
 
                     lo.Run(new RouteConnectionHandler(server).OnConnectedAsync);

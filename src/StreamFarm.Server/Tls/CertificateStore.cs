@@ -1,6 +1,8 @@
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace StreamFarm.Server.Tls;
@@ -21,6 +23,7 @@ public sealed partial class CertificateStore : IDisposable
     private (DateTime, long, DateTime, long) _seen;
     private volatile SslStreamCertificateContext _context;
     private long _reloads;
+    private long _refusedSuites;
 
     public CertificateStore(TlsOptions options, TimeProvider time, ILogger log)
     {
@@ -38,23 +41,78 @@ public sealed partial class CertificateStore : IDisposable
     /// <summary>Times the files changed and the new certificate was taken.</summary>
     public long Reloads => Interlocked.Read(ref _reloads);
 
-    /// <summary>TLS 1.2 and 1.3 only; on Linux, AEAD suites with forward secrecy only.</summary>
-    public SslServerAuthenticationOptions ServerOptions()
+    /// <summary>
+    /// For the client-facing listeners (RTTP over TLS, HTTPS/WSS): TLS 1.2 and 1.3 only, and no
+    /// <see cref="CipherSuitesPolicy"/>, so that .NET keeps one OpenSSL SSL_CTX for all handshakes;
+    /// the suite restriction is <see cref="IsModern"/>, checked by <see cref="RequireModernSuite"/>
+    /// before any application byte.
+    /// </summary>
+    /// <remarks>
+    /// Why no policy here. On Linux, .NET (System.Net.Security, Interop.OpenSsl.AllocateSslHandle)
+    /// takes the SSL_CTX from its process-wide cache (GetOrCreateSslContextHandle, keyed by
+    /// SslContextCacheKey: client or server, protocols, certificate thumbprints) only when
+    /// <c>AllowTlsResume</c> is on, the <c>System.Net.Security.DisableTlsResume</c> switch is off,
+    /// <c>EncryptionPolicy</c> is <c>RequireEncryption</c> and <c>CipherSuitesPolicy</c> is null;
+    /// otherwise every handshake runs AllocateSslContext (SSL_CTX_new, cipher lists, certificate and
+    /// key) and frees it after. That cost 17–23 % of the server's CPU per handshake (docs/benchmarks.md,
+    /// TLS).
+    ///
+    /// Why the restriction still holds. Without a policy OpenSSL negotiates from .NET's default list
+    /// (ECDHE only: AES-GCM, and AES-CBC with SHA-256/384) or, where openssl.cnf sets a CipherString,
+    /// from that, which may hold CBC-SHA1 and, with an RSA certificate, non forward-secret suites. The
+    /// negotiated suite is then checked against the same allow-list the policy had, right after the
+    /// handshake and before the connection reaches RTTP or HTTP; any other suite closes the
+    /// connection with no application byte read or written. A peer cannot push the server to a weaker
+    /// suite than both sides support (the Finished messages cover the whole ClientHello/ServerHello,
+    /// and TLS 1.3's downgrade sentinel covers the version), and the server prefers its own order
+    /// (.NET sets SSL_OP_CIPHER_SERVER_PREFERENCE, AEAD first), so the check only turns away clients
+    /// that offer nothing modern, which the policy refused in the handshake instead. Resumed sessions
+    /// are checked the same way (a resumption keeps the suite of its session).
+    /// </remarks>
+    public SslServerAuthenticationOptions ServerOptions() => new()
     {
-        var o = new SslServerAuthenticationOptions
+        ServerCertificateContext = _context,
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        ClientCertificateRequired = false,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+    };
+
+    /// <summary>
+    /// The suites a session may use: TLS 1.3's AEAD suites, and TLS 1.2's ECDHE (forward secrecy)
+    /// with AES-GCM or ChaCha20-Poly1305. No CBC, no RSA or static key exchange.
+    /// </summary>
+    public static bool IsModern(TlsCipherSuite? suite) => suite is
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256 or
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384 or
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256 or
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 or
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 or
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 or
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256;
+
+    /// <summary>Handshakes closed by <see cref="RequireModernSuite"/> (a suite outside <see cref="IsModern"/>).</summary>
+    public long RefusedSuites => Interlocked.Read(ref _refusedSuites);
+
+    /// <summary>
+    /// Connection middleware for a listener behind <c>UseHttps</c>: the connection goes on to
+    /// <paramref name="next"/> (RTTP, HTTP) only when its negotiated suite <see cref="IsModern"/>;
+    /// otherwise it is closed before any application byte is read or written.
+    /// </summary>
+    public ConnectionDelegate RequireModernSuite(ConnectionDelegate next) => context =>
+    {
+        var suite = context.Features.Get<ITlsHandshakeFeature>()?.NegotiatedCipherSuite;
+        if (IsModern(suite))
         {
-            ServerCertificateContext = _context,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            ClientCertificateRequired = false,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-        };
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD())
-        {
-            o.CipherSuitesPolicy = Suites;
+            return next(context);
         }
 
-        return o;
-    }
+        Interlocked.Increment(ref _refusedSuites);
+        Log.WeakSuite(_log, context.RemoteEndPoint, suite);
+        context.Abort(new ConnectionAbortedException("TLS suite not allowed"));
+        return Task.CompletedTask;
+    };
 
     /// <summary>
     /// For routes (mutual TLS): the listening side's options, which ask for the peer's certificate
@@ -65,6 +123,16 @@ public sealed partial class CertificateStore : IDisposable
         var o = ServerOptions();
         o.ClientCertificateRequired = true;
         o.RemoteCertificateValidationCallback = (_, cert, _, errors) => SignedBy(cert, ca, errors);
+
+        // Routes keep the policy: few, long-lived connections, so the SSL_CTX per handshake costs
+        // nothing that matters, and the policy keeps their handshakes out of the shared SSL_CTX of the
+        // client-facing listeners (no session made there can be resumed on the mutual-TLS port) and
+        // makes the refusal of a weak suite the handshake's own. The listener checks IsModern too.
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD())
+        {
+            o.CipherSuitesPolicy = Suites;
+        }
+
         return o;
     }
 
@@ -128,6 +196,7 @@ public sealed partial class CertificateStore : IDisposable
 
     public void Dispose() => _timer.Dispose();
 
+    // The allow-list of IsModern, as a policy (routes only; a policy is not supported on Windows).
     private static readonly CipherSuitesPolicy? Suites = OperatingSystem.IsLinux() || OperatingSystem.IsFreeBSD() ? new(
     [
         TlsCipherSuite.TLS_AES_128_GCM_SHA256,
@@ -220,5 +289,9 @@ public sealed partial class CertificateStore : IDisposable
 
         [LoggerMessage(EventId = 6003, Level = LogLevel.Warning, Message = "TLS certificate {File} expired at {NotAfter:u}")]
         public static partial void Expired(ILogger logger, string file, DateTime notAfter);
+
+        // Debug: a client that offers no modern suite (a scanner, an old library) is not the server's fault.
+        [LoggerMessage(EventId = 6004, Level = LogLevel.Debug, Message = "TLS connection from {Remote} closed after the handshake: suite {Suite} is not allowed")]
+        public static partial void WeakSuite(ILogger logger, System.Net.EndPoint? remote, TlsCipherSuite? suite);
     }
 }
