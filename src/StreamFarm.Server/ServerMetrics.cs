@@ -10,7 +10,7 @@ namespace StreamFarm.Server;
 /// </summary>
 internal sealed class ServerMetrics
 {
-    public ServerMetrics(RttpServer server, MembershipNode? membership = null)
+    public ServerMetrics(RttpServer server, MembershipNode? membership = null, Tls.CertificateStore? certificates = null)
     {
         Registry = Metrics.NewCustomRegistry();
         var f = Metrics.WithCustomRegistry(Registry);
@@ -56,6 +56,8 @@ internal sealed class ServerMetrics
         var gcs = f.CreateCounter("dotnet_gc_collections_total", "Garbage collections of any generation");
         var gen2 = f.CreateCounter("dotnet_gc_gen2_collections_total", "Full (generation 2) garbage collections");
         var routeLinks = f.CreateGauge("streamfarm_route_links", "Route links this server keeps (one per other server in its table, plus servers gone whose publications are not handed over yet)");
+        var tlsReloads = f.CreateCounter("streamfarm_tls_certificate_reloads_total", "Times the certificate files changed and the new certificate was taken");
+        var tlsSuites = f.CreateCounter("streamfarm_tls_suite_refused_total", "TLS connections closed right after the handshake because the negotiated suite is not on the allow-list (a client offering nothing modern)");
         var shown = new HashSet<string[]>();
         Registry.AddBeforeCollectCallback(() =>
         {
@@ -91,6 +93,12 @@ internal sealed class ServerMetrics
             perAddress.WithLabels("http").IncTo(server.HttpPerAddress.Refused);
             authFailures.IncTo(server.AuthThrottle.Failures);
             originRefused.IncTo(server.OriginRefused);
+            if (certificates is not null)
+            {
+                tlsReloads.IncTo(certificates.Reloads);
+                tlsSuites.IncTo(certificates.RefusedSuites);
+            }
+
             authThrottled.IncTo(server.AuthThrottle.Throttled);
             rejected.IncTo(server.RejectedPublications);
             terms.IncTo(server.Subjects.Clock.Renounced);

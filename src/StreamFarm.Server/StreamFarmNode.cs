@@ -249,7 +249,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 });
             }
         });
-        var app = HttpEndpoints.Build(server, new ServerMetrics(server, membership).Registry, loggerFactory, rateLimit);
+        var app = HttpEndpoints.Build(server, new ServerMetrics(server, membership, certificates).Registry, loggerFactory, rateLimit);
         try
         {
             await kestrel.StartAsync(app, cancel);

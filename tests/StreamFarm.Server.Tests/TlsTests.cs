@@ -323,6 +323,10 @@ public sealed class TlsTests : IDisposable
         // Where a handshake completed (.NET's default list has ECDHE with AES-CBC and SHA-256/384;
         // a distribution's CipherString may allow more), the check closed it, and counted it.
         Assert.True(node.Certificates!.RefusedSuites >= 2 * completed, $"{node.Certificates.RefusedSuites} refused for {completed} completed weak handshakes");
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://{ip}:{node.HttpEndPoint.Port}") })
+        {
+            Assert.Contains($"streamfarm_tls_suite_refused_total {node.Certificates.RefusedSuites}\n", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        }
 
         // TLS 1.0 and 1.1 are refused in the handshake.
         foreach (var version in new[] { "-tls1", "-tls1_1" })
