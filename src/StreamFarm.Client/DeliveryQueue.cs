@@ -275,34 +275,9 @@ internal sealed class DeliveryQueue<T>
     {
         while (!TryWrite(item))
         {
-            TaskCompletionSource space;
-            OverflowEventArgs? overflow;
-            lock (_lock)
+            if (!await WaitForRoomAsync(cancel))
             {
-                if (_completed)
-                {
-                    return false;
-                }
-
-                if (_items.Count < Capacity)
-                {
-                    continue;
-                }
-
-                space = _space ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _waits++;
-                _writerWaiting = true;
-                overflow = Overflowing();
-            }
-
-            Done(overflow);
-            try
-            {
-                await space.Task.WaitAsync(cancel);
-            }
-            finally
-            {
-                Volatile.Write(ref _writerWaiting, false);
+                return false;
             }
         }
 
