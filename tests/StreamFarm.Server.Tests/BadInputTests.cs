@@ -209,15 +209,19 @@ public sealed class BadInputTests
     {
         await using var node = await TestNode.StartAsync(o =>
         {
+            // The subscriber gets its first PING after half the idle timeout of silence and has
+            // the other half to answer: wide enough for a test process on a loaded 2-core machine
+            // (with 1 s it was cut now and then in full runs, its PONG half a second late). The
+            // publications last three idle timeouts, so the cut would have come several times.
             o.Limits.PingInterval = TimeSpan.FromMilliseconds(100);
-            o.Limits.IdleTimeout = TimeSpan.FromSeconds(1);
+            o.Limits.IdleTimeout = TimeSpan.FromSeconds(2);
         });
         await using var pub = await node.ConnectAsync();
         await using var sub = await node.ConnectAsync();
         await sub.SendAsync("SUB /busy");
         var publishing = Task.Run(async () =>
         {
-            for (var i = 1; i <= 300; i++)
+            for (var i = 1; i <= 600; i++)
             {
                 await pub.SendAsync($"PUB /busy n={i}");
                 await Task.Delay(10);
@@ -226,7 +230,7 @@ public sealed class BadInputTests
 
         // The subscriber never writes on its own; it only answers the server's PINGs.
         var last = "";
-        while (!last.EndsWith(" n=300", StringComparison.Ordinal))
+        while (!last.EndsWith(" n=600", StringComparison.Ordinal))
         {
             var line = await sub.ReadLineAsync() ?? throw new InvalidOperationException("closed: the busy subscriber was cut");
             Assert.DoesNotContain("ERR IDLE", line, StringComparison.Ordinal);
