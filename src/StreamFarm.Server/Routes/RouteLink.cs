@@ -27,6 +27,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private const int MaxRecentCount = 4096;
 
     /// <summary>Limits on lines between servers (both ways): the servers' own lines, larger than a client's (stamps, whole records).</summary>
+    private static readonly byte[] PongLine = "PONG\n"u8.ToArray();
     internal static readonly RttpLimits PeerLimits = new() { MaxLineBytes = 64 << 20, MaxFields = int.MaxValue };
     private readonly RouteManager _manager;
     private readonly CancellationTokenSource _stop = new();
@@ -66,6 +67,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private CancellationTokenSource? _connection;
     private long _lastReceived;   // timestamp of the current connection's last read
     private long _silenceTicks;   // how long the current connection may stay silent
+    private long _lastWritten;    // timestamp of the current connection's last write
+    private long _quietPongTicks; // a plain PING is answered only once the connection has written nothing this long (QuietPongAfter)
+    private long _keepAlivePings;
+    private long _keepAlivePongs;
     private ulong _peerLife;
     private string _address;
 
@@ -98,6 +103,35 @@ internal sealed partial class RouteLink : IAsyncDisposable
     }
 
     public int Connects { get; private set; }
+
+    /// <summary>Plain (untokened) PINGs the peer sent on this link's connections.</summary>
+    public long KeepAlivePings => Interlocked.Read(ref _keepAlivePings);
+
+    /// <summary>How many of <see cref="KeepAlivePings"/> were answered (the others came while the link had written lately).</summary>
+    public long KeepAlivePongs => Interlocked.Read(ref _keepAlivePongs);
+
+    /// <summary>
+    /// How long a route link must have written nothing before it answers a plain keep-alive
+    /// <c>PING</c> (a tokened one is always answered). The peer's session pings a quiet route every
+    /// <paramref name="ping"/> so that this side hears from it (CheckSilence gives up after three
+    /// intervals); the peer itself only needs to hear from this side within its idle timeout.
+    /// Answering every PING made a farm at rest two keep-alive lines per route and second, each a
+    /// wake-up of both processes (docs/benchmarks.md, "Membership ... at rest"). A quarter of the
+    /// idle timeout, and never so long that a skipped PING plus the next interval could reach it:
+    /// the peer hears from this side at least every <c>min(idle / 4, idle - 2 × ping) + ping</c>.
+    /// Zero (answer every PING) when the peer did not announce its idle timeout (builds before
+    /// 2026-12-07 announce it too; only a peer without <c>idle=</c> in its WELCOME is answered always).
+    /// </summary>
+    internal static TimeSpan QuietPongAfter(TimeSpan ping, TimeSpan idle)
+    {
+        if (ping <= TimeSpan.Zero || idle <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var after = TimeSpan.FromTicks(Math.Min(idle.Ticks / 4, idle.Ticks - 2 * ping.Ticks));
+        return after > TimeSpan.Zero ? after : TimeSpan.Zero;
+    }
 
     /// <summary>The life (<see cref="RouteManager.Life"/>) of the peer process this route last reached; 0 before.</summary>
     public ulong PeerLife => Volatile.Read(ref _peerLife);
@@ -539,6 +573,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         Volatile.Write(ref _lastReceived, _manager.Time.GetTimestamp()); // before the connection is published: CheckSilence reads them in the other order
         Volatile.Write(ref _silenceTicks, TimeSpan.FromSeconds(3).Ticks);
+        Volatile.Write(ref _quietPongTicks, 0); // every PING is answered until the peer's WELCOME says how long it waits
         Volatile.Write(ref _connection, connection);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {
@@ -550,7 +585,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         };
         var hello = Encoding.UTF8.GetBytes($"HELLO 1 client=route life={_manager.Life:x} {_manager.Auth.Credentials(_manager.SelfId, Peer)}\n");
         queue.EnqueueControl(hello);
-        var writing = queue.RunWriterAsync(writer, _ => { }, () => { }, connection.Token);
+        var writing = queue.RunWriterAsync(writer, _ => { }, () => Volatile.Write(ref _lastWritten, _manager.Time.GetTimestamp()), connection.Token);
         var welcomed = false;
         var frame = new RttpFrame();
 
@@ -582,6 +617,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                 if (frame.TryGetField("ping"u8, out var ping) && int.TryParse(ping, out var pingMs) && pingMs > 0)
                                 {
                                     Volatile.Write(ref _silenceTicks, TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs)).Ticks);
+                                    if (frame.TryGetField("idle"u8, out var idle) && int.TryParse(idle, out var idleMs) && idleMs > 0)
+                                    {
+                                        Volatile.Write(ref _quietPongTicks, QuietPongAfter(TimeSpan.FromMilliseconds(pingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
+                                    }
                                 }
 
                                 if (frame.TryGetField("life"u8, out var life) && ulong.TryParse(life, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var peerLife))
@@ -605,8 +644,19 @@ internal sealed partial class RouteLink : IAsyncDisposable
                             case RttpVerb.Nack when frame.ArgCount > 0 && long.TryParse(frame.Arg(0), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var refused):
                                 Refused(queue, refused, frame.ArgCount > 1 && RttpErrors.Parse(frame.Arg(1)) is var code and not RttpErrorCode.None ? code : RttpErrorCode.Unavailable, Encoding.UTF8.GetString(frame.Line.Span));
                                 break;
+                            case RttpVerb.Ping when frame.ArgCount > 0:
+                                // A token (the owners barrier, a peer's probe) is always answered: the peer waits for it.
+                                queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.Arg(0))));
+                                break;
                             case RttpVerb.Ping:
-                                queue.EnqueueControl(RttpServer.Render(w => RttpWriter.WritePingPong(w, pong: true, frame.ArgCount > 0 ? frame.Arg(0) : default)));
+                                Interlocked.Increment(ref _keepAlivePings);
+                                if (_manager.Time.GetElapsedTime(Volatile.Read(ref _lastWritten)) >= TimeSpan.FromTicks(Volatile.Read(ref _quietPongTicks)))
+                                {
+                                    Interlocked.Increment(ref _keepAlivePongs);
+                                    Volatile.Write(ref _lastWritten, _manager.Time.GetTimestamp()); // queued now: the next PINGs of this burst are not answered too
+                                    queue.EnqueueControl(PongLine);
+                                }
+
                                 break;
                             case RttpVerb.Err:
                                 Log.RouteError(_log, Peer, Encoding.UTF8.GetString(frame.Line.Span));

@@ -191,8 +191,14 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
+    /// <summary>Plain keep-alive PINGs the peers sent on this server's route links, and how many were answered (<see cref="RouteLink.QuietPongAfter"/>).</summary>
+    public (long Pings, long Pongs) KeepAlive => (_links.Values.Sum(l => l.KeepAlivePings), _links.Values.Sum(l => l.KeepAlivePongs));
+
     /// <summary>Route links kept (up or not).</summary>
     public int Links => _links.Count;
+
+    /// <summary>Connections the route links opened so far (one per link while nothing fails).</summary>
+    public int LinkConnects => _links.Values.Sum(l => l.Connects);
 
     /// <summary>Whether the route to <paramref name="peer"/> is up.</summary>
     public bool IsUpTo(string peer) => _links.TryGetValue(peer, out var link) && link.IsUp;

@@ -1,0 +1,82 @@
+using StreamFarm.Server.Routes;
+using StreamFarm.Server.Tests.Kit;
+
+namespace StreamFarm.Server.Tests;
+
+/// <summary>
+/// What a quiet route costs: each server's session pings the route every ping interval (its link at
+/// the other end must hear from it within three), and the link answers a plain PING only when it has
+/// written nothing for <see cref="RouteLink.QuietPongAfter"/>: enough for the pinging side's idle
+/// timeout, not one PONG per PING. Two in-process servers on 127.0.22.2–3 (real sockets).
+/// </summary>
+public sealed class RouteKeepAliveTests
+{
+    private static readonly string Key = Convert.ToBase64String(Enumerable.Range(11, 32).Select(i => (byte)i).ToArray());
+
+    [Fact]
+    public void QuietPongAfter_LeavesThePingingSideWithinItsIdleTimeout()
+    {
+        var second = TimeSpan.FromSeconds(1);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), RouteLink.QuietPongAfter(second, TimeSpan.FromSeconds(10))); // the defaults
+        Assert.Equal(TimeSpan.FromMilliseconds(250), RouteLink.QuietPongAfter(TimeSpan.FromMilliseconds(100), second));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), RouteLink.QuietPongAfter(TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2))); // idle - 2 × ping is the smaller
+        Assert.Equal(TimeSpan.Zero, RouteLink.QuietPongAfter(second, TimeSpan.FromSeconds(2))); // no room: every PING answered
+        Assert.Equal(TimeSpan.Zero, RouteLink.QuietPongAfter(second, TimeSpan.Zero)); // idle not announced
+
+        // Whatever the settings, a skipped PING and the next interval stay inside the idle timeout.
+        foreach (var (pingMs, idleMs) in new[] { (1000, 10_000), (100, 1000), (1000, 3000), (900, 2000), (50, 60_000), (5000, 10_000) })
+        {
+            var ping = TimeSpan.FromMilliseconds(pingMs);
+            var idle = TimeSpan.FromMilliseconds(idleMs);
+            Assert.True(RouteLink.QuietPongAfter(ping, idle) + ping < idle, $"ping {pingMs} ms, idle {idleMs} ms");
+        }
+    }
+
+    [Fact]
+    public async Task QuietRoute_AnswersFewPingsOfItsPeer_AndIsNeverCutAsIdle()
+    {
+        var nodes = new List<StreamFarmNode>();
+        try
+        {
+            foreach (var n in new[] { 2, 3 })
+            {
+                nodes.Add(await TestNode.StartAsync(o =>
+                {
+                    o.Id = $"s{n}";
+                    o.Listen = $"127.0.22.{n}";
+                    o.Farm.GossipKeys = [Key];
+                    o.Farm.GossipPort = 0;
+                    o.Farm.Preset = "local";
+                    o.Farm.Name = "route-keepalive-tests";
+                    o.Farm.Seeds = n == 2 ? [] : [nodes[0].GossipAddress!];
+                    o.Limits.PingInterval = TimeSpan.FromMilliseconds(100);
+                    o.Limits.IdleTimeout = TimeSpan.FromSeconds(1); // a PONG at least every 250 ms + 100 ms is enough
+                }));
+            }
+
+            await Eventually.TrueAsync(() => nodes.All(n => n.Server.Routes!.RoutesUp == 1 && n.Server.Routes.Ownership.Owners.Count == 2), "both routes are up");
+            var connects = nodes.Select(n => n.Server.Routes!.LinkConnects).ToArray();
+            var start = nodes.Select(n => n.Server.Routes!.KeepAlive.Pings).ToArray();
+
+            // About five idle timeouts of a quiet route (ten PINGs per idle timeout to each link).
+            await Eventually.TrueAsync(() => nodes.Select((n, i) => n.Server.Routes!.KeepAlive.Pings - start[i]).All(p => p >= 50), "fifty PINGs reach each link");
+
+            for (var i = 0; i < nodes.Count; i++)
+            {
+                var routes = nodes[i].Server.Routes!;
+                var (pings, pongs) = routes.KeepAlive;
+                Assert.Equal(connects[i], routes.LinkConnects); // the peer never cut the route as idle, nor did the link find it silent
+                Assert.Equal(1, routes.RoutesUp);
+                Assert.True(pongs >= 1, "a quiet link must still answer now and then");
+                Assert.True(pongs * 2 < pings, $"{nodes[i].Server.Options.Id}: {pongs} PONGs for {pings} PINGs: a quiet link answered most PINGs");
+            }
+        }
+        finally
+        {
+            foreach (var node in nodes)
+            {
+                await node.DisposeAsync();
+            }
+        }
+    }
+}
