@@ -206,6 +206,15 @@ public sealed class RttpConnection : IAsyncDisposable
                     return chain.Build(cert as System.Security.Cryptography.X509Certificates.X509Certificate2 ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(cert.GetRawCertData()));
                 },
             }, cancel);
+
+            // The server's suite: the servers refuse anything but the modern suites, and so does the
+            // client, whatever its machine's OpenSSL configuration lets through (a proxy or another
+            // server that chose CBC or a static key exchange is refused here, before HELLO).
+            if (!TlsSuites.IsModern(tls.NegotiatedCipherSuite))
+            {
+                throw new System.Security.Authentication.AuthenticationException($"the server chose {tls.NegotiatedCipherSuite}, not a modern suite (TLS 1.3, or TLS 1.2 ECDHE with AES-GCM or ChaCha20-Poly1305)");
+            }
+
             return tls;
         }
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)

@@ -59,4 +59,65 @@ public sealed class TlsClientTests : IDisposable
         Assert.Equal(chosen.Server.TlsAddresses.Tls, client.Endpoint);
         Assert.EndsWith($":{TlsPort}", client.Endpoint, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A TLS server that chooses a suite outside the allowed ones (here openssl's s_server offering
+    /// only TLS 1.2 ECDHE with AES-CBC, which .NET's default list on Linux accepts) is refused by the
+    /// client before HELLO, with the suite in the error; the same server with AES-GCM gets past TLS
+    /// (and then times out waiting for a WELCOME it never sends).
+    /// </summary>
+    [Theory]
+    [InlineData("ECDHE-ECDSA-AES128-SHA256", true)]
+    [InlineData("ECDHE-ECDSA-AES128-GCM-SHA256", false)]
+    public async Task Connection_RefusesAServerThatChoseAWeakSuite(string suite, bool refused)
+    {
+        var openssl = new[] { "/usr/bin/openssl", "/bin/openssl" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("openssl is not installed (scripts/setup.sh installs it)");
+        var ip = IPAddress.Parse($"{Subnet}.9");
+        var (cert, key) = DevCertificates.Issue(_dir, "weak", [], [ip], TimeSpan.FromDays(1));
+        var port = refused ? 17451 : 17452;
+        var start = new System.Diagnostics.ProcessStartInfo(openssl) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in new[] { "s_server", "-accept", $"{ip}:{port}", "-cert", cert, "-key", key, "-tls1_2", "-cipher", suite, "-quiet" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var server = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            // Until s_server listens.
+            await Eventually.TrueAsync(() =>
+            {
+                using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                try
+                {
+                    probe.Connect(ip, port);
+                    return true;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    return false;
+                }
+            }, () => "openssl s_server listens");
+
+            var ca = new X509Certificate2Collection();
+            ca.ImportFromPemFile(Path.Combine(_dir, "ca.pem"));
+            var options = new RttpConnectionOptions { ClientName = "suite-test", UseTls = true, TrustedCertificates = ca, ConnectTimeout = TimeSpan.FromSeconds(2) };
+            var error = await Assert.ThrowsAsync<RttpConnectionException>(() => RttpConnection.ConnectAsync(ip.ToString(), port, options));
+            if (refused)
+            {
+                Assert.Contains("not a modern suite", error.Message, StringComparison.Ordinal);
+                Assert.Contains("CBC", error.Message, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.DoesNotContain("suite", error.Message, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync();
+        }
+    }
 }

@@ -77,20 +77,8 @@ public sealed partial class CertificateStore : IDisposable
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
     };
 
-    /// <summary>
-    /// The suites a session may use: TLS 1.3's AEAD suites, and TLS 1.2's ECDHE (forward secrecy)
-    /// with AES-GCM or ChaCha20-Poly1305. No CBC, no RSA or static key exchange.
-    /// </summary>
-    public static bool IsModern(TlsCipherSuite? suite) => suite is
-        TlsCipherSuite.TLS_AES_128_GCM_SHA256 or
-        TlsCipherSuite.TLS_AES_256_GCM_SHA384 or
-        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256 or
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 or
-        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 or
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 or
-        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256;
+    /// <summary>The suites a session may use (<see cref="Protocol.TlsSuites.IsModern"/>, shared with the .NET client).</summary>
+    public static bool IsModern(TlsCipherSuite? suite) => Protocol.TlsSuites.IsModern(suite);
 
     /// <summary>Handshakes closed by <see cref="RequireModernSuite"/> (a suite outside <see cref="IsModern"/>).</summary>
     public long RefusedSuites => Interlocked.Read(ref _refusedSuites);
