@@ -194,7 +194,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                 k.Listen(ip, options.TcpPort, lo =>
                 {
                     tcpListen = lo;
-                    lo.Run(new RttpConnectionHandler(server).OnConnectedAsync);
+                    lo.Run(new RttpConnectionHandler(server, plainSocket: true).OnConnectedAsync);
                 });
                 k.Listen(ip, options.HttpPort, lo =>
                 {

@@ -5,14 +5,26 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace StreamFarm.Server.Transport;
 
-/// <summary>Kestrel's raw-TCP entry: each accepted connection becomes an RTTP session over its duplex pipe.</summary>
-internal sealed class RttpConnectionHandler(RttpServer server) : ConnectionHandler
+/// <summary>
+/// Kestrel's raw-TCP entry: each accepted connection becomes an RTTP session over its duplex pipe.
+/// On the plain port (<paramref name="plainSocket"/>: no TLS or other middleware between Kestrel's
+/// socket and this handler) the session's writer sends on the socket itself (<see cref="SocketSendWriter"/>).
+/// </summary>
+internal sealed class RttpConnectionHandler(RttpServer server, bool plainSocket = false) : ConnectionHandler
 {
     public override Task OnConnectedAsync(ConnectionContext connection)
     {
         TransportAbort.SizeSendBuffer(connection.Features, server.Options.Limits.SocketSendBufferBytes);
-        return server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+        var transport = connection.Transport;
+        if (plainSocket && connection.Features.Get<ITlsHandshakeFeature>() is null && connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            transport = new DirectPipe(transport.Input, new SocketSendWriter(socket, transport.Output));
+        }
+
+        return server.RunSessionAsync(transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
     }
+
+    private sealed record DirectPipe(System.IO.Pipelines.PipeReader Input, System.IO.Pipelines.PipeWriter Output) : System.IO.Pipelines.IDuplexPipe;
 }
 
 /// <summary>The route port: RTTP sessions from the other servers of the farm only.</summary>
