@@ -245,7 +245,7 @@ public sealed partial class StreamFarmNode : IAsyncDisposable
                         lo.Use(certificates.RequireModernSuite);
                     }
 
-                    lo.Run(new RouteConnectionHandler(server).OnConnectedAsync);
+                    lo.Run(new RouteConnectionHandler(server, plainSocket: certificates is null || farmCa is null).OnConnectedAsync);
                 });
             }
         });

@@ -82,7 +82,9 @@ public sealed class SocketConnectionFactory : IConnectionFactory
             stream = tls;
         }
 
-        return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream));
+        // 64 KiB segments: a StreamPipeWriter writes each segment with its own call, and a route's
+        // batches are up to 64 KiB (with the default 4 KiB, sixteen system calls for one batch).
+        return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024)));
     }
 
     private sealed record StreamPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;

@@ -7,7 +7,7 @@ namespace StreamFarm.Server.Transport;
 
 /// <summary>
 /// Kestrel's raw-TCP entry: each accepted connection becomes an RTTP session over its duplex pipe.
-/// On the plain port (<paramref name="plainSocket"/>: no TLS or other middleware between Kestrel's
+/// On a plain port (<paramref name="plainSocket"/>: no TLS or other middleware between Kestrel's
 /// socket and this handler) the session's writer sends on the socket itself (<see cref="SocketSendWriter"/>).
 /// </summary>
 internal sealed class RttpConnectionHandler(RttpServer server, bool plainSocket = false) : ConnectionHandler
@@ -15,23 +15,33 @@ internal sealed class RttpConnectionHandler(RttpServer server, bool plainSocket 
     public override Task OnConnectedAsync(ConnectionContext connection)
     {
         TransportAbort.SizeSendBuffer(connection.Features, server.Options.Limits.SocketSendBufferBytes);
-        var transport = connection.Transport;
-        if (plainSocket && connection.Features.Get<ITlsHandshakeFeature>() is null && connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
-        {
-            transport = new DirectPipe(transport.Input, new SocketSendWriter(socket, transport.Output));
-        }
-
-        return server.RunSessionAsync(transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+        return server.RunSessionAsync(DirectSend.Transport(connection, plainSocket), connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
     }
-
-    private sealed record DirectPipe(System.IO.Pipelines.PipeReader Input, System.IO.Pipelines.PipeWriter Output) : System.IO.Pipelines.IDuplexPipe;
 }
 
-/// <summary>The route port: RTTP sessions from the other servers of the farm only.</summary>
-internal sealed class RouteConnectionHandler(RttpServer server) : ConnectionHandler
+/// <summary>The route port: RTTP sessions from the other servers of the farm only (plain when routes are not over TLS).</summary>
+internal sealed class RouteConnectionHandler(RttpServer server, bool plainSocket = false) : ConnectionHandler
 {
     public override Task OnConnectedAsync(ConnectionContext connection) =>
-        server.RunSessionAsync(connection.Transport, connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, routePort: true, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+        server.RunSessionAsync(DirectSend.Transport(connection, plainSocket), connection.RemoteEndPoint?.ToString() ?? "unknown", connection.ConnectionClosed, routePort: true, abort: () => TransportAbort.Reset(connection.Features, connection.Abort));
+}
+
+/// <summary>The session's duplex pipe: Kestrel's, or Kestrel's input with <see cref="SocketSendWriter"/> as output on a plain socket.</summary>
+internal static class DirectSend
+{
+    public static System.IO.Pipelines.IDuplexPipe Transport(ConnectionContext connection, bool plainSocket)
+    {
+        // Both checks: the listener says it is plain, and no TLS handshake is in the features (a
+        // direct send under TLS would put clear text on the wire).
+        if (plainSocket && connection.Features.Get<ITlsHandshakeFeature>() is null && connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            return new Pipe(connection.Transport.Input, new SocketSendWriter(socket, connection.Transport.Output));
+        }
+
+        return connection.Transport;
+    }
+
+    private sealed record Pipe(System.IO.Pipelines.PipeReader Input, System.IO.Pipelines.PipeWriter Output) : System.IO.Pipelines.IDuplexPipe;
 }
 
 /// <summary>Socket settings of client connections: the send buffer, and the cut (a reset that frees the socket at once).</summary>
