@@ -11,8 +11,6 @@ namespace StreamFarm.Server.Tests;
 /// </summary>
 public sealed class RouteKeepAliveTests
 {
-    private static readonly string Key = Convert.ToBase64String(Enumerable.Range(11, 32).Select(i => (byte)i).ToArray());
-
     [Fact]
     public void QuietPongAfter_LeavesThePingingSideWithinItsIdleTimeout()
     {
@@ -35,48 +33,27 @@ public sealed class RouteKeepAliveTests
     [Fact]
     public async Task QuietRoute_AnswersFewPingsOfItsPeer_AndIsNeverCutAsIdle()
     {
-        var nodes = new List<StreamFarmNode>();
-        try
+        await using var farm = await RouteFarm.StartAsync("127.0.22", servers: 2, o =>
         {
-            foreach (var n in new[] { 2, 3 })
-            {
-                nodes.Add(await TestNode.StartAsync(o =>
-                {
-                    o.Id = $"s{n}";
-                    o.Listen = $"127.0.22.{n}";
-                    o.Farm.GossipKeys = [Key];
-                    o.Farm.GossipPort = 0;
-                    o.Farm.Preset = "local";
-                    o.Farm.Name = "route-keepalive-tests";
-                    o.Farm.Seeds = n == 2 ? [] : [nodes[0].GossipAddress!];
-                    o.Limits.PingInterval = TimeSpan.FromMilliseconds(100);
-                    o.Limits.IdleTimeout = TimeSpan.FromSeconds(1); // a PONG at least every 250 ms + 100 ms is enough
-                }));
-            }
+            o.Limits.PingInterval = TimeSpan.FromMilliseconds(100);
+            o.Limits.IdleTimeout = TimeSpan.FromSeconds(1); // a PONG at least every 250 ms + 100 ms is enough
+        });
+        await farm.RoutesUpAsync();
+        var nodes = farm.Nodes;
+        var connects = nodes.Select(n => n.Server.Routes!.LinkConnects).ToArray();
+        var start = nodes.Select(n => n.Server.Routes!.KeepAlive.Pings).ToArray();
 
-            await Eventually.TrueAsync(() => nodes.All(n => n.Server.Routes!.RoutesUp == 1 && n.Server.Routes.Ownership.Owners.Count == 2), "both routes are up");
-            var connects = nodes.Select(n => n.Server.Routes!.LinkConnects).ToArray();
-            var start = nodes.Select(n => n.Server.Routes!.KeepAlive.Pings).ToArray();
+        // About five idle timeouts of a quiet route (ten PINGs per idle timeout to each link).
+        await Eventually.TrueAsync(() => nodes.Select((n, i) => n.Server.Routes!.KeepAlive.Pings - start[i]).All(p => p >= 50), "fifty PINGs reach each link");
 
-            // About five idle timeouts of a quiet route (ten PINGs per idle timeout to each link).
-            await Eventually.TrueAsync(() => nodes.Select((n, i) => n.Server.Routes!.KeepAlive.Pings - start[i]).All(p => p >= 50), "fifty PINGs reach each link");
-
-            for (var i = 0; i < nodes.Count; i++)
-            {
-                var routes = nodes[i].Server.Routes!;
-                var (pings, pongs) = routes.KeepAlive;
-                Assert.Equal(connects[i], routes.LinkConnects); // the peer never cut the route as idle, nor did the link find it silent
-                Assert.Equal(1, routes.RoutesUp);
-                Assert.True(pongs >= 1, "a quiet link must still answer now and then");
-                Assert.True(pongs * 2 < pings, $"{nodes[i].Server.Options.Id}: {pongs} PONGs for {pings} PINGs: a quiet link answered most PINGs");
-            }
-        }
-        finally
+        for (var i = 0; i < nodes.Count; i++)
         {
-            foreach (var node in nodes)
-            {
-                await node.DisposeAsync();
-            }
+            var routes = nodes[i].Server.Routes!;
+            var (pings, pongs) = routes.KeepAlive;
+            Assert.Equal(connects[i], routes.LinkConnects); // the peer never cut the route as idle, nor did the link find it silent
+            Assert.Equal(1, routes.RoutesUp);
+            Assert.True(pongs >= 1, "a quiet link must still answer now and then");
+            Assert.True(pongs * 2 < pings, $"{nodes[i].Server.Options.Id}: {pongs} PONGs for {pings} PINGs: a quiet link answered most PINGs");
         }
     }
 }
