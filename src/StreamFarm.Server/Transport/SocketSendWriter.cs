@@ -21,7 +21,7 @@ namespace StreamFarm.Server.Transport;
 /// </remarks>
 internal sealed class SocketSendWriter(Socket socket, PipeWriter kestrelOutput) : PipeWriter
 {
-    private const int InitialBytes = 4096;
+    private const int InitialBytes = 16 * 1024;
     private byte[] _buffer = [];
     private int _written;
     private bool _completed;
@@ -79,13 +79,11 @@ internal sealed class SocketSendWriter(Socket socket, PipeWriter kestrelOutput) 
         }
         finally
         {
-            // What was sent is gone; an error leaves the connection unusable anyway.
+            // What was sent is gone (an error leaves the connection unusable anyway), and the buffer
+            // goes back to the pool: a connection holds one only while a batch is written and sent,
+            // so an idle connection costs nothing here (issue 16's memory per idle connection).
             _written = 0;
-        }
-
-        if (_buffer.Length > 64 * 1024)
-        {
-            Return(); // a burst's large buffer is not kept by an idle connection
+            Return();
             _buffer = [];
         }
 
