@@ -62,7 +62,7 @@ public sealed class RttpConnection : IAsyncDisposable
         _token = options.Token;
         Endpoint = endpoint;
         _reader = PipeReader.Create(stream);
-        _writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024)); // one write per flush: each segment is its own call
+        _writer = PipeWriter.Create(stream);
         _lastReceived = options.Time.GetTimestamp();
         _messages = new DeliveryQueue<RttpMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, options.Overflowed);
     }
