@@ -224,10 +224,10 @@ public sealed class TlsTests : IDisposable
             var modern12 = name.StartsWith("TLS_ECDHE_", StringComparison.Ordinal) && !name.Contains("PSK", StringComparison.Ordinal)
                 && ((name.Contains("_WITH_AES_", StringComparison.Ordinal) && name.Contains("_GCM_", StringComparison.Ordinal)) || name.Contains("_WITH_CHACHA20_POLY1305_", StringComparison.Ordinal))
                 && (name.Contains("_ECDSA_", StringComparison.Ordinal) || name.Contains("_RSA_", StringComparison.Ordinal));
-            Assert.True(CertificateStore.IsModern(suite) == (tls13 || modern12), name);
+            Assert.True(StreamFarm.Protocol.TlsSuites.IsModern(suite) == (tls13 || modern12), name);
         }
 
-        Assert.False(CertificateStore.IsModern(null));
+        Assert.False(StreamFarm.Protocol.TlsSuites.IsModern(null));
         var (cert, key) = DevCertificates.Issue(_dir, "node", ["node.farm.test"], [IPAddress.Loopback], TimeSpan.FromDays(1));
         using var store = new CertificateStore(new TlsOptions { CertFile = cert, KeyFile = key }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.Null(store.ServerOptions().CipherSuitesPolicy);

@@ -44,7 +44,7 @@ public sealed partial class CertificateStore : IDisposable
     /// <summary>
     /// For the client-facing listeners (RTTP over TLS, HTTPS/WSS): TLS 1.2 and 1.3 only, and no
     /// <see cref="CipherSuitesPolicy"/>, so that .NET keeps one OpenSSL SSL_CTX for all handshakes;
-    /// the suite restriction is <see cref="IsModern"/>, checked by <see cref="RequireModernSuite"/>
+    /// the suite restriction is <see cref="Protocol.TlsSuites.IsModern"/>, checked by <see cref="RequireModernSuite"/>
     /// before any application byte.
     /// </summary>
     /// <remarks>
@@ -77,21 +77,19 @@ public sealed partial class CertificateStore : IDisposable
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
     };
 
-    /// <summary>The suites a session may use (<see cref="Protocol.TlsSuites.IsModern"/>, shared with the .NET client).</summary>
-    public static bool IsModern(TlsCipherSuite? suite) => Protocol.TlsSuites.IsModern(suite);
 
-    /// <summary>Handshakes closed by <see cref="RequireModernSuite"/> (a suite outside <see cref="IsModern"/>).</summary>
+    /// <summary>Handshakes closed by <see cref="RequireModernSuite"/> (a suite outside <see cref="Protocol.TlsSuites.IsModern"/>).</summary>
     public long RefusedSuites => Interlocked.Read(ref _refusedSuites);
 
     /// <summary>
     /// Connection middleware for a listener behind <c>UseHttps</c>: the connection goes on to
-    /// <paramref name="next"/> (RTTP, HTTP) only when its negotiated suite <see cref="IsModern"/>;
+    /// <paramref name="next"/> (RTTP, HTTP) only when its negotiated suite <see cref="Protocol.TlsSuites.IsModern"/>;
     /// otherwise it is closed before any application byte is read or written.
     /// </summary>
     public ConnectionDelegate RequireModernSuite(ConnectionDelegate next) => context =>
     {
         var suite = context.Features.Get<ITlsHandshakeFeature>()?.NegotiatedCipherSuite;
-        if (IsModern(suite))
+        if (Protocol.TlsSuites.IsModern(suite))
         {
             return next(context);
         }

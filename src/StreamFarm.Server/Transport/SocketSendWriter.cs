@@ -84,7 +84,6 @@ internal sealed class SocketSendWriter(Socket socket, PipeWriter kestrelOutput) 
             // so an idle connection costs nothing here (issue 16's memory per idle connection).
             _written = 0;
             Return();
-            _buffer = [];
         }
 
         return new FlushResult(isCanceled: false, isCompleted: false);
@@ -97,28 +96,26 @@ internal sealed class SocketSendWriter(Socket socket, PipeWriter kestrelOutput) 
 
     public override void Complete(Exception? exception = null)
     {
-        if (_completed)
+        if (Release())
         {
-            return;
+            kestrelOutput.Complete(exception);
         }
-
-        _completed = true;
-        Return();
-        _buffer = [];
-        kestrelOutput.Complete(exception);
     }
 
-    public override async ValueTask CompleteAsync(Exception? exception = null)
+    public override ValueTask CompleteAsync(Exception? exception = null) =>
+        Release() ? kestrelOutput.CompleteAsync(exception) : ValueTask.CompletedTask;
+
+    /// <summary>Marks the writer completed and gives its buffer back; false if it was already.</summary>
+    private bool Release()
     {
         if (_completed)
         {
-            return;
+            return false;
         }
 
         _completed = true;
         Return();
-        _buffer = [];
-        await kestrelOutput.CompleteAsync(exception);
+        return true;
     }
 
     private void Return()
@@ -126,6 +123,7 @@ internal sealed class SocketSendWriter(Socket socket, PipeWriter kestrelOutput) 
         if (_buffer.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
         }
     }
 }
