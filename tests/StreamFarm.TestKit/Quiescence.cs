@@ -46,6 +46,13 @@ public static class Quiescence
         return max - available;
     }
 
+    /// <summary>The pool's counters now, for a failure message.</summary>
+    public static string Describe()
+    {
+        ThreadPool.GetMinThreads(out var min, out _);
+        return $"busy {Busy()} (baseline {Baseline}), pending {ThreadPool.PendingWorkItemCount}, threads {ThreadPool.ThreadCount} (minimum {min}), completed {ThreadPool.CompletedWorkItemCount}";
+    }
+
     /// <summary>True if the pool went quiet within <paramref name="limit"/> (false: something kept it busy; time moves on anyway).</summary>
     public static bool Settle(TimeSpan limit)
     {

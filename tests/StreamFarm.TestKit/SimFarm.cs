@@ -21,6 +21,9 @@ public sealed record SimFarmOptions
     /// <summary>Longest real time one settle waits for the thread pool to go quiet.</summary>
     public TimeSpan SettleLimit { get; init; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>Steps in a row whose settle may run out of patience before the simulation gives up (a hot loop or a starved pool).</summary>
+    public int UnsettledStepsLimit { get; init; } = 150;
+
     /// <summary>Keep the servers' logs (<see cref="SimFarm.Log"/>): for replaying one seed.</summary>
     public bool Logging { get; init; }
 
@@ -284,11 +287,22 @@ public sealed class SimFarm : IDisposable
     public void Step()
     {
         Time.Advance(Options.Step);
-        if (!Quiescence.Settle(Options.SettleLimit))
+        if (Quiescence.Settle(Options.SettleLimit))
         {
-            UnsettledSteps++;
+            _unsettledInARow = 0;
+            return;
+        }
+
+        UnsettledSteps++;
+        if (++_unsettledInARow >= Options.UnsettledStepsLimit)
+        {
+            // A crawl (every step waiting out its settle limit) once took a CI run past its time
+            // with nothing to show for it; a failure that names the pool's state says more.
+            throw new SimulationException($"the thread pool did not settle in {_unsettledInARow} steps in a row ({Options.SettleLimit.TotalMilliseconds:0} ms each, seed {Seed}, at {NowMs / 1000.0:0.000}s): {Quiescence.Describe()}");
         }
     }
+
+    private int _unsettledInARow;
 
     public void Run(TimeSpan duration)
     {
