@@ -540,36 +540,39 @@ public sealed partial class FarmClient
             await monitor;
         }
 
-        // Liveness is judged by unanswered PINGs, never by silence: a paused application must not
-        // make a healthy server look dead. While the connection waits for the application
-        // (OverflowPolicy.Wait) it reads nothing, so nothing is counted against the server.
+        // Liveness is judged by unanswered PINGs, never by silence alone: a paused application
+        // must not make a healthy server look dead. While the connection waits for the application
+        // (OverflowPolicy.Wait) it reads nothing, so nothing is counted against the server. A period
+        // in which the server sent anything (its own keep-alive PING when it has nothing else to
+        // send, an update, a PONG) shows it alive: no PING is sent then, so an idle connection is
+        // the server's PING a second and this client's PONG now and then (docs/protocol.md,
+        // "Keep-alive"), not this client's PING and the server's PONG every period.
         async Task MonitorAsync()
         {
             var period = TimeSpan.FromMilliseconds(Math.Max(5, _options.HeartbeatTimeout.TotalMilliseconds / _options.MaxPingsOut));
             var outstanding = 0;
-            var pongs = connection.Pongs;
+            var reads = connection.Reads;
             try
             {
                 while (!watch.IsCancellationRequested)
                 {
                     await Task.Delay(period, _options.Connection.Time, watch.Token);
-                    if (connection.IsWaitingForApplication || connection.Pongs != pongs)
+                    if (connection.IsWaitingForApplication || connection.Reads != reads)
                     {
                         outstanding = 0;
-                        pongs = connection.Pongs;
+                        reads = connection.Reads;
+                        continue;
                     }
-                    else if (outstanding >= _options.MaxPingsOut)
+
+                    if (outstanding >= _options.MaxPingsOut)
                     {
                         hung = $"{outstanding} PINGs unanswered for {_options.HeartbeatTimeout.TotalSeconds:0.#} s: hung";
                         await watch.CancelAsync();
                         return;
                     }
 
-                    if (!connection.IsWaitingForApplication)
-                    {
-                        connection.SendHeartbeat();
-                        outstanding++;
-                    }
+                    connection.SendHeartbeat();
+                    outstanding++;
                 }
             }
             catch (OperationCanceledException)

@@ -26,10 +26,13 @@ public sealed record FarmClientOptions
     public IReconnectPolicy? ReconnectPolicy { get; init; }
 
     /// <summary>
-    /// A server that answers none of the PINGs sent over this long is hung: the client leaves it. The
-    /// client sends a PING every <c>HeartbeatTimeout / MaxPingsOut</c> and counts those unanswered
-    /// (as nats.net counts outstanding pongs); any PONG resets the count. What the application has
-    /// not read yet plays no part: the socket is read on while the application pauses.
+    /// A server that sends nothing and answers none of the PINGs sent over this long is hung: the
+    /// client leaves it. The client looks every <c>HeartbeatTimeout / MaxPingsOut</c>; when nothing
+    /// arrived since its last look it sends a PING and counts those unanswered (as nats.net counts
+    /// outstanding pongs); anything that arrives (a PONG, the server's own keep-alive PING, an
+    /// update) resets the count, so a connection the server keeps alive costs no PINGs of the
+    /// client's. What the application has not read yet plays no part: the socket is read on while
+    /// the application pauses.
     /// </summary>
     public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(3);
 

@@ -37,6 +37,11 @@ public sealed class RttpConnection : IAsyncDisposable
     private int _disposed;
     private long _lastReceived;
     private long _pongs;
+    private long _lastWritten; // when a line was last queued (timestamp): a plain PING is answered only after RttpKeepAlive.QuietPongAfter of this
+    private long _quietPongTicks; // from WELCOME's ping= and idle=; 0 (answer every PING) until then
+    private long _keepAlivePings;
+    private long _reads;
+    private long _keepAlivePongs;
     private Task _heartbeat = Task.CompletedTask;
     private RttpFrameSummary? _welcomeSummary;
     private FarmSnapshot _farm = FarmSnapshot.Empty;
@@ -64,6 +69,7 @@ public sealed class RttpConnection : IAsyncDisposable
         _reader = PipeReader.Create(stream);
         _writer = PipeWriter.Create(stream);
         _lastReceived = options.Time.GetTimestamp();
+        _lastWritten = _lastReceived;
         _messages = new DeliveryQueue<RttpMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, options.Overflowed);
     }
 
@@ -149,6 +155,20 @@ public sealed class RttpConnection : IAsyncDisposable
 
     /// <summary>PONGs received so far (answers to <see cref="SendHeartbeat"/> and <see cref="PingAsync"/>).</summary>
     public long Pongs => Interlocked.Read(ref _pongs);
+
+    /// <summary>Reads that brought anything from the server: the heartbeat's sign of life (FarmClient's monitor).</summary>
+    internal long Reads => Interlocked.Read(ref _reads);
+
+    /// <summary>Plain keep-alive PINGs the server sent.</summary>
+    public long KeepAlivePings => Interlocked.Read(ref _keepAlivePings);
+
+    /// <summary>
+    /// How many of <see cref="KeepAlivePings"/> were answered: only those that came when this
+    /// connection had written nothing for <see cref="RttpKeepAlive.QuietPongAfter"/> of the server's
+    /// ping interval and idle timeout (2.5 s with the defaults), which is all the server needs to
+    /// hear within its idle timeout (docs/protocol.md, "Keep-alive").
+    /// </summary>
+    public long KeepAlivePongs => Interlocked.Read(ref _keepAlivePongs);
 
     /// <summary>Completes when the connection has ended (faulted if it failed).</summary>
     public Task Completion => _readLoop;
@@ -539,7 +559,7 @@ public sealed class RttpConnection : IAsyncDisposable
 
     /// <summary>
     /// Sends a keep-alive <c>PING</c> without waiting for it to be written (a hung server may have
-    /// stopped reading); the caller counts <see cref="Pongs"/> to judge the server's liveness. A
+    /// stopped reading); the caller watches what arrives (its PONG, or anything else) to judge the server's liveness. A
     /// heartbeat still being written is not doubled.
     /// </summary>
     public void SendHeartbeat()
@@ -734,6 +754,7 @@ public sealed class RttpConnection : IAsyncDisposable
     /// <summary>Queues a line; its number in the connection's order. Under <c>_outLock</c>.</summary>
     private long QueueLocked(byte[] line)
     {
+        Volatile.Write(ref _lastWritten, _options.Time.GetTimestamp());
         _outQueue.Add(line);
         return ++_queuedLines;
     }
@@ -815,6 +836,7 @@ public sealed class RttpConnection : IAsyncDisposable
                 var result = await _reader.ReadAsync(_stop.Token);
                 var buffer = result.Buffer;
                 Volatile.Write(ref _lastReceived, _options.Time.GetTimestamp());
+                Interlocked.Increment(ref _reads);
                 try
                 {
                     while (true)
@@ -929,6 +951,11 @@ public sealed class RttpConnection : IAsyncDisposable
                 _welcomeSummary = new RttpFrameSummary(
                     f.TryGetField("server"u8, out var id) ? FieldEscaping.Unescape(id) : "",
                     f.TryGetField("ping"u8, out var ping) && long.TryParse(ping, out var ms) ? ms : 1000);
+                if (f.TryGetField("idle"u8, out var idle) && long.TryParse(idle, out var idleMs))
+                {
+                    Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(_welcomeSummary.Value.PingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
+                }
+
                 return null;
             case RttpVerb.Image:
             case RttpVerb.Update:
@@ -970,8 +997,19 @@ public sealed class RttpConnection : IAsyncDisposable
                 f.TryGetUInt64(0, out var dv);
                 var gone = Encoding.UTF8.GetString(f.Arg(1));
                 return ApplyFarm(new FarmSnapshot((long)dv, [.. Farm.Members.Where(x => x.Id != gone)]));
+            case RttpVerb.Ping when f.ArgCount > 0:
+                // A token means the server waits for this answer: always given, token and all.
+                var pingToken = f.Arg(0).ToArray();
+                await SendAsync(w => RttpWriter.WritePingPong(w, pong: true, pingToken), _stop.Token);
+                return null;
             case RttpVerb.Ping:
-                await SendAsync(w => RttpWriter.WritePingPong(w, pong: true, default), _stop.Token);
+                Interlocked.Increment(ref _keepAlivePings);
+                if (_options.Time.GetElapsedTime(Volatile.Read(ref _lastWritten)) >= TimeSpan.FromTicks(Volatile.Read(ref _quietPongTicks)))
+                {
+                    Interlocked.Increment(ref _keepAlivePongs);
+                    await SendAsync(w => RttpWriter.WritePingPong(w, pong: true, default), _stop.Token);
+                }
+
                 return null;
             case RttpVerb.Move:
                 return new RttpMessage { Kind = RttpMessageKind.Move, Code = Encoding.UTF8.GetString(f.Arg(0)), Text = f.TryGetMeta("server"u8, out var s) ? FieldEscaping.Unescape(s) : "" };

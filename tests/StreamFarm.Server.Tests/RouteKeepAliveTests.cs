@@ -1,4 +1,4 @@
-using StreamFarm.Server.Routes;
+using StreamFarm.Protocol;
 using StreamFarm.Server.Tests.Kit;
 
 namespace StreamFarm.Server.Tests;
@@ -6,7 +6,7 @@ namespace StreamFarm.Server.Tests;
 /// <summary>
 /// What a quiet route costs: each server's session pings the route every ping interval (its link at
 /// the other end must hear from it within three), and the link answers a plain PING only when it has
-/// written nothing for <see cref="RouteLink.QuietPongAfter"/>: enough for the pinging side's idle
+/// written nothing for <see cref="RttpKeepAlive.QuietPongAfter"/>: enough for the pinging side's idle
 /// timeout, not one PONG per PING. Two in-process servers on 127.0.22.2–3 (real sockets).
 /// </summary>
 public sealed class RouteKeepAliveTests
@@ -15,18 +15,18 @@ public sealed class RouteKeepAliveTests
     public void QuietPongAfter_LeavesThePingingSideWithinItsIdleTimeout()
     {
         var second = TimeSpan.FromSeconds(1);
-        Assert.Equal(TimeSpan.FromSeconds(2.5), RouteLink.QuietPongAfter(second, TimeSpan.FromSeconds(10))); // the defaults
-        Assert.Equal(TimeSpan.FromMilliseconds(250), RouteLink.QuietPongAfter(TimeSpan.FromMilliseconds(100), second));
-        Assert.Equal(TimeSpan.FromMilliseconds(200), RouteLink.QuietPongAfter(TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2))); // idle - 2 × ping is the smaller
-        Assert.Equal(TimeSpan.Zero, RouteLink.QuietPongAfter(second, TimeSpan.FromSeconds(2))); // no room: every PING answered
-        Assert.Equal(TimeSpan.Zero, RouteLink.QuietPongAfter(second, TimeSpan.Zero)); // idle not announced
+        Assert.Equal(TimeSpan.FromSeconds(2.5), RttpKeepAlive.QuietPongAfter(second, TimeSpan.FromSeconds(10))); // the defaults
+        Assert.Equal(TimeSpan.FromMilliseconds(250), RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(100), second));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(2))); // idle - 2 × ping is the smaller
+        Assert.Equal(TimeSpan.Zero, RttpKeepAlive.QuietPongAfter(second, TimeSpan.FromSeconds(2))); // no room: every PING answered
+        Assert.Equal(TimeSpan.Zero, RttpKeepAlive.QuietPongAfter(second, TimeSpan.Zero)); // idle not announced
 
         // Whatever the settings, a skipped PING and the next interval stay inside the idle timeout.
         foreach (var (pingMs, idleMs) in new[] { (1000, 10_000), (100, 1000), (1000, 3000), (900, 2000), (50, 60_000), (5000, 10_000) })
         {
             var ping = TimeSpan.FromMilliseconds(pingMs);
             var idle = TimeSpan.FromMilliseconds(idleMs);
-            Assert.True(RouteLink.QuietPongAfter(ping, idle) + ping < idle, $"ping {pingMs} ms, idle {idleMs} ms");
+            Assert.True(RttpKeepAlive.QuietPongAfter(ping, idle) + ping < idle, $"ping {pingMs} ms, idle {idleMs} ms");
         }
     }
 

@@ -1,7 +1,7 @@
 // One RTTP session over one WebSocket: HELLO, WELCOME and the farm table, then lines in and out.
 // It keeps the farm table current (FARM blocks, SERVER and FARMDEL deltas) and answers PING; the
 // FarmClient decides what to do with everything else.
-import { type FarmServer, type ServerLine, helloLine, parseLine, splitLines, escapeValue, tokenExpiry, FATAL_CODES } from './protocol.js';
+import { type FarmServer, type ServerLine, helloLine, parseLine, splitLines, escapeValue, tokenExpiry, quietPongAfter, FATAL_CODES } from './protocol.js';
 
 /** The WebSocket constructor to use (the global one in browsers and Node 22+). */
 export type WebSocketLike = new (url: string) => WebSocket;
@@ -45,6 +45,13 @@ export class RttpSession {
   server = '';
   ping = 1000;
   lastReceived = Date.now();
+  /** When a line was last queued (ms); a plain PING is answered only once this is quietPongMs old. */
+  lastSent = Date.now();
+  /** From WELCOME's ping= and idle= (quietPongAfter); 0 (answer every PING) until then. */
+  quietPongMs = 0;
+  /** Plain keep-alive PINGs the server sent, and how many were answered. */
+  keepAlivePings = 0;
+  keepAlivePongs = 0;
   table: FarmTable = { version: 0, servers: [] };
   /** Data lines after the WELCOME and table (IMAGE, UPDATE, STATUS, ACK, NACK, ERR, MOVE, BYE). */
   onLine: (line: ServerLine) => void = () => {};
@@ -126,6 +133,7 @@ export class RttpSession {
           if (line.verb === 'WELCOME') {
             s.server = line.server;
             s.ping = line.ping;
+            s.quietPongMs = quietPongAfter(line.ping, line.idle);
             welcomed = true;
           } else if (line.verb === 'ERR' && FATAL_CODES.has(line.code)) {
             fail(new ConnectError(`${url}: ${line.code} ${line.text}`.trim(), line.code, Number(line.meta.after ?? 0)));
@@ -153,6 +161,7 @@ export class RttpSession {
   /** Queues a line; lines queued in one turn go out as one WebSocket message. */
   send(line: string): void {
     if (this._ended) return;
+    this.lastSent = Date.now();
     this._out.push(line);
     if (this._out.length === 1) queueMicrotask(() => this.flush());
   }
@@ -204,7 +213,18 @@ export class RttpSession {
   private handle(line: ServerLine): void {
     switch (line.verb) {
       case 'PING':
-        this.send(line.token ? 'PONG ' + line.token : 'PONG');
+        // A token means the server waits for this answer. A plain PING is the server's keep-alive:
+        // it needs to hear from this end within its idle timeout, not once per PING
+        // (docs/protocol.md, "Keep-alive").
+        if (line.token) {
+          this.send('PONG ' + line.token);
+          return;
+        }
+        this.keepAlivePings++;
+        if (Date.now() - this.lastSent >= this.quietPongMs) {
+          this.keepAlivePongs++;
+          this.send('PONG');
+        }
         return;
       case 'PONG':
         return;

@@ -202,6 +202,17 @@ export function parseLine(line: string): ServerLine {
   }
 }
 
+/**
+ * How long a connection must have written nothing before it answers a plain keep-alive PING, given
+ * the server's ping interval and idle timeout from WELCOME (docs/protocol.md, "Keep-alive"): a
+ * quarter of the idle timeout, never so long that a skipped PING plus the next interval could
+ * reach it; 0 (answer every PING) when either is unknown or there is no room.
+ */
+export function quietPongAfter(pingMs: number, idleMs: number): number {
+  if (!(pingMs > 0) || !(idleMs > 0)) return 0;
+  return Math.max(0, Math.min(idleMs / 4, idleMs - 2 * pingMs));
+}
+
 /** Splits a WebSocket text message into lines (LF, optional CR), skipping empty ones. */
 export function splitLines(text: string): string[] {
   const out: string[] = [];

@@ -68,7 +68,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private long _lastReceived;   // timestamp of the current connection's last read
     private long _silenceTicks;   // how long the current connection may stay silent
     private long _lastWritten;    // timestamp of the current connection's last write
-    private long _quietPongTicks; // a plain PING is answered only once the connection has written nothing this long (QuietPongAfter)
+    private long _quietPongTicks; // a plain PING is answered only once the connection has written nothing this long (RttpKeepAlive.QuietPongAfter): the peer's session pings a quiet route every interval so that this side hears from it (CheckSilence); the peer only needs to hear from this side within its idle timeout. Answering every PING made a farm at rest two keep-alive lines per route and second (docs/benchmarks.md, "Membership ... at rest"); a peer without idle= in its WELCOME is answered always
     private long _keepAlivePings;
     private long _keepAlivePongs;
     private ulong _peerLife;
@@ -109,29 +109,6 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     /// <summary>How many of <see cref="KeepAlivePings"/> were answered (the others came while the link had written lately).</summary>
     public long KeepAlivePongs => Interlocked.Read(ref _keepAlivePongs);
-
-    /// <summary>
-    /// How long a route link must have written nothing before it answers a plain keep-alive
-    /// <c>PING</c> (a tokened one is always answered). The peer's session pings a quiet route every
-    /// <paramref name="ping"/> so that this side hears from it (CheckSilence gives up after three
-    /// intervals); the peer itself only needs to hear from this side within its idle timeout.
-    /// Answering every PING made a farm at rest two keep-alive lines per route and second, each a
-    /// wake-up of both processes (docs/benchmarks.md, "Membership ... at rest"). A quarter of the
-    /// idle timeout, and never so long that a skipped PING plus the next interval could reach it:
-    /// the peer hears from this side at least every <c>min(idle / 4, idle - 2 × ping) + ping</c>.
-    /// Zero (answer every PING) when the peer did not announce its idle timeout (builds before
-    /// 2026-12-07 announce it too; only a peer without <c>idle=</c> in its WELCOME is answered always).
-    /// </summary>
-    internal static TimeSpan QuietPongAfter(TimeSpan ping, TimeSpan idle)
-    {
-        if (ping <= TimeSpan.Zero || idle <= TimeSpan.Zero)
-        {
-            return TimeSpan.Zero;
-        }
-
-        var after = TimeSpan.FromTicks(Math.Min(idle.Ticks / 4, idle.Ticks - 2 * ping.Ticks));
-        return after > TimeSpan.Zero ? after : TimeSpan.Zero;
-    }
 
     /// <summary>The life (<see cref="RouteManager.Life"/>) of the peer process this route last reached; 0 before.</summary>
     public ulong PeerLife => Volatile.Read(ref _peerLife);
@@ -619,7 +596,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                     Volatile.Write(ref _silenceTicks, TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs)).Ticks);
                                     if (frame.TryGetField("idle"u8, out var idle) && int.TryParse(idle, out var idleMs) && idleMs > 0)
                                     {
-                                        Volatile.Write(ref _quietPongTicks, QuietPongAfter(TimeSpan.FromMilliseconds(pingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
+                                        Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(pingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
                                     }
                                 }
 

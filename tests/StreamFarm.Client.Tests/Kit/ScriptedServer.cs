@@ -93,8 +93,8 @@ internal sealed class ScriptedServer : IAsyncDisposable
         private readonly byte[] _buffer = new byte[65536];
         private readonly StringBuilder _pending = new();
 
-        /// <summary>The next line from the client (a PING is answered, and returned; a PONG skipped); null when it closed.</summary>
-        public async Task<string?> NextAsync()
+        /// <summary>The next line from the client (a PING is answered, and returned; a PONG skipped unless <paramref name="pongs"/>); null when it closed.</summary>
+        public async Task<string?> NextAsync(bool pongs = false)
         {
             using var patience = new CancellationTokenSource(LoopbackFarm.Patience);
             while (true)
@@ -110,7 +110,7 @@ internal sealed class ScriptedServer : IAsyncDisposable
                         await SendAsync("PONG" + line[4..] + "\n"); // answered, and returned
                     }
 
-                    if (line.StartsWith("PONG", StringComparison.Ordinal))
+                    if (!pongs && line.StartsWith("PONG", StringComparison.Ordinal))
                     {
                         continue;
                     }

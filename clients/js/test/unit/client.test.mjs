@@ -132,6 +132,29 @@ test('heartbeat_SilentServer_TakenAsHung', async () => {
   await c.close();
 });
 
+test('keepAlive_PlainPingAnsweredOnlyAfterAQuietSpell_TokenedPingAlways', async () => {
+  const farm = new FakeFarm();
+  const s1 = farm.add('s1', { users: 1 });
+  s1.welcome = 'ping=100 idle=2000'; // a plain PING is answered after min(2000 / 4, 2000 - 2 × 100) = 500 ms without a line out
+  const { c } = client(farm, 'ws://s1/rttp', { heartbeatTimeoutMs: 5000 });
+  await c.connect();
+  const pongs = () => s1.received.filter((l) => l === 'PONG').length;
+  s1.push('PING');
+  s1.push('PING t1');
+  await until(() => s1.received.includes('PONG t1'));
+  assert.equal(pongs(), 0, 'it had just sent HELLO: the plain PING needs no answer');
+  let pings = 0;
+  await until(() => {
+    s1.push('PING');
+    pings++;
+    return pongs() === 1;
+  }, 3000);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(pongs(), 1, `one PONG for ${pings} PINGs within the quiet spell`);
+  assert.ok(pings > 5);
+  await c.close();
+});
+
 test('farmDeltas_ServerAndFarmDel_Followed', async () => {
   const farm = new FakeFarm();
   farm.add('s1');

@@ -65,6 +65,7 @@ export class FakeServer {
     this.received = [];
     this.nack = new Set();
     this.silentAcks = false;
+    this.welcome = 'ping=1000 idle=10000';
   }
 
   line(version) {
@@ -87,7 +88,7 @@ export class FakeServer {
         setTimeout(() => ws.close(), 2);
         return;
       }
-      ws.deliver([`WELCOME 1 server=${this.id} session=1 maxline=16384 ping=1000 idle=10000`, ...this.farm.tableLines()].join('\n') + '\n');
+      ws.deliver([`WELCOME 1 server=${this.id} session=1 maxline=16384 ${this.welcome}`, ...this.farm.tableLines()].join('\n') + '\n');
     } else if (verb === 'SUB') {
       for (const s of args) {
         const r = this.records.get(s);
