@@ -31,6 +31,7 @@ internal static class BenchCommand
         command.Subcommands.Add(SubscribersBenchCommand.Create());
         command.Subcommands.Add(ConnectionsBenchCommand.Create());
         command.Subcommands.Add(FarmSizeBenchCommand.Create());
+        command.Subcommands.Add(IdleClientsBenchCommand.Create());
         return command;
     }
 
