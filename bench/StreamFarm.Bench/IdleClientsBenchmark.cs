@@ -157,12 +157,7 @@ public static class IdleClientsBenchmark
 
         return sb.ToString();
 
-        static string Stat(IEnumerable<double> values, string format)
-        {
-            var v = values.Order().ToList();
-            var median = v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
-            return $"{median.ToString(format, CultureInfo.InvariantCulture)} ({v[0].ToString(format, CultureInfo.InvariantCulture)}–{v[^1].ToString(format, CultureInfo.InvariantCulture)})";
-        }
+        static string Stat(IEnumerable<double> values, string format) => LatencySummary.MedianRange(values, format);
     }
 
     private sealed class Fixed(IPAddress address) : IServiceResolver
