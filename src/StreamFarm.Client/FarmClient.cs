@@ -52,7 +52,15 @@ public sealed partial class FarmClient : IFarmClient
         _policy = options.ReconnectPolicy ?? ExponentialBackoff.Default(options.Random);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxPingsOut, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeartbeatTimeout, TimeSpan.Zero);
-        _ownConnection = options.Connection with { Overflow = OverflowPolicy.Wait, Overflowed = null };
+        // A heartbeat period longer than the servers' default ping interval is asked of them too:
+        // they ping this client no more often than its monitor looks (docs/protocol.md, "Keep-alive").
+        var heartbeat = options.HeartbeatTimeout / options.MaxPingsOut;
+        _ownConnection = options.Connection with
+        {
+            Overflow = OverflowPolicy.Wait,
+            Overflowed = null,
+            KeepAlive = options.Connection.KeepAlive ?? (heartbeat > TimeSpan.FromSeconds(1) ? heartbeat : null),
+        };
         _messages = new DeliveryQueue<FarmMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, RaiseOverflowed);
         _sink = new Sink(this);
     }

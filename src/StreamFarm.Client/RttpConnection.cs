@@ -735,6 +735,11 @@ public sealed class RttpConnection : IAsyncDisposable
                 RttpWriter.WriteField(w, "password"u8, _options.Password ?? "");
             }
 
+            if (_options.KeepAlive is { } keepAlive)
+            {
+                RttpWriter.WriteField(w, "ping"u8, Math.Max(1, (long)keepAlive.TotalMilliseconds));
+            }
+
             RttpWriter.WriteRaw(w, "\n"u8);
         }, cancel);
 

@@ -45,6 +45,18 @@ public sealed record RttpConnectionOptions
     /// <summary>With TLS: the name the server's certificate must carry, when it is not the host connected to.</summary>
     public string? TlsServerName { get; init; }
 
+    /// <summary>
+    /// The keep-alive interval asked of the server in HELLO (<c>ping=</c>, docs/protocol.md
+    /// "Keep-alive"): how often the server PINGs this connection when it has nothing else to send.
+    /// Null: the server's own (1 s by default). The server grants at least its own interval and at
+    /// most 5 minutes, scales its idle timeout with it, and says what it granted in WELCOME
+    /// (<see cref="RttpConnection.PingInterval"/>). A longer interval costs both sides less at rest
+    /// and makes a frozen server take longer to notice. <see cref="FarmClient"/> asks for its
+    /// heartbeat period (<see cref="FarmClientOptions.HeartbeatTimeout"/> / <see cref="FarmClientOptions.MaxPingsOut"/>)
+    /// when that is longer than a second.
+    /// </summary>
+    public TimeSpan? KeepAlive { get; init; }
+
     /// <summary>Time allowed for TCP connect plus HELLO/WELCOME.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -77,6 +77,35 @@ public sealed class KeepAliveTests
         Assert.DoesNotContain(watch.Steps, s => s.Kind is StepKind.Lost or StepKind.Retried);
     }
 
+    [Theory]
+    [InlineData(3, null)] // the default heartbeat (a look a second): the server's own interval
+    [InlineData(90, 30_000)] // a dashboard that can wait 90 s to learn of a frozen server: pinged every 30 s
+    public async Task HeartbeatLongerThanASecond_AskedOfTheServerInHello(int heartbeatSeconds, int? pingMs)
+    {
+        await using var server = new ScriptedServer();
+        var options = new FarmClientOptions
+        {
+            ServiceName = "scripted.test",
+            Port = server.Port,
+            Resolver = new FixedResolver(IPAddress.Loopback),
+            Selector = new OrderSelector("f1"),
+            Random = new Random(3),
+            HeartbeatTimeout = TimeSpan.FromSeconds(heartbeatSeconds),
+        };
+        await using var watch = new ClientWatch(options);
+        var start = watch.StartAsync();
+        using var peer = await server.NextAsync();
+        await start;
+        if (pingMs is { } ms)
+        {
+            Assert.EndsWith($" ping={ms}", peer.Hello, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.DoesNotContain(" ping=", peer.Hello, StringComparison.Ordinal);
+        }
+    }
+
     private static async Task<List<string>> UntilAsync(ScriptedServer.Peer peer, string last)
     {
         var lines = new List<string>();

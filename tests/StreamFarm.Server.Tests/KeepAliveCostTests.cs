@@ -54,6 +54,58 @@ public sealed class KeepAliveCostTests
         Assert.True(pings >= 1, "a subscriber that only reads must be pinged before its idle timeout");
     }
 
+    [Fact]
+    public async Task HelloAskingForRarerPings_GrantedWithAScaledIdleTimeout_WithinTheServersBounds()
+    {
+        await using var node = await TestNode.StartAsync(o =>
+        {
+            o.Limits.PingInterval = TimeSpan.FromMilliseconds(200);
+            o.Limits.IdleTimeout = TimeSpan.FromSeconds(2);
+        });
+
+        async Task<string> WelcomeAsync(string ping)
+        {
+            await using var c = await LineClient.ConnectAsync(node.TcpEndPoint);
+            await c.SendAsync("HELLO 1 client=k ping=" + ping);
+            var line = await c.ReadLineAsync() ?? "";
+            return line.StartsWith("WELCOME ", StringComparison.Ordinal) ? line[line.IndexOf(" ping=", StringComparison.Ordinal)..] : line;
+        }
+
+        Assert.Equal(" ping=1000 idle=10000", await WelcomeAsync("1000")); // granted; idle in the server's proportion
+        Assert.Equal(" ping=200 idle=2000", await WelcomeAsync("10")); // never more often than the server's own
+        Assert.Equal(" ping=300000 idle=3000000", await WelcomeAsync("3600000")); // at most 5 minutes
+        Assert.StartsWith("ERR SYNTAX ", await WelcomeAsync("0"), StringComparison.Ordinal);
+        Assert.StartsWith("ERR SYNTAX ", await WelcomeAsync("soon"), StringComparison.Ordinal);
+
+        // Granted 1 s: the first PING comes at least a second after the HELLO (the server's own
+        // interval would have sent one after 200 ms), and 3 s without a word from the client is no
+        // longer than its idle timeout (the server's own 2 s would have cut it).
+        await using var quiet = await LineClient.ConnectAsync(node.TcpEndPoint);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await quiet.SendAsync("HELLO 1 client=quiet ping=1000");
+        await quiet.ExpectAsync("WELCOME 1 ");
+        string? line;
+        while ((line = await quiet.ReadLineAsync()) != "PING")
+        {
+            Assert.NotNull(line);
+        }
+
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1), $"first PING after {clock.Elapsed.TotalMilliseconds:0} ms");
+        while (clock.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            var next = quiet.ReadLineAsync();
+            var first = await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(3) - clock.Elapsed + TimeSpan.FromMilliseconds(1)));
+            if (first == next)
+            {
+                Assert.Equal("PING", await next); // never ERR IDLE, never a close
+            }
+            else
+            {
+                break;
+            }
+        }
+    }
+
     private static Task PublishAsync(LineClient pub, string subject, int count, TimeSpan every) => Task.Run(async () =>
     {
         for (var i = 1; i <= count; i++)

@@ -32,7 +32,7 @@ export interface FarmClientOptions {
   password?: string;
   /** Seeded chance for selection, shuffling and jitter. */
   random?: () => number;
-  /** A server silent this long is hung (servers PING when idle). Default 3,000 ms. */
+  /** A server silent this long is hung (servers PING when idle). Default 3,000 ms; a longer one asks the server to ping a third as often (HELLO `ping=`). */
   heartbeatTimeoutMs?: number;
   /** Longest random pause before obeying MOVE. Default 1,000 ms. */
   moveSpreadMs?: number;
@@ -393,6 +393,9 @@ export class FarmClient {
         client: this._o.name, group: this._o.group, token, user: this._o.user, password: this._o.password,
         renewToken: typeof provider === 'function' ? async () => await provider() : undefined,
         connectTimeoutMs: this._o.connectTimeoutMs, WebSocket: this._o.WebSocket,
+        // A silence allowance longer than 3 s is asked of the server too: pinged a third as often
+        // (docs/protocol.md, "Keep-alive").
+        keepAliveMs: this._o.heartbeatTimeoutMs > 3000 ? this._o.heartbeatTimeoutMs / 3 : undefined,
       });
       return { session };
     } catch (e) {

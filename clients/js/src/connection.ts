@@ -32,6 +32,8 @@ export interface SessionOptions {
   user?: string;
   password?: string;
   connectTimeoutMs: number;
+  /** The keep-alive interval asked of the server (HELLO `ping=`); the server's own when absent. */
+  keepAliveMs?: number;
   WebSocket: WebSocketLike;
 }
 

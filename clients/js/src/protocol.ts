@@ -224,13 +224,14 @@ export function splitLines(text: string): string[] {
 }
 
 /** The HELLO line. */
-export function helloLine(opts: { client?: string; group?: string; token?: string; user?: string; password?: string }): string {
+export function helloLine(opts: { client?: string; group?: string; token?: string; user?: string; password?: string; keepAliveMs?: number }): string {
   const f: Fields = {};
   if (opts.client) f.client = opts.client;
   if (opts.group) f.group = opts.group;
   if (opts.token) f.token = opts.token;
   if (opts.user) f.user = opts.user;
   if (opts.password !== undefined && opts.user) f.password = opts.password;
+  if (opts.keepAliveMs !== undefined && opts.keepAliveMs > 0) f.ping = String(Math.round(opts.keepAliveMs));
   return 'HELLO 1' + writeFields(f);
 }
 

@@ -75,6 +75,12 @@ internal sealed partial class ClientSession
             return;
         }
 
+        if (frame.TryGetField("ping"u8, out var pingField) && !TryRequestKeepAlive(pingField))
+        {
+            SendError(RttpErrorCode.Syntax, "ping= is the keep-alive interval asked for, in milliseconds (a positive whole number)");
+            return;
+        }
+
         if (_server.Options.GroupOnly && Field(frame, "group"u8) is { } group && group != _server.Options.Group)
         {
             SendError(RttpErrorCode.WrongGroup, $"server {_server.Options.Id} serves group {_server.Options.Group} only, not {group}: choose a server of your group", $"@group={_server.Options.Group} @after=0");
@@ -203,6 +209,44 @@ internal sealed partial class ClientSession
         return true;
     }
 
+    /// <summary>
+    /// The longest keep-alive interval a client may ask for in HELLO (<c>ping=</c>): a connection
+    /// the server pings this rarely may show a frozen server's values as current for three times
+    /// as long.
+    /// </summary>
+    internal static readonly TimeSpan MaxRequestedPing = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// HELLO's <c>ping=&lt;ms&gt;</c>: the client asks to be pinged this rarely when nothing else is
+    /// sent to it (a dashboard that can learn of a frozen server in a minute rather than in three
+    /// seconds, and costs the server a sixtieth as much at rest). Never more often than the server's
+    /// own <c>limits.pingInterval</c>, never less than every <see cref="MaxRequestedPing"/>; the idle
+    /// timeout grows in the same proportion (the client's quiet PONGs follow from both). WELCOME says
+    /// what was granted. False when the value is not a positive whole number.
+    /// </summary>
+    private bool TryRequestKeepAlive(ReadOnlySpan<byte> field)
+    {
+        if (!long.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) || ms <= 0)
+        {
+            return false;
+        }
+
+        var limits = _server.Options.Limits;
+        var ping = TimeSpan.FromMilliseconds(Math.Clamp(ms, (long)limits.PingInterval.TotalMilliseconds, (long)MaxRequestedPing.TotalMilliseconds));
+        if (ping > limits.PingInterval)
+        {
+            var idle = TimeSpan.FromTicks((long)(ping.Ticks * (limits.IdleTimeout.Ticks / (double)limits.PingInterval.Ticks)));
+            _keepAlive = (ping, idle);
+        }
+
+        return true;
+    }
+
+    /// <summary>This session's keep-alive: the server's limits, or what its HELLO asked for (<see cref="TryRequestKeepAlive"/>).</summary>
+    private (TimeSpan Ping, TimeSpan Idle) KeepAlive => _keepAlive ?? (_server.Options.Limits.PingInterval, _server.Options.Limits.IdleTimeout);
+
+    private (TimeSpan Ping, TimeSpan Idle)? _keepAlive;
+
     /// <summary>WELCOME; to a route, with this process's life (<see cref="Routes.RouteManager.Life"/>).</summary>
     private byte[] RenderWelcome(ulong life = 0)
     {
@@ -213,8 +257,9 @@ internal sealed partial class ClientSession
             RttpWriter.WriteField(w, "server"u8, o.Id);
             RttpWriter.WriteField(w, "session"u8, Id);
             RttpWriter.WriteField(w, "maxline"u8, o.Limits.MaxLineBytes);
-            RttpWriter.WriteField(w, "ping"u8, (long)o.Limits.PingInterval.TotalMilliseconds);
-            RttpWriter.WriteField(w, "idle"u8, (long)o.Limits.IdleTimeout.TotalMilliseconds);
+            var (ping, idle) = KeepAlive;
+            RttpWriter.WriteField(w, "ping"u8, (long)ping.TotalMilliseconds);
+            RttpWriter.WriteField(w, "idle"u8, (long)idle.TotalMilliseconds);
             if (life != 0)
             {
                 RttpWriter.WriteAscii(w, $" life={life:x}");

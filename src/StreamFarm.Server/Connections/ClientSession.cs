@@ -228,9 +228,10 @@ internal sealed partial class ClientSession : IDisposable
             return;
         }
 
-        if (!idleGrace && Volatile.Read(ref _handlingInput) == 0 && time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > limits.IdleTimeout)
+        var (pingInterval, idleTimeout) = KeepAlive;
+        if (!idleGrace && Volatile.Read(ref _handlingInput) == 0 && time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > idleTimeout)
         {
-            CloseWithError(RttpErrorCode.Idle, $"nothing received for {limits.IdleTimeout.TotalSeconds:0.#} s", DisconnectReason.IdleTimeout);
+            CloseWithError(RttpErrorCode.Idle, $"nothing received for {idleTimeout.TotalSeconds:0.#} s", DisconnectReason.IdleTimeout);
             return;
         }
 
@@ -241,10 +242,10 @@ internal sealed partial class ClientSession : IDisposable
         // only read, and a PING and its PONG each second for each of them was as many system calls
         // as the updates themselves at 10,000 subscribers. A route (its peer pings on its own) keeps
         // the interval.
-        var inputSilence = IsRoute ? limits.PingInterval : TimeSpan.FromTicks(Math.Max(limits.PingInterval.Ticks, limits.IdleTimeout.Ticks / 2));
-        var quiet = time.GetElapsedTime(Volatile.Read(ref _lastSent)) >= limits.PingInterval
+        var inputSilence = IsRoute ? pingInterval : TimeSpan.FromTicks(Math.Max(pingInterval.Ticks, idleTimeout.Ticks / 2));
+        var quiet = time.GetElapsedTime(Volatile.Read(ref _lastSent)) >= pingInterval
             || time.GetElapsedTime(Volatile.Read(ref _lastReceived)) >= inputSilence;
-        if (quiet && time.GetElapsedTime(_lastPing) >= limits.PingInterval)
+        if (quiet && time.GetElapsedTime(_lastPing) >= pingInterval)
         {
             _lastPing = time.GetTimestamp();
             Outbound.EnqueueControl(PingLine);

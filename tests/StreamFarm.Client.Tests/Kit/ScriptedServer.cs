@@ -57,6 +57,8 @@ internal sealed class ScriptedServer : IAsyncDisposable
                     continue;
                 }
 
+                peer.Hello = hello;
+
                 await peer.SendAsync(
                     $"WELCOME 1 server={_id} session=1 maxline=16384 ping=1000 idle=10000\n" +
                     (_table?.Invoke() ?? "FARM 1 1\n" +
@@ -92,6 +94,9 @@ internal sealed class ScriptedServer : IAsyncDisposable
         private readonly NetworkStream _stream = new(socket, ownsSocket: true);
         private readonly byte[] _buffer = new byte[65536];
         private readonly StringBuilder _pending = new();
+
+        /// <summary>The client's HELLO line.</summary>
+        public string Hello { get; set; } = "";
 
         /// <summary>The next line from the client (a PING is answered, and returned; a PONG skipped unless <paramref name="pongs"/>); null when it closed.</summary>
         public async Task<string?> NextAsync(bool pongs = false)

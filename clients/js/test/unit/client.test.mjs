@@ -155,6 +155,20 @@ test('keepAlive_PlainPingAnsweredOnlyAfterAQuietSpell_TokenedPingAlways', async 
   await c.close();
 });
 
+test('keepAlive_LongSilenceAllowance_AskedOfTheServerInHello', async () => {
+  const farm = new FakeFarm();
+  const s1 = farm.add('s1', { users: 1 });
+  const { c } = client(farm, 'ws://s1/rttp', { heartbeatTimeoutMs: 90000 });
+  await c.connect();
+  assert.ok(s1.received.some((l) => /^HELLO 1 .* ping=30000$/.test(l)), s1.received.join(' | '));
+  await c.close();
+  const s2 = new FakeFarm().add('s2', { users: 1 });
+  const d = client(s2.farm, 'ws://s2/rttp'); // 400 ms: the server's own interval
+  await d.c.connect();
+  assert.ok(s2.received.some((l) => l.startsWith('HELLO 1 ') && !l.includes(' ping=')), s2.received.join(' | '));
+  await d.c.close();
+});
+
 test('farmDeltas_ServerAndFarmDel_Followed', async () => {
   const farm = new FakeFarm();
   farm.add('s1');
