@@ -23,6 +23,9 @@ public sealed record IdleClientsSettings
     public int Runs { get; init; } = 3;
 
     public string Prefix { get; init; } = "127.0.59";
+
+    /// <summary>The FarmClients' <see cref="FarmClientOptions.HeartbeatTimeout"/> (over 3 s, they ask the server for rarer pings: HELLO <c>ping=</c>).</summary>
+    public TimeSpan Heartbeat { get; init; } = TimeSpan.FromSeconds(3);
 }
 
 /// <summary>One window of one system.</summary>
@@ -63,7 +66,7 @@ public static class IdleClientsBenchmark
                     for (var k = 0; k < s.Clients; k++)
                     {
                         var subject = "/IDLE/" + (k % 100).ToString(CultureInfo.InvariantCulture);
-                        clients.Add(nats ? await NatsClientAsync(server.Endpoint, subject, cancel) : await FarmClientAsync(server.Endpoint, subject, cancel));
+                        clients.Add(nats ? await NatsClientAsync(server.Endpoint, subject, cancel) : await FarmClientAsync(server.Endpoint, subject, s.Heartbeat, cancel));
                     }
 
                     await Task.Delay(TimeSpan.FromSeconds(s.Settle), cancel);
@@ -71,7 +74,7 @@ public static class IdleClientsBenchmark
                     await Task.Delay(TimeSpan.FromSeconds(s.Window), cancel);
                     var seconds = clock.Elapsed.TotalSeconds;
                     var result = new IdleClientsRun(
-                        nats ? "nats-server (NATS.Net)" : "StreamFarm (FarmClient)",
+                        nats ? "nats-server (NATS.Net)" : $"StreamFarm (FarmClient, HeartbeatTimeout {s.Heartbeat.TotalSeconds:0} s)",
                         run,
                         s.Clients,
                         (server.CpuTicks() - serverTicks) / (double)NativeMethods.ClockTicksPerSecond() / seconds,
@@ -96,7 +99,7 @@ public static class IdleClientsBenchmark
         return runs;
     }
 
-    private static async Task<IAsyncDisposable> FarmClientAsync(IPEndPoint endpoint, string subject, CancellationToken cancel)
+    private static async Task<IAsyncDisposable> FarmClientAsync(IPEndPoint endpoint, string subject, TimeSpan heartbeat, CancellationToken cancel)
     {
         var client = new FarmClient(new FarmClientOptions
         {
@@ -104,6 +107,7 @@ public static class IdleClientsBenchmark
             Port = endpoint.Port,
             Resolver = new Fixed(endpoint.Address),
             Selector = Selectors.Random(),
+            HeartbeatTimeout = heartbeat,
             Connection = new RttpConnectionOptions { ClientName = "bench-idle" },
         });
         await client.SubscribeAsync([subject], cancel);
