@@ -43,17 +43,7 @@ public sealed class KeepAliveTests
     {
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         await using var server = new ScriptedServer();
-        var options = new FarmClientOptions
-        {
-            ServiceName = "scripted.test",
-            Port = server.Port,
-            Resolver = new FixedResolver(IPAddress.Loopback),
-            Selector = new OrderSelector("f1"),
-            Random = new Random(3),
-            HeartbeatTimeout = TimeSpan.FromSeconds(3),
-            Connection = new RttpConnectionOptions { ClientName = "keepalive", Time = time },
-        };
-        await using var watch = new ClientWatch(options);
+        await using var watch = new ClientWatch(Options(server, 3) with { Connection = new RttpConnectionOptions { ClientName = "keepalive", Time = time } });
         var start = watch.StartAsync();
         using var peer = await server.NextAsync();
         await start;
@@ -83,16 +73,7 @@ public sealed class KeepAliveTests
     public async Task HeartbeatLongerThanASecond_AskedOfTheServerInHello(int heartbeatSeconds, int? pingMs)
     {
         await using var server = new ScriptedServer();
-        var options = new FarmClientOptions
-        {
-            ServiceName = "scripted.test",
-            Port = server.Port,
-            Resolver = new FixedResolver(IPAddress.Loopback),
-            Selector = new OrderSelector("f1"),
-            Random = new Random(3),
-            HeartbeatTimeout = TimeSpan.FromSeconds(heartbeatSeconds),
-        };
-        await using var watch = new ClientWatch(options);
+        await using var watch = new ClientWatch(Options(server, heartbeatSeconds));
         var start = watch.StartAsync();
         using var peer = await server.NextAsync();
         await start;
@@ -105,6 +86,16 @@ public sealed class KeepAliveTests
             Assert.DoesNotContain(" ping=", peer.Hello, StringComparison.Ordinal);
         }
     }
+
+    private static FarmClientOptions Options(ScriptedServer server, int heartbeatSeconds) => new()
+    {
+        ServiceName = "scripted.test",
+        Port = server.Port,
+        Resolver = new FixedResolver(IPAddress.Loopback),
+        Selector = new OrderSelector("f1"),
+        Random = new Random(3),
+        HeartbeatTimeout = TimeSpan.FromSeconds(heartbeatSeconds),
+    };
 
     private static async Task<List<string>> UntilAsync(ScriptedServer.Peer peer, string last)
     {
