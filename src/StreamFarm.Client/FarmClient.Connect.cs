@@ -549,18 +549,18 @@ public sealed partial class FarmClient
         // "Keep-alive"), not this client's PING and the server's PONG every period.
         async Task MonitorAsync()
         {
-            var period = TimeSpan.FromMilliseconds(Math.Max(5, _options.HeartbeatTimeout.TotalMilliseconds / _options.MaxPingsOut));
+            var period = HeartbeatPeriod;
             var outstanding = 0;
-            var reads = connection.Reads;
+            var heard = connection.LastReceived;
             try
             {
                 while (!watch.IsCancellationRequested)
                 {
                     await Task.Delay(period, _options.Connection.Time, watch.Token);
-                    if (connection.IsWaitingForApplication || connection.Reads != reads)
+                    if (connection.IsWaitingForApplication || connection.LastReceived != heard)
                     {
                         outstanding = 0;
-                        reads = connection.Reads;
+                        heard = connection.LastReceived;
                         continue;
                     }
 

@@ -54,16 +54,19 @@ public sealed partial class FarmClient : IFarmClient
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.HeartbeatTimeout, TimeSpan.Zero);
         // A heartbeat period longer than the servers' default ping interval is asked of them too:
         // they ping this client no more often than its monitor looks (docs/protocol.md, "Keep-alive").
-        var heartbeat = options.HeartbeatTimeout / options.MaxPingsOut;
+        HeartbeatPeriod = TimeSpan.FromMilliseconds(Math.Max(5, options.HeartbeatTimeout.TotalMilliseconds / options.MaxPingsOut));
         _ownConnection = options.Connection with
         {
             Overflow = OverflowPolicy.Wait,
             Overflowed = null,
-            KeepAlive = options.Connection.KeepAlive ?? (heartbeat > TimeSpan.FromSeconds(1) ? heartbeat : null),
+            KeepAlive = options.Connection.KeepAlive ?? (HeartbeatPeriod > TimeSpan.FromSeconds(1) ? HeartbeatPeriod : null),
         };
         _messages = new DeliveryQueue<FarmMessage>(options.MessageBuffer, options.Overflow, Conflation.Instance, RaiseOverflowed);
         _sink = new Sink(this);
     }
+
+    /// <summary>How often the heartbeat monitor looks at a connection: <c>HeartbeatTimeout / MaxPingsOut</c>.</summary>
+    private TimeSpan HeartbeatPeriod { get; }
 
     /// <summary>
     /// The application fell behind and <see cref="Messages"/> overflowed (raised once per episode,

@@ -40,7 +40,6 @@ public sealed class RttpConnection : IAsyncDisposable
     private long _lastWritten; // when a line was last queued (timestamp): a plain PING is answered only after RttpKeepAlive.QuietPongAfter of this
     private long _quietPongTicks; // from WELCOME's ping= and idle=; 0 (answer every PING) until then
     private long _keepAlivePings;
-    private long _reads;
     private long _keepAlivePongs;
     private Task _heartbeat = Task.CompletedTask;
     private RttpFrameSummary? _welcomeSummary;
@@ -156,15 +155,15 @@ public sealed class RttpConnection : IAsyncDisposable
     /// <summary>PONGs received so far (answers to <see cref="SendHeartbeat"/> and <see cref="PingAsync"/>).</summary>
     public long Pongs => Interlocked.Read(ref _pongs);
 
-    /// <summary>Reads that brought anything from the server: the heartbeat's sign of life (FarmClient's monitor).</summary>
-    internal long Reads => Interlocked.Read(ref _reads);
+    /// <summary>When anything last arrived from the server (a timestamp of the options' clock): the heartbeat's sign of life (FarmClient's monitor).</summary>
+    internal long LastReceived => Volatile.Read(ref _lastReceived);
 
     /// <summary>Plain keep-alive PINGs the server sent.</summary>
     public long KeepAlivePings => Interlocked.Read(ref _keepAlivePings);
 
     /// <summary>
     /// How many of <see cref="KeepAlivePings"/> were answered: only those that came when this
-    /// connection had written nothing for <see cref="RttpKeepAlive.QuietPongAfter"/> of the server's
+    /// connection had written nothing for <see cref="RttpKeepAlive.QuietPongAfter(TimeSpan, TimeSpan)"/> of the server's
     /// ping interval and idle timeout (2.5 s with the defaults), which is all the server needs to
     /// hear within its idle timeout (docs/protocol.md, "Keep-alive").
     /// </summary>
@@ -841,7 +840,6 @@ public sealed class RttpConnection : IAsyncDisposable
                 var result = await _reader.ReadAsync(_stop.Token);
                 var buffer = result.Buffer;
                 Volatile.Write(ref _lastReceived, _options.Time.GetTimestamp());
-                Interlocked.Increment(ref _reads);
                 try
                 {
                     while (true)
@@ -956,11 +954,7 @@ public sealed class RttpConnection : IAsyncDisposable
                 _welcomeSummary = new RttpFrameSummary(
                     f.TryGetField("server"u8, out var id) ? FieldEscaping.Unescape(id) : "",
                     f.TryGetField("ping"u8, out var ping) && long.TryParse(ping, out var ms) ? ms : 1000);
-                if (f.TryGetField("idle"u8, out var idle) && long.TryParse(idle, out var idleMs))
-                {
-                    Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(_welcomeSummary.Value.PingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
-                }
-
+                Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(f).Ticks);
                 return null;
             case RttpVerb.Image:
             case RttpVerb.Update:

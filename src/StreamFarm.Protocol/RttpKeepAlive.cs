@@ -28,4 +28,11 @@ public static class RttpKeepAlive
         var after = TimeSpan.FromTicks(Math.Min(idle.Ticks / 4, idle.Ticks - 2 * ping.Ticks));
         return after > TimeSpan.Zero ? after : TimeSpan.Zero;
     }
+
+    /// <summary><see cref="QuietPongAfter(TimeSpan, TimeSpan)"/> for the <c>ping=</c> and <c>idle=</c> of a WELCOME (zero when either is missing).</summary>
+    public static TimeSpan QuietPongAfter(RttpFrame welcome) =>
+        welcome.TryGetField("ping"u8, out var ping) && long.TryParse(ping, out var pingMs)
+        && welcome.TryGetField("idle"u8, out var idle) && long.TryParse(idle, out var idleMs)
+            ? QuietPongAfter(TimeSpan.FromMilliseconds(pingMs), TimeSpan.FromMilliseconds(idleMs))
+            : TimeSpan.Zero;
 }

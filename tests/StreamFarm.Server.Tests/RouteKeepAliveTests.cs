@@ -6,7 +6,7 @@ namespace StreamFarm.Server.Tests;
 /// <summary>
 /// What a quiet route costs: each server's session pings the route every ping interval (its link at
 /// the other end must hear from it within three), and the link answers a plain PING only when it has
-/// written nothing for <see cref="RttpKeepAlive.QuietPongAfter"/>: enough for the pinging side's idle
+/// written nothing for <see cref="RttpKeepAlive.QuietPongAfter(TimeSpan, TimeSpan)"/>: enough for the pinging side's idle
 /// timeout, not one PONG per PING. Two in-process servers on 127.0.22.2–3 (real sockets).
 /// </summary>
 public sealed class RouteKeepAliveTests

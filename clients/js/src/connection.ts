@@ -51,9 +51,6 @@ export class RttpSession {
   lastSent = Date.now();
   /** From WELCOME's ping= and idle= (quietPongAfter); 0 (answer every PING) until then. */
   quietPongMs = 0;
-  /** Plain keep-alive PINGs the server sent, and how many were answered. */
-  keepAlivePings = 0;
-  keepAlivePongs = 0;
   table: FarmTable = { version: 0, servers: [] };
   /** Data lines after the WELCOME and table (IMAGE, UPDATE, STATUS, ACK, NACK, ERR, MOVE, BYE). */
   onLine: (line: ServerLine) => void = () => {};
@@ -222,11 +219,7 @@ export class RttpSession {
           this.send('PONG ' + line.token);
           return;
         }
-        this.keepAlivePings++;
-        if (Date.now() - this.lastSent >= this.quietPongMs) {
-          this.keepAlivePongs++;
-          this.send('PONG');
-        }
+        if (Date.now() - this.lastSent >= this.quietPongMs) this.send('PONG');
         return;
       case 'PONG':
         return;

@@ -231,21 +231,30 @@ internal sealed partial class ClientSession
             return false;
         }
 
-        var limits = _server.Options.Limits;
-        var ping = TimeSpan.FromMilliseconds(Math.Clamp(ms, (long)limits.PingInterval.TotalMilliseconds, (long)MaxRequestedPing.TotalMilliseconds));
-        if (ping > limits.PingInterval)
-        {
-            var idle = TimeSpan.FromTicks((long)(ping.Ticks * (limits.IdleTimeout.Ticks / (double)limits.PingInterval.Ticks)));
-            _keepAlive = (ping, idle);
-        }
-
+        _askedPingTicks = TimeSpan.FromMilliseconds(Math.Min(ms, (long)MaxRequestedPing.TotalMilliseconds)).Ticks;
         return true;
     }
 
-    /// <summary>This session's keep-alive: the server's limits, or what its HELLO asked for (<see cref="TryRequestKeepAlive"/>).</summary>
-    private (TimeSpan Ping, TimeSpan Idle) KeepAlive => _keepAlive ?? (_server.Options.Limits.PingInterval, _server.Options.Limits.IdleTimeout);
+    /// <summary>
+    /// This session's keep-alive: the server's limits, or the interval its HELLO asked for (at least
+    /// the server's own) with the idle timeout scaled in the server's proportion (<see cref="TryRequestKeepAlive"/>).
+    /// </summary>
+    private (TimeSpan Ping, TimeSpan Idle) KeepAlive
+    {
+        get
+        {
+            var limits = _server.Options.Limits;
+            if (_askedPingTicks <= limits.PingInterval.Ticks)
+            {
+                return (limits.PingInterval, limits.IdleTimeout);
+            }
 
-    private (TimeSpan Ping, TimeSpan Idle)? _keepAlive;
+            var ping = TimeSpan.FromTicks(_askedPingTicks);
+            return (ping, TimeSpan.FromTicks((long)(ping.Ticks * (limits.IdleTimeout.Ticks / (double)limits.PingInterval.Ticks))));
+        }
+    }
+
+    private long _askedPingTicks; // HELLO's ping=, capped at MaxRequestedPing; 0: none asked
 
     /// <summary>WELCOME; to a route, with this process's life (<see cref="Routes.RouteManager.Life"/>).</summary>
     private byte[] RenderWelcome(ulong life = 0)

@@ -594,11 +594,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                 if (frame.TryGetField("ping"u8, out var ping) && int.TryParse(ping, out var pingMs) && pingMs > 0)
                                 {
                                     Volatile.Write(ref _silenceTicks, TimeSpan.FromMilliseconds(Math.Max(3000, 3L * pingMs)).Ticks);
-                                    if (frame.TryGetField("idle"u8, out var idle) && int.TryParse(idle, out var idleMs) && idleMs > 0)
-                                    {
-                                        Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(TimeSpan.FromMilliseconds(pingMs), TimeSpan.FromMilliseconds(idleMs)).Ticks);
-                                    }
                                 }
+
+                                Volatile.Write(ref _quietPongTicks, RttpKeepAlive.QuietPongAfter(frame).Ticks);
 
                                 if (frame.TryGetField("life"u8, out var life) && ulong.TryParse(life, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var peerLife))
                                 {

@@ -191,7 +191,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     public int RoutesUp => _links.Values.Count(l => l.IsUp);
 
-    /// <summary>Plain keep-alive PINGs the peers sent on this server's route links, and how many were answered (<see cref="RttpKeepAlive.QuietPongAfter"/>).</summary>
+    /// <summary>Plain keep-alive PINGs the peers sent on this server's route links, and how many were answered (<see cref="RttpKeepAlive.QuietPongAfter(TimeSpan, TimeSpan)"/>).</summary>
     public (long Pings, long Pongs) KeepAlive => (_links.Values.Sum(l => l.KeepAlivePings), _links.Values.Sum(l => l.KeepAlivePongs));
 
     /// <summary>Route links kept (up or not).</summary>
