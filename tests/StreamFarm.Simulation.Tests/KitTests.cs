@@ -60,6 +60,48 @@ public sealed class KitTests
     }
 
     [Fact]
+    public async Task Settle_TellsBusyFromQuiet_OnAPoolThread_AsOnADedicatedOne()
+    {
+        // xUnit runs a synchronous test on a pool thread after an asynchronous test, on a dedicated
+        // thread otherwise: the settle must not count the caller's own thread as the farm's work
+        // (it did once: every step of a simulation on a pool thread waited out its limit), nor
+        // miss a busy pool thread when the caller is not one of them.
+        static (bool Quiet, bool Busy) Look()
+        {
+            var quiescence = Quiescence.Measure();
+            var quiet = quiescence.Settle(TimeSpan.FromSeconds(2));
+            var stop = false;
+            using var started = new ManualResetEventSlim();
+            var spinner = Task.Run(() =>
+            {
+                started.Set();
+                while (!Volatile.Read(ref stop))
+                {
+                    Thread.SpinWait(100);
+                }
+            });
+            started.Wait();
+            var busy = !quiescence.Settle(TimeSpan.FromMilliseconds(100));
+            Volatile.Write(ref stop, true);
+            while (!spinner.IsCompleted)
+            {
+                Thread.Yield();
+            }
+
+            return (quiet, busy);
+        }
+
+        var onPool = await Task.Run(Look);
+        var done = new TaskCompletionSource<(bool, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() => done.SetResult(Look())) { IsBackground = true }.Start();
+        var onThread = await done.Task;
+        Assert.True(onPool.Quiet, "an idle pool did not settle for a pool thread");
+        Assert.True(onPool.Busy, "a spinning work item went unseen by a pool thread");
+        Assert.True(onThread.Item1, "an idle pool did not settle for a dedicated thread");
+        Assert.True(onThread.Item2, "a spinning work item went unseen by a dedicated thread");
+    }
+
+    [Fact]
     public async Task Partition_HoldsStreamBytes_UntilTheHeal_InOrder()
     {
         var time = new FakeTimeProvider(SimFarm.Epoch);
@@ -73,19 +115,20 @@ public sealed class KitTests
         });
         var client = await net.ConnectAsync("10.0.0.1", "10.0.0.2:9", unboundedOutput: true, CancellationToken.None);
         var server = await accepted.Task;
+        var quiescence = Quiescence.Measure(); // on the thread that goes on from here
         string Drain()
         {
-            Quiescence.Settle(TimeSpan.FromSeconds(1));
+            quiescence.Settle(TimeSpan.FromSeconds(1));
             return server.Input.TryRead(out var r) ? Consume(server.Input, r) : "";
         }
 
-        Write(client.Output, "one ");
+        Write(quiescence, client.Output, "one ");
         time.Advance(TimeSpan.FromMilliseconds(10));
         Assert.Equal("one ", Drain());
         net.Partition(["10.0.0.1"], ["10.0.0.2"]);
-        Write(client.Output, "two ");
-        Write(client.Output, "three");
-        Quiescence.Settle(TimeSpan.FromSeconds(1));
+        Write(quiescence, client.Output, "two ");
+        Write(quiescence, client.Output, "three");
+        quiescence.Settle(TimeSpan.FromSeconds(1));
         time.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal("", Drain());
         net.Heal();
@@ -114,11 +157,11 @@ public sealed class KitTests
         Assert.Equal(4, fired);
     }
 
-    private static void Write(PipeWriter w, string text)
+    private static void Write(Quiescence quiescence, PipeWriter w, string text)
     {
         w.Write(Encoding.UTF8.GetBytes(text));
         _ = w.FlushAsync().AsTask();
-        Quiescence.Settle(TimeSpan.FromSeconds(1)); // the network's pump takes the bytes
+        quiescence.Settle(TimeSpan.FromSeconds(1)); // the network's pump takes the bytes
     }
 
     private static string Consume(PipeReader r, ReadResult result)

@@ -90,7 +90,7 @@ public sealed class SimFarm : IDisposable
 
     public SimFarm(SimFarmOptions options)
     {
-        _ = Quiescence.Baseline; // measured before the farm makes the pool busy
+        Quiescence = Quiescence.Measure(); // before the farm makes the pool busy
         Options = options;
         _seeds = new Random(options.Seed);
         Network = new SimNetwork(Time, _seeds.Next());
@@ -107,6 +107,9 @@ public sealed class SimFarm : IDisposable
     public int Seed => Options.Seed;
 
     public FakeTimeProvider Time { get; } = new(Epoch);
+
+    /// <summary>Settles the pool after each step; measured on the thread that builds the farm, which must be the one that runs it.</summary>
+    public Quiescence Quiescence { get; }
 
     public SimNetwork Network { get; }
 
@@ -294,15 +297,21 @@ public sealed class SimFarm : IDisposable
         }
 
         UnsettledSteps++;
-        if (++_unsettledInARow >= Options.UnsettledStepsLimit)
+        if (++_unsettledInARow == 20)
+        {
+            _stacks = Quiescence.DumpStacks();
+        }
+
+        if (_unsettledInARow >= Options.UnsettledStepsLimit)
         {
             // A crawl (every step waiting out its settle limit) once took a CI run past its time
             // with nothing to show for it; a failure that names the pool's state says more.
-            throw new SimulationException($"the thread pool did not settle in {_unsettledInARow} steps in a row ({Options.SettleLimit.TotalMilliseconds:0} ms each, seed {Seed}, at {NowMs / 1000.0:0.000}s): {Quiescence.Describe()}");
+            throw new SimulationException($"the thread pool did not settle in {_unsettledInARow} steps in a row ({Options.SettleLimit.TotalMilliseconds:0} ms each, seed {Seed}, at {NowMs / 1000.0:0.000}s): {Quiescence.Describe()}{(_stacks is null ? "" : $"; thread stacks after 20 such steps: {_stacks}")}");
         }
     }
 
     private int _unsettledInARow;
+    private string? _stacks;
 
     public void Run(TimeSpan duration)
     {
