@@ -304,7 +304,7 @@ public sealed partial class RttpServer : IDisposable
     /// socket, its buffers and its descriptor for ever. Null: the transport ends by itself.</param>
     public async Task RunSessionAsync(IDuplexPipe transport, string remote, CancellationToken connectionClosed, bool routePort = false, Action? abort = null)
     {
-        var (graceLeft, peerEnded, cut) = await RunSessionCoreAsync(transport, remote, routePort);
+        var (graceLeft, peerEnded, cut) = await RunSessionCoreAsync(transport, remote, routePort, abort);
         if (abort is null)
         {
             return;
@@ -312,7 +312,7 @@ public sealed partial class RttpServer : IDisposable
 
         if (cut)
         {
-            abort(); // its grace period is over (see ClientSession.RunAsync)
+            abort(); // done already, before the session completed its pipes (see ClientSession.RunAsync)
             return;
         }
 
@@ -339,7 +339,7 @@ public sealed partial class RttpServer : IDisposable
     /// <see cref="ClientSession.RunAsync"/>), whether the peer ended its side (FIN or reset), and
     /// whether the session was cut for not keeping up (the host then aborts the transport at once).
     /// </summary>
-    internal async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunSessionCoreAsync(IDuplexPipe transport, string remote, bool routePort = false)
+    internal async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunSessionCoreAsync(IDuplexPipe transport, string remote, bool routePort = false, Action? cutTransport = null)
     {
         if (_stopping)
         {
@@ -377,7 +377,7 @@ public sealed partial class RttpServer : IDisposable
 
         try
         {
-            return await RunCountedSessionAsync(transport, remote, routePort);
+            return await RunCountedSessionAsync(transport, remote, routePort, cutTransport);
         }
         finally
         {
@@ -385,7 +385,7 @@ public sealed partial class RttpServer : IDisposable
         }
     }
 
-    private async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunCountedSessionAsync(IDuplexPipe transport, string remote, bool routePort)
+    private async Task<(TimeSpan GraceLeft, bool PeerEnded, bool Cut)> RunCountedSessionAsync(IDuplexPipe transport, string remote, bool routePort, Action? cutTransport)
     {
         var id = Interlocked.Increment(ref _nextSessionId);
         using var session = new ClientSession(this, transport, remote, id, routePort);
@@ -393,7 +393,7 @@ public sealed partial class RttpServer : IDisposable
         Log.SessionStarted(_log, id, remote);
         try
         {
-            return (await session.RunAsync(), session.InputEnded, session.IsCut);
+            return (await session.RunAsync(cutTransport), session.InputEnded, session.IsCut);
         }
         finally
         {

@@ -95,7 +95,9 @@ internal sealed partial class ClientSession : IDisposable
     /// <see cref="CloseGrace"/> of the close and completes both pipes. Returns what is left of the
     /// grace period: the host cuts a transport that has not finished sending by then.
     /// </summary>
-    public async Task<TimeSpan> RunAsync()
+    /// <param name="cutTransport">Resets the transport (see <see cref="RttpServer.RunSessionAsync"/>):
+    /// called for a cut session at the end of its grace period, before its pipes complete.</param>
+    public async Task<TimeSpan> RunAsync(Action? cutTransport = null)
     {
         var writer = Outbound.RunWriterAsync(_transport.Output, _server.CountOut, () => Volatile.Write(ref _lastSent, _server.Time.GetTimestamp()), _writeCancel.Token);
         try
@@ -144,13 +146,22 @@ internal sealed partial class ClientSession : IDisposable
             // the transport is gone or the grace period ended
         }
 
-        if (IsCut && GraceLeft > TimeSpan.Zero)
+        if (IsCut)
         {
             // A client that does not keep up: the ERR is in the transport, maybe behind what its
-            // buffers hold. It gets the whole grace period to read it; then the host cuts the
-            // transport. (Closing it gracefully now would leave the kernel sending the rest to a
-            // client that does not read, after the server let go of the socket.)
-            await Task.Delay(GraceLeft, _server.Time);
+            // buffers hold. It gets the whole grace period to read it; then the transport is cut.
+            // (Closing it gracefully would leave the kernel sending the rest to a client that does
+            // not read, after the server let go of the socket.) The cut comes before the pipes
+            // complete: a completed output lets Kestrel close the socket gracefully at once, and a
+            // reset asked for after that finds the socket gone and the kernel keeping it (seen: the
+            // socket of a cut client still there a minute later, now and then).
+            var toRead = GraceLeft;
+            if (toRead > TimeSpan.Zero)
+            {
+                await Task.Delay(toRead, _server.Time);
+            }
+
+            cutTransport?.Invoke();
         }
 
         Cleanup();
