@@ -81,6 +81,17 @@ internal sealed partial class ClientSession
             return;
         }
 
+        if (frame.TryGetField("stamps"u8, out var stamps))
+        {
+            if (!stamps.SequenceEqual("1"u8) && !stamps.SequenceEqual("0"u8))
+            {
+                SendError(RttpErrorCode.Syntax, "stamps= is 1 (record lines carry their writes' stamps) or 0");
+                return;
+            }
+
+            _stampsAsked = stamps[0] == (byte)'1';
+        }
+
         if (_server.Options.GroupOnly && Field(frame, "group"u8) is { } group && group != _server.Options.Group)
         {
             SendError(RttpErrorCode.WrongGroup, $"server {_server.Options.Id} serves group {_server.Options.Group} only, not {group}: choose a server of your group", $"@group={_server.Options.Group} @after=0");
@@ -272,6 +283,10 @@ internal sealed partial class ClientSession
             if (life != 0)
             {
                 RttpWriter.WriteAscii(w, $" life={life:x}");
+            }
+            else if (_stampsAsked)
+            {
+                RttpWriter.WriteRaw(w, " stamps=1"u8);
             }
 
             RttpWriter.WriteRaw(w, "\n"u8);

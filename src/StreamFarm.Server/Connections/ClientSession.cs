@@ -69,6 +69,15 @@ internal sealed partial class ClientSession : IDisposable
     /// <summary>A route from another server of the farm (not a user).</summary>
     public bool IsRoute { get; private set; }
 
+    /// <summary>
+    /// Record lines carry the stamps of their writes (<c>@clr</c> and <c>@fts</c> on images,
+    /// <c>@ts</c> on updates, <c>@fts</c> on merged updates): every route, and a client that asked
+    /// with <c>stamps=1</c> in HELLO, so that it can refuse to go back (docs/protocol.md, 4a).
+    /// </summary>
+    public bool Stamped => IsRoute || _stampsAsked;
+
+    private bool _stampsAsked;
+
     /// <summary>For a route: the id of the server at its other end.</summary>
     public string? RoutePeer { get; private set; }
 

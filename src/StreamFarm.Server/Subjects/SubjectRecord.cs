@@ -169,7 +169,7 @@ internal sealed class SubjectRecord
             }
             else
             {
-                session.Outbound.EnqueueRecord(RenderImage(session.IsRoute));
+                session.Outbound.EnqueueRecord(RenderImage(session.Stamped));
             }
 
             if (_stale)
@@ -210,7 +210,7 @@ internal sealed class SubjectRecord
                 return;
             }
 
-            session.Outbound.EnqueueRecord(RenderImage(session.IsRoute));
+            session.Outbound.EnqueueRecord(RenderImage(session.Stamped));
             if (_stale)
             {
                 session.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.Stale);
@@ -451,7 +451,7 @@ internal sealed class SubjectRecord
             RecordMessage? routed = null;
             foreach (var s in subscribers)
             {
-                if (s.IsRoute)
+                if (s.Stamped)
                 {
                     routed ??= Render(image: false, StampMeta("@ts="u8, stamp), fields);
                     s.Outbound.EnqueueRecord(routed);
@@ -1218,8 +1218,8 @@ internal sealed class SubjectRecord
         return new RecordMessage(this, image, _epoch, _seq, merged, buffer, w.Written);
     }
 
-    /// <summary>The IMAGE of this record: for a client, or for a route (with every field's stamp).</summary>
-    private RecordMessage RenderImage(bool route) => Render(image: true, route ? StampsMeta() : default, JoinFields());
+    /// <summary>The IMAGE of this record: plain, or with every field's stamp (for a route, or a client that asked).</summary>
+    private RecordMessage RenderImage(bool stamped) => Render(image: true, stamped ? StampsMeta() : default, JoinFields());
 
     private void FanOutImage()
     {
@@ -1227,13 +1227,13 @@ internal sealed class SubjectRecord
         RecordMessage? routed = null;
         foreach (var s in _subscribers)
         {
-            s.Outbound.EnqueueRecord(s.IsRoute ? routed ??= RenderImage(route: true) : client ??= RenderImage(route: false));
+            s.Outbound.EnqueueRecord(s.Stamped ? routed ??= RenderImage(stamped: true) : client ??= RenderImage(stamped: false));
         }
     }
 
     /// <summary>
-    /// A replica passes the owner's line on: as it came to routes (stamps included), and to clients
-    /// without the stamps (only <c>@merged</c> stays).
+    /// A replica passes the owner's line on: as it came to routes and clients that asked for stamps
+    /// (stamps included), and to other clients without the stamps (only <c>@merged</c> stays).
     /// </summary>
     private void PassOn(RttpFrame frame, bool isImage, int merged)
     {
@@ -1246,7 +1246,7 @@ internal sealed class SubjectRecord
                 continue; // waits for an image first
             }
 
-            if (s.IsRoute)
+            if (s.Stamped)
             {
                 routed ??= Verbatim(frame, isImage, merged);
                 s.Outbound.EnqueueRecord(routed);
@@ -1303,7 +1303,7 @@ internal sealed class SubjectRecord
         _newcomers = null;
         foreach (var s in waiting ?? [])
         {
-            s.Outbound.EnqueueRecord(RenderImage(s.IsRoute));
+            s.Outbound.EnqueueRecord(RenderImage(s.Stamped));
             if (_stale)
             {
                 s.Outbound.EnqueueStatus(NameUtf8, SubjectStatus.Stale);
