@@ -5,7 +5,7 @@ using StreamFarm.TestKit;
 namespace StreamFarm.Simulation.Tests;
 
 /// <summary>What one schedule did and found.</summary>
-public sealed record ScheduleResult(Schedule Schedule, IReadOnlyList<Violation> Violations, TimeSpan Simulated, TimeSpan Real, int UnsettledSteps, int Observations, SimFarm? Farm)
+public sealed record ScheduleResult(Schedule Schedule, IReadOnlyList<Violation> Violations, TimeSpan Simulated, TimeSpan Real, int UnsettledSteps, int Observations, SimFarm? Farm, int KeptNewer = 0)
 {
     public bool Failed => Violations.Count > 0;
 }
@@ -19,6 +19,9 @@ public sealed record ScheduleResult(Schedule Schedule, IReadOnlyList<Violation> 
 /// </summary>
 public static class ScheduleRunner
 {
+    /// <summary>The name of a subscriber that asks for stamps starts so (<see cref="SimClient.Stamps"/>).</summary>
+    public const string StampedPrefix = "stamped-sub";
+
     public static readonly TimeSpan ConvergeLimit = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan QuietLimit = TimeSpan.FromSeconds(15);
 
@@ -57,7 +60,7 @@ public static class ScheduleRunner
             }
         }
 
-        return new ScheduleResult(schedule, violations, TimeSpan.FromMilliseconds(farm.NowMs), real.Elapsed, farm.UnsettledSteps, checker.Observations, keepFarm ? farm : null);
+        return new ScheduleResult(schedule, violations, TimeSpan.FromMilliseconds(farm.NowMs), real.Elapsed, farm.UnsettledSteps, checker.Observations, keepFarm ? farm : null, checker.KeptNewer);
     }
 
     private static void Execute(Schedule schedule, SimFarm farm, List<Violation> violations, HistoryChecker checker)
@@ -65,7 +68,9 @@ public static class ScheduleRunner
         farm.Eventually(farm.Converged, ConvergeLimit, "farm converged at start");
         var publishers = schedule.Publishers.Select((server, i) => farm.AddClient($"pub{i}", server, [])).ToList();
         publishers.ForEach(p => p.RequestAcks = Acks);
-        var subscribers = schedule.Subscribers.Select((server, i) => farm.AddClient($"sub{i}", server, schedule.Subjects)).ToList();
+        // Every other subscriber asks for the writes' stamps and shows what StampedFields keeps (a
+        // client that refuses to go back); the others take the farm's lines as they come.
+        var subscribers = schedule.Subscribers.Select((server, i) => farm.AddClient(i % 2 == 1 ? $"{StampedPrefix}{i}" : $"sub{i}", server, schedule.Subjects, stamps: i % 2 == 1)).ToList();
         farm.Eventually(() => farm.Clients.All(c => c.IsWelcomed), ConvergeLimit, "clients connected at start");
 
         // Every subscriber has its first answer for every subject (NOT_FOUND) before anything is published.

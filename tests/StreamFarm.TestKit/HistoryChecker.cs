@@ -1,4 +1,5 @@
 using System.Globalization;
+using StreamFarm.Protocol;
 
 namespace StreamFarm.TestKit;
 
@@ -19,7 +20,8 @@ public sealed record Violation(string Invariant, string Who, string Message)
 /// <item><b>I2</b> convergence (<see cref="CheckHolds"/>): after heal and quiet, a client's copy of
 /// each subject holds the last value each publisher published.</item>
 /// <item><b>I3</b> no going back: a client's value of a publisher's field (<c>p&lt;k&gt;=&lt;counter&gt;</c>,
-/// the counter growing with every publication) never decreases, across its reconnections too.</item>
+/// the counter growing with every publication) never decreases, across its reconnections too. For
+/// a client that asked for stamps, checked on the values it shows (<see cref="StampedFields"/>).</item>
 /// <item><b>I4</b> one history: wherever it is seen, (subject, epoch, seq) stands for one content
 /// (the whole record after that message; only copies known to be complete are compared).</item>
 /// </list>
@@ -33,6 +35,9 @@ public sealed class HistoryChecker
     private readonly Dictionary<string, Dictionary<long, string>> _published = new(StringComparer.Ordinal);
 
     public IReadOnlyList<Violation> Violations => _violations;
+
+    /// <summary>Lines on which a stamped client kept newer values than the farm sent (the farm had lost writes it showed).</summary>
+    public int KeptNewer { get; private set; }
 
     /// <summary>Copies of (subject, epoch, seq) compared for I4.</summary>
     public int Observations { get; private set; }
@@ -61,6 +66,7 @@ public sealed class HistoryChecker
     public IReadOnlyDictionary<string, SubjectCopy> Check(string who, IEnumerable<ClientEvent> events)
     {
         var copies = new Dictionary<string, SubjectCopy>(StringComparer.Ordinal);
+        var shown = new Dictionary<string, StampedFields>(StringComparer.Ordinal); // a stamped client's copies: kept across connections
         var highest = new Dictionary<(string Subject, string Field), (long Value, string At)>();
         foreach (var e in events)
         {
@@ -87,6 +93,7 @@ public sealed class HistoryChecker
 
                     var subject = t[1];
                     var merged = 1UL;
+                    string? clr = null, fts = null, ts = null;
                     var fields = new List<(string Name, string Value)>();
                     foreach (var token in t.Skip(4))
                     {
@@ -101,6 +108,18 @@ public sealed class HistoryChecker
                             if (token.StartsWith("@merged=", StringComparison.Ordinal))
                             {
                                 _ = ulong.TryParse(token.AsSpan(8), CultureInfo.InvariantCulture, out merged);
+                            }
+                            else if (token.StartsWith("@clr=", StringComparison.Ordinal))
+                            {
+                                clr = token[5..];
+                            }
+                            else if (token.StartsWith("@fts=", StringComparison.Ordinal))
+                            {
+                                fts = token[5..];
+                            }
+                            else if (token.StartsWith("@ts=", StringComparison.Ordinal))
+                            {
+                                ts = token[4..];
                             }
 
                             continue;
@@ -146,9 +165,32 @@ public sealed class HistoryChecker
                         }
                     }
 
+                    // A client that asked for stamps shows what StampedFields keeps: I3 is checked on
+                    // that (the rule a client follows to refuse to go back, docs/protocol.md 4a).
+                    var values = fields;
+                    if (clr is not null || fts is not null || ts is not null)
+                    {
+                        if (!shown.TryGetValue(subject, out var guard))
+                        {
+                            shown[subject] = guard = new StampedFields();
+                        }
+
+                        var (clear, stamps) = StampedFields.ReadStamps(clr, fts, ts, fields.Count);
+                        if (guard.Apply(t[0] == "IMAGE", clear, [.. fields.Select((f, i) => (f.Name, f.Value, stamps[i]))]).Kept > 0)
+                        {
+                            KeptNewer++;
+                        }
+
+                        values = [.. fields.Select(f => (f.Name, guard[f.Name] ?? f.Value))];
+                    }
+
                     foreach (var (name, value) in fields)
                     {
                         copy.Fields[name] = value;
+                    }
+
+                    foreach (var (name, value) in values)
+                    {
                         if (long.TryParse(value, CultureInfo.InvariantCulture, out var v))
                         {
                             var at = $"#{e.Session}@{e.Server} {e.AtMs / 1000.0:0.000}s";

@@ -46,8 +46,9 @@ public sealed class SimClient
     private long _acks;
     private Task? _run;
 
-    public SimClient(SimFarm farm, string name, string host, int seed, IReadOnlyList<string> subjects, string firstServer, bool reconnect = true)
+    public SimClient(SimFarm farm, string name, string host, int seed, IReadOnlyList<string> subjects, string firstServer, bool reconnect = true, bool stamps = false)
     {
+        Stamps = stamps;
         _farm = farm;
         Name = name;
         Host = host;
@@ -97,6 +98,9 @@ public sealed class SimClient
     }
 
     /// <summary>The server of the current (or last) connection, and when it was opened (simulated ms).</summary>
+    /// <summary>Asks for the writes' stamps on record lines (<c>HELLO ... stamps=1</c>), as a client that refuses to go back does.</summary>
+    public bool Stamps { get; }
+
     public (string? Server, long ConnectedAtMs) Connection
     {
         get
@@ -278,7 +282,7 @@ public sealed class SimClient
             _welcomed = false;
             _output = pipe.Output;
             _events.Add(new ClientEvent(_farm.NowMs, _session, serverId, ClientEventKind.Connected, ""));
-            SendLocked($"HELLO 1 client={Name}");
+            SendLocked($"HELLO 1 client={Name}{(Stamps ? " stamps=1" : "")}");
             for (var i = 0; i < Subjects.Count; i += 50)
             {
                 SendLocked("SUB " + string.Join(' ', Subjects.Skip(i).Take(50)));

@@ -263,11 +263,11 @@ public sealed class SimFarm : IDisposable
 
     // ---- clients ----
 
-    /// <summary>A client on its own host (10.1.0.n) that first connects to <paramref name="firstServer"/> and subscribes to <paramref name="subjects"/>.</summary>
-    public SimClient AddClient(string name, string firstServer, IReadOnlyList<string> subjects, bool reconnect = true)
+    /// <summary>A client on its own host (10.1.0.n) that first connects to <paramref name="firstServer"/> and subscribes to <paramref name="subjects"/> (<paramref name="stamps"/>: asking for the writes' stamps, see <see cref="SimClient.Stamps"/>).</summary>
+    public SimClient AddClient(string name, string firstServer, IReadOnlyList<string> subjects, bool reconnect = true, bool stamps = false)
     {
         var host = $"10.1.{(_clients.Count + 1) / 250}.{((_clients.Count + 1) % 250) + 1}";
-        var client = new SimClient(this, name, host, _seeds.Next(), subjects, firstServer, reconnect);
+        var client = new SimClient(this, name, host, _seeds.Next(), subjects, firstServer, reconnect, stamps);
         _clients.Add(client);
         client.Start();
         return client;
