@@ -2,7 +2,7 @@
 // make-before-break move), retry once, rediscover, jittered backoff, MOVE; subscriptions that
 // survive every move, labelled with their continuity; publishing with acknowledgements.
 import { ConnectError, type FarmTable, RttpSession, type WebSocketLike } from './connection.js';
-import { type Fields, type FarmServer, type ServerLine, isSubject, pubLine } from './protocol.js';
+import { type Fields, type FarmServer, type ServerLine, type StampedCopy, isSubject, mergeStamped, pubLine } from './protocol.js';
 import { backoffDelay, defaultSelector, type Selector } from './selection.js';
 import { type Continuity, type SubjectEvent, type SubjectRecord, Subscription, type SubscribeOptions } from './subscription.js';
 
@@ -49,6 +49,13 @@ export interface FarmClientOptions {
   secure?: boolean;
   /** WebSocket constructor (default: the global one). */
   WebSocket?: WebSocketLike;
+  /**
+   * Ask for the writes' stamps (HELLO `stamps=1`) and never show a field older than one shown,
+   * across moves too: when the farm lost the newest writes (every server that had them died), the
+   * record keeps them, its `behind` lists those fields, and `stats.keptNewer` counts it
+   * (docs/protocol.md 4a, "Refusing to go back"). Default on; off takes the farm's lines as they come.
+   */
+  stamps?: boolean;
 }
 
 /** A publication refused (NACK) or lost. */
@@ -96,6 +103,8 @@ export class FarmClient {
   private _loop: Promise<void> | null = null;
   private _wake: ((o: Outcome) => void) | null = null;
   private readonly _records = new Map<string, SubjectRecord>();
+  /** With stamps: each subject's fields with their writes' stamps, kept across moves. */
+  private readonly _stamped = new Map<string, StampedCopy>();
   private readonly _subs = new Map<string, Set<Subscription>>();
   private readonly _resubscribed = new Set<string>();
   private readonly _suspected = new Map<string, number>();
@@ -108,13 +117,13 @@ export class FarmClient {
   private _resolveConnected!: () => void;
   private readonly _listeners: Record<string, Set<Listener<never>>> = {};
   /** Counts for dashboards and tests. */
-  readonly stats = { moves: 0, lost: 0, gaps: 0, republished: 0, messages: 0 };
+  readonly stats = { moves: 0, lost: 0, gaps: 0, republished: 0, messages: 0, keptNewer: 0 };
 
   constructor(options: FarmClientOptions) {
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!WS) throw new TypeError('no WebSocket: pass options.WebSocket (Node < 22: run with --experimental-websocket)');
     this._o = {
-      name: 'streamfarm-js', random: Math.random, heartbeatTimeoutMs: 3000, moveSpreadMs: 1000,
+      name: 'streamfarm-js', random: Math.random, heartbeatTimeoutMs: 3000, moveSpreadMs: 1000, stamps: true,
       backoffInitialMs: 100, backoffMaxMs: 5000, connectTimeoutMs: 5000, ...options, WebSocket: WS,
     };
     this._first = (Array.isArray(options.servers) ? options.servers : [options.servers]).map(toUrl);
@@ -396,6 +405,7 @@ export class FarmClient {
         // A silence allowance longer than 3 s is asked of the server too: pinged a third as often
         // (docs/protocol.md, "Keep-alive").
         keepAliveMs: this._o.heartbeatTimeoutMs > 3000 ? this._o.heartbeatTimeoutMs / 3 : undefined,
+        stamps: this._o.stamps,
       });
       return { session };
     } catch (e) {
@@ -489,6 +499,7 @@ export class FarmClient {
       if (set.size === 0) {
         this._subs.delete(s);
         this._records.delete(s);
+        this._stamped.delete(s);
         gone.push(s);
       }
     }
@@ -517,15 +528,30 @@ export class FarmClient {
           continuity = 'gap'; // never expected (the server signals with an IMAGE or STALE): counted and shown
         }
         if (continuity === 'gap') this.stats.gaps++;
+        let fields = line.verb === 'IMAGE' ? line.fields : { ...before?.fields, ...line.fields };
+        let changed = line.fields;
+        let behind = before?.behind;
+        if (line.stamps) {
+          // Merged by the writes' stamps: nothing older than what was shown replaces it.
+          const m = mergeStamped(this._stamped.get(line.subject), line.verb === 'IMAGE', line.fields, line.stamps);
+          this._stamped.set(line.subject, m.copy);
+          fields = m.copy.fields;
+          changed = line.verb === 'IMAGE' ? m.copy.fields : m.taken;
+          const still = new Set((behind ?? []).filter((f) => !(f in m.taken) && f in m.copy.fields));
+          for (const f of m.kept) still.add(f);
+          if (m.kept.length > 0) this.stats.keptNewer++;
+          behind = still.size > 0 ? [...still] : undefined;
+        }
         const record: SubjectRecord = {
           subject: line.subject, epoch, seq,
-          fields: line.verb === 'IMAGE' ? line.fields : { ...before?.fields, ...line.fields },
+          fields,
           status: before?.status === 'STALE' || !before?.status ? 'OK' : before.status,
           server: session.server, continuity, merged: (before?.merged ?? 0) + line.merged - 1, updatedAt: Date.now(),
         };
         if (before?.status === 'STALE') record.status = 'STALE'; // OK comes as its own STATUS line
+        if (behind) record.behind = behind;
         this._records.set(line.subject, record);
-        const e = this.event(line.verb === 'IMAGE' ? 'image' : 'update', record, line.fields, continuity, line.merged);
+        const e = this.event(line.verb === 'IMAGE' ? 'image' : 'update', record, changed, continuity, line.merged);
         for (const s of subs) s.deliver(e);
         return;
       }

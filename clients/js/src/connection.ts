@@ -34,6 +34,8 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** The keep-alive interval asked of the server (HELLO `ping=`); the server's own when absent. */
   keepAliveMs?: number;
+  /** Ask for the writes' stamps on record lines (HELLO `stamps=1`). */
+  stamps?: boolean;
   WebSocket: WebSocketLike;
 }
 

@@ -7,7 +7,7 @@ export type Fields = Record<string, string>;
 /** A line the server sent, parsed. Unknown verbs parse as `{ verb }` and are ignored by the client. */
 export type ServerLine =
   | { verb: 'WELCOME'; version: number; server: string; session: string; maxline: number; ping: number; idle: number }
-  | { verb: 'IMAGE' | 'UPDATE'; subject: string; epoch: bigint; seq: bigint; merged: number; fields: Fields }
+  | { verb: 'IMAGE' | 'UPDATE'; subject: string; epoch: bigint; seq: bigint; merged: number; fields: Fields; stamps?: Stamps }
   | { verb: 'STATUS'; subject: string; status: string; reason: string }
   | { verb: 'FARM'; version: number; count: number }
   | { verb: 'SERVER'; version: number; server: FarmServer }
@@ -20,6 +20,70 @@ export type ServerLine =
   | { verb: 'PING' | 'PONG'; token: string }
   | { verb: 'AUTH'; ok: boolean; exp: number }
   | { verb: 'OTHER'; line: string };
+
+/**
+ * The stamps of a record line's writes (HELLO `stamps=1`, docs/protocol.md 4a, "Refusing to go
+ * back"): `clr`, the last image publication's (fields written before it were removed), and one per
+ * field (from `@fts`, or `@ts` for all).
+ */
+export interface Stamps {
+  clr: bigint;
+  fields: Record<string, bigint>;
+}
+
+/** A client's copy of a subject's fields with their stamps, kept across moves. */
+export interface StampedCopy {
+  fields: Fields;
+  stamps: Record<string, bigint>;
+  clr: bigint;
+}
+
+/**
+ * Merges a stamped IMAGE or UPDATE into a copy by the servers' own rule (`StampedFields` in .NET):
+ * a field takes a value only from a write stamped at least as late as the one held; an image's
+ * `clr` removes the fields written before it; a field an image lacks stays if written after its
+ * `clr`. Returns the new copy (the old one is not changed), the fields taken (what changed), and
+ * the fields kept because the copy holds later writes than the line (the farm lost them).
+ */
+export function mergeStamped(copy: StampedCopy | undefined, image: boolean, fields: Fields, stamps: Stamps): { copy: StampedCopy; taken: Fields; kept: string[] } {
+  const out: StampedCopy = copy ? { fields: { ...copy.fields }, stamps: { ...copy.stamps }, clr: copy.clr } : { fields: {}, stamps: {}, clr: 0n };
+  if (stamps.clr > out.clr) {
+    out.clr = stamps.clr;
+    for (const name of Object.keys(out.fields)) {
+      if (out.stamps[name] < stamps.clr) {
+        delete out.fields[name];
+        delete out.stamps[name];
+      }
+    }
+  }
+  const taken: Fields = {};
+  const kept: string[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    const stamp = stamps.fields[name] ?? 0n;
+    const held = out.stamps[name];
+    if (held !== undefined && held > stamp) {
+      kept.push(name);
+      continue;
+    }
+    if (held === undefined && stamp < out.clr && stamp !== 0n) continue; // an older write of a removed field
+    out.fields[name] = value;
+    out.stamps[name] = stamp;
+    taken[name] = value;
+  }
+  if (image) {
+    // The image's order first, then what it lacks (still held: written after its clr).
+    const ordered: Fields = {};
+    for (const name of Object.keys(fields)) if (name in out.fields) ordered[name] = out.fields[name];
+    for (const name of Object.keys(out.fields)) {
+      if (!(name in fields)) {
+        ordered[name] = out.fields[name];
+        kept.push(name);
+      }
+    }
+    out.fields = ordered;
+  }
+  return { copy: out, taken, kept };
+}
 
 /** One server of the farm table (a `SERVER` line). */
 export interface FarmServer {
@@ -149,7 +213,8 @@ export function parseLine(line: string): ServerLine {
     case 'IMAGE':
     case 'UPDATE': {
       const { fields, meta } = split(tokens, 4);
-      return { verb, subject: tokens[1], epoch: BigInt(tokens[2] ?? '0'), seq: BigInt(tokens[3] ?? '0'), merged: num(meta.merged, 1), fields };
+      const stamps = meta.clr !== undefined || meta.fts !== undefined || meta.ts !== undefined ? readStamps(tokens, meta) : undefined;
+      return { verb, subject: tokens[1], epoch: BigInt(tokens[2] ?? '0'), seq: BigInt(tokens[3] ?? '0'), merged: num(meta.merged, 1), fields, stamps };
     }
     case 'STATUS': {
       const { meta } = split(tokens, 3);
@@ -223,8 +288,23 @@ export function splitLines(text: string): string[] {
   return out;
 }
 
+/** `@clr`, and `@fts` (one per field token, in order: a repeated field keeps its last) or `@ts`. */
+function readStamps(tokens: string[], meta: Fields): Stamps {
+  const big = (v: string | undefined): bigint => (v !== undefined && /^[0-9]{1,20}$/.test(v) ? BigInt(v) : 0n);
+  const list = meta.fts?.split(',');
+  const fields: Record<string, bigint> = {};
+  let i = 0;
+  for (const t of tokens.slice(4)) {
+    const eq = t.indexOf('=');
+    if (eq <= 0 || t[0] === '@') continue;
+    fields[t.slice(0, eq)] = list ? big(list[i]) : big(meta.ts);
+    i++;
+  }
+  return { clr: big(meta.clr), fields };
+}
+
 /** The HELLO line. */
-export function helloLine(opts: { client?: string; group?: string; token?: string; user?: string; password?: string; keepAliveMs?: number }): string {
+export function helloLine(opts: { client?: string; group?: string; token?: string; user?: string; password?: string; keepAliveMs?: number; stamps?: boolean }): string {
   const f: Fields = {};
   if (opts.client) f.client = opts.client;
   if (opts.group) f.group = opts.group;
@@ -232,6 +312,7 @@ export function helloLine(opts: { client?: string; group?: string; token?: strin
   if (opts.user) f.user = opts.user;
   if (opts.password !== undefined && opts.user) f.password = opts.password;
   if (opts.keepAliveMs !== undefined && opts.keepAliveMs > 0) f.ping = String(Math.round(opts.keepAliveMs));
+  if (opts.stamps) f.stamps = '1';
   return 'HELLO 1' + writeFields(f);
 }
 

@@ -31,6 +31,12 @@ export interface SubjectRecord {
   merged: number;
   /** Date.now() of the last change. */
   updatedAt: number;
+  /**
+   * With stamps (the default): fields held at later writes than the farm now has (it lost them:
+   * every server that had them died). Their values are the newest seen and may be out of date;
+   * absent when there are none.
+   */
+  behind?: string[];
 }
 
 /** One message for the application. */

@@ -160,7 +160,7 @@ test('keepAlive_LongSilenceAllowance_AskedOfTheServerInHello', async () => {
   const s1 = farm.add('s1', { users: 1 });
   const { c } = client(farm, 'ws://s1/rttp', { heartbeatTimeoutMs: 90000 });
   await c.connect();
-  assert.ok(s1.received.some((l) => /^HELLO 1 .* ping=30000$/.test(l)), s1.received.join(' | '));
+  assert.ok(s1.received.some((l) => /^HELLO 1 .* ping=30000 stamps=1$/.test(l)), s1.received.join(' | '));
   await c.close();
   const s2 = new FakeFarm().add('s2', { users: 1 });
   const d = client(s2.farm, 'ws://s2/rttp'); // 400 ms: the server's own interval
@@ -213,6 +213,56 @@ test('continuity_AfterMove_ResumedGapFresh_AsTheDotNetClient', async () => {
   assert.deepEqual(label, { '/R': 'resumed', '/G': 'gap', '/F': 'fresh' });
   assert.equal(c.record('/F').fields.v, 'new');
   assert.equal(c.record('/G').server, 's2');
+  await c.close();
+});
+
+test('stamps_AnOlderImageAfterAMove_KeepsTheNewerValues_MarkedBehind_UntilALaterWrite', async () => {
+  const farm = new FakeFarm();
+  const s1 = farm.add('s1', { users: 1 });
+  const s2 = farm.add('s2', { users: 5 });
+  s1.records.set('/P', { epoch: 7, seq: 1, meta: '@clr=0 @fts=100,100', fields: { bid: '1.10', ask: '1.20' } });
+  const { c } = client(farm, 'ws://s1/rttp');
+  await c.connect();
+  assert.ok(s1.received.some((l) => l.startsWith('HELLO 1 ') && l.endsWith(' stamps=1')), s1.received.join(' | '));
+  const events = [];
+  c.subscribe('/P', (e) => events.push(e));
+  await until(() => events.length === 1);
+  s1.push('UPDATE /P 7 2 @ts=110 bid=1.12 last=1.12');
+  await until(() => c.record('/P').seq === '2');
+
+  // Every server that had the writes stamped 110 dies: the next owner's history goes on from 100.
+  s2.records.set('/P', { epoch: 9, seq: 1, meta: '@clr=0 @fts=100,100', fields: { bid: '1.10', ask: '1.20' } });
+  s1.kill();
+  await until(() => events.length === 3);
+  assert.equal(events[2].type, 'image');
+  assert.equal(events[2].fields.bid, '1.12', 'the image shown keeps the newer value');
+  assert.deepEqual(c.record('/P').fields, { bid: '1.12', ask: '1.20', last: '1.12' });
+  assert.deepEqual([...c.record('/P').behind].sort(), ['bid', 'last']);
+  assert.equal(c.stats.keptNewer, 1);
+
+  // A later write takes its field; the one the farm still lacks stays behind.
+  s2.push('UPDATE /P 9 2 @ts=120 bid=1.13');
+  await until(() => c.record('/P').seq === '2');
+  assert.deepEqual(events[3].fields, { bid: '1.13' });
+  assert.equal(c.record('/P').fields.bid, '1.13');
+  assert.deepEqual(c.record('/P').behind, ['last']);
+  await c.close();
+});
+
+test('stamps_Off_TakesTheFarmsLinesAsTheyCome', async () => {
+  const farm = new FakeFarm();
+  const s1 = farm.add('s1');
+  s1.records.set('/P', { epoch: 7, seq: 1, fields: { bid: '1.10' } });
+  const { c } = client(farm, 'ws://s1/rttp', { stamps: false });
+  await c.connect();
+  assert.ok(s1.received.some((l) => l.startsWith('HELLO 1 ') && !l.includes('stamps')), s1.received.join(' | '));
+  const events = [];
+  c.subscribe('/P', (e) => events.push(e));
+  await until(() => events.length === 1);
+  s1.push('UPDATE /P 7 2 bid=1.09');
+  await until(() => c.record('/P').seq === '2');
+  assert.equal(c.record('/P').fields.bid, '1.09');
+  assert.equal(c.record('/P').behind, undefined);
   await c.close();
 });
 
@@ -305,7 +355,7 @@ test('token_FunctionCalledAtEachConnect_SentInHello', async () => {
   let n = 0;
   const { c } = client(farm, 'ws://s1/rttp', { token: async () => `t${++n}`, name: 'page', group: 'g1' });
   await c.connect();
-  assert.ok(s1.received.includes('HELLO 1 client=page group=g1 token=t1'));
+  assert.ok(s1.received.includes('HELLO 1 client=page group=g1 token=t1 stamps=1'));
   await c.close();
 });
 

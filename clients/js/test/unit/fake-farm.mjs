@@ -92,7 +92,7 @@ export class FakeServer {
     } else if (verb === 'SUB') {
       for (const s of args) {
         const r = this.records.get(s);
-        ws.deliver(r ? `IMAGE ${s} ${r.epoch} ${r.seq} ${Object.entries(r.fields).map(([k, v]) => `${k}=${v}`).join(' ')}\n` : `STATUS ${s} NOT_FOUND\n`);
+        ws.deliver(r ? `IMAGE ${s} ${r.epoch} ${r.seq} ${r.meta ? r.meta + ' ' : ''}${Object.entries(r.fields).map(([k, v]) => `${k}=${v}`).join(' ')}\n` : `STATUS ${s} NOT_FOUND\n`);
       }
     } else if (verb === 'PUB') {
       const ack = args.find((a) => a.startsWith('@ack='))?.slice(5);

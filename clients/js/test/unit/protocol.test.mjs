@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { escapeValue, unescapeValue, parseLine, isSubject, isFieldName, tokenExpiry } from '../../dist/index.js';
+import { escapeValue, unescapeValue, parseLine, isSubject, isFieldName, tokenExpiry, mergeStamped } from '../../dist/index.js';
 
 test('escapeValue_FiveBytesAndControls_EscapedAsTheSpecSays', () => {
   const table = [
@@ -64,4 +64,33 @@ test('tokenExpiry_ReadsAJwtsExp_AndGivesZeroForOtherTokens', () => {
   assert.equal(tokenExpiry('plain-token'), 0);
   assert.equal(tokenExpiry('a.!!!.c'), 0);
   assert.equal(tokenExpiry(undefined), 0);
+});
+
+test('parseLine_StampedLines_GiveEveryFieldsStamp', () => {
+  const image = parseLine('IMAGE /P 7 3 @clr=90 @fts=100,105 bid=1.10 ask=1.20');
+  assert.deepEqual(image.stamps, { clr: 90n, fields: { bid: 100n, ask: 105n } });
+  assert.deepEqual(image.fields, { bid: '1.10', ask: '1.20' });
+  assert.deepEqual(parseLine('UPDATE /P 7 4 @ts=110 bid=1.11 last=1.11').stamps, { clr: 0n, fields: { bid: 110n, last: 110n } });
+  assert.deepEqual(parseLine('UPDATE /P 7 6 @fts=120,118 @merged=2 bid=1.12 ask=1.19').stamps.fields, { bid: 120n, ask: 118n });
+  assert.equal(parseLine('UPDATE /P 7 7 bid=1.13').stamps, undefined);
+});
+
+test('mergeStamped_NeverTakesAnOlderWrite_KeepsWhatAnImageLacks_UnlessAnImagePublicationRemovedIt', () => {
+  const s = (clr, fields) => ({ clr, fields });
+  let m = mergeStamped(undefined, true, { bid: '1.10', ask: '1.20' }, s(0n, { bid: 100n, ask: 100n }));
+  m = mergeStamped(m.copy, false, { bid: '1.12', last: '1.12' }, s(0n, { bid: 110n, last: 110n }));
+  assert.deepEqual(m.taken, { bid: '1.12', last: '1.12' });
+  const late = mergeStamped(m.copy, false, { bid: '1.09' }, s(0n, { bid: 103n }));
+  assert.deepEqual(late.taken, {});
+  assert.deepEqual(late.kept, ['bid']);
+  assert.equal(late.copy.fields.bid, '1.12');
+  // An older image after a move: bid (older in it) and last (missing) are kept.
+  const older = mergeStamped(m.copy, true, { bid: '1.10', ask: '1.20' }, s(0n, { bid: 100n, ask: 100n }));
+  assert.deepEqual(older.kept.sort(), ['bid', 'last']);
+  assert.deepEqual(older.copy.fields, { bid: '1.12', ask: '1.20', last: '1.12' });
+  // A PUBIMAGE at 115 with ask only: bid (110) and last (110) were removed by it.
+  const replaced = mergeStamped(m.copy, true, { ask: '1.30' }, s(115n, { ask: 115n }));
+  assert.deepEqual(replaced.copy.fields, { ask: '1.30' });
+  assert.deepEqual(replaced.kept, []);
+  assert.deepEqual(mergeStamped(replaced.copy, false, { bid: '1.11' }, s(0n, { bid: 105n })).taken, {}, 'a late copy of a removed write');
 });
