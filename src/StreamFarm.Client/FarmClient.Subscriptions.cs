@@ -160,6 +160,21 @@ public sealed partial class FarmClient
     }
 
     /// <summary>
+    /// With <see cref="RttpConnectionOptions.Stamps"/>: record lines whose fields were older than
+    /// this client's (the farm had lost writes it showed; see <see cref="SubjectRecord.Behind"/>).
+    /// </summary>
+    public long KeptNewer
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _records.Values.Sum(r => (long)r.KeptNewer);
+            }
+        }
+    }
+
+    /// <summary>
     /// The last value of a subject: at once when it is subscribed and its image has arrived;
     /// otherwise it subscribes, waits for the image, and ends that subscription again. Null when
     /// the subject has no record (<c>NOT_FOUND</c>) or may not be read (<c>DENIED</c>).
@@ -247,7 +262,14 @@ public sealed partial class FarmClient
                 _records[data.Subject] = state = new RecordState(data.Subject);
             }
 
-            state.Apply(data, data.Server);
+            if (state.Apply(data, data.Server))
+            {
+                // Stamps kept newer values than the line had: what is delivered is the line as
+                // changed, not the string path's message made from the wire.
+                original = null;
+                labelled = null;
+            }
+
             streams = _streams.GetValueOrDefault(data.Subject);
             toChannel = _channelSubjects.Contains(data.Subject);
 

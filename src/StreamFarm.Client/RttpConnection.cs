@@ -739,6 +739,11 @@ public sealed class RttpConnection : IAsyncDisposable
                 RttpWriter.WriteField(w, "ping"u8, Math.Max(1, (long)keepAlive.TotalMilliseconds));
             }
 
+            if (_options.Stamps)
+            {
+                RttpWriter.WriteRaw(w, " stamps=1"u8);
+            }
+
             RttpWriter.WriteRaw(w, "\n"u8);
         }, cancel);
 
@@ -960,6 +965,8 @@ public sealed class RttpConnection : IAsyncDisposable
             case RttpVerb.Update:
                 f.TryGetUInt64(1, out var epoch);
                 f.TryGetUInt64(2, out var seq);
+                ulong clear = 0;
+                var stamps = _options.Stamps ? SubjectData.StampsOf(f, out clear) : null;
                 return new RttpMessage
                 {
                     Kind = f.Verb == RttpVerb.Image ? RttpMessageKind.Image : RttpMessageKind.Update,
@@ -968,6 +975,8 @@ public sealed class RttpConnection : IAsyncDisposable
                     Seq = seq,
                     Merged = f.TryGetMeta("merged"u8, out var merged) && int.TryParse(merged, out var m) ? m : 1,
                     Fields = ReadFields(f),
+                    FieldStamps = stamps,
+                    Clear = clear,
                 };
             case RttpVerb.Status:
                 _ = SubjectStatusNames.TryParse(f.Arg(1), out var status);

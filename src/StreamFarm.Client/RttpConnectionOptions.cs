@@ -57,6 +57,15 @@ public sealed record RttpConnectionOptions
     /// </summary>
     public TimeSpan? KeepAlive { get; init; }
 
+    /// <summary>
+    /// Ask for the writes' stamps on record lines (<c>HELLO ... stamps=1</c>; docs/protocol.md 4a,
+    /// "Refusing to go back"). <see cref="FarmClient"/> then keeps each subject's record by them: a
+    /// field never shows an older value than one it showed, across moves too, and a record holding
+    /// writes the farm lost names those fields (<see cref="SubjectRecord.Behind"/>). Off by default
+    /// (the lines are longer by the stamps); the browser client has it on by default.
+    /// </summary>
+    public bool Stamps { get; init; }
+
     /// <summary>Time allowed for TCP connect plus HELLO/WELCOME.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

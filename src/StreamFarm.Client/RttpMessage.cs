@@ -48,6 +48,12 @@ public sealed record RttpMessage
     /// <summary>Fields in the order received, values unescaped.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; init; } = [];
 
+    /// <summary>With <see cref="RttpConnectionOptions.Stamps"/>: the stamp of each field's write, in field order (null when the line had none).</summary>
+    internal ulong[]? FieldStamps { get; init; }
+
+    /// <summary>With stamps: an image's <c>@clr</c>.</summary>
+    internal ulong Clear { get; init; }
+
     /// <summary>The subscription state (status messages).</summary>
     public SubjectStatus Status { get; init; }
 

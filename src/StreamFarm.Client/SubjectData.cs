@@ -22,6 +22,7 @@ internal sealed class SubjectData
     private string[] _names = new string[4];
     private int[] _offsets = new int[4];
     private int[] _lengths = new int[4];
+    private ulong[] _stamps = new ulong[4];
     private byte[] _bytes = [];
     private int _used;
 
@@ -42,6 +43,15 @@ internal sealed class SubjectData
     public Continuity Continuity { get; set; }
 
     public int Count { get; private set; }
+
+    /// <summary>The line carried its writes' stamps (<c>HELLO ... stamps=1</c>): <see cref="Stamp"/> and <see cref="Clear"/> are set.</summary>
+    public bool Stamped { get; set; }
+
+    /// <summary>An image's <c>@clr</c>: the fields written before that stamp were removed by an image publication.</summary>
+    public ulong Clear { get; set; }
+
+    /// <summary>The stamp of field <paramref name="i"/>'s write (0 when the line had none).</summary>
+    public ulong Stamp(int i) => _stamps[i];
 
     /// <summary>The pool this one returns to (null: not pooled).</summary>
     internal SubjectDataPool? Pool { get; set; }
@@ -76,6 +86,7 @@ internal sealed class SubjectData
     public bool Load(RttpFrame f, NameCache names)
     {
         ClearFields();
+        (Stamped, Clear) = (false, 0);
         Subject = names.Get(f.Arg(0));
         Merged = 1;
         Continuity = Continuity.Continuous;
@@ -113,7 +124,60 @@ internal sealed class SubjectData
             Append(names.Get(f.FieldName(i)), at, n);
         }
 
+        ReadStamps(f);
         return true;
+    }
+
+    private void ReadStamps(RttpFrame f)
+    {
+        Stamped = ReadStamps(f, _stamps.AsSpan(0, Count), out var clear);
+        Clear = clear;
+    }
+
+    /// <summary>
+    /// Reads a record line's stamps into <paramref name="stamps"/> (one per field): from <c>@fts</c>
+    /// (one per field, in order) or <c>@ts</c> (one for all), and its <c>@clr</c>. False when the
+    /// line has none.
+    /// </summary>
+    internal static bool ReadStamps(RttpFrame f, Span<ulong> stamps, out ulong clear)
+    {
+        var stamped = false;
+        if (f.TryGetMeta("fts"u8, out var list))
+        {
+            stamped = true;
+            var i = 0;
+            foreach (var range in list.Split((byte)','))
+            {
+                if (i < stamps.Length)
+                {
+                    stamps[i] = System.Buffers.Text.Utf8Parser.TryParse(list[range], out ulong stamp, out _) ? stamp : 0;
+                }
+
+                i++;
+            }
+        }
+        else if (f.TryGetMeta("ts"u8, out var ts))
+        {
+            stamped = true;
+            _ = System.Buffers.Text.Utf8Parser.TryParse(ts, out ulong one, out _);
+            stamps.Fill(one);
+        }
+
+        clear = 0;
+        if (f.TryGetMeta("clr"u8, out var c))
+        {
+            stamped = true;
+            clear = System.Buffers.Text.Utf8Parser.TryParse(c, out ulong value, out _) ? value : 0;
+        }
+
+        return stamped;
+    }
+
+    /// <summary>As <see cref="ReadStamps(RttpFrame, Span{ulong}, out ulong)"/> for the string path: a new array, or null when the line has no stamps.</summary>
+    internal static ulong[]? StampsOf(RttpFrame f, out ulong clear)
+    {
+        var stamps = new ulong[f.FieldCount];
+        return ReadStamps(f, stamps, out clear) ? stamps : null;
     }
 
     /// <summary>Reads a message of the string path (values encoded as UTF-8).</summary>
@@ -124,6 +188,12 @@ internal sealed class SubjectData
         foreach (var (name, value) in m.Fields)
         {
             Add(name, value);
+        }
+
+        (Stamped, Clear) = (m.FieldStamps is not null, m.Clear);
+        if (m.FieldStamps is { } stamps)
+        {
+            stamps.AsSpan(0, Math.Min(stamps.Length, Count)).CopyTo(_stamps);
         }
     }
 
@@ -144,8 +214,10 @@ internal sealed class SubjectData
         Array.Copy(other._names, _names, other.Count);
         Array.Copy(other._offsets, _offsets, other.Count);
         Array.Copy(other._lengths, _lengths, other.Count);
+        Array.Copy(other._stamps, _stamps, other.Count);
         Count = other.Count;
         _used = other._used;
+        (Stamped, Clear) = (other.Stamped, other.Clear);
     }
 
     /// <summary>Sets each field of <paramref name="newer"/> in order: the latest value of a field already here in its place, a new one added at the end.</summary>
@@ -153,12 +225,12 @@ internal sealed class SubjectData
     {
         for (var j = 0; j < newer.Count; j++)
         {
-            Set(newer._names[j], newer.Value(j));
+            Set(newer._names[j], newer.Value(j), newer._stamps[j]);
         }
     }
 
-    /// <summary>Sets a field: in its place if present, else added.</summary>
-    public void Set(string name, ReadOnlySpan<byte> value)
+    /// <summary>Sets a field (with the stamp of its write, 0 if none): in its place if present, else added.</summary>
+    public void Set(string name, ReadOnlySpan<byte> value, ulong stamp = 0)
     {
         var i = IndexOf(name);
         if (i < 0)
@@ -166,8 +238,11 @@ internal sealed class SubjectData
             var at = Reserve(value.Length);
             value.CopyTo(_bytes.AsSpan(at));
             Append(name, at, value.Length);
+            _stamps[Count - 1] = stamp;
             return;
         }
+
+        _stamps[i] = stamp;
 
         if (value.Length <= _lengths[i])
         {
@@ -263,8 +338,21 @@ internal sealed class SubjectData
         _names[Count] = name;
         _offsets[Count] = at;
         _lengths[Count] = length;
+        _stamps[Count] = 0;
         Count++;
         _used = at + length;
+    }
+
+    /// <summary>Removes field <paramref name="i"/> (its bytes stay until the next compaction).</summary>
+    public void RemoveAt(int i)
+    {
+        var after = Count - i - 1;
+        Array.Copy(_names, i + 1, _names, i, after);
+        Array.Copy(_offsets, i + 1, _offsets, i, after);
+        Array.Copy(_lengths, i + 1, _lengths, i, after);
+        Array.Copy(_stamps, i + 1, _stamps, i, after);
+        Count--;
+        _names[Count] = null!;
     }
 
     /// <summary>Room for <paramref name="bytes"/> more after what is used; where they go.</summary>
@@ -329,6 +417,7 @@ internal sealed class SubjectData
         Array.Resize(ref _names, size);
         Array.Resize(ref _offsets, size);
         Array.Resize(ref _lengths, size);
+        Array.Resize(ref _stamps, size);
     }
 }
 

@@ -32,6 +32,13 @@ public sealed record SubjectRecord(string Subject, string Server, ulong Epoch, u
         }
     }
 
+    /// <summary>
+    /// With <see cref="RttpConnectionOptions.Stamps"/>: the fields held at later writes than the farm
+    /// now has (it lost them: every server that had them died before passing them on). Their values
+    /// are the newest this client saw and may be out of date; empty when there are none.
+    /// </summary>
+    public IReadOnlyList<string> Behind { get; init; } = [];
+
     /// <summary>This record as an image message (for a subscriber that comes after the subject's image).</summary>
     internal SubjectImage ToImage() => new(Subject, Server, Epoch, Seq, Fields, Continuity.Continuous);
 }
@@ -62,9 +69,16 @@ internal sealed class RecordState(string subject)
         Apply(data, server);
     }
 
-    /// <summary>Applies <paramref name="m"/> (from <paramref name="server"/>): an image replaces every field; an update of the same history with a later <c>seq</c> sets its fields (the latest value of each, new ones added in order); a status sets the status. Anything else (an update before any image, of another history, or not newer) changes nothing.</summary>
-    public void Apply(SubjectData m, string server)
+    /// <summary>
+    /// Applies <paramref name="m"/> (from <paramref name="server"/>): an image replaces every field;
+    /// an update of the same history with a later <c>seq</c> sets its fields (the latest value of
+    /// each, new ones added in order); a status sets the status. Anything else (an update before any
+    /// image, of another history, or not newer) changes nothing. A line with stamps is first made to
+    /// show nothing older than this record holds (<see cref="KeepNewer"/>); true when that changed it.
+    /// </summary>
+    public bool Apply(SubjectData m, string server)
     {
+        var guarded = m.Stamped && HasRecord && m.Kind is RttpMessageKind.Image or RttpMessageKind.Update && KeepNewer(m);
         switch (m.Kind)
         {
             case RttpMessageKind.Image:
@@ -84,15 +98,93 @@ internal sealed class RecordState(string subject)
                 _server = server;
                 break;
             default:
-                return;
+                return guarded;
         }
 
         _snapshot = null;
+        return guarded;
+    }
+
+    /// <summary>Fields held at later writes than the farm now has (see <see cref="SubjectRecord.Behind"/>).</summary>
+    private List<string>? _behind;
+
+    /// <summary>Lines whose fields were older than this record's (the farm had lost writes it showed).</summary>
+    public int KeptNewer { get; private set; }
+
+    /// <summary>
+    /// The servers' merge rule, applied to a stamped line before it is shown (docs/protocol.md 4a,
+    /// "Refusing to go back"; <c>StreamFarm.Protocol.StampedFields</c> is the same rule over strings):
+    /// a field of the line older than the one held is dropped from an update and given the held
+    /// value in an image; a field an image lacks but this record holds, written after the image's
+    /// <c>@clr</c>, is added to it. The line then reads as what the application should see, and
+    /// applying it leaves this record with the newest write of every field. True when it changed the line.
+    /// </summary>
+    private bool KeepNewer(SubjectData m)
+    {
+        var image = m.Kind == RttpMessageKind.Image;
+        var clear = Math.Max(_fields.Clear, m.Clear);
+        var kept = 0;
+        var changed = false;
+        for (var i = m.Count - 1; i >= 0; i--)
+        {
+            var name = m.Name(i);
+            var j = _fields.IndexOf(name);
+            var stamp = m.Stamp(i);
+            if (j >= 0 && _fields.Stamp(j) > stamp && _fields.Stamp(j) >= clear)
+            {
+                kept++;
+                changed = true;
+                (_behind ??= []).Remove(name);
+                _behind.Add(name);
+                if (image)
+                {
+                    m.Set(name, _fields.Value(j), _fields.Stamp(j));
+                }
+                else
+                {
+                    m.RemoveAt(i);
+                }
+            }
+            else if (stamp < clear && stamp != 0)
+            {
+                changed = true;
+                m.RemoveAt(i); // an older write of a field an image publication removed
+            }
+            else
+            {
+                _behind?.Remove(name); // a write at least as late as the one held
+            }
+        }
+
+        if (image)
+        {
+            for (var k = 0; k < _fields.Count; k++)
+            {
+                if (_fields.Stamp(k) >= clear && m.IndexOf(_fields.Name(k)) < 0)
+                {
+                    kept++;
+                    changed = true;
+                    (_behind ??= []).Remove(_fields.Name(k));
+                    _behind.Add(_fields.Name(k));
+                    m.Set(_fields.Name(k), _fields.Value(k), _fields.Stamp(k));
+                }
+            }
+
+            m.Clear = clear;
+            _behind?.RemoveAll(n => m.IndexOf(n) < 0); // removed by the image publication
+        }
+
+        if (kept > 0)
+        {
+            KeptNewer++;
+        }
+
+        return changed;
     }
 
     /// <summary>The record as it stands (null before any image).</summary>
     public SubjectRecord? Snapshot() =>
-        !HasRecord ? null : _snapshot ??= new SubjectRecord(subject, _server, _epoch, _seq, _fields.ToFields(), _status);
+        !HasRecord ? null : _snapshot ??= new SubjectRecord(subject, _server, _epoch, _seq, _fields.ToFields(), _status) { Behind = _behind is { Count: > 0 } ? [.. _behind] : [] };
 
     /// <summary>The record as an image into <paramref name="image"/> (for a pooled subscriber that comes after the subject's image); false before any image.</summary>
     public bool CopyImageTo(SubjectData image)
