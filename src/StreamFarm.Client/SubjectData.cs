@@ -124,60 +124,16 @@ internal sealed class SubjectData
             Append(names.Get(f.FieldName(i)), at, n);
         }
 
-        ReadStamps(f);
+        Stamped = RttpStamps.Read(f, _stamps.AsSpan(0, Count), out var clear);
+        Clear = clear;
         return true;
     }
 
-    private void ReadStamps(RttpFrame f)
-    {
-        Stamped = ReadStamps(f, _stamps.AsSpan(0, Count), out var clear);
-        Clear = clear;
-    }
-
-    /// <summary>
-    /// Reads a record line's stamps into <paramref name="stamps"/> (one per field): from <c>@fts</c>
-    /// (one per field, in order) or <c>@ts</c> (one for all), and its <c>@clr</c>. False when the
-    /// line has none.
-    /// </summary>
-    internal static bool ReadStamps(RttpFrame f, Span<ulong> stamps, out ulong clear)
-    {
-        var stamped = false;
-        if (f.TryGetMeta("fts"u8, out var list))
-        {
-            stamped = true;
-            var i = 0;
-            foreach (var range in list.Split((byte)','))
-            {
-                if (i < stamps.Length)
-                {
-                    stamps[i] = System.Buffers.Text.Utf8Parser.TryParse(list[range], out ulong stamp, out _) ? stamp : 0;
-                }
-
-                i++;
-            }
-        }
-        else if (f.TryGetMeta("ts"u8, out var ts))
-        {
-            stamped = true;
-            _ = System.Buffers.Text.Utf8Parser.TryParse(ts, out ulong one, out _);
-            stamps.Fill(one);
-        }
-
-        clear = 0;
-        if (f.TryGetMeta("clr"u8, out var c))
-        {
-            stamped = true;
-            clear = System.Buffers.Text.Utf8Parser.TryParse(c, out ulong value, out _) ? value : 0;
-        }
-
-        return stamped;
-    }
-
-    /// <summary>As <see cref="ReadStamps(RttpFrame, Span{ulong}, out ulong)"/> for the string path: a new array, or null when the line has no stamps.</summary>
+    /// <summary>The line's field stamps for the string path (<see cref="RttpStamps.Read"/>): a new array, or null when the line has none.</summary>
     internal static ulong[]? StampsOf(RttpFrame f, out ulong clear)
     {
         var stamps = new ulong[f.FieldCount];
-        return ReadStamps(f, stamps, out clear) ? stamps : null;
+        return RttpStamps.Read(f, stamps, out clear) ? stamps : null;
     }
 
     /// <summary>Reads a message of the string path (values encoded as UTF-8).</summary>

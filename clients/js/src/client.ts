@@ -528,7 +528,7 @@ export class FarmClient {
           continuity = 'gap'; // never expected (the server signals with an IMAGE or STALE): counted and shown
         }
         if (continuity === 'gap') this.stats.gaps++;
-        let fields = line.verb === 'IMAGE' ? line.fields : { ...before?.fields, ...line.fields };
+        let fields: Fields;
         let changed = line.fields;
         let behind = before?.behind;
         if (line.stamps) {
@@ -541,6 +541,8 @@ export class FarmClient {
           for (const f of m.kept) still.add(f);
           if (m.kept.length > 0) this.stats.keptNewer++;
           behind = still.size > 0 ? [...still] : undefined;
+        } else {
+          fields = line.verb === 'IMAGE' ? line.fields : { ...before?.fields, ...line.fields };
         }
         const record: SubjectRecord = {
           subject: line.subject, epoch, seq,

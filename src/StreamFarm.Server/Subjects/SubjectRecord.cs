@@ -1081,30 +1081,7 @@ internal sealed class SubjectRecord
     internal static (ulong Clear, ulong[] Stamps) ReadStamps(RttpFrame frame)
     {
         var stamps = frame.FieldCount == 0 ? [] : new ulong[frame.FieldCount];
-        ulong clear = 0;
-        if (frame.TryGetMeta("clr"u8, out var c) && !Utf8Parser.TryParse(c, out clear, out _))
-        {
-            clear = 0;
-        }
-
-        if (frame.TryGetMeta("fts"u8, out var list))
-        {
-            var i = 0;
-            foreach (var range in list.Split((byte)','))
-            {
-                if (i < stamps.Length && Utf8Parser.TryParse(list[range], out ulong s, out _))
-                {
-                    stamps[i] = s;
-                }
-
-                i++;
-            }
-        }
-        else if (frame.TryGetMeta("ts"u8, out var ts) && Utf8Parser.TryParse(ts, out ulong one, out _))
-        {
-            Array.Fill(stamps, one);
-        }
-
+        RttpStamps.Read(frame, stamps, out var clear);
         return (clear, stamps);
     }
 
