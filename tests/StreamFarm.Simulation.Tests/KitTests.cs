@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using StreamFarm.TestKit;
@@ -104,7 +105,7 @@ public sealed class KitTests
     [Fact]
     public async Task Partition_HoldsStreamBytes_UntilTheHeal_InOrder()
     {
-        var time = new FakeTimeProvider(SimFarm.Epoch);
+        var time = new SimTime(SimFarm.Epoch);
         var net = new SimNetwork(time, 1);
         var received = new List<string>();
         var accepted = new TaskCompletionSource<IDuplexPipe>();
@@ -136,10 +137,42 @@ public sealed class KitTests
         Assert.Equal("two three", Drain());
     }
 
+    /// <summary>
+    /// The window that deadlocked a sweep: a step has moved the clock but not yet run the timers
+    /// that came due, and another thread reads the clock (under some lock of its own). The plain
+    /// fake runs those timers on that thread; the simulation's clock must leave them to the step.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ClockRead_BetweenAnAdvanceAndItsWakeUp_RunsNoTimer(bool plain)
+    {
+        var time = plain ? new FakeTimeProvider(SimFarm.Epoch) : new SimTime(SimFarm.Epoch);
+        var firedOn = -1;
+        using var timer = time.CreateTimer(_ => firedOn = Environment.CurrentManagedThreadId, null, TimeSpan.FromMilliseconds(100), Timeout.InfiniteTimeSpan);
+        NowOf(time) += TimeSpan.FromMilliseconds(150); // what Advance does before it wakes the timers
+        var reader = new Thread(() => time.GetTimestamp());
+        reader.Start();
+        reader.Join();
+        if (plain)
+        {
+            Assert.Equal(reader.ManagedThreadId, firedOn); // the hazard SimTime exists for
+            return;
+        }
+
+        Assert.Equal(-1, firedOn);
+        Assert.Equal(SimFarm.Epoch.AddMilliseconds(150), time.GetUtcNow());
+        time.Advance(TimeSpan.Zero);
+        Assert.Equal(Environment.CurrentManagedThreadId, firedOn);
+    }
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_now")]
+    private static extern ref DateTimeOffset NowOf(FakeTimeProvider time);
+
     [Fact]
     public void PausedClock_HoldsTimers_AndFiresThemOnceAtResume()
     {
-        var time = new FakeTimeProvider(SimFarm.Epoch);
+        var time = new SimTime(SimFarm.Epoch);
         var clock = new SimClock(time, "s1");
         var fired = 0;
         using var timer = clock.CreateTimer(_ => fired++, null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));

@@ -13,13 +13,13 @@ namespace StreamFarm.TestKit;
 /// </summary>
 public sealed class SimClock : TimeProvider
 {
-    private readonly FakeTimeProvider _time;
+    private readonly SimTime _time;
     private readonly Lock _lock = new();
     private readonly List<SimTimer> _deferred = [];
     private bool _paused;
     private bool _stopped;
 
-    public SimClock(FakeTimeProvider time, string owner)
+    public SimClock(SimTime time, string owner)
     {
         _time = time;
         Owner = owner;

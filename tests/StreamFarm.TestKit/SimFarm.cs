@@ -91,6 +91,7 @@ public sealed class SimFarm : IDisposable
     public SimFarm(SimFarmOptions options)
     {
         Quiescence = Quiescence.Measure(); // before the farm makes the pool busy
+        _watchdog = new Timer(_ => Watch(), null, WatchEvery, WatchEvery);
         Options = options;
         _seeds = new Random(options.Seed);
         Network = new SimNetwork(Time, _seeds.Next());
@@ -106,7 +107,7 @@ public sealed class SimFarm : IDisposable
 
     public int Seed => Options.Seed;
 
-    public FakeTimeProvider Time { get; } = new(Epoch);
+    public SimTime Time { get; } = new(Epoch);
 
     /// <summary>Settles the pool after each step; measured on the thread that builds the farm, which must be the one that runs it.</summary>
     public Quiescence Quiescence { get; }
@@ -289,6 +290,7 @@ public sealed class SimFarm : IDisposable
     /// <summary>One step of fake time, then the thread pool settles.</summary>
     public void Step()
     {
+        Volatile.Write(ref _steppedAt, Environment.TickCount64);
         Time.Advance(Options.Step);
         if (Quiescence.Settle(Options.SettleLimit))
         {
@@ -312,6 +314,32 @@ public sealed class SimFarm : IDisposable
 
     private int _unsettledInARow;
     private string? _stacks;
+
+    // ---- the watchdog ----
+
+    // A deadlock takes no step and uses no CPU: the crawl guard above never sees it, and a CI run
+    // would wait out its whole time limit. A farm that has not stepped for this long (real time;
+    // a step takes milliseconds, the slowest check between two steps a few seconds) is stuck: the
+    // watchdog ends the test process with the seed and, with STREAMFARM_SIM_STACKS set, every
+    // thread's stack (SIM_WATCHDOG_SECONDS changes the limit; 0 turns it off, for a debugger).
+    private static readonly TimeSpan WatchEvery = TimeSpan.FromSeconds(10);
+    private static readonly long StuckAfterMs = (long.TryParse(Environment.GetEnvironmentVariable("SIM_WATCHDOG_SECONDS"), out var s) ? s : 300) * 1000;
+    private readonly Timer _watchdog;
+    private long _steppedAt = Environment.TickCount64;
+
+    private void Watch()
+    {
+        var idle = Environment.TickCount64 - Volatile.Read(ref _steppedAt);
+        if (_disposed || StuckAfterMs <= 0 || idle < StuckAfterMs)
+        {
+            return;
+        }
+
+        var stacks = Quiescence.DumpStacks();
+        var message = $"simulation stuck: seed {Seed} took no step for {idle / 1000} s (at {NowMs / 1000.0:0.000}s of simulated time), a deadlock; {(stacks is null ? "set STREAMFARM_SIM_STACKS=<dir> for every thread's stack" : $"thread stacks: {stacks}")}";
+        Console.Error.WriteLine(message);
+        Environment.FailFast(message);
+    }
 
     public void Run(TimeSpan duration)
     {
@@ -416,6 +444,7 @@ public sealed class SimFarm : IDisposable
         }
 
         _disposed = true;
+        _watchdog.Dispose();
         foreach (var c in _clients)
         {
             c.Stop();

@@ -38,7 +38,7 @@ public enum KillMode
 /// </summary>
 public sealed class SimNetwork
 {
-    private readonly FakeTimeProvider _time;
+    private readonly SimTime _time;
     private readonly Random _random;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Host> _hosts = new(StringComparer.Ordinal);
@@ -47,7 +47,7 @@ public sealed class SimNetwork
     private readonly HashSet<(string From, string To)> _cut = [];
     private readonly List<Connection> _connections = [];
 
-    public SimNetwork(FakeTimeProvider time, int seed)
+    public SimNetwork(SimTime time, int seed)
     {
         _time = time;
         _random = new Random(seed);
