@@ -73,6 +73,40 @@ public sealed class Ownership
         return _ids[best];
     }
 
+    /// <summary>
+    /// The server that would own a subject if its owner were gone (the second-highest weight): the
+    /// one that keeps a standby copy of it, so that it takes the subject over with the owner's last
+    /// writes. Null when there is only one owner.
+    /// </summary>
+    public string? SuccessorOf(ReadOnlySpan<byte> subjectUtf8)
+    {
+        if (_ids.Length < 2)
+        {
+            return null;
+        }
+
+        int best = -1, second = -1;
+        ulong bestWeight = 0, secondWeight = 0;
+        for (var i = 0; i < _ids.Length; i++)
+        {
+            var w = Mix(Hash(subjectUtf8, _seeds[i]));
+            if (best < 0 || w > bestWeight)
+            {
+                (second, secondWeight) = (best, bestWeight);
+                (best, bestWeight) = (i, w);
+            }
+            else if (second < 0 || w > secondWeight)
+            {
+                (second, secondWeight) = (i, w);
+            }
+        }
+
+        return _ids[second];
+    }
+
+    /// <summary>The successor of a subject (see <see cref="SuccessorOf(ReadOnlySpan{byte})"/>).</summary>
+    public string? SuccessorOf(string subject) => SuccessorOf(Encoding.UTF8.GetBytes(subject));
+
     /// <summary>The owner of a subject.</summary>
     public string OwnerOf(string subject)
     {

@@ -228,6 +228,7 @@ public static class RttpParser
         6 when t.SequenceEqual("SERVER"u8) => RttpVerb.Server,
         7 when t.SequenceEqual("WELCOME"u8) => RttpVerb.Welcome,
         7 when t.SequenceEqual("FARMDEL"u8) => RttpVerb.FarmDel,
+        7 when t.SequenceEqual("STANDBY"u8) => RttpVerb.Standby,
         8 when t.SequenceEqual("PUBIMAGE"u8) => RttpVerb.PubImage,
         _ => RttpVerb.None,
     };
@@ -240,7 +241,7 @@ public static class RttpParser
 
         private static Shape[] Build()
         {
-            var t = new Shape[(int)RttpVerb.Auth + 1];
+            var t = new Shape[(int)RttpVerb.Standby + 1];
             t[(int)RttpVerb.None] = new(0, 0, false, false, false, "");
             t[(int)RttpVerb.Hello] = new(1, 1, true, false, false, "usage: HELLO <versions> [client=<name>] [token=<t> | user=<u> password=<p>]");
             t[(int)RttpVerb.Welcome] = new(1, 1, true, false, false, "usage: WELCOME <version> server=<id> ...");
@@ -262,6 +263,7 @@ public static class RttpParser
             t[(int)RttpVerb.Ack] = new(1, 1, false, false, false, "usage: ACK <id>");
             t[(int)RttpVerb.Nack] = new(2, 2, false, false, true, "usage: NACK <id> <code> [text]");
             t[(int)RttpVerb.Auth] = new(0, 1, true, false, false, "usage: AUTH token=<jwt> (client) or AUTH OK exp=<unix seconds> (server)");
+            t[(int)RttpVerb.Standby] = new(1, int.MaxValue, false, true, false, "usage: STANDBY <subject> [<subject>...] (routes only)");
             return t;
         }
     }

@@ -65,4 +65,7 @@ public enum RttpVerb : byte
 
     /// <summary><c>AUTH token=&lt;jwt&gt;</c>: a client renews its credentials in the session; the server answers <c>AUTH OK exp=&lt;unix seconds&gt;</c> (or a fatal <c>ERR AUTH_FAILED</c>).</summary>
     Auth = 20,
+
+    /// <summary><c>STANDBY &lt;subject&gt;...</c> (routes only): the sender owns these subjects and the receiver is next in line; it keeps a copy of each (subscribes as if a client of its own did), so that it takes them over with the owner's last writes.</summary>
+    Standby = 21,
 }

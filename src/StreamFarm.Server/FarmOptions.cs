@@ -37,6 +37,15 @@ public sealed class FarmOptions
     /// </summary>
     public bool Routes { get; set; } = true;
 
+    /// <summary>
+    /// Standby copies (on by default with routes): each subject's successor (the server that would
+    /// own it if its owner died) keeps a copy, as if a client of its own subscribed, so that it takes
+    /// the subject over with the owner's last writes rather than from whatever other servers held.
+    /// Costs one route subscription per subject with data (its updates cross one more route) and a
+    /// second copy of each record in the farm. Off: only servers with subscribers hold copies.
+    /// </summary>
+    public bool StandbyCopies { get; set; } = true;
+
     /// <summary>TCP port on which this server takes routes from the other servers (on the <c>listen</c> address).</summary>
     public int RoutePort { get; set; } = 7402;
 

@@ -198,6 +198,98 @@ public sealed class RecordMergeTests
         Assert.True(clock.NextEpoch(high + 1) > high);
     }
 
+    /// <summary>
+    /// A standby copy (this server next in line, no client of its own subscribed) follows the owner
+    /// like a replica with subscribers, and is what this server takes the subject over with when the
+    /// owner dies: the owner's last writes, not nothing. Without it the owner's lines are ignored.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void StandbyCopy_FollowsTheOwner_AndIsWhatTheSuccessorTakesOverWith(bool standby)
+    {
+        var (_, clock) = NewClock(bits: 2);
+        var routes = new RecordingUpstream();
+        var r = new SubjectRecord("/fx", clock.NextEpoch(), upstream: "s1", clock: clock);
+        if (standby)
+        {
+            Assert.True(r.KeepStandby(routes));
+            Assert.True(r.KeepStandby(routes)); // again: nothing more asked
+            Assert.Equal(["sub s1 /fx"], routes.Calls);
+        }
+
+        r.ApplyImage("s1", Frame("IMAGE /fx 77 1 @clr=5 @fts=10 bid=1.10"), 77, 1, routes);
+        r.ApplyUpdate("s1", Frame("UPDATE /fx 77 2 @ts=20 bid=1.12"), 77, 2);
+        Assert.Equal(standby ? "bid=1.12" : "", Fields(r));
+        if (standby)
+        {
+            Assert.False(r.TryRetire()); // a standby copy is not dropped as unused
+        }
+
+        // The owner dies: this server (its successor) owns the subject now.
+        r.Reassign(null, _ => false, routes);
+        Assert.Null(r.Upstream);
+        Assert.False(r.IsStandby);
+        if (standby)
+        {
+            Assert.Equal("bid=1.12", Fields(r));
+            Assert.True(r.Epoch > 77);
+            Assert.True(r.IsHolding); // for what the survivors still hold of the dead owner's last writes
+            r.ReleaseNow();
+            Assert.Equal("bid=1.12", Fields(r));
+            Assert.True(r.IsStale); // until a publisher publishes
+        }
+        else
+        {
+            Assert.Equal("", Fields(r));
+        }
+    }
+
+    [Fact]
+    public void StandbyCopy_Dropped_WhenNoLongerNextInLine_UnsubscribesAndIsUnused_UnlessAClientSubscribes()
+    {
+        var routes = new RecordingUpstream();
+        var r = new SubjectRecord("/fx", 1, upstream: "s1");
+        r.KeepStandby(routes);
+        r.ApplyImage("s1", Frame("IMAGE /fx 77 1 bid=1.10"), 77, 1, routes);
+        Assert.True(r.DropStandby(routes));
+        Assert.Equal(["sub s1 /fx", "unsub s1 /fx"], routes.Calls);
+        Assert.Equal("", Fields(r));
+        Assert.False(r.IsStandby);
+
+        // Owned here: nothing to keep (the tables disagree for a moment).
+        var owned = new SubjectRecord("/own", 1);
+        Assert.False(owned.KeepStandby(routes));
+    }
+
+    [Fact]
+    public void Owner_TellsItsSuccessor_OnceItHasData_OnceEach_AndAgainWhenTheRouteToItComesBack()
+    {
+        var routes = new RecordingUpstream();
+        var r = new SubjectRecord("/fx", 1);
+        r.SetSuccessor("s2");
+        r.TellSuccessor(routes);
+        Assert.Empty(routes.Calls); // nothing to keep yet
+
+        r.Publish(Frame("PUB /fx bid=1"), replace: false, routes, stamp: 10);
+        Assert.True(r.SuccessorUntold);
+        r.TellSuccessor(routes);
+        r.TellSuccessor(routes);
+        Assert.Equal(["standby s2 /fx"], routes.Calls);
+        Assert.False(r.SuccessorUntold);
+
+        r.TellSuccessor(routes, again: "s3"); // a route to another server: not its successor
+        r.TellSuccessor(routes, again: "s2");
+        r.SetSuccessor("s3"); // the owners changed
+        r.TellSuccessor(routes);
+        Assert.Equal(["standby s2 /fx", "standby s2 /fx", "standby s3 /fx"], routes.Calls);
+
+        // A replica has no successor to tell.
+        var replica = new SubjectRecord("/r", 1, upstream: "s1");
+        replica.SetSuccessor("s2");
+        Assert.False(replica.SuccessorUntold);
+    }
+
     private static IEnumerable<int[]> Permutations(int[] items) =>
         items.Length <= 1 ? [items] : items.SelectMany((x, i) => Permutations([.. items.Take(i), .. items.Skip(i + 1)]).Select(rest => (int[])[x, .. rest]));
 
@@ -223,5 +315,7 @@ public sealed class RecordMergeTests
         public void Subscribe(string owner, byte[] subjectUtf8) => Calls.Add($"sub {owner} {Encoding.UTF8.GetString(subjectUtf8)}");
 
         public void Unsubscribe(string owner, byte[] subjectUtf8) => Calls.Add($"unsub {owner} {Encoding.UTF8.GetString(subjectUtf8)}");
+
+        public void Standby(string successor, byte[] subjectUtf8) => Calls.Add($"standby {successor} {Encoding.UTF8.GetString(subjectUtf8)}");
     }
 }

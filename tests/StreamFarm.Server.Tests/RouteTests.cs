@@ -200,12 +200,14 @@ public sealed class RouteTests
     [Fact]
     public async Task Interest_OnlyServersWithSubscribersGetUpdates_AndUnsubscribeStopsThem()
     {
+        // The listener is also the subject's successor, which keeps a standby copy whatever its
+        // clients do; the bystander is neither, and gets nothing until a client of its own asks.
         await using var farm = await RouteFarm.StartAsync("127.0.14");
         await farm.RoutesUpAsync();
         var owner = farm.Nodes[0];
         var listener = farm.Nodes[1];
         var bystander = farm.Nodes[2];
-        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/INTEREST");
+        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/INTEREST", successor: listener.Server.Options.Id);
 
         await using var publisher = await owner.ConnectAsync();
         await publisher.SendAsync($"PUB {subject} n=0");
@@ -238,8 +240,39 @@ public sealed class RouteTests
             await Eventually.TrueAsync(() => record.SubscriberCount == 1, "the owner drops the bystander's interest");
         }
 
+        Assert.Null(bystander.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject))); // its record went with its last subscriber
+
+        // The listener's last subscriber leaves: it keeps following, as the subject's successor.
         await sub.SendAsync("UNSUB " + subject);
-        await Eventually.TrueAsync(() => record.SubscriberCount == 0, "the owner drops the listener's interest");
+        await publisher.SendAsync($"PUB {subject} n=101");
+        var copy = listener.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject))!;
+        await Eventually.TrueAsync(() => copy.Snapshot().Fields.Any(f => f is { Key: "n", Value: "101" }), "the successor's standby copy has the last value");
+        Assert.True(copy.IsStandby);
+        Assert.Equal(0, copy.SubscriberCount);
+        Assert.Equal(1, record.SubscriberCount); // the listener's route
+    }
+
+    [Fact]
+    public async Task Successor_KeepsAStandbyCopy_WithNoSubscriberOfItsOwn_AndOnlyIt()
+    {
+        await using var farm = await RouteFarm.StartAsync("127.0.24");
+        await farm.RoutesUpAsync();
+        var owner = farm.Nodes[0];
+        var successor = farm.Nodes[1];
+        var other = farm.Nodes[2];
+        var subject = farm.SubjectOwnedBy(owner.Server.Options.Id, "/R/STANDBY", successor: successor.Server.Options.Id);
+        await using var publisher = await owner.ConnectAsync();
+        for (var i = 1; i <= 20; i++)
+        {
+            await publisher.SendAsync($"PUB {subject} n={i} b=x");
+        }
+
+        await Eventually.TrueAsync(() => successor.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject))?.Snapshot().Fields.Any(f => f is { Key: "n", Value: "20" }) == true, "the successor's copy has the last value");
+        var copy = successor.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject))!;
+        Assert.True(copy.IsStandby);
+        Assert.Equal(owner.Server.Options.Id, copy.Upstream);
+        Assert.Null(other.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject)));
+        Assert.Equal(1, owner.Server.Routes!.StandbyAsked);
     }
 
     /// <summary>

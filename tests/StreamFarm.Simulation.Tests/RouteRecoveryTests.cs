@@ -105,6 +105,36 @@ public sealed class RouteRecoveryTests
     }
 
     [Theory]
+    [InlineData(1, KillMode.Reset)]
+    [InlineData(2, KillMode.Silent)]
+    public void AnOwnerKilled_WithItsPublisherAndItsOnlySubscriber_ItsSuccessorTakesOverWithTheLastValues(int seed, KillMode mode)
+    {
+        // s3 owns the subject, and its publisher and its only subscriber are on s3: no other server
+        // had a reason to hold a copy, and no route buffer has the publications. Without standby
+        // copies the new owner started from nothing (a subscriber that moved got STATUS NOT_FOUND:
+        // the record was lost). s3's successor keeps a copy, and takes the subject over with it.
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
+        var subject = Enumerable.Range(0, 100).Select(i => $"/own/{i}").First(s => all.OwnerOf(s) == "s3");
+        var next = all.SuccessorOf(subject)!;
+        var publisher = farm.AddClient("pub", "s3", [], reconnect: false);
+        var subscriber = farm.AddClient("sub", "s3", [subject], reconnect: false);
+        farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "b", 7), TimeSpan.FromSeconds(10), "b published", TimeSpan.FromMilliseconds(20));
+        var value = 0L;
+        farm.Eventually(() => publisher.Publish(subject, "v", ++value) && value >= 50, TimeSpan.FromSeconds(10), "50 publications", TimeSpan.FromMilliseconds(20));
+        farm.Eventually(() => subscriber.Events.Any(e => e.Line.Contains($" v={value}", StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "the subscriber has the last value");
+
+        farm.Kill("s3", mode);
+        var late = farm.AddClient("late", next, [subject], reconnect: false);
+        farm.Eventually(() => late.Events.Any(e => e.Line.StartsWith("IMAGE ", StringComparison.Ordinal) || e.Line.StartsWith("STATUS ", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), $"an answer at {next}", TimeSpan.FromMilliseconds(20));
+
+        var first = late.Events.First(e => e.Line.StartsWith("IMAGE ", StringComparison.Ordinal) || e.Line.StartsWith("STATUS ", StringComparison.Ordinal)).Line;
+        Assert.True(first.StartsWith("IMAGE ", StringComparison.Ordinal) && first.Contains($" v={value}", StringComparison.Ordinal) && first.Contains(" b=7", StringComparison.Ordinal),
+            $"the successor {next} answered '{first}' after s3 was killed ({mode}); the last values were v={value} b=7 (seed {seed})");
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(2)]
     public void ANewOwnerThatHeldPublications_ShowsTheNewest_NotTheOldestItWasSentAgain(int seed)

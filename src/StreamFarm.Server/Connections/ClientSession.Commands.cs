@@ -39,6 +39,14 @@ internal sealed partial class ClientSession
             case RttpVerb.Pong: break;
             case RttpVerb.Bye: Close(DisconnectReason.ClientBye, null); break;
             case RttpVerb.Auth when frame.ArgCount == 0 && !IsRoute: OnAuth(frame); break;
+            case RttpVerb.Standby when IsRoute:
+                // The peer owns these subjects and this server is next in line: keep copies.
+                for (var i = 0; i < frame.ArgCount; i++)
+                {
+                    _server.Subjects.KeepStandby(frame.Arg(i));
+                }
+
+                break;
             default:
                 SendError(RttpErrorCode.Syntax, $"{frame.Verb.ToString().ToUpperInvariant()} is sent by servers, not clients");
                 break;
@@ -283,6 +291,10 @@ internal sealed partial class ClientSession
             if (life != 0)
             {
                 RttpWriter.WriteAscii(w, $" life={life:x}");
+                if (o.Farm.StandbyCopies)
+                {
+                    RttpWriter.WriteRaw(w, " standby=1"u8); // this server keeps standby copies: the peer may send STANDBY
+                }
             }
             else if (_stampsAsked)
             {

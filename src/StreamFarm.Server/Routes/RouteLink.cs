@@ -72,6 +72,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     private long _keepAlivePings;
     private long _keepAlivePongs;
     private ulong _peerLife;
+    private bool _peerStandby; // the peer's WELCOME said standby=1: it keeps standby copies (STANDBY)
     private string _address;
 
     public RouteLink(RouteManager manager, string peer, string address, ILogger log)
@@ -112,6 +113,9 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
     /// <summary>The life (<see cref="RouteManager.Life"/>) of the peer process this route last reached; 0 before.</summary>
     public ulong PeerLife => Volatile.Read(ref _peerLife);
+
+    /// <summary>The peer keeps standby copies (its route WELCOME said <c>standby=1</c>): it may be sent <c>STANDBY</c>.</summary>
+    public bool PeerKeepsStandby => Volatile.Read(ref _peerStandby);
 
     /// <summary>Ends the current connection (its peer process is gone); the run loop opens the route again at once.</summary>
     public void Reconnect()
@@ -551,6 +555,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         Volatile.Write(ref _lastReceived, _manager.Time.GetTimestamp()); // before the connection is published: CheckSilence reads them in the other order
         Volatile.Write(ref _silenceTicks, TimeSpan.FromSeconds(3).Ticks);
         Volatile.Write(ref _quietPongTicks, 0); // every PING is answered until the peer's WELCOME says how long it waits
+        Volatile.Write(ref _peerStandby, false); // until this connection's WELCOME says so (the peer may be another build now)
         Volatile.Write(ref _connection, connection);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {
@@ -602,6 +607,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
                                 {
                                     Volatile.Write(ref _peerLife, peerLife);
                                 }
+
+                                Volatile.Write(ref _peerStandby, frame.TryGetField("standby"u8, out var standby) && standby.SequenceEqual("1"u8));
 
                                 Up(queue, _manager.CopiesFor(Peer));
                                 break;

@@ -62,7 +62,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         _table = server.Farm.Current;
         _ownership = Ownership.From(_table, SelfId);
         ConnectionFactory = server.Context.Connections;
-        server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf);
+        server.Subjects.UseRoutes(this, OwnerOf, PredecessorOf, server.Options.Farm.StandbyCopies ? SuccessorOf : null, SelfId);
 
         SetMarker(_ownership);
 
@@ -297,6 +297,14 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
         return _handsOver.Contains(before) ? before : "";
     }
+
+    /// <summary>The server next in line for a subject (it keeps a standby copy), by this server's owners; null when there is none.</summary>
+    public string? SuccessorOf(string subject) => _ownership.SuccessorOf(subject);
+
+    /// <summary>STANDBY lines sent (owner side): successors asked to keep a copy.</summary>
+    public long StandbyAsked => Interlocked.Read(ref _standbyAsked);
+
+    private long _standbyAsked;
 
     /// <summary>The owner of a subject given by its UTF-8 name, or null when it is this server (no allocation).</summary>
     public string? OwnerOf(ReadOnlySpan<byte> subjectUtf8)
@@ -733,6 +741,10 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             {
                 record.Resubscribe(link.Peer, this); // its copy went first (CopiesFor)
             }
+            else if (record.Upstream is null)
+            {
+                record.TellSuccessor(this, again: link.Peer); // a restarted successor forgot its standby copies
+            }
         }
     }
 
@@ -797,6 +809,17 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     void IUpstream.Subscribe(string owner, byte[] subjectUtf8) => Interest(owner, "SUB "u8, subjectUtf8);
 
     void IUpstream.Unsubscribe(string owner, byte[] subjectUtf8) => Interest(owner, "UNSUB "u8, subjectUtf8);
+
+    void IUpstream.Standby(string successor, byte[] subjectUtf8)
+    {
+        // Only to a peer that said it keeps standby copies (its route WELCOME; an older build does
+        // not know the verb). A route that is down drops it: OnLinkUp tells the successor again.
+        if (_links.TryGetValue(successor, out var link) && link.PeerKeepsStandby)
+        {
+            Interlocked.Increment(ref _standbyAsked);
+            Interest(successor, "STANDBY "u8, subjectUtf8);
+        }
+    }
 
     private void Interest(string owner, ReadOnlySpan<byte> verb, byte[] subjectUtf8)
     {

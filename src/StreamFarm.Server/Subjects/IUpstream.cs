@@ -25,6 +25,9 @@ internal interface IUpstream
 
     /// <summary>This server no longer wants the subject's updates.</summary>
     void Unsubscribe(string owner, byte[] subjectUtf8);
+
+    /// <summary>This server owns the subject: <paramref name="successor"/>, next in line, is asked to keep a standby copy of it (if it can).</summary>
+    void Standby(string successor, byte[] subjectUtf8);
 }
 
 /// <summary>

@@ -40,6 +40,17 @@ internal sealed class SubjectRecord
     private bool _genuine;     // owned: a publisher (not a seed) has published in this epoch
     private string? _source;   // owned: the server whose route brought the last publication (null: a client here)
 
+    // Standby copies (docs/architecture.md, "Standby copies"). Owner side: the server next in line
+    // for this subject (it takes the subject over if this one dies) and whether it was told to keep
+    // a copy. Replica side: this server is next in line and keeps a copy, as if a client of its own
+    // subscribed, so that it takes the subject over with the owner's last writes.
+    private string? _successor;
+    private bool _successorTold;
+    private bool _standby;
+
+    /// <summary>A replica is followed (subscribed at its owner, its copy kept) while a client here wants it or it is a standby copy.</summary>
+    private bool Wanted => _subscribers.Length > 0 || _standby;
+
     // Owned, taken over from a live previous owner: its hand-over (its record, with every write it
     // applied) is on its way. Until it arrives (or HoldLimit passes, or that server is gone),
     // publications wait here and subscribers wait for the IMAGE, so the new history starts from
@@ -124,7 +135,7 @@ internal sealed class SubjectRecord
             _subscribers.CopyTo(next, 0);
             next[^1] = session;
             Volatile.Write(ref _subscribers, next);
-            if (_upstream is not null && next.Length == 1)
+            if (_upstream is not null && next.Length == 1 && !_standby)
             {
                 // The first interest of this server in a subject another server owns: ask the owner,
                 // whose IMAGE (or STATUS) will reach every subscriber waiting here.
@@ -231,7 +242,7 @@ internal sealed class SubjectRecord
                 Array.Copy(_subscribers, i + 1, next, i, next.Length - i);
                 Volatile.Write(ref _subscribers, next);
                 _newcomers?.Remove(session);
-                if (next.Length == 0 && _upstream is not null)
+                if (next.Length == 0 && _upstream is not null && !_standby)
                 {
                     // Nobody here wants it any more: stop the owner's updates and forget the copy,
                     // which would go out of date without them.
@@ -240,7 +251,7 @@ internal sealed class SubjectRecord
                 }
             }
 
-            return _seq == 0 && _subscribers.Length == 0 && _handoverFrom is null;
+            return _seq == 0 && !Wanted && _handoverFrom is null;
         }
     }
 
@@ -252,7 +263,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_seq != 0 || _subscribers.Length != 0 || _handoverFrom is not null)
+            if (_seq != 0 || Wanted || _handoverFrom is not null)
             {
                 return false; // data, subscribers, or publications held for a hand-over
             }
@@ -558,7 +569,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream != from || _subscribers.Length == 0)
+            if (_upstream != from || !Wanted)
             {
                 return; // from a previous owner, or nobody here wants it any more
             }
@@ -641,7 +652,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream != from || _awaiting || _subscribers.Length == 0 || epoch != _epoch || seq <= _seq)
+            if (_upstream != from || _awaiting || !Wanted || epoch != _epoch || seq <= _seq)
             {
                 return false;
             }
@@ -665,7 +676,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream != from || _subscribers.Length == 0)
+            if (_upstream != from || !Wanted)
             {
                 return;
             }
@@ -714,7 +725,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream == from && _subscribers.Length > 0 && _seq != 0)
+            if (_upstream == from && Wanted && _seq != 0)
             {
                 SetStale(true);
                 _refreshing = true;
@@ -730,7 +741,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream == to && _subscribers.Length > 0)
+            if (_upstream == to && Wanted)
             {
                 _awaiting = _seq == 0;
                 router.Subscribe(to, NameUtf8);
@@ -748,7 +759,7 @@ internal sealed class SubjectRecord
     {
         lock (_lock)
         {
-            if (_upstream != owner || _subscribers.Length == 0 || _seq == 0)
+            if (_upstream != owner || !Wanted || _seq == 0)
             {
                 return null;
             }
@@ -783,7 +794,7 @@ internal sealed class SubjectRecord
 
             ReassignLocked(owner, isAlive, router);
             then?.Invoke(this);
-            return _seq == 0 && _subscribers.Length == 0 && _handoverFrom is null;
+            return _seq == 0 && !Wanted && _handoverFrom is null;
         }
     }
 
@@ -812,7 +823,8 @@ internal sealed class SubjectRecord
             }
 
             _upstream = owner;
-            if (_subscribers.Length > 0)
+            _successor = null;
+            if (Wanted)
             {
                 _awaiting = !hasData;
                 _refreshing = hasData;
@@ -825,8 +837,10 @@ internal sealed class SubjectRecord
         }
         else if (owner is null)
         {
-            // This server takes the subject over, keeping its copy under a new, higher epoch.
+            // This server takes the subject over, keeping its copy under a new, higher epoch (a
+            // standby copy is what it was kept for).
             _upstream = null;
+            _standby = false;
             _awaiting = false;
             _refreshing = false;
             _newcomers = null; // the IMAGE of the new history reaches every subscriber
@@ -841,20 +855,15 @@ internal sealed class SubjectRecord
                 return;
             }
 
-            if (hasData)
-            {
-                _seq = 1;
-                FanOutImage();
-                SetStale(true);
-            }
-            else
-            {
-                // No copy here, and the previous owner is gone: the other servers' copies are on
-                // their way (each sends its own when it sees the new owner). Wait for the first,
-                // rather than tell subscribers that the subject does not exist.
-                _seq = 0;
-                Hold("");
-            }
+            // The previous owner is gone. Its last writes may be on their way from the others: their
+            // copies (each sends its own when it sees the new owner) and the publications their
+            // routes send again (the dead owner acknowledged them, perhaps to subscribers that now
+            // move here). Wait for them, as for a hand-over, rather than show this copy at once: it
+            // can lag them (a standby copy is one route behind the owner), and a subscriber that
+            // had seen a newer value would be shown an older one. No copy here: wait for the first,
+            // rather than tell subscribers that the subject does not exist. The owners barrier ends
+            // the wait as soon as every survivor has sent what it had (RouteManager).
+            Hold("");
         }
         else
         {
@@ -872,7 +881,7 @@ internal sealed class SubjectRecord
             }
 
             _upstream = owner;
-            if (_subscribers.Length > 0)
+            if (Wanted)
             {
                 if (hasData)
                 {
@@ -887,6 +896,104 @@ internal sealed class SubjectRecord
             {
                 ClearData();
             }
+        }
+    }
+
+    /// <summary>Whether this is a standby copy (this server is next in line for the subject).</summary>
+    public bool IsStandby => Volatile.Read(ref _standby);
+
+    /// <summary>Owner side: a successor that should be told to keep a copy and was not yet (a hint read without the lock).</summary>
+    public bool SuccessorUntold => Volatile.Read(ref _upstream) is null && Volatile.Read(ref _successor) is not null && !Volatile.Read(ref _successorTold);
+
+    /// <summary>Owner side: the server next in line for this subject by this server's owners (null: none, or this record is not owned here).</summary>
+    public void SetSuccessor(string? successor)
+    {
+        lock (_lock)
+        {
+            if (_upstream is not null)
+            {
+                successor = null;
+            }
+
+            if (_successor != successor)
+            {
+                _successor = successor;
+                _successorTold = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Owner side: asks the successor to keep a standby copy, once it has something to keep (data,
+    /// or a hand-over on its way). <paramref name="again"/>: the route to <paramref name="again"/>
+    /// came up (the peer may have been restarted and forgotten it): tell it again if it is the successor.
+    /// </summary>
+    public void TellSuccessor(IUpstream router, string? again = null)
+    {
+        lock (_lock)
+        {
+            if (again is not null && _successor == again)
+            {
+                _successorTold = false;
+            }
+
+            if (_upstream is null && !_retired && !_successorTold && _successor is not null && (_seq != 0 || _handoverFrom is not null))
+            {
+                _successorTold = true;
+                router.Standby(_successor, NameUtf8);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replica side: the owner says this server is next in line: keep a copy, following the owner
+    /// as for a subscriber. False when this server owns the subject itself (the tables disagree for
+    /// a moment); null when the record was retired meanwhile (the caller looks it up again).
+    /// </summary>
+    public bool? KeepStandby(IUpstream router)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                return null;
+            }
+
+            if (_upstream is null)
+            {
+                return false;
+            }
+
+            if (!_standby)
+            {
+                _standby = true;
+                if (_subscribers.Length == 0)
+                {
+                    _awaiting = _seq == 0;
+                    router.Subscribe(_upstream, NameUtf8);
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Replica side: this server is no longer next in line. True when the record is unused afterwards.</summary>
+    public bool DropStandby(IUpstream router)
+    {
+        lock (_lock)
+        {
+            if (_standby)
+            {
+                _standby = false;
+                if (_subscribers.Length == 0 && _upstream is not null)
+                {
+                    router.Unsubscribe(_upstream, NameUtf8);
+                    ClearReplica();
+                }
+            }
+
+            return _seq == 0 && !Wanted && _handoverFrom is null;
         }
     }
 

@@ -32,6 +32,12 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     /// <summary>With routes: the live server whose hand-over of a subject this server (its new owner) still awaits, if any.</summary>
     private Func<string, string?>? _predecessorOf;
 
+    /// <summary>With routes and standby copies: the server next in line for a subject (it keeps a standby copy); null: none.</summary>
+    private Func<string, string?>? _successorOf;
+
+    /// <summary>This server's id (with routes).</summary>
+    private string? _self;
+
     /// <summary>Subscribes a session, looking the record up again if it was retired meanwhile.</summary>
     public SubjectRecord Subscribe(ReadOnlySpan<byte> subjectUtf8, ClientSession session)
     {
@@ -64,9 +70,15 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     {
         while (true)
         {
-            var outcome = GetOrAdd(subjectUtf8).Publish(frame, replace, Router, hop, source, stamp, origin);
+            var record = GetOrAdd(subjectUtf8);
+            var outcome = record.Publish(frame, replace, Router, hop, source, stamp, origin);
             if (outcome != PublishOutcome.Retired)
             {
+                if (record.SuccessorUntold)
+                {
+                    record.TellSuccessor(Router!); // its first value: the successor keeps a copy from now on
+                }
+
                 return outcome;
             }
         }
@@ -77,21 +89,43 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
     {
         while (true)
         {
-            if (GetOrAdd(subjectUtf8).Seed(frame, fromEpoch, kind, Router, hop) is { } taken)
+            var record = GetOrAdd(subjectUtf8);
+            if (record.Seed(frame, fromEpoch, kind, Router, hop) is { } taken)
             {
+                if (record.SuccessorUntold)
+                {
+                    record.TellSuccessor(Router!);
+                }
+
                 return taken;
             }
         }
     }
 
+    /// <summary>Replica side: <c>STANDBY</c> from the subject's owner: this server keeps a copy (see <see cref="SubjectRecord.KeepStandby"/>).</summary>
+    public void KeepStandby(ReadOnlySpan<byte> subjectUtf8)
+    {
+        if (Router is null)
+        {
+            return;
+        }
+
+        while (GetOrAdd(subjectUtf8).KeepStandby(Router) is null)
+        {
+            // retired meanwhile: look it up again
+        }
+    }
+
     /// <summary>Turns routes on: from now on records are created with their owner.</summary>
-    public void UseRoutes(IUpstream router, Func<string, string?> ownerOf, Func<string, string?>? predecessorOf = null)
+    public void UseRoutes(IUpstream router, Func<string, string?> ownerOf, Func<string, string?>? predecessorOf = null, Func<string, string?>? successorOf = null, string? self = null)
     {
         lock (_createLock)
         {
             Router = router;
             _ownerOf = ownerOf;
             _predecessorOf = predecessorOf;
+            _successorOf = successorOf;
+            _self = self;
         }
     }
 
@@ -109,9 +143,21 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
             _ownerOf = ownerOf;
             foreach (var record in _records.Values)
             {
-                if (record.Reassign(ownerOf(record.Name), isAlive, Router!, then))
+                var owner = ownerOf(record.Name);
+                if (record.Reassign(owner, isAlive, Router!, then))
                 {
                     RemoveIfUnused(record);
+                }
+
+                if (owner is null)
+                {
+                    // Owned here: the server next in line may have changed; it keeps a copy.
+                    record.SetSuccessor(_successorOf?.Invoke(record.Name));
+                    record.TellSuccessor(Router!);
+                }
+                else if (record.IsStandby && _successorOf?.Invoke(record.Name) != _self && record.DropStandby(Router!))
+                {
+                    RemoveIfUnused(record); // no longer next in line, and nobody here subscribes
                 }
             }
         }
@@ -133,7 +179,13 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
             return _records.GetOrAdd(name, static (key, self) =>
             {
                 var owner = self._ownerOf?.Invoke(key);
-                return new SubjectRecord(key, self.Clock.NextEpoch(), owner, self.Clock, owner is null ? self._predecessorOf?.Invoke(key) : null, self.MaxLine);
+                var record = new SubjectRecord(key, self.Clock.NextEpoch(), owner, self.Clock, owner is null ? self._predecessorOf?.Invoke(key) : null, self.MaxLine);
+                if (owner is null && self._successorOf is { } successorOf)
+                {
+                    record.SetSuccessor(successorOf(key));
+                }
+
+                return record;
             }, this);
         }
     }

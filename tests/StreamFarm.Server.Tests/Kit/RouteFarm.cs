@@ -54,10 +54,11 @@ internal sealed class RouteFarm : IAsyncDisposable
         "every route is up");
 
     /// <summary>A subject name (prefix + number) that this farm gives to <paramref name="owner"/>.</summary>
-    public string SubjectOwnedBy(string owner, string prefix)
+    /// <summary>A subject <paramref name="owner"/> owns (and, if given, whose successor, the server that keeps its standby copy, is <paramref name="successor"/>).</summary>
+    public string SubjectOwnedBy(string owner, string prefix, string? successor = null)
     {
         var ownership = new Ownership(Ids);
-        return Enumerable.Range(0, 1000).Select(i => $"{prefix}{i}").First(s => ownership.OwnerOf(s) == owner);
+        return Enumerable.Range(0, 1000).Select(i => $"{prefix}{i}").First(s => ownership.OwnerOf(s) == owner && (successor is null || ownership.SuccessorOf(s) == successor));
     }
 
     public async ValueTask DisposeAsync()
