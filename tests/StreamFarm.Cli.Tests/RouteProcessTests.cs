@@ -113,6 +113,32 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kill9_OfAnOwner_WithItsPublisherAndItsOnlySubscriber_ItsSuccessorServesTheLastValues()
+    {
+        // Nobody but s4 had a reason to hold the subject: its publisher and its only subscriber are
+        // on s4. Before standby copies the survivors started it from nothing (a subscriber that
+        // moved got STATUS NOT_FOUND: the record was lost with its owner). Its successor keeps a
+        // copy and serves it.
+        await using var farm = await Farm.StartAsync("127.0.26");
+        var subject = Enumerable.Range(0, 1000).Select(i => $"/RP/STANDBY/{i}").First(s => Owners.OwnerOf(s) == "s4");
+        var successor = Owners.SuccessorOf(subject)!;
+        var publisher = await Publisher.StartAsync(farm, "s4", 0, subject);
+        await using var sub = await Recorder.StartAsync(farm, "s4", subject);
+        await sub.WaitAsync(m => m.Subject == subject && Counter(m) >= 20, "20 updates at s4");
+        await publisher.DisposeAsync();
+        await Task.Delay(1000); // what was published has reached every copy (not a measurement)
+        var last = Counter(sub.Messages.Last(m => m.Subject == subject && m.Kind != RttpMessageKind.Status));
+
+        farm.Servers["s4"].Signal(9);
+        await farm.Servers["s4"].WaitForExitAsync();
+        await using var moved = await Recorder.StartAsync(farm, successor, subject);
+        await moved.WaitAsync(m => m.Subject == subject && m.Kind is RttpMessageKind.Image or RttpMessageKind.Status, $"an answer at {successor}");
+
+        var first = moved.Messages.First(m => m.Subject == subject && m.Kind is RttpMessageKind.Image or RttpMessageKind.Status);
+        Assert.True(first.Kind == RttpMessageKind.Image && Counter(first) == last, $"{successor} answered {first.Kind} {(first.Kind == RttpMessageKind.Status ? first.Status.ToString() : $"n={Counter(first)}")}; the last value at s4 was n={last}");
+    }
+
+    [Fact]
     public async Task Partition_BetweenTwoServers_TheirSubjectsTurnStale_OthersFlow_AndAfterTheHealNothingGoesBack()
     {
         var nft = new[] { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" }.FirstOrDefault(File.Exists)
