@@ -40,6 +40,7 @@ internal sealed class ServerMetrics
         var redispatched = f.CreateCounter("streamfarm_route_redispatched_total", "Publications passed on again to a subject's new owner after the old one was lost");
         var refusals = f.CreateCounter("streamfarm_route_refusals_total", "Peers found gone because their route port refused a connection (their subjects moved at once)");
         var restarts = f.CreateCounter("streamfarm_route_peer_restarts_total", "Peers found started again (a new life in their route HELLO) while the route to their old process still looked up; the route was opened again at once");
+        var standby = f.CreateCounter("streamfarm_route_standby_asked_total", "Subjects whose successor this server (their owner) asked to keep a standby copy (STANDBY)");
         var unacked = f.CreateGauge("streamfarm_route_unacked", "Publications sent to owners and not acknowledged yet");
         var rejected = f.CreateCounter("streamfarm_publications_rejected_total", "Publications this server accepted and then had to refuse (NACK or ERR UNAVAILABLE)");
         var terms = f.CreateCounter("streamfarm_ownership_terms_total", "New ownership terms: pauses longer than the farm's shortest verdict, and dead verdicts heard");
@@ -108,6 +109,7 @@ internal sealed class ServerMetrics
                 redispatched.IncTo(routes.Redispatched);
                 refusals.IncTo(routes.Refusals);
                 restarts.IncTo(routes.RestartsSeen);
+                standby.IncTo(routes.StandbyAsked);
                 unacked.Set(routes.Unacknowledged);
                 routesUp.Set(routes.RoutesUp);
                 forwarded.IncTo(routes.Forwarded);
