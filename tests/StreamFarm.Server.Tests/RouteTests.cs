@@ -252,6 +252,53 @@ public sealed class RouteTests
         Assert.Equal(1, record.SubscriberCount); // the listener's route
     }
 
+    /// <summary>
+    /// A server that asks an owner for thousands of subjects at once (a restart, a change of owners,
+    /// standby copies) gets thousands of IMAGEs at once. The owner's route session used to queue
+    /// them all, pass its hard limit (four times a client's buffer), be cut as a slow consumer,
+    /// and the peer reconnected, asked for everything again and was cut again. Now the route
+    /// session stops reading the peer's lines while its answers wait, and nothing is cut.
+    /// </summary>
+    [Fact]
+    public async Task ABurstOfSubscriptionsOverARoute_IsAnsweredAtTheOwnersPace_NotCutAsASlowConsumer()
+    {
+        const int Subjects = 4000;
+        // The owner (s2) with small buffers, so that its route session's limit is what the burst meets;
+        // the other server's client with room for what its route brings in large reads.
+        await using var farm = await RouteFarm.StartAsync("127.0.25", servers: 2, configure: o => o.Limits.MaxOutboundBytes = o.Id == "s2" ? 64 * 1024 : 8 << 20);
+        await farm.RoutesUpAsync();
+        var owner = farm.Nodes[0];
+        var other = farm.Nodes[1];
+        var ownership = new Ownership(farm.Ids);
+        var subjects = Enumerable.Range(0, Subjects * 3).Select(i => $"/R/BURST/{i}").Where(s => ownership.OwnerOf(s) == owner.Server.Options.Id).Take(Subjects).ToList();
+        Assert.Equal(Subjects, subjects.Count);
+        var pad = new string('x', 200);
+        await using (var publisher = await owner.ConnectAsync())
+        {
+            foreach (var chunk in subjects.Chunk(100))
+            {
+                await publisher.SendAsync(string.Join('\n', chunk.Select(s => $"PUB {s} pad={pad}")));
+            }
+
+            await publisher.SendAsync("PING published");
+            await publisher.ExpectAsync("PONG published");
+        }
+
+        await using var sub = await other.ConnectAsync();
+        foreach (var chunk in subjects.Chunk(500))
+        {
+            await sub.SendAsync("SUB " + string.Join(' ', chunk)); // 4,000 subjects: 800 KB of IMAGEs over the route
+        }
+
+        for (var i = 0; i < Subjects; i++)
+        {
+            await sub.ExpectAsync("IMAGE ");
+        }
+
+        Assert.Equal(0, owner.Server.SlowConsumerCloses);
+        Assert.Equal(1, owner.Server.Routes!.RoutesUp);
+    }
+
     [Fact]
     public async Task Successor_KeepsAStandbyCopy_WithNoSubscriberOfItsOwn_AndOnlyIt()
     {

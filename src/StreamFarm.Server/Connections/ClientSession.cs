@@ -299,6 +299,7 @@ internal sealed partial class ClientSession : IDisposable
             }
 
             Volatile.Write(ref _handlingInput, 1);
+            var backPressure = false;
             var wakes = WakeBatch.Begin(); // the subscribers' writers wake once per buffer, not per line
             try
             {
@@ -309,6 +310,17 @@ internal sealed partial class ClientSession : IDisposable
                     // limits (Routes.RouteLink.PeerLimits), never the clients': a route that refused one
                     // would be cut, reconnect, send it again, and be cut again, for every publication after it.
                     var maxLine = IsRoute ? Routes.RouteLink.PeerLimits.MaxLineBytes : _server.Limits.MaxLineBytes;
+                    if (IsRoute && Outbound.IsOverLimit)
+                    {
+                        // Back-pressure on a route: what its lines ask for (an IMAGE per SUB, after
+                        // a restart or a change of owners: hundreds of thousands at once with large
+                        // tables) waits in the peer's socket until this server's answers drain,
+                        // instead of growing the queue past its hard limit: the route was cut, came
+                        // back, subscribed to everything again and was cut again, for ever.
+                        backPressure = true;
+                        break;
+                    }
+
                     var status = RttpLineReader.TryReadLine(ref buffer, maxLine, out var line);
                     if (status == OperationStatus.Done)
                     {
@@ -329,7 +341,14 @@ internal sealed partial class ClientSession : IDisposable
             finally
             {
                 wakes.End();
-                input.AdvanceTo(buffer.Start, buffer.End);
+                if (backPressure)
+                {
+                    input.AdvanceTo(buffer.Start); // the rest is read again, without waiting for more
+                }
+                else
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
 
                 // The silence the idle timeout measures starts when we wait for input again: a
                 // buffer of publications to thousands of subscribers can take longer to apply than
@@ -344,6 +363,11 @@ internal sealed partial class ClientSession : IDisposable
                 // A route: every publication read so far was applied, or is acknowledged once its
                 // owner applied it: one ACK for the batch (see SendRouteAck).
                 SendRouteAck();
+                if (backPressure)
+                {
+                    await Outbound.WaitBelowHalfAsync();
+                    continue;
+                }
             }
 
             if (result.IsCompleted)

@@ -43,6 +43,7 @@ internal sealed class OutboundQueue
     private bool _completed;
     private long _conflations;
     private int _wakeDeferred; // 1 while a WakeBatch holds this queue's wake-up
+    private TaskCompletionSource? _drained; // a route's read loop waits for the queue to go below half its limit
 
     public OutboundQueue(int maxBytes, TimeProvider time)
     {
@@ -52,7 +53,29 @@ internal sealed class OutboundQueue
 
     public long QueuedBytes => Volatile.Read(ref _bytes);
 
+    /// <summary>At or over the limit (conflating, and a slow consumer if it stays so).</summary>
+    public bool IsOverLimit => Volatile.Read(ref _bytes) >= _maxBytes;
+
+    /// <summary>Completes when the queue is below half its limit (or completed): a route's read loop waits on it before it reads more (<c>ClientSession.ReadLoopAsync</c>).</summary>
+    public Task WaitBelowHalfAsync()
+    {
+        lock (_lock)
+        {
+            if (_bytes < _maxBytes / 2 || _completed)
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
     public long Conflations => Volatile.Read(ref _conflations);
+
+    /// <summary>The hard limit: four times the limit unless set (see <see cref="HardLimitExceeded"/>).</summary>
+    public long HardLimitBytes { get => _hardLimit > 0 ? _hardLimit : 4L * _maxBytes; init => _hardLimit = value; }
+
+    private readonly long _hardLimit;
 
     /// <summary>Raised (outside the lock) when the queue passes the hard limit; the owner closes the connection.</summary>
     public Action? HardLimitExceeded { get; set; }
@@ -93,7 +116,7 @@ internal sealed class OutboundQueue
                 _pendingBySubject[message.Subject] = _headIndex + _count - 1;
             }
 
-            hard = _bytes > 4L * _maxBytes;
+            hard = _bytes > HardLimitBytes;
         }
 
         if (WakeBatch.Current is { } batch)
@@ -150,7 +173,7 @@ internal sealed class OutboundQueue
             }
 
             Append(new Entry(null, lines, statusOf));
-            hard = _bytes > 4L * _maxBytes;
+            hard = _bytes > HardLimitBytes;
         }
 
         _signal.Set();
@@ -184,6 +207,8 @@ internal sealed class OutboundQueue
             }
 
             _completed = true;
+            _drained?.TrySetResult();
+            _drained = null;
         }
 
         if (discardPending)
@@ -292,6 +317,8 @@ internal sealed class OutboundQueue
             {
                 Volatile.Write(ref _overSince, 0);
                 _pendingBySubject = null;
+                _drained?.TrySetResult();
+                _drained = null;
             }
 
             done = _completed && _count == 0;

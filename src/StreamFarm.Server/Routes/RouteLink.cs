@@ -559,6 +559,13 @@ internal sealed partial class RouteLink : IAsyncDisposable
         Volatile.Write(ref _connection, connection);
         var queue = new OutboundQueue(_manager.RouteBufferBytes, _manager.Time)
         {
+            // What this queue holds is bounded by this server's own state, not by the peer: the
+            // publications waiting for an ACK (refused past their own limit), a copy or a request
+            // per subject (seeds, SUB, STANDBY; at a restart or a change of owners, one per subject
+            // at once). Cut at four times the limit, a farm with large tables cut its routes on its
+            // own bursts, opened them again, sent everything again and was cut again, for ever
+            // (400,000 subjects, a server restarted: millions of cuts). The cap is a last guard.
+            HardLimitBytes = 64L * _manager.RouteBufferBytes,
             HardLimitExceeded = () =>
             {
                 _manager.CountSlowRoute();
