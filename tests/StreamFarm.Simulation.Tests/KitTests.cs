@@ -92,14 +92,26 @@ public sealed class KitTests
             return (quiet, busy);
         }
 
-        var onPool = await Task.Run(Look);
-        var done = new TaskCompletionSource<(bool, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        new Thread(() => done.SetResult(Look())) { IsBackground = true }.Start();
-        var onThread = await done.Task;
-        Assert.True(onPool.Quiet, "an idle pool did not settle for a pool thread");
-        Assert.True(onPool.Busy, "a spinning work item went unseen by a pool thread");
-        Assert.True(onThread.Item1, "an idle pool did not settle for a dedicated thread");
-        Assert.True(onThread.Item2, "a spinning work item went unseen by a dedicated thread");
+        // Up to three looks each: work left running by an earlier test (a farm's last tasks winding
+        // down) can be busy while the baseline is measured and gone by the time the spinner runs,
+        // which hides the spinner once (seen in a full run, 2026-12-07). The fault this test is for
+        // (the caller's own thread taken for the farm's work) fails every look.
+        var onPool = new List<(bool Quiet, bool Busy)>();
+        var onThread = new List<(bool Quiet, bool Busy)>();
+        for (var i = 0; i < 3 && !onPool.Any(l => l is { Quiet: true, Busy: true }); i++)
+        {
+            onPool.Add(await Task.Run(Look));
+        }
+
+        for (var i = 0; i < 3 && !onThread.Any(l => l is { Quiet: true, Busy: true }); i++)
+        {
+            var done = new TaskCompletionSource<(bool, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            new Thread(() => done.SetResult(Look())) { IsBackground = true }.Start();
+            onThread.Add(await done.Task);
+        }
+
+        Assert.True(onPool.Any(l => l is { Quiet: true, Busy: true }), $"on a pool thread (quiet = an idle pool settled, busy = a spinning work item was seen): {string.Join(", ", onPool)}");
+        Assert.True(onThread.Any(l => l is { Quiet: true, Busy: true }), $"on a dedicated thread (quiet = an idle pool settled, busy = a spinning work item was seen): {string.Join(", ", onThread)}");
     }
 
     [Fact]

@@ -761,14 +761,22 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     bool IUpstream.Forward(string owner, RttpFrame frame, ulong stamp, int hop, PubOrigin origin)
     {
-        if (hop >= 3 && frame.TryGetMeta("seed"u8, out _))
+        var isSeed = frame.TryGetMeta("seed"u8, out _);
+        if (hop >= 3 && isSeed)
         {
             // A seed that went round: kept until the tables agree (see _parked), its hop count reset.
+            Park(RenderForward(frame, stamp, 0));
+            return true;
+        }
+
+        if (isSeed && origin.Session is null && hop == 0)
+        {
+            // A seed parked earlier, dispatched again (DispatchParked): parked again if its owner's
+            // route still has no room.
             var line = RenderForward(frame, stamp, 0);
-            Interlocked.Increment(ref _seedsParked);
-            lock (_parkLock)
+            if (!TrySendSeed(owner, line))
             {
-                _parked.Add((line, _parkSince != 0 ? _parkSince : _server.Time.GetTimestamp()));
+                Park(line);
             }
 
             return true;
@@ -800,9 +808,34 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     void IUpstream.Seed(string owner, byte[] line)
     {
-        if (Send(owner, line, PubOrigin.None, default))
+        // A seed (a hand-over, a copy) can be the only copy of a server's last writes: never
+        // refused. When the owner's route has no room (a hand-over of hundreds of thousands of
+        // records at once is larger than what a route keeps unacknowledged) or is gone, it is
+        // parked and dispatched again on the next housekeeping ticks, to whoever owns it then
+        // (values merge by stamp, so arriving later changes nothing but the time).
+        if (!TrySendSeed(owner, line))
+        {
+            Park(line);
+        }
+    }
+
+    private bool TrySendSeed(string owner, byte[] line)
+    {
+        if (_links.TryGetValue(owner, out var link) && link.SendPublication(line, PubOrigin.None))
         {
             Interlocked.Increment(ref _seedsSent);
+            return true;
+        }
+
+        return false;
+    }
+
+    private void Park(byte[] line)
+    {
+        Interlocked.Increment(ref _seedsParked);
+        lock (_parkLock)
+        {
+            _parked.Add((line, _parkSince != 0 ? _parkSince : _server.Time.GetTimestamp()));
         }
     }
 
