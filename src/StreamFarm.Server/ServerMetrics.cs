@@ -46,9 +46,9 @@ internal sealed class ServerMetrics
         var terms = f.CreateCounter("streamfarm_ownership_terms_total", "New ownership terms: pauses longer than the farm's shortest verdict, and dead verdicts heard");
         var rejoining = f.CreateGauge("streamfarm_rejoining", "1 while this server re-joins the farm after a pause or a dead verdict (shown as joining, owning nothing)");
         var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
-        var seedsParked = f.CreateCounter("streamfarm_route_seeds_parked_total", "Records that went round between servers whose tables disagreed on the owner, kept until they agree");
+        var seedsParked = f.CreateCounter("streamfarm_route_seeds_parked_total", "Records (hand-overs, copies) kept back to be sent again: they went round between servers whose tables disagreed on the owner, or found no room (or no route) to it");
         var seedsLost = f.CreateCounter("streamfarm_route_seeds_lost_total", "Records given up after finding no owner for 30 s (the servers' tables disagreed that long)");
-        var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records waiting for the servers' tables to agree on their owner");
+        var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records kept back, waiting to be sent again to their owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
         var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
         var rss = f.CreateGauge("process_resident_memory_bytes", "Resident memory of the process (RSS)");
