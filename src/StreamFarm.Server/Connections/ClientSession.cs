@@ -341,14 +341,7 @@ internal sealed partial class ClientSession : IDisposable
             finally
             {
                 wakes.End();
-                if (backPressure)
-                {
-                    input.AdvanceTo(buffer.Start); // the rest is read again, without waiting for more
-                }
-                else
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                }
+                input.AdvanceTo(buffer.Start, backPressure ? buffer.Start : buffer.End); // held back: the rest is read again without waiting for more
 
                 // The silence the idle timeout measures starts when we wait for input again: a
                 // buffer of publications to thousands of subscribers can take longer to apply than

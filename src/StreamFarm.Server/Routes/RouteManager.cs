@@ -773,12 +773,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             // A seed parked earlier, dispatched again (DispatchParked): parked again if its owner's
             // route still has no room.
-            var line = RenderForward(frame, stamp, 0);
-            if (!TrySendSeed(owner, line))
-            {
-                Park(line);
-            }
-
+            ((IUpstream)this).Seed(owner, RenderForward(frame, stamp, 0));
             return true;
         }
 
@@ -813,21 +808,14 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         // records at once is larger than what a route keeps unacknowledged) or is gone, it is
         // parked and dispatched again on the next housekeeping ticks, to whoever owns it then
         // (values merge by stamp, so arriving later changes nothing but the time).
-        if (!TrySendSeed(owner, line))
-        {
-            Park(line);
-        }
-    }
-
-    private bool TrySendSeed(string owner, byte[] line)
-    {
         if (_links.TryGetValue(owner, out var link) && link.SendPublication(line, PubOrigin.None))
         {
             Interlocked.Increment(ref _seedsSent);
-            return true;
         }
-
-        return false;
+        else
+        {
+            Park(line);
+        }
     }
 
     private void Park(byte[] line)
@@ -850,7 +838,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         if (_links.TryGetValue(successor, out var link) && link.PeerKeepsStandby)
         {
             Interlocked.Increment(ref _standbyAsked);
-            Interest(successor, "STANDBY "u8, subjectUtf8);
+            Interest(link, "STANDBY "u8, subjectUtf8);
         }
     }
 
@@ -858,12 +846,17 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     {
         if (_links.TryGetValue(owner, out var link))
         {
-            var line = new byte[verb.Length + subjectUtf8.Length + 1];
-            verb.CopyTo(line);
-            subjectUtf8.CopyTo(line, verb.Length);
-            line[^1] = (byte)'\n';
-            link.SendInterest(line);
+            Interest(link, verb, subjectUtf8);
         }
+    }
+
+    private static void Interest(RouteLink link, ReadOnlySpan<byte> verb, byte[] subjectUtf8)
+    {
+        var line = new byte[verb.Length + subjectUtf8.Length + 1];
+        verb.CopyTo(line);
+        subjectUtf8.CopyTo(line, verb.Length);
+        line[^1] = (byte)'\n';
+        link.SendInterest(line);
     }
 
     private bool Send(string owner, byte[] line, PubOrigin origin, ReadOnlySpan<byte> subject)
