@@ -216,6 +216,8 @@ public sealed class SlowConsumerTests
         var stuckLines = await stuck.ReadToEndAsync();
         Assert.All(stuckLines.Where(l => l.StartsWith("ERR ", StringComparison.Ordinal)), l => Assert.StartsWith("ERR SLOW_CONSUMER ", l, StringComparison.Ordinal));
         Assert.Equal(1, node.Server.SlowConsumerCloses);
-        Assert.Equal(2, node.Server.Connections);
+        // The stuck client's stream can end (its socket closed) a moment before its session is
+        // counted out: the count is waited for, not read once.
+        await Eventually.TrueAsync(() => node.Server.Connections == 2, "only the publisher and the reader are left");
     }
 }
