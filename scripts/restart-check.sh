@@ -29,41 +29,73 @@ for i in range(0,N,1000):
 s.sendall(b"PING done\n")
 data=b""
 while b"PONG done" not in data:
-    data+=s.recv(65536)
+    d=s.recv(65536)
+    if not d:
+        raise SystemExit("the publisher's connection was closed by s2 (%r)" % data[-300:])
+    data+=d
     data=data[-100000:]
 print("published",N,"in",round(time.time()-t,1),"s")
 s.close()
 PY
 sleep 5; echo "--- after publishing"; metrics
 kill -9 $(cat $OUT/s3.pid); sleep 3; echo "--- s3 killed"; metrics
-start 3; sleep 12; echo "--- s3 restarted"; metrics
-sleep 10; echo "--- 10 s later"; metrics
+start 3
+# Every 5 s until the farm settles (every route up, and no route closed, no server stalled, no
+# subject count changed for 30 s) or SETTLE_LIMIT seconds pass: per server, subjects, routes up,
+# route closes (silent/slow), stalls and pauses of the process itself, GC pause seconds, and the
+# thread pool's queue.
+t0=$(date +%s); last=""; quiet_since=$t0
+while :; do
+  sleep 5
+  now=$(date +%s); line=""; sig=""; allup=1
+  for n in 2 3 4; do
+    m=$(curl -s -m 4 http://$P.$n:7480/metrics)
+    v() { echo "$m" | awk -v k="$1" '$1==k {printf "%d", $2}'; }
+    line="$line s$n[subj=$(v streamfarm_subjects) up=$(v streamfarm_routes_up) silent=$(v streamfarm_route_silent_closes_total) slow=$(v streamfarm_route_slow_closes_total) stalls=$(v streamfarm_stalls_total) pauses=$(v streamfarm_pauses_total) gc=$(echo "$m" | awk '$1=="dotnet_gc_pause_seconds_total" {printf "%.1f", $2}')s q=$(v dotnet_threadpool_queue_length)]"
+    [ "$(v streamfarm_routes_up)" = 2 ] || allup=0
+    sig="$sig $(v streamfarm_subjects)/$(v streamfarm_routes_up)/$(v streamfarm_route_silent_closes_total)/$(v streamfarm_route_slow_closes_total)/$(v streamfarm_stalls_total)"
+  done
+  echo "+$((now-t0))s$line"
+  [ "$sig" != "$last" ] && quiet_since=$now
+  last=$sig
+  if [ $((now-quiet_since)) -ge 30 ] && [ $allup = 1 ]; then echo "--- settled $((quiet_since-t0)) s after the restart"; break; fi
+  if [ $((now-t0)) -ge ${SETTLE_LIMIT:-600} ]; then echo "--- NOT settled after ${SETTLE_LIMIT:-600} s"; break; fi
+done
+metrics
 python3 - <<PY
-import socket
-s=socket.create_connection(("$P.4",7400))
-s.sendall(b"HELLO 1 client=check\n")
+import socket,time
 N=$N
-images=0;nf=0;wrong=0;stale=0
-buf=b""
-s.settimeout(60)
+def connect():
+    s=socket.create_connection(("$P.4",7400))
+    s.settimeout(60)
+    s.sendall(b"HELLO 1 client=check\n")
+    return s
+s=connect()
+images=0;nf=0;wrong=0;stale=0;reconnects=0
 for i in range(0,N,1000):
     batch=range(i,min(N,i+1000))
-    s.sendall(b"SUB "+b" ".join(b"/scale/%d"%j for j in batch)+b"\n")
-    got=0
-    while got<len(batch):
-        d=s.recv(1<<20)
-        buf+=d
-        lines=buf.split(b"\n"); buf=lines.pop()
-        for l in lines:
-            if l.startswith(b"IMAGE "):
-                got+=1
-                p=l.split(b" "); subj=int(p[1].split(b"/")[2])
-                if (b" v=%d "%subj) in l+b" ": images+=1
-                else: wrong+=1
-            elif l.startswith(b"STATUS") and b"NOT_FOUND" in l: nf+=1; got+=1
-            elif l.startswith(b"STATUS") and b"STALE" in l: stale+=1
+    while True:
+        s.sendall(b"SUB "+b" ".join(b"/scale/%d"%j for j in batch)+b"\n")
+        got=0;bi=bw=bn=bs=0;buf=b""
+        while got<len(batch):
+            d=s.recv(1<<20)
+            if not d: break
+            buf+=d
+            lines=buf.split(b"\n"); buf=lines.pop()
+            for l in lines:
+                if l.startswith(b"IMAGE "):
+                    got+=1
+                    p=l.split(b" "); subj=int(p[1].split(b"/")[2])
+                    if (b" v=%d "%subj) in l+b" ": bi+=1
+                    else: bw+=1
+                elif l.startswith(b"STATUS") and b"NOT_FOUND" in l: bn+=1; got+=1
+                elif l.startswith(b"STATUS") and b"STALE" in l: bs+=1
+        if got==len(batch): break
+        # the server closed the connection (BYE PAUSED after a stall of its own): again, afresh
+        reconnects+=1; s.close(); time.sleep(1); s=connect()
+    images+=bi;wrong+=bw;nf+=bn;stale+=bs
     s.sendall(b"UNSUB "+b" ".join(b"/scale/%d"%j for j in batch)+b"\n")
-print("check at s4: images",images,"wrong",wrong,"not_found",nf,"stale",stale)
+print("check at s4: images",images,"wrong",wrong,"not_found",nf,"stale",stale,"reconnects",reconnects)
 PY
 for n in 2 3 4; do kill $(cat $OUT/s$n.pid); done
 echo "logs in $OUT"

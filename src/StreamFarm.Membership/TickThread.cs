@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace StreamFarm.Membership;
 
 /// <summary>
@@ -23,11 +25,23 @@ public sealed class TickThread : TimeProvider
     private readonly PriorityQueue<(Tick Timer, long Generation), long> _due = new();
     private readonly object _lock = new(); // a monitor, not a Lock: the thread waits on it (Monitor.Wait)
     private long _wakeAt = long.MaxValue;
+    private long _slowCallbacks;
+
+    // A callback longer than this holds up every other timer of the process (100 ms, in timestamp units).
+    private static readonly long SlowAfter = Stopwatch.Frequency / 10;
 
     private TickThread(string name)
     {
         new Thread(Run) { IsBackground = true, Name = name }.Start();
     }
+
+    /// <summary>
+    /// Callbacks that ran longer than 100 ms. Each held up every other timer of the process,
+    /// including the membership's probes and the housekeeping that tells whether the process was
+    /// paused: anything that can take long (walking a large subject table, waiting for a lock that
+    /// bulk work holds) belongs on the thread pool, not here.
+    /// </summary>
+    public long SlowCallbacks => Interlocked.Read(ref _slowCallbacks);
 
     /// <summary>One thread for the whole process, started on first use.</summary>
     public static TickThread Shared => LazyShared.Value;
@@ -133,7 +147,12 @@ public sealed class TickThread : TimeProvider
                 _wakeAt = long.MinValue; // running a callback: a timer scheduled meanwhile is seen when it returns
             }
 
+            var started = GetTimestamp();
             fire.Invoke();
+            if (GetTimestamp() - started > SlowAfter)
+            {
+                Interlocked.Increment(ref _slowCallbacks);
+            }
         }
     }
 

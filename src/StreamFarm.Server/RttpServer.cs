@@ -658,6 +658,39 @@ public sealed partial class RttpServer : IDisposable
         return differ;
     }
 
+    private int _releasing;
+
+    // Records whose wait for a hand-over ran out are released on the thread pool: after a change of
+    // owners hundreds of thousands can wait at once, and releasing them (an IMAGE or a STATUS to
+    // their subscribers each) took up to 0.4 s, too long for the tick thread, which also runs the
+    // membership's probes and the beat that tells a paused process. A test's fake clock releases
+    // them inline, in its step.
+    private void ReleaseDueHolds()
+    {
+        if (!ReferenceEquals(Time, TimeProvider.System))
+        {
+            Subjects.Clock.ReleaseDueHolds();
+        }
+        else if (Interlocked.Exchange(ref _releasing, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self =>
+            {
+                try
+                {
+                    self.Subjects.Clock.ReleaseDueHolds();
+                }
+                catch (Exception ex)
+                {
+                    Log.HousekeepingFailed(self._log, ex); // as when it ran in the housekeeping itself
+                }
+                finally
+                {
+                    Volatile.Write(ref self._releasing, 0);
+                }
+            }, this, preferLocal: false);
+        }
+    }
+
     private void Housekeep()
     {
         try
@@ -673,7 +706,7 @@ public sealed partial class RttpServer : IDisposable
 
             _lastHousekeep = now;
             Subjects.Clock.Beat(); // a sign of life: a pause longer than the farm's fastest verdict starts a new ownership term
-            Subjects.Clock.ReleaseDueHolds();
+            ReleaseDueHolds();
             var stalls = Subjects.Clock.Stalls;
             if (stalls != _stallsSeen)
             {
@@ -681,13 +714,17 @@ public sealed partial class RttpServer : IDisposable
                 // waiting lines are not applied late (RecordClock.StaleInputLimit). Sessions that
                 // connected after the silence (before this tick) are not among them.
                 _stallsSeen = stalls;
+                var closed = 0;
                 foreach (var s in _sessions.Values)
                 {
                     if (!s.IsRoute && s.OpenBeforeStall(stalls))
                     {
+                        closed++;
                         s.Close(DisconnectReason.ServerPaused, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"BYE PAUSED server {Options.Id} was paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s; reconnect\n")), discardPending: true);
                     }
                 }
+
+                Log.Stalled(_log, Subjects.Clock.LastPause.TotalSeconds, Subjects.Clock.LastPauseInGc.TotalSeconds, closed);
             }
 
             var pauses = Subjects.Clock.Pauses;
@@ -696,7 +733,7 @@ public sealed partial class RttpServer : IDisposable
                 _pausesSeen = pauses;
                 if (Routes is not null)
                 {
-                    Rejoin(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s"));
+                    Rejoin(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"paused for {Subjects.Clock.LastPause.TotalSeconds:0.0} s, {Subjects.Clock.LastPauseInGc.TotalSeconds:0.0} s of it in garbage collection"));
                 }
             }
 
@@ -778,6 +815,9 @@ public sealed partial class RttpServer : IDisposable
 
         [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "re-joining the farm ({Why}): shown as joining, owning nothing, for {Seconds} s")]
         public static partial void Rejoining(ILogger logger, string why, double seconds);
+
+        [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "this process did not run its housekeeping for {Seconds:0.0} s ({GcSeconds:0.0} s of it in garbage collection): {Clients} clients connected before it were sent BYE PAUSED")]
+        public static partial void Stalled(ILogger logger, double seconds, double gcSeconds, int clients);
 
         [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "re-joined the farm: active again")]
         public static partial void Rejoined(ILogger logger);

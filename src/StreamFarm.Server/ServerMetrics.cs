@@ -50,12 +50,18 @@ internal sealed class ServerMetrics
         var seedsLost = f.CreateCounter("streamfarm_route_seeds_lost_total", "Records given up after finding no owner for 30 s (the servers' tables disagreed that long)");
         var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records kept back, waiting to be sent again to their owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
+        var silentRoutes = f.CreateCounter("streamfarm_route_silent_closes_total", "Routes closed because nothing came from the peer for three ping intervals");
         var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
         var rss = f.CreateGauge("process_resident_memory_bytes", "Resident memory of the process (RSS)");
         var heap = f.CreateGauge("dotnet_gc_heap_size_bytes", "Managed heap size after the last garbage collection (live objects and fragmentation; 0 before the first)");
         var committed = f.CreateGauge("dotnet_gc_committed_bytes", "Memory the garbage collector has committed from the OS");
         var gcs = f.CreateCounter("dotnet_gc_collections_total", "Garbage collections of any generation");
         var gen2 = f.CreateCounter("dotnet_gc_gen2_collections_total", "Full (generation 2) garbage collections");
+        var gcPause = f.CreateCounter("dotnet_gc_pause_seconds_total", "Time every thread of the process was suspended by the garbage collector");
+        var poolQueue = f.CreateGauge("dotnet_threadpool_queue_length", "Work items waiting for a thread-pool thread (a queue that stays long means the process is short of CPU)");
+        var stalls = f.CreateCounter("streamfarm_stalls_total", "Housekeeping ticks that came more than 1.5 s late (a paused or starved process): clients' waiting input is not applied late");
+        var slowTicks = f.CreateCounter("streamfarm_tick_slow_callbacks_total", "Timer callbacks on the process's tick thread (membership probes, housekeeping, status) that ran longer than 100 ms and held up the others");
+        var pauses = f.CreateCounter("streamfarm_pauses_total", "Housekeeping ticks that came later than the pause limit (2 s): the server re-joined the farm owning nothing for a while");
         var routeLinks = f.CreateGauge("streamfarm_route_links", "Route links this server keeps (one per other server in its table, plus servers gone whose publications are not handed over yet)");
         var tlsReloads = f.CreateCounter("streamfarm_tls_certificate_reloads_total", "Times the certificate files changed and the new certificate was taken");
         var tlsSuites = f.CreateCounter("streamfarm_tls_suite_refused_total", "TLS connections closed right after the handshake because the negotiated suite is not on the allow-list (a client offering nothing modern)");
@@ -119,6 +125,7 @@ internal sealed class ServerMetrics
                 seedsLost.IncTo(routes.SeedsLost);
                 seedsWaiting.Set(routes.SeedsWaiting);
                 slowRoutes.IncTo(routes.SlowRoutes);
+                silentRoutes.IncTo(routes.SilentRoutes);
             }
 
             var gc = GC.GetGCMemoryInfo();
@@ -127,6 +134,11 @@ internal sealed class ServerMetrics
             committed.Set(gc.TotalCommittedBytes);
             gcs.IncTo(GC.CollectionCount(0));
             gen2.IncTo(GC.CollectionCount(2));
+            gcPause.IncTo(GC.GetTotalPauseDuration().TotalSeconds);
+            poolQueue.Set(ThreadPool.PendingWorkItemCount);
+            stalls.IncTo(server.Subjects.Clock.Stalls);
+            pauses.IncTo(server.Subjects.Clock.Pauses);
+            slowTicks.IncTo((StreamFarm.Membership.TickThread.For(server.Time) as StreamFarm.Membership.TickThread)?.SlowCallbacks ?? 0);
             routeLinks.Set(server.Routes?.Links ?? 0);
             routesIn.Set(server.RouteSessions);
             connections.Set(server.Connections);

@@ -147,6 +147,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         }
 
         Log.RouteSilent(_log, Peer, silence.TotalSeconds);
+        _manager.CountSilentRoute();
         try
         {
             _ = connection.CancelAsync(); // its callbacks run on the thread pool, not on the housekeeping tick
@@ -381,7 +382,16 @@ internal sealed partial class RouteLink : IAsyncDisposable
     public void RefuseIfStalled(TimeSpan limit)
     {
         List<Entry>? refused = null;
-        lock (_lock)
+
+        // From the housekeeping tick, which must never wait: a link busy with a bulk of lines (a
+        // route coming up with its copies, a change of owners sealing what waits) is checked on a
+        // later tick (it is not stalled while something holds it anyway).
+        if (!_lock.TryEnter())
+        {
+            return;
+        }
+
+        try
         {
             if (_out is not null || _sealed is not null || _closed || _unacked.Count == 0 || _manager.Time.GetElapsedTime(_downSince) <= limit)
             {
@@ -391,6 +401,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
             refused = [.. _unacked];
             _unacked.Clear();
             _unackedBytes = 0;
+        }
+        finally
+        {
+            _lock.Exit();
         }
 
         foreach (var e in refused)

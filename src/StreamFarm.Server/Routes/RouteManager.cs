@@ -26,6 +26,15 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     // A table to apply, or null: apply the current table again (a peer was refused or reached).
     private readonly System.Threading.Channels.Channel<FarmSnapshot?> _changes = System.Threading.Channels.Channel.CreateUnbounded<FarmSnapshot?>(new() { SingleReader = true });
 
+    // Set by the housekeeping tick when seeds are parked: the worker dispatches them (with the
+    // changes, never on the tick thread, which also runs the membership's probes: dispatching
+    // hundreds of thousands of seeds there once held it for seconds, the server took itself for
+    // paused, re-joined owning nothing, and the farm handed every subject back and forth).
+    private int _dispatchAsked;
+
+    // Written to _changes to wake the worker for _dispatchAsked alone (not a table to apply).
+    private static readonly FarmSnapshot DispatchOnly = new(-1, []);
+
     // Under _lock: peers whose route port refused a connection (their process is gone) and that
     // were not reached since; they own nothing, whatever the table still says.
     private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
@@ -36,6 +45,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _dropped;
     private long _seedsSent;
     private long _slowRoutes;
+    private long _silentRoutes;
     private long _received;
     private long _redispatched;
     private long _refusals;
@@ -46,7 +56,10 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     // (each takes the other for the owner while a change spreads). Dropping one could lose the
     // last writes of a server (a hand-over is the only copy of them), so they wait here and are
     // dispatched again when this server's owners change, and every housekeeping tick until the
-    // tables agree; only after ParkLimit are they given up (counted, logged).
+    // tables agree; only after ParkLimit are they given up (counted, logged). Seeds parked because
+    // their owner's route had no room (a hand-over of hundreds of thousands of records) are not
+    // lost that way: while that route is up, their wait starts again at each try (they drain as
+    // the owner acknowledges), and a pass of the dispatch stops trying a route once it is full.
     private readonly Lock _parkLock = new();
     private List<(byte[] Line, long Since)> _parked = [];
 
@@ -124,7 +137,16 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             link.CheckSilence();
         }
 
-        DispatchParked();
+        bool any;
+        lock (_parkLock)
+        {
+            any = _parked.Count > 0;
+        }
+
+        if (any && Interlocked.Exchange(ref _dispatchAsked, 1) == 0)
+        {
+            _changes.Writer.TryWrite(DispatchOnly);
+        }
     }
 
     /// <summary>Dispatches the parked seeds again (to their owner as this server now sees it), giving up those older than <see cref="ParkLimit"/>.</summary>
@@ -142,8 +164,16 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             _parked = [];
         }
 
+        HashSet<string>? full = null;
+        var frame = new RttpFrame();
         foreach (var (line, since) in parked)
         {
+            if (full is not null && OwnerOf(SubjectOf(line)) is { } owner && full.Contains(owner))
+            {
+                Park(line, _links.TryGetValue(owner, out var l) && l.IsUp ? 0 : since); // behind the ones before it, which found no room either
+                continue;
+            }
+
             if (_server.Time.GetElapsedTime(since) > ParkLimit)
             {
                 Interlocked.Increment(ref _seedsLost);
@@ -151,18 +181,27 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
                 continue;
             }
 
-            var frame = new RttpFrame();
             if (RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None)
             {
                 _parkSince = since; // kept if it has to wait again
+                _noRoomAt = null;
                 Apply(frame, defaultHop: 0, from: null, PubOrigin.None);
                 _parkSince = 0;
+                if (_noRoomAt is { } busy)
+                {
+                    (full ??= new(StringComparer.Ordinal)).Add(busy);
+                    _noRoomAt = null;
+                }
             }
         }
     }
 
     [ThreadStatic]
     private static long _parkSince;
+
+    // Set by Seed when the owner's route is up but had no room (DispatchParked reads it).
+    [ThreadStatic]
+    private static string? _noRoomAt;
 
     public long SeedsSent => Interlocked.Read(ref _seedsSent);
 
@@ -231,14 +270,29 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         while (await _changes.Reader.WaitToReadAsync())
         {
             FarmSnapshot? latest = null;
+            var apply = false;
             while (_changes.Reader.TryRead(out var next))
             {
+                if (ReferenceEquals(next, DispatchOnly))
+                {
+                    continue;
+                }
+
+                apply = true;
                 latest = next ?? latest; // only the newest table matters; null asks to apply again
             }
 
             try
             {
-                Apply(latest);
+                if (apply)
+                {
+                    Apply(latest);
+                }
+
+                if (Interlocked.Exchange(ref _dispatchAsked, 0) == 1)
+                {
+                    DispatchParked();
+                }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -321,6 +375,11 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     }
 
     public void CountSlowRoute() => Interlocked.Increment(ref _slowRoutes);
+
+    /// <summary>Routes closed because nothing came from the peer for their silence limit.</summary>
+    public long SilentRoutes => Interlocked.Read(ref _silentRoutes);
+
+    public void CountSilentRoute() => Interlocked.Increment(ref _silentRoutes);
 
     /// <summary>A peer's clock reading: this server's stamps stay ahead of it.</summary>
     public void ObserveClock(ulong stamp) => _server.Subjects.Clock.Observe(stamp);
@@ -812,18 +871,27 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             Interlocked.Increment(ref _seedsSent);
         }
+        else if (link is not null && link.IsUp)
+        {
+            _noRoomAt = owner; // no room on a route that is up: it drains; the wait starts again
+            Park(line, 0);
+        }
         else
         {
             Park(line);
         }
     }
 
-    private void Park(byte[] line)
+    private void Park(byte[] line) => Park(line, _parkSince);
+
+    /// <param name="line">The seed.</param>
+    /// <param name="since">When it started waiting (0: now).</param>
+    private void Park(byte[] line, long since)
     {
         Interlocked.Increment(ref _seedsParked);
         lock (_parkLock)
         {
-            _parked.Add((line, _parkSince != 0 ? _parkSince : _server.Time.GetTimestamp()));
+            _parked.Add((line, since != 0 ? since : _server.Time.GetTimestamp()));
         }
     }
 

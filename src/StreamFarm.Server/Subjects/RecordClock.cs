@@ -36,6 +36,8 @@ internal sealed class RecordClock
     private long _pauses;
     private long _stalls;
     private long _pausedTicks;
+    private long _pausedGcTicks;
+    private long _gcAtBeat; // the process's total GC pause at the last beat
 
     public RecordClock(TimeProvider time, int serverBits = 0, TimeSpan? pauseLimit = null)
     {
@@ -83,6 +85,9 @@ internal sealed class RecordClock
     /// <summary>How long the last such pause lasted.</summary>
     public TimeSpan LastPause => TimeSpan.FromTicks(Interlocked.Read(ref _pausedTicks));
 
+    /// <summary>How much of <see cref="LastPause"/> the garbage collector held every thread (the rest: the process was stopped, starved of CPU, or the tick was held up).</summary>
+    public TimeSpan LastPauseInGc => TimeSpan.FromTicks(Interlocked.Read(ref _pausedGcTicks));
+
     /// <summary>A new stamp, greater than every stamp made or seen here.</summary>
     public ulong NextStamp()
     {
@@ -120,7 +125,7 @@ internal sealed class RecordClock
     /// <summary>Releases every record that waits for a hand-over or a copy: every peer has confirmed the owners (the routes' owners barrier), so none is on its way.</summary>
     public void ReleaseAllHolds()
     {
-        foreach (var record in _holding.Keys)
+        foreach (var (record, _) in _holding) // in place: Keys would lock and copy the whole set
         {
             record.ReleaseNow();
             _holding.TryRemove(record, out _);
@@ -130,7 +135,7 @@ internal sealed class RecordClock
     /// <summary>Releases the records whose wait for a hand-over ran out (from the housekeeping tick).</summary>
     public void ReleaseDueHolds()
     {
-        foreach (var record in _holding.Keys)
+        foreach (var (record, _) in _holding)
         {
             if (record.ReleaseIfDue())
             {
@@ -205,6 +210,13 @@ internal sealed class RecordClock
         if (Interlocked.CompareExchange(ref _beat, now, beat) != beat)
         {
             return;
+        }
+
+        var gc = GC.GetTotalPauseDuration().Ticks;
+        var gcDuring = gc - Interlocked.Exchange(ref _gcAtBeat, gc);
+        if (silent > StaleInputLimit)
+        {
+            Interlocked.Exchange(ref _pausedGcTicks, gcDuring);
         }
 
         if (silent > StaleInputLimit)
