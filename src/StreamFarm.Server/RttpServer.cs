@@ -19,6 +19,21 @@ namespace StreamFarm.Server;
 public sealed partial class RttpServer : IDisposable
 {
     private readonly ConcurrentDictionary<long, ClientSession> _sessions = new();
+
+    // The sessions, enumerated in place. ConcurrentDictionary.Values takes every lock of the
+    // dictionary and copies it, and the sessions are counted on every accepted connection (limits)
+    // and walked on every housekeeping tick: with 20,000 connections that was a copy of them all per
+    // accept and per tick, and every accept and close waited meanwhile.
+    private IEnumerable<ClientSession> Sessions
+    {
+        get
+        {
+            foreach (var (_, session) in _sessions)
+            {
+                yield return session;
+            }
+        }
+    }
     private readonly ITimer _housekeeping;
     private readonly Lock _farmLock = new();
     private FarmSnapshot _sentToClients; // the table as this server's clients were last sent it (under _farmLock)
@@ -188,19 +203,19 @@ public sealed partial class RttpServer : IDisposable
     public (string Tls, string Wss) TlsAddresses { get; set; } = ("", "");
 
     /// <summary>Client connections (routes from other servers of the farm are counted in <see cref="RouteSessions"/>).</summary>
-    public int Connections => _sessions.Values.Count(s => !s.IsRoute);
+    public int Connections => Sessions.Count(s => !s.IsRoute);
 
     /// <summary>Routes from other servers of the farm.</summary>
-    public int RouteSessions => _sessions.Values.Count(s => s.IsRoute);
+    public int RouteSessions => Sessions.Count(s => s.IsRoute);
 
     /// <summary>Welcomed client sessions (routes from other servers are not users).</summary>
-    public int Users => _sessions.Values.Count(s => s.IsWelcomed && !s.IsRoute);
+    public int Users => Sessions.Count(s => s.IsWelcomed && !s.IsRoute);
 
     public long MessagesIn => Interlocked.Read(ref _messagesIn);
 
     public long MessagesOut => Interlocked.Read(ref _messagesOut);
 
-    public long Conflations => Interlocked.Read(ref _conflationsClosed) + _sessions.Values.Sum(s => s.Outbound.Conflations);
+    public long Conflations => Interlocked.Read(ref _conflationsClosed) + Sessions.Sum(s => s.Outbound.Conflations);
 
     public long SlowConsumerCloses => Interlocked.Read(ref _slowConsumerCloses);
 
@@ -350,7 +365,7 @@ public sealed partial class RttpServer : IDisposable
         if (routePort)
         {
             // Other servers only; an unauthenticated flood is bounded here and by the hello timeout.
-            if (_sessions.Values.Count(s => s.OnRoutePort) >= MaxRoutePortSessions)
+            if (Sessions.Count(s => s.OnRoutePort) >= MaxRoutePortSessions)
             {
                 await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} has {MaxRoutePortSessions} connections on its route port")));
                 return (ClientSession.CloseGrace, false, false);
@@ -361,7 +376,7 @@ public sealed partial class RttpServer : IDisposable
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Draining, $"server {Options.Id} is draining: choose another server", "@after=0")));
             return (ClientSession.CloseGrace, false, false);
         }
-        else if (_sessions.Count >= Options.Capacity && _sessions.Values.Count(s => !s.IsRoute) >= Options.Capacity)
+        else if (_sessions.Count >= Options.Capacity && Sessions.Count(s => !s.IsRoute) >= Options.Capacity)
         {
             Interlocked.Increment(ref _rejectedFull);
             await RefuseAsync(transport, Render(w => RttpWriter.WriteError(w, RttpErrorCode.Full, $"server {Options.Id} is full ({Options.Capacity} connections)", "@after=1000")));
@@ -415,7 +430,7 @@ public sealed partial class RttpServer : IDisposable
         AnnounceStatusChange();
         var others = Farm.Current.Members.Any(m => m.Id != Options.Id && m.State == "active" && m.Liveness == "alive");
         var goodbye = others ? "MOVE SHUTDOWN\n"u8.ToArray() : "BYE SHUTDOWN server stopping\n"u8.ToArray();
-        foreach (var s in _sessions.Values)
+        foreach (var s in Sessions)
         {
             s.Close(DisconnectReason.ServerShutdown, goodbye);
         }
@@ -436,7 +451,7 @@ public sealed partial class RttpServer : IDisposable
         _draining = true;
         AnnounceStatusChange();
         (Farm as LocalFarm)?.Refresh();
-        _drainTimer = SendMoves(_sessions.Values.Where(s => !s.IsRoute), "MOVE DRAINING\n"u8.ToArray(), spread);
+        _drainTimer = SendMoves(Sessions.Where(s => !s.IsRoute), "MOVE DRAINING\n"u8.ToArray(), spread);
     }
 
     /// <summary>Queues <paramref name="move"/> to the sessions in random order, spread evenly over <paramref name="spread"/>.</summary>
@@ -488,7 +503,7 @@ public sealed partial class RttpServer : IDisposable
         Interlocked.Add(ref _rebalanceMoves, count);
         Log.Rebalancing(_log, users, share, count);
         var old = _rebalanceTimer;
-        _rebalanceTimer = SendMoves(_sessions.Values.Where(s => s.IsWelcomed && !s.IsRoute).Take(count), "MOVE REBALANCE\n"u8.ToArray(), TimeSpan.FromSeconds(1));
+        _rebalanceTimer = SendMoves(Sessions.Where(s => s.IsWelcomed && !s.IsRoute).Take(count), "MOVE REBALANCE\n"u8.ToArray(), TimeSpan.FromSeconds(1));
         old?.Dispose();
     }
 
@@ -608,7 +623,7 @@ public sealed partial class RttpServer : IDisposable
                 _usersSentAt = now;
             }
 
-            foreach (var s in _sessions.Values)
+            foreach (var s in Sessions)
             {
                 if (!s.ReceivesFarmDeltas)
                 {
@@ -715,7 +730,7 @@ public sealed partial class RttpServer : IDisposable
                 // connected after the silence (before this tick) are not among them.
                 _stallsSeen = stalls;
                 var closed = 0;
-                foreach (var s in _sessions.Values)
+                foreach (var s in Sessions)
                 {
                     if (!s.IsRoute && s.OpenBeforeStall(stalls))
                     {
@@ -745,7 +760,7 @@ public sealed partial class RttpServer : IDisposable
                 RejoiningChanged?.Invoke();
             }
             var idleGrace = _idleGraceFrom != 0 && Time.GetElapsedTime(_idleGraceFrom, now) < Options.Limits.IdleTimeout;
-            foreach (var s in _sessions.Values)
+            foreach (var s in Sessions)
             {
                 s.Housekeep(idleGrace);
             }
