@@ -135,7 +135,7 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         await moved.WaitAsync(m => m.Subject == subject && m.Kind is RttpMessageKind.Image or RttpMessageKind.Status, $"an answer at {successor}");
 
         var first = moved.Messages.First(m => m.Subject == subject && m.Kind is RttpMessageKind.Image or RttpMessageKind.Status);
-        Assert.True(first.Kind == RttpMessageKind.Image && Counter(first) == last, $"{successor} answered {first.Kind} {(first.Kind == RttpMessageKind.Status ? first.Status.ToString() : $"n={Counter(first)}")}; the last value at s4 was n={last}");
+        Assert.True(first.Kind == RttpMessageKind.Image && Counter(first) == last, $"{successor} answered {first.Kind} {(first.Kind == RttpMessageKind.Status ? first.Status.ToString() : $"n={Counter(first)}")}; the last value at s4 was n={last}. The servers' warnings:\n{farm.Warnings()}");
     }
 
     [Fact]
@@ -259,6 +259,9 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
         public string Subnet { get; private init; } = "";
 
         public string Address(string id) => $"{Subnet}.{id[1..]}";
+
+        /// <summary>Every server's warnings so far (pauses, routes closed, owners changed), for a failure's message.</summary>
+        public string Warnings() => string.Join('\n', Servers.SelectMany(s => s.Value.Stdout.Split('\n').Where(l => l.Contains(" warn: ", StringComparison.Ordinal) || l.Contains(" fail: ", StringComparison.Ordinal) || l.Contains("owners changed", StringComparison.Ordinal)).Select(l => $"{s.Key}: {l}")));
 
         public static async Task<Farm> StartAsync(string subnet, string preset = "local")
         {
