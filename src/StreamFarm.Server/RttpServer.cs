@@ -35,6 +35,12 @@ public sealed partial class RttpServer : IDisposable
         }
     }
     private readonly ITimer _housekeeping;
+
+    // Records whose wait for a hand-over ran out are released off the tick thread: after a change of
+    // owners hundreds of thousands can wait at once, and releasing them (an IMAGE or a STATUS to
+    // their subscribers each) took up to 0.4 s there, where the membership's probes and the beat
+    // that tells a paused process also run.
+    private readonly OffTickWork _releaseDueHolds;
     private readonly Lock _farmLock = new();
     private FarmSnapshot _sentToClients; // the table as this server's clients were last sent it (under _farmLock)
     private long _usersSentAt; // when a change of user counts alone was last sent to the clients (the start, before the first)
@@ -117,6 +123,7 @@ public sealed partial class RttpServer : IDisposable
         }
 
         var tick = TimeSpan.FromMilliseconds(Math.Clamp(options.Limits.PingInterval.TotalMilliseconds / 4, 10, 250));
+        _releaseDueHolds = new OffTickWork(time, Subjects.Clock.ReleaseDueHolds, ex => Log.HousekeepingFailed(_log, ex));
         _housekeeping = TickThread.For(time).CreateTimer(_ => Housekeep(), null, tick, tick); // on the tick thread: one wake-up per tick, not three
     }
 
@@ -673,39 +680,6 @@ public sealed partial class RttpServer : IDisposable
         return differ;
     }
 
-    private int _releasing;
-
-    // Records whose wait for a hand-over ran out are released on the thread pool: after a change of
-    // owners hundreds of thousands can wait at once, and releasing them (an IMAGE or a STATUS to
-    // their subscribers each) took up to 0.4 s, too long for the tick thread, which also runs the
-    // membership's probes and the beat that tells a paused process. A test's fake clock releases
-    // them inline, in its step.
-    private void ReleaseDueHolds()
-    {
-        if (!ReferenceEquals(Time, TimeProvider.System))
-        {
-            Subjects.Clock.ReleaseDueHolds();
-        }
-        else if (Interlocked.Exchange(ref _releasing, 1) == 0)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static self =>
-            {
-                try
-                {
-                    self.Subjects.Clock.ReleaseDueHolds();
-                }
-                catch (Exception ex)
-                {
-                    Log.HousekeepingFailed(self._log, ex); // as when it ran in the housekeeping itself
-                }
-                finally
-                {
-                    Volatile.Write(ref self._releasing, 0);
-                }
-            }, this, preferLocal: false);
-        }
-    }
-
     private void Housekeep()
     {
         try
@@ -721,7 +695,7 @@ public sealed partial class RttpServer : IDisposable
 
             _lastHousekeep = now;
             Subjects.Clock.Beat(); // a sign of life: a pause longer than the farm's fastest verdict starts a new ownership term
-            ReleaseDueHolds();
+            _releaseDueHolds.Start();
             var stalls = Subjects.Clock.Stalls;
             if (stalls != _stallsSeen)
             {

@@ -50,6 +50,7 @@ internal sealed class ServerMetrics
         var seedsLost = f.CreateCounter("streamfarm_route_seeds_lost_total", "Records given up after finding no owner for 30 s (the servers' tables disagreed that long)");
         var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records kept back, waiting to be sent again to their owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
+        var ownersSynced = f.CreateGauge("streamfarm_owners_synced", "1 when every other server this one reaches has confirmed the current subject owners since they last changed (the owners barrier): no hand-over or copy is on its way");
         var silentRoutes = f.CreateCounter("streamfarm_route_silent_closes_total", "Routes closed because nothing came from the peer for three ping intervals");
         var rebalance = f.CreateCounter("streamfarm_rebalance_moves_total", "Clients asked to move (MOVE REBALANCE) because this server had far more than its share");
         var rss = f.CreateGauge("process_resident_memory_bytes", "Resident memory of the process (RSS)");
@@ -126,6 +127,7 @@ internal sealed class ServerMetrics
                 seedsWaiting.Set(routes.SeedsWaiting);
                 slowRoutes.IncTo(routes.SlowRoutes);
                 silentRoutes.IncTo(routes.SilentRoutes);
+                ownersSynced.Set(routes.AllSynced ? 1 : 0);
             }
 
             var gc = GC.GetGCMemoryInfo();

@@ -286,14 +286,14 @@ public sealed class RouteProcessTests(ITestOutputHelper output)
                     foreach (var observer in farm.Http.Values)
                     {
                         var metrics = await http.GetStringAsync(observer + "/metrics");
-                        if (!metrics.Contains("\nstreamfarm_routes_up 2\n", StringComparison.Ordinal))
+                        if (!metrics.Contains("\nstreamfarm_routes_up 2\n", StringComparison.Ordinal) || !metrics.Contains("\nstreamfarm_owners_synced 1\n", StringComparison.Ordinal))
                         {
                             return false;
                         }
                     }
 
                     return true;
-                }, "every server has its two routes up");
+                }, "every server has its two routes up and has heard every other confirm the owners");
                 return farm;
             }
             catch

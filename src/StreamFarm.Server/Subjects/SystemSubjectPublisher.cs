@@ -29,41 +29,19 @@ internal sealed class SystemSubjectPublisher : IDisposable
     private long _lastOut;
     private string _lastCatalog = "";
     private int _ticks;
-    private int _queued;
+    private readonly OffTickWork _round;
 
     public SystemSubjectPublisher(RttpServer server)
     {
         _server = server;
         _started = _lastAt = server.Time.GetTimestamp();
-        _timer = TickThread.For(server.Time).CreateTimer(_ => Due(), null, Interval, Interval);
-    }
-
-    private void Due()
-    {
-        // On the system clock the tick thread only queues the round: a round walks the subject table
-        // (the catalog) and publishes through the farm, which can wait for a record's lock, and the
-        // tick thread also runs the membership's probes and the housekeeping that tells whether this
-        // process was paused. With a million subjects a round there took seconds, and the server took
-        // itself for paused, re-joined owning nothing, and made the farm move every subject twice. A
-        // test's fake clock runs it inline, in its step.
-        if (!ReferenceEquals(_server.Time, TimeProvider.System))
-        {
-            Publish();
-        }
-        else if (Interlocked.Exchange(ref _queued, 1) == 0)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static self =>
-            {
-                try
-                {
-                    self.Publish();
-                }
-                finally
-                {
-                    Volatile.Write(ref self._queued, 0);
-                }
-            }, this, preferLocal: false);
-        }
+        // The tick thread only starts the round: a round walks the subject table (the catalog) and
+        // publishes through the farm, which can wait for a record's lock, and the tick thread also
+        // runs the membership's probes and the housekeeping that tells whether this process was
+        // paused. With a million subjects a round there took seconds, and the server took itself for
+        // paused, re-joined owning nothing, and made the farm move every subject twice.
+        _round = new OffTickWork(server.Time, Publish);
+        _timer = TickThread.For(server.Time).CreateTimer(_ => _round.Start(), null, Interval, Interval);
     }
 
     /// <summary>One round: the status always, the catalog every few seconds when it changed.</summary>
