@@ -257,9 +257,16 @@ public sealed class RecordMergeTests
         Assert.Equal("", Fields(r));
         Assert.False(r.IsStandby);
 
-        // Owned here: nothing to keep (the tables disagree for a moment).
+        // Owned here (the tables disagree for a moment): nothing to follow yet, but the ask is kept,
+        // and once this server's table names the owner the record follows it. The owner asks once:
+        // forgotten here, this server would hold no copy when the owner dies.
         var owned = new SubjectRecord("/own", 1);
         Assert.False(owned.KeepStandby(routes));
+        Assert.DoesNotContain(routes.Calls, c => c.EndsWith(" /own", StringComparison.Ordinal));
+        owned.Reassign("s1", _ => true, routes);
+        Assert.Equal("sub s1 /own", routes.Calls[^1]);
+        Assert.True(owned.IsStandby);
+        Assert.False(owned.TryRetire());
     }
 
     [Fact]

@@ -948,7 +948,10 @@ internal sealed class SubjectRecord
     /// <summary>
     /// Replica side: the owner says this server is next in line: keep a copy, following the owner
     /// as for a subscriber. False when this server owns the subject itself (the tables disagree for
-    /// a moment); null when the record was retired meanwhile (the caller looks it up again).
+    /// a moment): the ask is kept, and the record follows the owner once this server's table names
+    /// it (the owner tells its successor once, so an ask forgotten here left the successor without a
+    /// copy: a kill of the owner then showed the subject NOT_FOUND). Null when the record was
+    /// retired meanwhile (the caller looks it up again).
     /// </summary>
     public bool? KeepStandby(IUpstream router)
     {
@@ -961,6 +964,7 @@ internal sealed class SubjectRecord
 
             if (_upstream is null)
             {
+                _standby = true; // kept: Reassign subscribes to the owner when this server's table agrees
                 return false;
             }
 
