@@ -137,13 +137,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             link.CheckSilence();
         }
 
-        bool any;
-        lock (_parkLock)
-        {
-            any = _parked.Count > 0;
-        }
-
-        if (any && Interlocked.Exchange(ref _dispatchAsked, 1) == 0)
+        if (SeedsWaiting > 0 && Interlocked.Exchange(ref _dispatchAsked, 1) == 0)
         {
             _changes.Writer.TryWrite(DispatchOnly);
         }

@@ -217,10 +217,6 @@ internal sealed class RecordClock
         if (silent > StaleInputLimit)
         {
             Interlocked.Exchange(ref _pausedGcTicks, gcDuring);
-        }
-
-        if (silent > StaleInputLimit)
-        {
             Interlocked.Exchange(ref _pausedTicks, silent.Ticks);
             Interlocked.Increment(ref _stalls);
         }

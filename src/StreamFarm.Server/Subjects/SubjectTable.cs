@@ -206,23 +206,8 @@ internal sealed class SubjectTable(TimeProvider time, int serverBits = 0)
         }
     }
 
-    /// <summary>
-    /// Every record, enumerated in place: not a snapshot. <c>ConcurrentDictionary.Values</c> takes
-    /// every lock of the table and copies it; with a million subjects that held up every lookup and
-    /// creation of the process while a route came up, a catalog was made or owners changed (each
-    /// a loop over the table), and the copies fed the garbage collector. A record added or removed
-    /// during the loop may or may not be seen, as with a snapshot taken a moment earlier or later.
-    /// </summary>
-    public IEnumerable<SubjectRecord> All
-    {
-        get
-        {
-            foreach (var (_, record) in _records)
-            {
-                yield return record;
-            }
-        }
-    }
+    /// <summary>Every record, enumerated in place (not a locked copy: <see cref="ConcurrentDictionaryExtensions.ValuesInPlace"/>).</summary>
+    public IEnumerable<SubjectRecord> All => _records.ValuesInPlace();
 
     /// <summary>
     /// Epochs are the record's creation time in Unix milliseconds times 1,024, plus ten bits of this
