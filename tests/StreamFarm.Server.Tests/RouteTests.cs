@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using StreamFarm.Membership;
 using StreamFarm.Protocol;
 using StreamFarm.Server.Routes;
+using StreamFarm.Server.Subjects;
 using StreamFarm.Server.Tests.Kit;
 
 namespace StreamFarm.Server.Tests;
@@ -407,6 +408,46 @@ public sealed class RouteTests
         while (!line.StartsWith("UPDATE ", StringComparison.Ordinal));
 
         Assert.Equal($"UPDATE {subject} {after[2]} {long.Parse(after[3], System.Globalization.CultureInfo.InvariantCulture) + 1} a=9", line);
+    }
+
+    [Fact]
+    public async Task ASeedPassedOn_ThatFindsNoRoomOrNoRouteToItsOwner_WaitsAndReachesTheNextOwner_InsteadOfBeingDropped()
+    {
+        // A seed (a copy of a record, perhaps the only one of some writes) sent here by a server
+        // whose table took this one for the owner is passed on to the owner. When the owner's route
+        // was full (a million-subject hand-over fills it) or gone, it used to be dropped: counted,
+        // and lost, since the server that sent it keeps nothing a route took. Now it waits with the
+        // parked seeds and goes to whoever owns the subject then.
+        await using var farm = await RouteFarm.StartAsync("127.0.45");
+        await farm.RoutesUpAsync();
+        var (here, gone) = (farm.Nodes[0], farm.Nodes[2]);
+        var subject = farm.SubjectOwnedBy(gone.Server.Options.Id, "/R/RELAYED");
+        var routes = here.Server.Routes!;
+        await gone.StopAsync();
+
+        // Fill the route to the stopped owner (nothing acknowledges it any more), if the table still has it.
+        var filler = Encoding.ASCII.GetBytes($"PUB /R/FILL f={new string('x', 60_000)}\n");
+        if (routes.LinkTo(gone.Server.Options.Id) is { } link)
+        {
+            for (var i = 0; i < 1000 && link.SendPublication(filler, PubOrigin.None); i++)
+            {
+            }
+        }
+
+        var (dropped, parked) = (routes.Dropped, routes.SeedsParked);
+        var seed = new RttpFrame();
+        var line = $"PUBIMAGE {subject} @seed=100.5 @copy=1 @hop=1 @clr=0 @fts=10 v=7";
+        Assert.Equal(RttpErrorCode.None, RttpParser.TryParse(new System.Buffers.ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(line)), seed, new RttpLimits(), out _));
+        ((IUpstream)routes).Forward(gone.Server.Options.Id, seed, 0, 1, PubOrigin.None);
+        Assert.Equal(dropped, routes.Dropped);
+        Assert.Equal(parked + 1, routes.SeedsParked);
+
+        // Once the owner is gone from the tables, the seed reaches the subject's next owner.
+        var next = new Ownership([farm.Nodes[0].Server.Options.Id, farm.Nodes[1].Server.Options.Id]).OwnerOf(subject);
+        await using var sub = await farm.Nodes.Single(n => n.Server.Options.Id == next).ConnectAsync();
+        await Eventually.TrueAsync(() => farm.Nodes.Single(n => n.Server.Options.Id == next).Server.Subjects.Find(Encoding.UTF8.GetBytes(subject)) is { Seq: > 0 }, $"the seed applied at {next}");
+        await sub.SendAsync("SUB " + subject);
+        Assert.EndsWith(" v=7", await sub.ExpectAsync("IMAGE "), StringComparison.Ordinal);
     }
 
     private static byte[] RandomKey() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);

@@ -230,6 +230,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Route links kept (up or not).</summary>
     public int Links => _links.Count;
 
+    /// <summary>The link to <paramref name="peer"/>, if the table has it (for tests).</summary>
+    internal RouteLink? LinkTo(string peer) => _links.TryGetValue(peer, out var link) ? link : null;
+
     /// <summary>Connections the route links opened so far (one per link while nothing fails).</summary>
     public int LinkConnects => _links.Values.Sum(l => l.Connects);
 
@@ -830,6 +833,18 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             return true;
         }
 
+        if (isSeed)
+        {
+            // A seed another server sent here (its table took this server for the owner): passed on
+            // with its hop count, and like this server's own seeds never refused. It can be the only
+            // copy of some writes; dropped when the owner's route was full or closed, it was lost
+            // for good (the server that sent it keeps no seed a route refused: in a million-subject
+            // restart 2,040 were). If it finds no room it waits here with the parked ones (its
+            // hop count reset), and the route that brought it is acknowledged as for a seed applied.
+            SeedTo(owner, RenderForward(frame, stamp, hop + 1), frame, stamp);
+            return true;
+        }
+
         if (hop >= 3)
         {
             // The owners' tables disagree (a change is still spreading); passing it on further
@@ -854,7 +869,14 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         return false;
     }
 
-    void IUpstream.Seed(string owner, byte[] line)
+    void IUpstream.Seed(string owner, byte[] line) => SeedTo(owner, line, relayed: null, 0);
+
+    /// <summary>
+    /// Sends a seed to its owner, or parks it. <paramref name="relayed"/>: the frame of a seed that
+    /// came from another server (<paramref name="line"/> carries its hop count; parked, it is
+    /// rendered again without one, as this server's own).
+    /// </summary>
+    private void SeedTo(string owner, byte[] line, RttpFrame? relayed, ulong stamp)
     {
         // A seed (a hand-over, a copy) can be the only copy of a server's last writes: never
         // refused. When the owner's route has no room (a hand-over of hundreds of thousands of
@@ -863,16 +885,23 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         // (values merge by stamp, so arriving later changes nothing but the time).
         if (_links.TryGetValue(owner, out var link) && link.SendPublication(line, PubOrigin.None))
         {
-            Interlocked.Increment(ref _seedsSent);
+            if (relayed is null)
+            {
+                Interlocked.Increment(ref _seedsSent);
+            }
+
+            return;
         }
-        else if (link is not null && link.IsUp)
+
+        var parked = relayed is null ? line : RenderForward(relayed, stamp, 0);
+        if (link is not null && link.IsUp)
         {
             _noRoomAt = owner; // no room on a route that is up: it drains; the wait starts again
-            Park(line, 0);
+            Park(parked, 0);
         }
         else
         {
-            Park(line);
+            Park(parked);
         }
     }
 
