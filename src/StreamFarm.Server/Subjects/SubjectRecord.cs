@@ -19,8 +19,12 @@ namespace StreamFarm.Server.Subjects;
 /// </remarks>
 internal sealed class SubjectRecord
 {
-    private readonly Lock _lock = new();
     private readonly List<Field> _fields = [];
+
+    // The record's lock is its field list's monitor: a thin lock in the object's header, where a
+    // Lock object of its own was 40 B more per subject (a million subjects: 40 MB; docs/benchmarks.md,
+    // "Subjects per server"). Nothing else locks the list.
+    private object _lock => _fields;
     private readonly RecordClock _clock;
     private ClientSession[] _subscribers = [];
     private ulong _seq;
@@ -599,11 +603,16 @@ internal sealed class SubjectRecord
             _refreshing = false;
             _newcomers = null; // the image goes to every subscriber
             _fields.Clear();
+            if (_fields.Capacity < frame.FieldCount)
+            {
+                _fields.Capacity = frame.FieldCount;
+            }
+
             _clear = clear;
             for (var i = 0; i < frame.FieldCount; i++)
             {
                 _clock.Observe(stamps[i]);
-                _fields.Add(new Field(frame.FieldName(i).ToArray(), frame.FieldValue(i).ToArray(), stamps[i]));
+                _fields.Add(new Field(FieldNames.Intern(frame.FieldName(i)), frame.FieldValue(i).ToArray(), stamps[i]));
             }
 
             _epoch = epoch;
@@ -1162,7 +1171,12 @@ internal sealed class SubjectRecord
             return true;
         }
 
-        _fields.Add(new Field(name.ToArray(), value.ToArray(), stamp));
+        if (_fields.Count == 0 && frame is not null && _fields.Capacity < frame.FieldCount)
+        {
+            _fields.Capacity = frame.FieldCount; // the first fields: an array of their size, not of 4
+        }
+
+        _fields.Add(new Field(FieldNames.Intern(name), value.ToArray(), stamp));
         return true;
     }
 
