@@ -31,11 +31,24 @@ internal static class FieldNames
         }
 
         var copy = name.ToArray();
-        return Shared.Count < MaxNames ? Shared.GetOrAdd(copy, copy) : copy;
+        if (Volatile.Read(ref _count) >= MaxNames)
+        {
+            return copy;
+        }
+
+        if (Shared.TryAdd(copy, copy))
+        {
+            Interlocked.Increment(ref _count); // counted here: the dictionary's Count takes every one of its locks
+            return copy;
+        }
+
+        return Shared.TryGetValue(copy, out var added) ? added : copy; // another thread added it first
     }
 
     /// <summary>Names shared now (for tests).</summary>
-    internal static int Count => Shared.Count;
+    internal static int Count => Volatile.Read(ref _count);
+
+    private static int _count;
 
     // Written here because the runtime has no byte-content comparer with a span lookup. The hash is
     // HashCode's, seeded per process, so names chosen to collide cannot be precomputed.
