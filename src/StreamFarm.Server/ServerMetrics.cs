@@ -37,6 +37,7 @@ internal sealed class ServerMetrics
         var routesIn = f.CreateGauge("streamfarm_route_sessions", "Routes from other servers to this one");
         var forwarded = f.CreateCounter("streamfarm_route_forwarded_total", "Publications forwarded to their subjects' owners");
         var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications this server could not pass on to their owner (no route, buffer full, or passed around too often); each one's publisher was told");
+        var routeDroppedFor = f.CreateCounter("streamfarm_route_dropped_reasons_total", "streamfarm_route_dropped_total by reason: no_route, full (8 MiB waited for the owner), hops (the tables disagreed), peer (the server it went to could not pass it on), stalled (the owner's route down too long)", "reason");
         var redispatched = f.CreateCounter("streamfarm_route_redispatched_total", "Publications passed on again to a subject's new owner after the old one was lost");
         var refusals = f.CreateCounter("streamfarm_route_refusals_total", "Peers found gone because their route port refused a connection (their subjects moved at once)");
         var restarts = f.CreateCounter("streamfarm_route_peer_restarts_total", "Peers found started again (a new life in their route HELLO) while the route to their old process still looked up; the route was opened again at once");
@@ -121,6 +122,10 @@ internal sealed class ServerMetrics
                 routesUp.Set(routes.RoutesUp);
                 forwarded.IncTo(routes.Forwarded);
                 routeDropped.IncTo(routes.Dropped);
+                foreach (var reason in Enum.GetValues<Routes.RouteDropReason>())
+                {
+                    routeDroppedFor.WithLabels(DropReasonLabel(reason)).IncTo(routes.DroppedFor(reason));
+                }
                 seeds.IncTo(routes.SeedsSent);
                 seedsParked.IncTo(routes.SeedsParked);
                 seedsLost.IncTo(routes.SeedsLost);
@@ -158,4 +163,13 @@ internal sealed class ServerMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    private static string DropReasonLabel(Routes.RouteDropReason reason) => reason switch
+    {
+        Routes.RouteDropReason.NoRoute => "no_route",
+        Routes.RouteDropReason.Full => "full",
+        Routes.RouteDropReason.Hops => "hops",
+        Routes.RouteDropReason.Peer => "peer",
+        _ => "stalled",
+    };
 }

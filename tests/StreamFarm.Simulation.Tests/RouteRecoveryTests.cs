@@ -163,4 +163,41 @@ public sealed class RouteRecoveryTests
         var shown = long.Parse(image.Split(' ').First(t => t.StartsWith("v=", StringComparison.Ordinal))[2..], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(shown >= before, $"the first IMAGE at the new owner showed v={shown}; {before} had been published before the kill (seed {seed}): {image}");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void PublicationsWaitingForAnUnreachableOwner_WhosePublisherHasGone_AreKept_AndAppliedOnceItIsReached(int seed)
+    {
+        // s1 and s3 cannot reach each other; s2 reaches both, so the membership keeps s3 alive and
+        // s3 stays the owner. What s1's publisher sends meanwhile waits on s1's route to s3. After
+        // 5 s without that route (the stall limit) what waits is refused and its publishers told;
+        // a publisher that had already gone could not be told, and its publications were lost: the
+        // subject showed its value from before the cut for good. Now they wait for the route.
+        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
+        var subject = Enumerable.Range(0, 100).Select(i => $"/kept/{i}").First(s => all.OwnerOf(s) == "s3");
+        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
+        var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
+        farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "v", 0) && watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3", TimeSpan.FromMilliseconds(50));
+
+        farm.Partition(["s1"], ["s3"]);
+        farm.Eventually(() => !farm.RouteUp("s1", "s3"), TimeSpan.FromSeconds(10), "s1's route to s3 closed (nothing received)");
+        for (var v = 1; v <= 20; v++)
+        {
+            Assert.True(publisher.Publish(subject, "v", v));
+        }
+
+        farm.Run(TimeSpan.FromMilliseconds(200));
+        publisher.Stop(); // a script that published and closed
+        var dropped = farm.DroppedBy("s1");
+        farm.Run(TimeSpan.FromSeconds(6)); // past the stall limit (5 s) of s1's route to s3
+        Assert.True(farm.Serves("s3", subject) && !farm.RouteUp("s1", "s3"), "the test needs s3 still the owner, unreached from s1: " + farm.Describe());
+        Assert.Equal(dropped, farm.DroppedBy("s1")); // nothing refused: nobody to tell
+
+        farm.Heal();
+        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=20", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), $"v=20 at s3's subscriber after the heal (seed {seed})");
+    }
 }

@@ -428,6 +428,9 @@ public sealed class SimFarm : IDisposable
     public bool RouteReaches(string id, string peer) =>
         RouteUp(id, peer) && _servers[peer] is { Dead: false } p && _servers[id].Server.Routes?.PeerLifeOf(peer) == p.Server.Routes?.Life;
 
+    /// <summary>Publications the server could not pass on to their owners (<c>streamfarm_route_dropped_total</c>).</summary>
+    public long DroppedBy(string id) => _servers[id].Server.Routes?.Dropped ?? 0;
+
     /// <summary>Whether the server's route to <paramref name="peer"/> is up.</summary>
     public bool RouteUp(string id, string peer) => _servers[id].Server.Routes?.IsUpTo(peer) == true;
 

@@ -63,6 +63,9 @@ internal sealed partial class ClientSession : IDisposable
 
     public bool IsWelcomed => _permissions is not null;
 
+    /// <summary>Whether an answer to it can still reach its client (it is not closing or closed).</summary>
+    public bool CanBeTold => Volatile.Read(ref _closing) == 0;
+
     /// <summary>Accepted on the route port: only a route HELLO is taken.</summary>
     public bool OnRoutePort { get; }
 

@@ -366,7 +366,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
         {
             if (code == RttpErrorCode.Unavailable)
             {
-                _manager.CountDropped();
+                _manager.CountDropped(RouteDropReason.Peer, RouteManager.SubjectOf(refused.Line));
             }
 
             ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(refused.Line)), code == RttpErrorCode.Unavailable ? $"{Peer} could not pass it on ({line})" : $"refused by {Peer}, the subject's owner ({line})", code);
@@ -377,7 +377,8 @@ internal sealed partial class RouteLink : IAsyncDisposable
     /// The peer has been unreachable for longer than <paramref name="limit"/> while its process is
     /// not known gone (its route port does not refuse, the membership still has it): what waits for
     /// it is refused, and its publishers told, rather than kept for as long as it stays away. Each
-    /// refused publication is dropped here for good, so it can never be applied later.
+    /// refused publication is dropped here for good, so it can never be applied later. What no
+    /// publisher can be told about any more is kept (see below).
     /// </summary>
     public void RefuseIfStalled(TimeSpan limit)
     {
@@ -398,18 +399,34 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 return;
             }
 
-            refused = [.. _unacked];
-            _unacked.Clear();
-            _unackedBytes = 0;
+            // Only what a publisher can still be told about is refused. A publication whose
+            // publisher has gone (it closed after publishing, as a script does), or that has no
+            // publisher here any more (passed on again after an owner change), is kept: refused, it
+            // was lost without anyone knowing (in one million-subject restart 210,186 were refused
+            // while the restarted owner's route stayed down, and 23,912 subjects were lost). It goes
+            // when the route is up again, or to the subject's next owner if the peer is declared
+            // gone; the route's 8 MiB bound still holds, so it cannot pile up.
+            for (var node = _unacked.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.Origin.Session is { CanBeTold: true })
+                {
+                    (refused ??= []).Add(node.Value);
+                    _unacked.Remove(node);
+                    _unackedBytes -= node.Value.Line.Length;
+                }
+
+                node = next;
+            }
         }
         finally
         {
             _lock.Exit();
         }
 
-        foreach (var e in refused)
+        foreach (var e in refused ?? [])
         {
-            _manager.CountDropped();
+            _manager.CountDropped(RouteDropReason.Stalled, RouteManager.SubjectOf(e.Line));
             ClientSession.Reject(e.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(e.Line)), $"no route to {Peer}, the subject's owner, for {limit.TotalSeconds:0} s; publish again later");
         }
     }

@@ -119,8 +119,46 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Publications lost: no route to the owner, its buffer full, or passed around too often.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <summary>Of <see cref="Dropped"/>, those for one reason.</summary>
+    public long DroppedFor(RouteDropReason reason) => Interlocked.Read(ref _droppedFor[(int)reason]);
+
+    private readonly long[] _droppedFor = new long[Enum.GetValues<RouteDropReason>().Length];
+
     /// <summary>A publication could not be passed on (counted in <see cref="Dropped"/>; its publisher was told).</summary>
-    public void CountDropped() => Interlocked.Increment(ref _dropped);
+    public void CountDropped(RouteDropReason reason, string subject)
+    {
+        Interlocked.Increment(ref _dropped);
+        Interlocked.Increment(ref _droppedFor[(int)reason]);
+        Volatile.Write(ref _droppedLast[(int)reason], subject);
+        LogDropped(reason);
+    }
+
+    /// <summary>
+    /// One line per reason at most every 10 s, with how many were dropped since the last and the
+    /// last one's subject (a flood logs nothing more). Called on each drop and from the housekeeping,
+    /// so the end of a burst is told too.
+    /// </summary>
+    private void LogDropped(RouteDropReason reason)
+    {
+        var i = (int)reason;
+        var count = Interlocked.Read(ref _droppedFor[i]);
+        if (count == Interlocked.Read(ref _droppedLoggedCount[i]))
+        {
+            return;
+        }
+
+        var now = _server.Time.GetTimestamp();
+        var last = Interlocked.Read(ref _droppedLoggedAt[i]);
+        if ((last == 0 || _server.Time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10)) && Interlocked.CompareExchange(ref _droppedLoggedAt[i], now, last) == last)
+        {
+            var since = count - Interlocked.Exchange(ref _droppedLoggedCount[i], count);
+            Log.PublicationsDropped(_log, since, reason.ToString(), Volatile.Read(ref _droppedLast[i]) ?? "");
+        }
+    }
+
+    private readonly long[] _droppedLoggedAt = new long[Enum.GetValues<RouteDropReason>().Length];
+    private readonly string?[] _droppedLast = new string?[Enum.GetValues<RouteDropReason>().Length];
+    private readonly long[] _droppedLoggedCount = new long[Enum.GetValues<RouteDropReason>().Length];
 
     /// <summary>
     /// How long publications wait for an owner whose route stays down while its process is not known
@@ -140,6 +178,11 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         if (SeedsWaiting > 0 && Interlocked.Exchange(ref _dispatchAsked, 1) == 0)
         {
             _changes.Writer.TryWrite(DispatchOnly);
+        }
+
+        for (var i = 0; i < _droppedFor.Length; i++)
+        {
+            LogDropped((RouteDropReason)i); // the end of a burst of drops
         }
     }
 
@@ -849,7 +892,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         {
             // The owners' tables disagree (a change is still spreading); passing it on further
             // could loop. Dropped, counted, and the publisher told.
-            Interlocked.Increment(ref _dropped);
+            CountDropped(RouteDropReason.Hops, System.Text.Encoding.UTF8.GetString(frame.Arg(0)));
             Connections.ClientSession.Reject(origin, frame.Arg(0), "passed between servers too often: the farm's tables disagree; publish again");
             return false;
         }
@@ -954,7 +997,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     {
         if (!_links.TryGetValue(owner, out var link) || !link.SendPublication(line, origin))
         {
-            Interlocked.Increment(ref _dropped);
+            CountDropped(link is null ? RouteDropReason.NoRoute : RouteDropReason.Full, System.Text.Encoding.UTF8.GetString(subject));
             Connections.ClientSession.Reject(origin, subject, link is null
                 ? $"no route to {owner}, the subject's owner"
                 : $"too much waits for {owner}, the subject's owner (unreachable); publish again later");
@@ -1069,7 +1112,29 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);
 
+        [LoggerMessage(EventId = 3021, Level = LogLevel.Warning, Message = "{Count} publication(s) not passed on to their owner ({Reason}), the last of {Subject}; their publishers were told")]
+        public static partial void PublicationsDropped(ILogger logger, long count, string reason, string subject);
+
         [LoggerMessage(EventId = 3020, Level = LogLevel.Warning, Message = "a copy of {Subject} found no owner for {Seconds} s (the servers' tables disagree): given up")]
         public static partial void SeedLost(ILogger logger, string subject, double seconds);
     }
+}
+
+/// <summary>Why a publication was not passed on to its owner (<c>streamfarm_route_dropped_reasons_total</c>).</summary>
+internal enum RouteDropReason
+{
+    /// <summary>No route to the owner in this server's table.</summary>
+    NoRoute,
+
+    /// <summary>8 MiB already waited for the owner (unreachable, or not acknowledging).</summary>
+    Full,
+
+    /// <summary>Passed between servers three times: their tables disagreed on the owner.</summary>
+    Hops,
+
+    /// <summary>The server it was sent to could not pass it on (its NACK UNAVAILABLE).</summary>
+    Peer,
+
+    /// <summary>The owner's route stayed down for the stall limit while its process was not known gone.</summary>
+    Stalled,
 }
