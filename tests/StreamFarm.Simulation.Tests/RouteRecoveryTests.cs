@@ -19,8 +19,7 @@ public sealed class RouteRecoveryTests
         // was only reading sees the end of the stream. Either way the route is tried again at once
         // and the refusal (the process is gone) is known within a few network round trips, not
         // after a reconnection backoff (50-150 ms for the first retry).
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         farm.Run(TimeSpan.FromSeconds(2)); // routes up for more than a second: not a flapping peer
         var before = new[] { "s1", "s3" }.ToDictionary(id => id, farm.RefusalsSeenBy);
 
@@ -38,8 +37,7 @@ public sealed class RouteRecoveryTests
         // While s2 is down the survivors' routes to it back off (doubling up to 2 s). When s2 is back
         // it opens its own routes to them; that is proof it listens, so their routes to it are tried
         // at once instead of waiting out the backoff.
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         farm.Kill("s2");
         farm.Run(TimeSpan.FromMilliseconds(1500));
         Assert.True(farm.Servers.Where(s => s.Id != "s2").All(s => s.Server.Farm.Current.Members.Any(m => m.Id == "s2" && m.Liveness != "dead")),
@@ -63,8 +61,7 @@ public sealed class RouteRecoveryTests
         // until they went silent (3 s). The new process's own route HELLO tells another life: the
         // survivors open their routes again at once, so s2 gets their copies and the publications
         // it lost while it still holds its new records for them (SIM_SEED=4263 found this).
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         farm.Run(TimeSpan.FromSeconds(2));
         farm.Kill("s2", KillMode.Silent);
         farm.Run(TimeSpan.FromMilliseconds(800));
@@ -87,10 +84,9 @@ public sealed class RouteRecoveryTests
         // new owner cannot know that from silence: it holds for a copy up to HoldLimit (1 s). The
         // owners barrier tells it sooner: once the other survivor confirms the new owners (its
         // copies, had it any, came before), the new owner stops waiting and applies what waited.
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
-        var subject = Enumerable.Range(0, 100).Select(i => $"/own/{i}").First(s => all.OwnerOf(s) == "s3");
+        var subject = OwnedBy(all, "s3", "/own/");
         var next = new StreamFarm.Protocol.Ownership(["s1", "s2"]).OwnerOf(subject);
         var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
         var subscriber = farm.AddClient("sub", "s3", [subject], reconnect: false);
@@ -113,10 +109,9 @@ public sealed class RouteRecoveryTests
         // had a reason to hold a copy, and no route buffer has the publications. Without standby
         // copies the new owner started from nothing (a subscriber that moved got STATUS NOT_FOUND:
         // the record was lost). s3's successor keeps a copy, and takes the subject over with it.
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
-        var subject = Enumerable.Range(0, 100).Select(i => $"/own/{i}").First(s => all.OwnerOf(s) == "s3");
+        var subject = OwnedBy(all, "s3", "/own/");
         var next = all.SuccessorOf(subject)!;
         var publisher = farm.AddClient("pub", "s3", [], reconnect: false);
         var subscriber = farm.AddClient("sub", "s3", [subject], reconnect: false);
@@ -145,8 +140,7 @@ public sealed class RouteRecoveryTests
         // killed: s1 sends those publications again to s2, with the new ones. A subscriber that
         // arrives at s2 during the hold must get the newest value, not an IMAGE of the oldest
         // publication sent again (an old value shown as current).
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 4, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed, servers: 4);
         var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3", "s4"]);
         var after = new StreamFarm.Protocol.Ownership(["s1", "s2", "s4"]);
         var subject = Enumerable.Range(0, 200).Select(i => $"/held/{i}").First(s => all.OwnerOf(s) == "s3" && after.OwnerOf(s) == "s2");
@@ -175,10 +169,9 @@ public sealed class RouteRecoveryTests
         // 5 s without that route (the stall limit) what waits is refused and its publishers told;
         // a publisher that had already gone could not be told, and its publications were lost: the
         // subject showed its value from before the cut for good. Now they wait for the route.
-        using var farm = new SimFarm(new SimFarmOptions { Servers = 3, Seed = seed, Preset = "lan" });
-        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        using var farm = ConvergedFarm(seed);
         var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
-        var subject = Enumerable.Range(0, 100).Select(i => $"/kept/{i}").First(s => all.OwnerOf(s) == "s3");
+        var subject = OwnedBy(all, "s3", "/kept/");
         var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
         var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
         farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "v", 0) && watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3", TimeSpan.FromMilliseconds(50));
@@ -200,4 +193,16 @@ public sealed class RouteRecoveryTests
         farm.Heal();
         farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=20", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), $"v=20 at s3's subscriber after the heal (seed {seed})");
     }
+
+    /// <summary>A simulated farm (preset <c>lan</c>) once every server sees every other and its routes are up.</summary>
+    private static SimFarm ConvergedFarm(int seed, int servers = 3)
+    {
+        var farm = new SimFarm(new SimFarmOptions { Servers = servers, Seed = seed, Preset = "lan" });
+        farm.Eventually(farm.Converged, TimeSpan.FromSeconds(30), "farm converged");
+        return farm;
+    }
+
+    /// <summary>The first subject <c>prefix0</c>, <c>prefix1</c>, ... that <paramref name="owners"/> give to <paramref name="owner"/>.</summary>
+    private static string OwnedBy(StreamFarm.Protocol.Ownership owners, string owner, string prefix) =>
+        Enumerable.Range(0, 100).Select(i => $"{prefix}{i}").First(s => owners.OwnerOf(s) == owner);
 }
