@@ -42,7 +42,6 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private bool _applied;
     private bool _stopped;
     private long _forwarded;
-    private long _dropped;
     private long _seedsSent;
     private long _slowRoutes;
     private long _silentRoutes;
@@ -117,20 +116,29 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     public long Forwarded => Interlocked.Read(ref _forwarded);
 
     /// <summary>Publications lost: no route to the owner, its buffer full, or passed around too often.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
+    public long Dropped => _drops.Sum(d => Interlocked.Read(ref d.Count));
 
     /// <summary>Of <see cref="Dropped"/>, those for one reason.</summary>
-    public long DroppedFor(RouteDropReason reason) => Interlocked.Read(ref _droppedFor[(int)reason]);
+    public long DroppedFor(RouteDropReason reason) => Interlocked.Read(ref _drops[(int)reason].Count);
 
-    private readonly long[] _droppedFor = new long[Enum.GetValues<RouteDropReason>().Length];
+    private readonly DropTally[] _drops = [.. Enum.GetValues<RouteDropReason>().Select(_ => new DropTally())];
+
+    /// <summary>The publications dropped for one reason, and what of them was logged.</summary>
+    private sealed class DropTally
+    {
+        public long Count;
+        public long LoggedCount; // Count when the last line was logged
+        public long LoggedAt;    // timestamp of the last line (0: none yet)
+        public string? Last;     // the subject of the last one dropped
+    }
 
     /// <summary>A publication could not be passed on (counted in <see cref="Dropped"/>; its publisher was told).</summary>
     public void CountDropped(RouteDropReason reason, string subject)
     {
-        Interlocked.Increment(ref _dropped);
-        Interlocked.Increment(ref _droppedFor[(int)reason]);
-        Volatile.Write(ref _droppedLast[(int)reason], subject);
-        LogDropped(reason);
+        var d = _drops[(int)reason];
+        Interlocked.Increment(ref d.Count);
+        Volatile.Write(ref d.Last, subject);
+        LogDropped(reason, d);
     }
 
     /// <summary>
@@ -138,27 +146,22 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// last one's subject (a flood logs nothing more). Called on each drop and from the housekeeping,
     /// so the end of a burst is told too.
     /// </summary>
-    private void LogDropped(RouteDropReason reason)
+    private void LogDropped(RouteDropReason reason, DropTally d)
     {
-        var i = (int)reason;
-        var count = Interlocked.Read(ref _droppedFor[i]);
-        if (count == Interlocked.Read(ref _droppedLoggedCount[i]))
+        var count = Interlocked.Read(ref d.Count);
+        if (count == Interlocked.Read(ref d.LoggedCount))
         {
             return;
         }
 
         var now = _server.Time.GetTimestamp();
-        var last = Interlocked.Read(ref _droppedLoggedAt[i]);
-        if ((last == 0 || _server.Time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10)) && Interlocked.CompareExchange(ref _droppedLoggedAt[i], now, last) == last)
+        var last = Interlocked.Read(ref d.LoggedAt);
+        if ((last == 0 || _server.Time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10)) && Interlocked.CompareExchange(ref d.LoggedAt, now, last) == last)
         {
-            var since = count - Interlocked.Exchange(ref _droppedLoggedCount[i], count);
-            Log.PublicationsDropped(_log, since, reason.ToString(), Volatile.Read(ref _droppedLast[i]) ?? "");
+            var since = count - Interlocked.Exchange(ref d.LoggedCount, count);
+            Log.PublicationsDropped(_log, since, reason.ToString(), Volatile.Read(ref d.Last) ?? "");
         }
     }
-
-    private readonly long[] _droppedLoggedAt = new long[Enum.GetValues<RouteDropReason>().Length];
-    private readonly string?[] _droppedLast = new string?[Enum.GetValues<RouteDropReason>().Length];
-    private readonly long[] _droppedLoggedCount = new long[Enum.GetValues<RouteDropReason>().Length];
 
     /// <summary>
     /// How long publications wait for an owner whose route stays down while its process is not known
@@ -180,9 +183,9 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             _changes.Writer.TryWrite(DispatchOnly);
         }
 
-        for (var i = 0; i < _droppedFor.Length; i++)
+        for (var i = 0; i < _drops.Length; i++)
         {
-            LogDropped((RouteDropReason)i); // the end of a burst of drops
+            LogDropped((RouteDropReason)i, _drops[i]); // the end of a burst of drops
         }
     }
 
@@ -860,31 +863,24 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     bool IUpstream.Forward(string owner, RttpFrame frame, ulong stamp, int hop, PubOrigin origin)
     {
-        var isSeed = frame.TryGetMeta("seed"u8, out _);
-        if (hop >= 3 && isSeed)
+        if (frame.TryGetMeta("seed"u8, out _))
         {
-            // A seed that went round: kept until the tables agree (see _parked), its hop count reset.
-            Park(RenderForward(frame, stamp, 0));
-            return true;
-        }
+            // A seed (a hand-over, a copy: perhaps the only copy of some writes) is never refused:
+            // this server's own (hop 0: one parked earlier and dispatched again), or one another
+            // server sent here because its table took this server for the owner, passed on with its
+            // hop count. If the owner's route has no room, or is gone, it waits with the parked ones
+            // (a relayed one used to be dropped there, and the server that sent it keeps nothing a
+            // route took). One that went round three times waits until the tables agree. A parked
+            // seed's hop count is reset; the route that brought one is acknowledged as for a seed applied.
+            if (hop >= 3)
+            {
+                Park(RenderForward(frame, stamp, 0));
+            }
+            else
+            {
+                SeedTo(owner, RenderForward(frame, stamp, hop == 0 ? 0 : hop + 1), hop == 0 ? null : frame, stamp);
+            }
 
-        if (isSeed && origin.Session is null && hop == 0)
-        {
-            // A seed parked earlier, dispatched again (DispatchParked): parked again if its owner's
-            // route still has no room.
-            ((IUpstream)this).Seed(owner, RenderForward(frame, stamp, 0));
-            return true;
-        }
-
-        if (isSeed)
-        {
-            // A seed another server sent here (its table took this server for the owner): passed on
-            // with its hop count, and like this server's own seeds never refused. It can be the only
-            // copy of some writes; dropped when the owner's route was full or closed, it was lost
-            // for good (the server that sent it keeps no seed a route refused: in a million-subject
-            // restart 2,040 were). If it finds no room it waits here with the parked ones (its
-            // hop count reset), and the route that brought it is acknowledged as for a seed applied.
-            SeedTo(owner, RenderForward(frame, stamp, hop + 1), frame, stamp);
             return true;
         }
 

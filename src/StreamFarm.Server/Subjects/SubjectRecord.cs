@@ -603,10 +603,7 @@ internal sealed class SubjectRecord
             _refreshing = false;
             _newcomers = null; // the image goes to every subscriber
             _fields.Clear();
-            if (_fields.Capacity < frame.FieldCount)
-            {
-                _fields.Capacity = frame.FieldCount;
-            }
+            SizeFields(frame.FieldCount);
 
             _clear = clear;
             for (var i = 0; i < frame.FieldCount; i++)
@@ -1171,13 +1168,22 @@ internal sealed class SubjectRecord
             return true;
         }
 
-        if (_fields.Count == 0 && frame is not null && _fields.Capacity < frame.FieldCount)
+        if (_fields.Count == 0 && frame is not null)
         {
-            _fields.Capacity = frame.FieldCount; // the first fields: an array of their size, not of 4
+            SizeFields(frame.FieldCount);
         }
 
         _fields.Add(new Field(FieldNames.Intern(name), value.ToArray(), stamp));
         return true;
+    }
+
+    /// <summary>An empty field list about to take <paramref name="count"/> fields gets an array of their size (a list grows to 4 at its first add: 48 B more per subject of two fields).</summary>
+    private void SizeFields(int count)
+    {
+        if (_fields.Capacity < count)
+        {
+            _fields.Capacity = count;
+        }
     }
 
     private static bool WrittenEarlier(RttpFrame? frame, ReadOnlySpan<byte> name, int index, ReadOnlySpan<bool> applied)
