@@ -60,7 +60,14 @@ internal sealed class RawConnection : IAsyncDisposable
             }
 
             var c = new RawConnection(tcp, serverId, onLine);
-            await c.SendAsync($"HELLO 1 client={clientName}");
+            if (!await c.SendAsync($"HELLO 1 client={clientName}"))
+            {
+                // Accepted by the kernel of a server killed a moment later: the send failed and
+                // closed the connection (reading it now would throw, ending the client's loop).
+                tcp.Dispose();
+                return (null, c.EndReason ?? "send failed");
+            }
+
             using var welcomeTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             welcomeTimeout.CancelAfter(WelcomeTimeout);
             var reader = new LineReader(c._stream);
@@ -77,7 +84,7 @@ internal sealed class RawConnection : IAsyncDisposable
             c._watchdog = Task.Run(c.WatchdogAsync, CancellationToken.None);
             return (c, "welcomed");
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
             tcp.Dispose();
             return (null, e is OperationCanceledException ? "timed out" : e.Message);
