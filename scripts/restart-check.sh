@@ -13,7 +13,7 @@ OUT=$(mktemp -d /tmp/streamfarm-restart-check.XXXXXX)
 KEY=$(python3 -c "import base64;print(base64.b64encode(bytes(range(120,152))).decode())")
 P=127.0.61
 start() { dotnet $DLL node --id s$1 --listen $P.$1 --tcp-port 7400 --http-port 7480 --gossip-port 17401 --seeds $P.2:17401,$P.3:17401 --gossip-key $KEY --preset local --farm-name scale --log-level Warning > $OUT/s$1.log 2>&1 & echo $! > $OUT/s$1.pid; }
-metrics() { for n in 2 3 4; do echo -n "s$n: "; curl -s http://$P.$n:7480/metrics | grep -E "^streamfarm_(subjects|route_standby_asked_total|route_slow_closes_total|route_dropped_total|route_seeds_total|route_seeds_parked_total|route_seeds_lost_total|routes_up) |^streamfarm_route_dropped_reasons_total\{.* [1-9]" | tr '\n' ' '; echo; done; }
+metrics() { for n in 2 3 4; do echo -n "s$n: "; curl -s http://$P.$n:7480/metrics | grep -E "^streamfarm_(subjects|route_standby_asked_total|route_slow_closes_total|route_dropped_total|route_seeds_total|route_seeds_parked_total|route_seeds_lost_total|route_publications_parked_total|routes_up) |^streamfarm_route_dropped_reasons_total\{.* [1-9]" | tr '\n' ' '; echo; done; }
 for n in 2 3 4; do start $n; done
 sleep 6
 metrics

@@ -37,7 +37,7 @@ internal sealed class ServerMetrics
         var routesIn = f.CreateGauge("streamfarm_route_sessions", "Routes from other servers to this one");
         var forwarded = f.CreateCounter("streamfarm_route_forwarded_total", "Publications forwarded to their subjects' owners");
         var routeDropped = f.CreateCounter("streamfarm_route_dropped_total", "Publications this server could not pass on to their owner (no route, buffer full, or passed around too often); each one's publisher was told");
-        var routeDroppedFor = f.CreateCounter("streamfarm_route_dropped_reasons_total", "streamfarm_route_dropped_total by reason: no_route, full (8 MiB waited for the owner), hops (the tables disagreed), peer (the server it went to could not pass it on), stalled (the owner's route down too long)", "reason");
+        var routeDroppedFor = f.CreateCounter("streamfarm_route_dropped_reasons_total", "streamfarm_route_dropped_total by reason: no_route, full (8 MiB waited for the owner), hops (the tables disagreed), peer (the server it went to could not pass it on), stalled (the owner's route down too long), expired (kept because its publisher had gone, it found no owner for 30 s)", "reason");
         var redispatched = f.CreateCounter("streamfarm_route_redispatched_total", "Publications passed on again to a subject's new owner after the old one was lost");
         var refusals = f.CreateCounter("streamfarm_route_refusals_total", "Peers found gone because their route port refused a connection (their subjects moved at once)");
         var restarts = f.CreateCounter("streamfarm_route_peer_restarts_total", "Peers found started again (a new life in their route HELLO) while the route to their old process still looked up; the route was opened again at once");
@@ -48,8 +48,9 @@ internal sealed class ServerMetrics
         var rejoining = f.CreateGauge("streamfarm_rejoining", "1 while this server re-joins the farm after a pause or a dead verdict (shown as joining, owning nothing)");
         var seeds = f.CreateCounter("streamfarm_route_seeds_total", "Records sent to a subject's new owner");
         var seedsParked = f.CreateCounter("streamfarm_route_seeds_parked_total", "Records (hand-overs, copies) kept back to be sent again: they went round between servers whose tables disagreed on the owner, or found no room (or no route) to it");
+        var publicationsParked = f.CreateCounter("streamfarm_route_publications_parked_total", "Publications that could not be passed on and whose publisher could not be told (it had gone): kept back and sent again to whoever owns the subject, instead of being dropped");
         var seedsLost = f.CreateCounter("streamfarm_route_seeds_lost_total", "Records given up after finding no owner for 30 s (the servers' tables disagreed that long)");
-        var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records kept back, waiting to be sent again to their owner");
+        var seedsWaiting = f.CreateGauge("streamfarm_route_seeds_waiting", "Records (and publications whose publisher had gone) kept back, waiting to be sent again to their owner");
         var slowRoutes = f.CreateCounter("streamfarm_route_slow_closes_total", "Routes cut because their buffer stayed full");
         var ownersSynced = f.CreateGauge("streamfarm_owners_synced", "1 when every other server this one reaches has confirmed the current subject owners since they last changed (the owners barrier): no hand-over or copy is on its way");
         var silentRoutes = f.CreateCounter("streamfarm_route_silent_closes_total", "Routes closed because nothing came from the peer for three ping intervals");
@@ -129,6 +130,7 @@ internal sealed class ServerMetrics
                 seeds.IncTo(routes.SeedsSent);
                 seedsParked.IncTo(routes.SeedsParked);
                 seedsLost.IncTo(routes.SeedsLost);
+                publicationsParked.IncTo(routes.PublicationsParked);
                 seedsWaiting.Set(routes.SeedsWaiting);
                 slowRoutes.IncTo(routes.SlowRoutes);
                 silentRoutes.IncTo(routes.SilentRoutes);
@@ -170,6 +172,7 @@ internal sealed class ServerMetrics
         Routes.RouteDropReason.Full => "full",
         Routes.RouteDropReason.Hops => "hops",
         Routes.RouteDropReason.Peer => "peer",
+        Routes.RouteDropReason.Expired => "expired",
         _ => "stalled",
     };
 }

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using StreamFarm.Membership;
 using StreamFarm.Protocol;
+using StreamFarm.Server.Connections;
 using StreamFarm.Server.Routes;
 using StreamFarm.Server.Subjects;
 using StreamFarm.Server.Tests.Kit;
@@ -437,13 +438,23 @@ public sealed class RouteTests
         Assert.Equal(dropped, routes.Dropped);
         Assert.Equal(parked + 1, routes.SeedsParked);
 
-        // A publication (not a seed) in its place is dropped, and counted by its reason.
+        // A publication (not a seed) in its place is refused, counted by its reason, and its
+        // publisher told; one whose publisher cannot be told (none here) is kept as a seed is.
+        ClientSession? session = null;
+        here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
+        await using var publisher = await here.ConnectAsync();
         var (full, noRoute) = (routes.DroppedFor(RouteDropReason.Full), routes.DroppedFor(RouteDropReason.NoRoute));
         var publication = new RttpFrame();
         Assert.Equal(RttpErrorCode.None, RttpParser.TryParse(new System.Buffers.ReadOnlySequence<byte>(Encoding.UTF8.GetBytes($"PUB {subject} @hop=1 v=8")), publication, new RttpLimits(), out _));
-        Assert.False(((IUpstream)routes).Forward(gone.Server.Options.Id, publication, 0, 1, PubOrigin.None));
+        Assert.False(((IUpstream)routes).Forward(gone.Server.Options.Id, publication, 0, 1, new PubOrigin(Volatile.Read(ref session), "p8"u8.ToArray())));
+        Assert.Equal($"NACK p8 UNAVAILABLE @after=1000 no route to {gone.Server.Options.Id}, the subject's owner", await publisher.ExpectAsync("NACK "));
         Assert.Equal(dropped + 1, routes.Dropped);
         Assert.Equal((full, noRoute + 1), (routes.DroppedFor(RouteDropReason.Full), routes.DroppedFor(RouteDropReason.NoRoute)));
+        var kept = routes.PublicationsParked;
+        var other = farm.SubjectOwnedBy(gone.Server.Options.Id, "/R/UNTOLD");
+        Assert.Equal(RttpErrorCode.None, RttpParser.TryParse(new System.Buffers.ReadOnlySequence<byte>(Encoding.UTF8.GetBytes($"PUB {other} @hop=1 v=9")), publication, new RttpLimits(), out _));
+        Assert.True(((IUpstream)routes).Forward(gone.Server.Options.Id, publication, 0, 1, PubOrigin.None));
+        Assert.Equal((dropped + 1, kept + 1), (routes.Dropped, routes.PublicationsParked));
 
         // Once the owner is gone from the tables, the seed reaches the subject's next owner.
         var next = new Ownership([farm.Nodes[0].Server.Options.Id, farm.Nodes[1].Server.Options.Id]).OwnerOf(subject);
@@ -451,6 +462,52 @@ public sealed class RouteTests
         await Eventually.TrueAsync(() => farm.Nodes.Single(n => n.Server.Options.Id == next).Server.Subjects.Find(Encoding.UTF8.GetBytes(subject)) is { Seq: > 0 }, $"the seed applied at {next}");
         await sub.SendAsync("SUB " + subject);
         Assert.EndsWith(" v=7", await sub.ExpectAsync("IMAGE "), StringComparison.Ordinal);
+
+        var owner = new Ownership([farm.Nodes[0].Server.Options.Id, farm.Nodes[1].Server.Options.Id]).OwnerOf(other);
+        await Eventually.TrueAsync(() => farm.Nodes.Single(n => n.Server.Options.Id == owner).Server.Subjects.Find(Encoding.UTF8.GetBytes(other)) is { Seq: > 0 }, $"the kept publication applied at {owner}");
+        var field = farm.Nodes.Single(n => n.Server.Options.Id == owner).Server.Subjects.Find(Encoding.UTF8.GetBytes(other))!.Snapshot().Fields.Single();
+        Assert.Equal(("v", "9"), (field.Key, field.Value));
+    }
+
+    [Fact]
+    public async Task APublicationTheNextServerCouldNotPassOn_IsToldToAPublisherStillThere_AndKeptWhenItsPublisherHasGone()
+    {
+        // A server passes a publication on to the server its table takes for the owner. That one,
+        // unable to pass it on (its route to the owner stalled for 5 s, no room, the tables
+        // disagree), refuses it with a route NACK; it cannot know whether the publisher is still
+        // connected here, so this server decides. A publisher still there is told, and the
+        // publication is never applied. One that has gone cannot be told: its publication used to
+        // be dropped here, lost without anyone knowing. Now it is kept and reaches the owner. The
+        // refusal comes from a hop count of 3 (what tables that disagree produce); a stalled route
+        // sends the same NACK.
+        await using var farm = await RouteFarm.StartAsync("127.0.46");
+        await farm.RoutesUpAsync();
+        var (here, next) = (farm.Nodes[0], farm.Nodes[1]);
+        var subject = farm.SubjectOwnedBy(here.Server.Options.Id, "/R/KEPT");
+        var routes = here.Server.Routes!;
+        var link = routes.LinkTo(next.Server.Options.Id)!;
+        ClientSession? session = null;
+        here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
+        var publisher = await here.ConnectAsync();
+        var publisherSession = Volatile.Read(ref session) ?? throw new InvalidOperationException("the publisher's session was not seen");
+        var peerDrops = routes.DroppedFor(RouteDropReason.Peer);
+
+        Assert.True(link.SendPublication(Encoding.UTF8.GetBytes($"PUB {subject} @ts=1000 @hop=3 v=1\n"), new PubOrigin(publisherSession, "p1"u8.ToArray())));
+        Assert.StartsWith("NACK p1 UNAVAILABLE ", await publisher.ExpectAsync("NACK "), StringComparison.Ordinal);
+        Assert.Equal(peerDrops + 1, routes.DroppedFor(RouteDropReason.Peer));
+
+        await publisher.DisposeAsync(); // a script that published and exited
+        await Eventually.TrueAsync(() => !publisherSession.CanBeTold, "the publisher's session closed");
+        var parked = routes.PublicationsParked;
+        Assert.True(link.SendPublication(Encoding.UTF8.GetBytes($"PUB {subject} @ts=2000 @hop=3 v=2\n"), new PubOrigin(publisherSession, "p2"u8.ToArray())));
+        await Eventually.TrueAsync(() => here.Server.Subjects.Find(Encoding.UTF8.GetBytes(subject)) is { Seq: > 0 }, "the publication kept, applied at its owner");
+        Assert.Equal(parked + 1, routes.PublicationsParked);
+        Assert.Equal(peerDrops + 1, routes.DroppedFor(RouteDropReason.Peer));
+
+        await using var sub = await here.ConnectAsync();
+        await sub.SendAsync("SUB " + subject);
+        var image = (await sub.ExpectAsync("IMAGE ")).Split(' ');
+        Assert.Equal(("1", "v=2"), (image[3], image[^1])); // the refused one was never applied
     }
 
     private static byte[] RandomKey() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);

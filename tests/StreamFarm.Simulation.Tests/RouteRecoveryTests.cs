@@ -194,6 +194,44 @@ public sealed class RouteRecoveryTests
         farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=20", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), $"v=20 at s3's subscriber after the heal (seed {seed})");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void PublicationsRefusedAfterTheOwnersRouteStalled_AreNeverAppliedWhenThePartitionHeals(int seed)
+    {
+        // s1 and s3 cannot reach each other (s2 reaches both, so s3 stays the owner). s1's
+        // publisher sends 20 publications at once: s1 writes them on its route to s3 before the
+        // route is taken as down, so they sit in that connection's unsent bytes. After the stall
+        // limit they are refused and the publisher told (ERR UNAVAILABLE: not applied). When the
+        // partition healed, the old connection used to deliver them after all (as TCP retransmits
+        // after an orderly close), and the owner applied what its publisher had been told was not:
+        // the route given up for silence now ends with a reset.
+        using var farm = ConvergedFarm(seed);
+        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
+        var subject = OwnedBy(all, "s3", "/refused/");
+        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
+        var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
+        farm.Eventually(() => publisher.IsWelcomed && watcher.IsWelcomed, TimeSpan.FromSeconds(10), "both clients welcomed");
+        Assert.True(publisher.Publish(subject, "v", 0));
+        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3");
+
+        farm.Partition(["s1"], ["s3"]);
+        for (var v = 1; v <= 20; v++)
+        {
+            Assert.True(publisher.Publish(subject, "v", v));
+        }
+
+        farm.Eventually(() => publisher.Events.Count(e => e.Line.StartsWith("ERR UNAVAILABLE ", StringComparison.Ordinal)) == 20, TimeSpan.FromSeconds(20), "the 20 publications refused, their publisher told");
+        Assert.True(farm.Serves("s3", subject), "the test needs s3 still the owner: " + farm.Describe());
+
+        farm.Heal();
+        farm.Eventually(() => farm.RouteUp("s1", "s3") && publisher.Publish(subject, "v", 21) && watcher.Events.Any(e => e.Line.Contains(" v=21", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), "v=21 at s3's subscriber after the heal", TimeSpan.FromMilliseconds(200));
+        farm.Run(TimeSpan.FromSeconds(2));
+        var applied = watcher.Events.Where(e => Enumerable.Range(1, 20).Any(v => e.Line.EndsWith($" v={v}", StringComparison.Ordinal))).ToList();
+        Assert.True(applied.Count == 0, $"publications refused to their publisher were applied at the owner (seed {seed}): {string.Join("; ", applied)}");
+    }
+
     /// <summary>A simulated farm (preset <c>lan</c>) once every server sees every other and its routes are up.</summary>
     private static SimFarm ConvergedFarm(int seed, int servers = 3)
     {

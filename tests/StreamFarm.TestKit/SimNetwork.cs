@@ -355,6 +355,15 @@ public sealed class SimNetwork
 
             if (finished)
             {
+                if (w.ResetOnClose)
+                {
+                    // An abortive close (RST): what the sender's kernel still held is dropped, so it
+                    // never arrives, however long a partition lasts; the peer then sees a reset.
+                    w.Queue.Clear();
+                    w.QueuedBytes = 0;
+                    end ??= new IOException("connection reset by peer");
+                }
+
                 w.Queue.Enqueue(new Chunk(due, null, end, true));
                 w.Ended = true;
             }
@@ -631,7 +640,11 @@ public sealed class SimNetwork
 
     private sealed record Chunk(long Due, byte[]? Data, Exception? Error, bool Last);
 
-    private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+    /// <summary>One side of a connection; <paramref name="Sending"/>: the direction it writes (reset when it asks).</summary>
+    private sealed record DuplexPipe(PipeReader Input, PipeWriter Output, Wire Sending) : IDuplexPipe, IResettableConnection
+    {
+        public void ResetOnClose() => Sending.ResetOnClose = true;
+    }
 
     /// <summary>One direction of a connection: the sender writes into <see cref="Source"/>, a pump hands the bytes to the network, which writes them into <see cref="Dest"/>.</summary>
     private sealed class Wire
@@ -665,6 +678,9 @@ public sealed class SimNetwork
         public bool Ended { get; set; }
 
         public bool Silenced { get; set; }
+
+        /// <summary>The sender asked for its side to end with a reset (<see cref="IResettableConnection"/>).</summary>
+        public volatile bool ResetOnClose;
 
         public TaskCompletionSource? Space { get; set; }
 
@@ -719,8 +735,8 @@ public sealed class SimNetwork
             _network = network;
             Forward = new Wire(client, server, unboundedClientOutput);
             Backward = new Wire(server, client, unboundedSource: false);
-            ClientSide = new DuplexPipe(Backward.Dest.Reader, Forward.Source.Writer);
-            ServerSide = new DuplexPipe(Forward.Dest.Reader, Backward.Source.Writer);
+            ClientSide = new DuplexPipe(Backward.Dest.Reader, Forward.Source.Writer, Forward);
+            ServerSide = new DuplexPipe(Forward.Dest.Reader, Backward.Source.Writer, Backward);
         }
 
         public Wire Forward { get; }

@@ -63,6 +63,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
     // Whether the current (or last) connection was welcomed; only the run loop's task touches it.
     private bool _welcomed;
 
+    // The connection CheckSilence gave up on: it ends with a reset, so that what it had written into a
+    // partition is not delivered when the partition heals (after what waited was refused).
+    private CancellationTokenSource? _silenced;
+
     // The current connection (cancelled by Reconnect), and the peer's life from its last WELCOME.
     private CancellationTokenSource? _connection;
     private long _lastReceived;   // timestamp of the current connection's last read
@@ -148,6 +152,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         Log.RouteSilent(_log, Peer, silence.TotalSeconds);
         _manager.CountSilentRoute();
+        Volatile.Write(ref _silenced, connection); // ends with a reset (ConnectOnceAsync)
         try
         {
             _ = connection.CancelAsync(); // its callbacks run on the thread pool, not on the housekeeping tick
@@ -366,6 +371,16 @@ internal sealed partial class RouteLink : IAsyncDisposable
         {
             if (code == RttpErrorCode.Unavailable)
             {
+                // The peer could not pass it on (its route to the owner stalled, no room, the tables
+                // disagreed). Refused to a publisher that has gone (or to a route that closed), it
+                // was lost without anyone knowing, one hop away from where the same loss was fixed
+                // (RefuseIfStalled): the peer cannot know whether this server's publisher is still
+                // there, so this server decides. Kept, it goes to whoever owns the subject next.
+                if (!RouteManager.CanBeTold(refused.Origin) && _manager.Keep(RouteManager.Unhopped(refused.Line), RouteDropReason.Peer, Peer))
+                {
+                    return;
+                }
+
                 _manager.CountDropped(RouteDropReason.Peer, RouteManager.SubjectOf(refused.Line));
             }
 
@@ -377,8 +392,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
     /// The peer has been unreachable for longer than <paramref name="limit"/> while its process is
     /// not known gone (its route port does not refuse, the membership still has it): what waits for
     /// it is refused, and its publishers told, rather than kept for as long as it stays away. Each
-    /// refused publication is dropped here for good, so it can never be applied later. What no
-    /// publisher can be told about any more is kept (see below).
+    /// refused publication is dropped here for good, and the connection it was written on ended with
+    /// a reset (CheckSilence), so it is not applied later, unless the peer had received it before the
+    /// cut (its ACK lost with the route: protocol.md says so). What no publisher can be told about
+    /// any more is kept (see below).
     /// </summary>
     public void RefuseIfStalled(TimeSpan limit)
     {
@@ -409,7 +426,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
             for (var node = _unacked.First; node is not null;)
             {
                 var next = node.Next;
-                if (node.Value.Origin.Session is { CanBeTold: true })
+                if (RouteManager.CanBeTold(node.Value.Origin))
                 {
                     (refused ??= []).Add(node.Value);
                     _unacked.Remove(node);
@@ -714,6 +731,11 @@ internal sealed partial class RouteLink : IAsyncDisposable
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException or SocketException)
             {
+            }
+
+            if (ReferenceEquals(Volatile.Read(ref _silenced), connection) && transport is Transport.IResettableConnection resettable)
+            {
+                resettable.ResetOnClose();
             }
 
             await reader.CompleteAsync();

@@ -50,6 +50,10 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _refusals;
     private long _seedsParked;
     private long _seedsLost;
+    private long _publicationsParked;
+
+    // Bytes of the publications parked (see Keep): at most MaxParkedPublicationBytes.
+    private long _parkedPublicationBytes;
 
     // Seeds (a record's copy or hand-over) that went round between servers whose tables disagree
     // (each takes the other for the owner while a change spreads). Dropping one could lose the
@@ -60,10 +64,15 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     // lost that way: while that route is up, their wait starts again at each try (they drain as
     // the owner acknowledges), and a pass of the dispatch stops trying a route once it is full.
     private readonly Lock _parkLock = new();
-    private List<(byte[] Line, long Since)> _parked = [];
 
-    /// <summary>How long a seed that cannot find its owner is kept (tables that disagree longer than this are broken).</summary>
+    // Publications that nobody can be told about park here too (Keep), bounded in bytes.
+    private List<(byte[] Line, long Since, bool Publication)> _parked = [];
+
+    /// <summary>How long a seed (or a publication nobody can be told about) that cannot find its owner is kept (tables that disagree longer than this are broken).</summary>
     public static readonly TimeSpan ParkLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>What the publications parked because nobody could be told of them may hold, in bytes (beyond it they are dropped, counted).</summary>
+    public const int MaxParkedPublicationBytes = 16 << 20;
 
     public RouteManager(RttpServer server, Keyring keys, ILogger log)
     {
@@ -192,7 +201,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Dispatches the parked seeds again (to their owner as this server now sees it), giving up those older than <see cref="ParkLimit"/>.</summary>
     private void DispatchParked()
     {
-        List<(byte[] Line, long Since)> parked;
+        List<(byte[] Line, long Since, bool Publication)> parked;
         lock (_parkLock)
         {
             if (_parked.Count == 0)
@@ -206,18 +215,31 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
         HashSet<string>? full = null;
         var frame = new RttpFrame();
-        foreach (var (line, since) in parked)
+        foreach (var (line, since, publication) in parked)
         {
+            if (publication)
+            {
+                Interlocked.Add(ref _parkedPublicationBytes, -line.Length); // parked again below if it still finds no way
+            }
+
             if (full is not null && OwnerOf(SubjectOf(line)) is { } owner && full.Contains(owner))
             {
-                Park(line, _links.TryGetValue(owner, out var l) && l.IsUp ? 0 : since); // behind the ones before it, which found no room either
+                Park(line, _links.TryGetValue(owner, out var l) && l.IsUp ? 0 : since, publication); // behind the ones before it, which found no room either
                 continue;
             }
 
             if (_server.Time.GetElapsedTime(since) > ParkLimit)
             {
-                Interlocked.Increment(ref _seedsLost);
-                Log.SeedLost(_log, SubjectOf(line), ParkLimit.TotalSeconds);
+                if (publication)
+                {
+                    CountDropped(RouteDropReason.Expired, SubjectOf(line));
+                }
+                else
+                {
+                    Interlocked.Increment(ref _seedsLost);
+                    Log.SeedLost(_log, SubjectOf(line), ParkLimit.TotalSeconds);
+                }
+
                 continue;
             }
 
@@ -248,10 +270,13 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Seeds kept back because the servers' tables disagreed on their owner (see <see cref="ParkLimit"/>).</summary>
     public long SeedsParked => Interlocked.Read(ref _seedsParked);
 
+    /// <summary>Publications kept back because nobody could be told they were not passed on (see <see cref="Keep"/>).</summary>
+    public long PublicationsParked => Interlocked.Read(ref _publicationsParked);
+
     /// <summary>Seeds given up after <see cref="ParkLimit"/> without finding their owner.</summary>
     public long SeedsLost => Interlocked.Read(ref _seedsLost);
 
-    /// <summary>Seeds waiting for the tables to agree on their owner.</summary>
+    /// <summary>Seeds (and publications nobody can be told about) waiting for the tables to agree on their owner, or for room on its route.</summary>
     public int SeedsWaiting
     {
         get
@@ -884,16 +909,10 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             return true;
         }
 
-        if (hop >= 3)
-        {
-            // The owners' tables disagree (a change is still spreading); passing it on further
-            // could loop. Dropped, counted, and the publisher told.
-            CountDropped(RouteDropReason.Hops, System.Text.Encoding.UTF8.GetString(frame.Arg(0)));
-            Connections.ClientSession.Reject(origin, frame.Arg(0), "passed between servers too often: the farm's tables disagree; publish again");
-            return false;
-        }
-
-        if (Send(owner, RenderForward(frame, stamp, hop == 0 ? 0 : hop + 1), origin, frame.Arg(0)))
+        // hop >= 3: the owners' tables disagree (a change is still spreading); passing it on
+        // further could loop.
+        _links.TryGetValue(owner, out var link);
+        if (hop < 3 && link is not null && link.SendPublication(RenderForward(frame, stamp, hop == 0 ? 0 : hop + 1), origin))
         {
             if (origin.Session is not null)
             {
@@ -905,7 +924,68 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
             return true;
         }
 
+        var reason = hop >= 3 ? RouteDropReason.Hops : link is null ? RouteDropReason.NoRoute : RouteDropReason.Full;
+        if (!CanBeTold(origin) && Keep(RenderForward(frame, stamp, 0), reason, owner))
+        {
+            return true;
+        }
+
+        CountDropped(reason, System.Text.Encoding.UTF8.GetString(frame.Arg(0)));
+        Connections.ClientSession.Reject(origin, frame.Arg(0), reason switch
+        {
+            RouteDropReason.Hops => "passed between servers too often: the farm's tables disagree; publish again",
+            RouteDropReason.NoRoute => $"no route to {owner}, the subject's owner",
+            _ => $"too much waits for {owner}, the subject's owner (unreachable); publish again later",
+        });
         return false;
+    }
+
+    /// <summary>
+    /// Whether the publisher of a publication (a client, or the server that passed it on here) can
+    /// still be told that it was not applied. One that cannot (it closed after publishing, as a
+    /// script does; a server's own /~sys publications; one passed on again after an owner change)
+    /// is kept rather than refused: refused, it would be lost without anyone knowing.
+    /// </summary>
+    internal static bool CanBeTold(PubOrigin origin) => origin.Session is { CanBeTold: true };
+
+    /// <summary>
+    /// Keeps a publication that could not be passed on and whose publisher cannot be told: parked
+    /// with the seeds, and dispatched again on the next housekeeping ticks to whoever owns its
+    /// subject then (values merge by stamp, so arriving late changes nothing but the time; a newer
+    /// value is never overwritten by it). False when what is parked is already
+    /// <see cref="MaxParkedPublicationBytes"/>: the caller drops it.
+    /// </summary>
+    /// <param name="line">The publication as it goes to an owner, without a hop count.</param>
+    /// <param name="reason">Why it could not be passed on (<see cref="RouteDropReason.Full"/>: the owner's route is up but has no room).</param>
+    /// <param name="owner">The owner it could not reach.</param>
+    internal bool Keep(byte[] line, RouteDropReason reason, string owner)
+    {
+        if (Interlocked.Read(ref _parkedPublicationBytes) + line.Length > MaxParkedPublicationBytes)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _publicationsParked);
+        if (reason == RouteDropReason.Full && _links.TryGetValue(owner, out var link) && link.IsUp)
+        {
+            _noRoomAt = owner; // no room on a route that is up: it drains; the wait starts again
+            Park(line, 0, publication: true);
+        }
+        else
+        {
+            Park(line, _parkSince, publication: true);
+        }
+
+        return true;
+    }
+
+    /// <summary>A publication line as it went over a route, rendered again without its hop count (to be parked).</summary>
+    internal static byte[] Unhopped(byte[] line)
+    {
+        var frame = new RttpFrame();
+        return RttpParser.TryParse(new ReadOnlySequence<byte>(line.AsMemory(0, line.Length - 1)), frame, OwnLines, out _) == RttpErrorCode.None
+            ? RenderForward(frame, 0, 0)
+            : line;
     }
 
     void IUpstream.Seed(string owner, byte[] line) => SeedTo(owner, line, relayed: null, 0);
@@ -946,14 +1026,23 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     private void Park(byte[] line) => Park(line, _parkSince);
 
-    /// <param name="line">The seed.</param>
+    /// <param name="line">The seed, or the publication (see <see cref="Keep"/>).</param>
     /// <param name="since">When it started waiting (0: now).</param>
-    private void Park(byte[] line, long since)
+    /// <param name="publication">A publication (counted in <see cref="MaxParkedPublicationBytes"/>), not a seed.</param>
+    private void Park(byte[] line, long since, bool publication = false)
     {
-        Interlocked.Increment(ref _seedsParked);
+        if (publication)
+        {
+            Interlocked.Add(ref _parkedPublicationBytes, line.Length);
+        }
+        else
+        {
+            Interlocked.Increment(ref _seedsParked);
+        }
+
         lock (_parkLock)
         {
-            _parked.Add((line, since != 0 ? since : _server.Time.GetTimestamp()));
+            _parked.Add((line, since != 0 ? since : _server.Time.GetTimestamp(), publication));
         }
     }
 
@@ -987,20 +1076,6 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         subjectUtf8.CopyTo(line, verb.Length);
         line[^1] = (byte)'\n';
         link.SendInterest(line);
-    }
-
-    private bool Send(string owner, byte[] line, PubOrigin origin, ReadOnlySpan<byte> subject)
-    {
-        if (!_links.TryGetValue(owner, out var link) || !link.SendPublication(line, origin))
-        {
-            CountDropped(link is null ? RouteDropReason.NoRoute : RouteDropReason.Full, System.Text.Encoding.UTF8.GetString(subject));
-            Connections.ClientSession.Reject(origin, subject, link is null
-                ? $"no route to {owner}, the subject's owner"
-                : $"too much waits for {owner}, the subject's owner (unreachable); publish again later");
-            return false;
-        }
-
-        return true;
     }
 
     /// <summary>
@@ -1133,4 +1208,7 @@ internal enum RouteDropReason
 
     /// <summary>The owner's route stayed down for the stall limit while its process was not known gone.</summary>
     Stalled,
+
+    /// <summary>Kept because nobody could be told it was not passed on (see <see cref="RouteManager.Keep"/>), it found no owner for <see cref="RouteManager.ParkLimit"/>.</summary>
+    Expired,
 }

@@ -18,6 +18,19 @@ public interface IConnectionFactory
     ValueTask<IDuplexPipe> ConnectAsync(string address, IPAddress? bindAddress, CancellationToken ct);
 }
 
+/// <summary>
+/// A connection that can end with a reset rather than an orderly close: what it still holds to send
+/// (unacknowledged by the peer's kernel) is dropped then, never delivered later. A route given up for
+/// silence ends so: with an orderly close, the kernel kept retransmitting what the route had written
+/// into a partition, and when the partition healed the owner applied publications that this server
+/// had refused meanwhile (their publishers told "not applied").
+/// </summary>
+public interface IResettableConnection
+{
+    /// <summary>The connection, once its pipes are completed, ends with a reset (RST) and drops what it had not sent.</summary>
+    void ResetOnClose();
+}
+
 /// <summary>TCP connections (no Nagle delay), with a two-second connect timeout; over TLS when <see cref="Tls"/> is set.</summary>
 public sealed class SocketConnectionFactory : IConnectionFactory
 {
@@ -84,8 +97,21 @@ public sealed class SocketConnectionFactory : IConnectionFactory
 
         // 64 KiB segments: a StreamPipeWriter writes each segment with its own call, and a route's
         // batches are up to 64 KiB (with the default 4 KiB, sixteen system calls for one batch).
-        return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024)));
+        return new StreamPipe(PipeReader.Create(stream), PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024)), socket);
     }
 
-    private sealed record StreamPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
+    private sealed record StreamPipe(PipeReader Input, PipeWriter Output, Socket Socket) : IDuplexPipe, IResettableConnection
+    {
+        public void ResetOnClose()
+        {
+            try
+            {
+                Socket.LingerState = new LingerOption(enable: true, seconds: 0); // close() then sends RST and frees the socket: no retransmission
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException)
+            {
+                // already closed
+            }
+        }
+    }
 }
