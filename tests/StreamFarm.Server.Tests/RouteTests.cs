@@ -443,6 +443,7 @@ public sealed class RouteTests
         ClientSession? session = null;
         here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
         await using var publisher = await here.ConnectAsync();
+        await Eventually.TrueAsync(() => Volatile.Read(ref session) is not null, "the publisher's session seen (after its HELLO)");
         var (full, noRoute) = (routes.DroppedFor(RouteDropReason.Full), routes.DroppedFor(RouteDropReason.NoRoute));
         var publication = new RttpFrame();
         Assert.Equal(RttpErrorCode.None, RttpParser.TryParse(new System.Buffers.ReadOnlySequence<byte>(Encoding.UTF8.GetBytes($"PUB {subject} @hop=1 v=8")), publication, new RttpLimits(), out _));
@@ -489,7 +490,8 @@ public sealed class RouteTests
         ClientSession? session = null;
         here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
         var publisher = await here.ConnectAsync();
-        var publisherSession = Volatile.Read(ref session) ?? throw new InvalidOperationException("the publisher's session was not seen");
+        await Eventually.TrueAsync(() => Volatile.Read(ref session) is not null, "the publisher's session seen (after its HELLO)");
+        var publisherSession = Volatile.Read(ref session)!;
         var peerDrops = routes.DroppedFor(RouteDropReason.Peer);
 
         Assert.True(link.SendPublication(Encoding.UTF8.GetBytes($"PUB {subject} @ts=1000 @hop=3 v=1\n"), new PubOrigin(publisherSession, "p1"u8.ToArray())));

@@ -14,6 +14,41 @@ public sealed class TransportCutTests
 {
     private const int Subjects = 128;
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ARouteConnection_AskedToReset_EndsWithAReset_OtherwiseWithAnOrderlyClose(bool reset)
+    {
+        // A route given up for silence ends with a reset (RouteLink.CheckSilence): the kernel drops
+        // what it had not delivered instead of retransmitting it into a partition until it heals,
+        // by when its publishers may have been told it was not applied.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var accepting = listener.AcceptSocketAsync();
+        var pipe = await StreamFarm.Server.Transport.SocketConnectionFactory.Instance.ConnectAsync(listener.LocalEndpoint.ToString()!, null, CancellationToken.None);
+        using var peer = await accepting;
+        await pipe.Output.WriteAsync("PING\n"u8.ToArray());
+        var buffer = new byte[16];
+        Assert.Equal(5, await peer.ReceiveAsync(buffer));
+
+        if (reset)
+        {
+            ((StreamFarm.Server.Transport.IResettableConnection)pipe).Reset();
+        }
+
+        await pipe.Input.CompleteAsync();
+        await pipe.Output.CompleteAsync(); // nothing buffered: completes even after a reset
+        if (reset)
+        {
+            var e = await Assert.ThrowsAsync<SocketException>(async () => await peer.ReceiveAsync(buffer));
+            Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
+        }
+        else
+        {
+            Assert.Equal(0, await peer.ReceiveAsync(buffer)); // end of stream
+        }
+    }
+
     private static Task<StreamFarmNode> StartAsync() => TestNode.StartAsync(o =>
     {
         o.Limits.MaxOutboundBytes = 128 * 1024;

@@ -643,7 +643,12 @@ public sealed class SimNetwork
     /// <summary>One side of a connection; <paramref name="Sending"/>: the direction it writes (reset when it asks).</summary>
     private sealed record DuplexPipe(PipeReader Input, PipeWriter Output, Wire Sending) : IDuplexPipe, IResettableConnection
     {
-        public void ResetOnClose() => Sending.ResetOnClose = true;
+        public void Reset()
+        {
+            // What the pump has not handed over yet, and what the network still holds, is dropped
+            // when the side's pipe completes (Send); the peer then sees a reset.
+            Sending.ResetOnClose = true;
+        }
     }
 
     /// <summary>One direction of a connection: the sender writes into <see cref="Source"/>, a pump hands the bytes to the network, which writes them into <see cref="Dest"/>.</summary>

@@ -735,11 +735,18 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
             if (ReferenceEquals(Volatile.Read(ref _silenced), connection) && transport is Transport.IResettableConnection resettable)
             {
-                resettable.ResetOnClose();
+                resettable.Reset();
             }
 
             await reader.CompleteAsync();
-            await writer.CompleteAsync();
+            try
+            {
+                await writer.CompleteAsync();
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException)
+            {
+                // what it still held could not be written: the connection was reset
+            }
         }
     }
 

@@ -27,8 +27,8 @@ public interface IConnectionFactory
 /// </summary>
 public interface IResettableConnection
 {
-    /// <summary>The connection, once its pipes are completed, ends with a reset (RST) and drops what it had not sent.</summary>
-    void ResetOnClose();
+    /// <summary>Ends the connection now with a reset (RST), dropping what it had not sent; its pipes are completed after (writing to them fails).</summary>
+    void Reset();
 }
 
 /// <summary>TCP connections (no Nagle delay), with a two-second connect timeout; over TLS when <see cref="Tls"/> is set.</summary>
@@ -102,11 +102,15 @@ public sealed class SocketConnectionFactory : IConnectionFactory
 
     private sealed record StreamPipe(PipeReader Input, PipeWriter Output, Socket Socket) : IDuplexPipe, IResettableConnection
     {
-        public void ResetOnClose()
+        public void Reset()
         {
             try
             {
-                Socket.LingerState = new LingerOption(enable: true, seconds: 0); // close() then sends RST and frees the socket: no retransmission
+                // close() with a zero linger sends RST and frees the socket: nothing is retransmitted.
+                // Closed here, not when the pipes complete: disposing the stream shuts the socket down
+                // first, which sends FIN after what is queued (an orderly close after all).
+                Socket.LingerState = new LingerOption(enable: true, seconds: 0);
+                Socket.Dispose();
             }
             catch (Exception e) when (e is ObjectDisposedException or SocketException)
             {
