@@ -440,14 +440,12 @@ public sealed class RouteTests
 
         // A publication (not a seed) in its place is refused, counted by its reason, and its
         // publisher told; one whose publisher cannot be told (none here) is kept as a seed is.
-        ClientSession? session = null;
-        here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
-        await using var publisher = await here.ConnectAsync();
-        await Eventually.TrueAsync(() => Volatile.Read(ref session) is not null, "the publisher's session seen (after its HELLO)");
+        var (client, session) = await ConnectWithSessionAsync(here);
+        await using var publisher = client;
         var (full, noRoute) = (routes.DroppedFor(RouteDropReason.Full), routes.DroppedFor(RouteDropReason.NoRoute));
         var publication = new RttpFrame();
         Assert.Equal(RttpErrorCode.None, RttpParser.TryParse(new System.Buffers.ReadOnlySequence<byte>(Encoding.UTF8.GetBytes($"PUB {subject} @hop=1 v=8")), publication, new RttpLimits(), out _));
-        Assert.False(((IUpstream)routes).Forward(gone.Server.Options.Id, publication, 0, 1, new PubOrigin(Volatile.Read(ref session), "p8"u8.ToArray())));
+        Assert.False(((IUpstream)routes).Forward(gone.Server.Options.Id, publication, 0, 1, new PubOrigin(session, "p8"u8.ToArray())));
         Assert.Equal($"NACK p8 UNAVAILABLE @after=1000 no route to {gone.Server.Options.Id}, the subject's owner", await publisher.ExpectAsync("NACK "));
         Assert.Equal(dropped + 1, routes.Dropped);
         Assert.Equal((full, noRoute + 1), (routes.DroppedFor(RouteDropReason.Full), routes.DroppedFor(RouteDropReason.NoRoute)));
@@ -487,11 +485,7 @@ public sealed class RouteTests
         var subject = farm.SubjectOwnedBy(here.Server.Options.Id, "/R/KEPT");
         var routes = here.Server.Routes!;
         var link = routes.LinkTo(next.Server.Options.Id)!;
-        ClientSession? session = null;
-        here.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
-        var publisher = await here.ConnectAsync();
-        await Eventually.TrueAsync(() => Volatile.Read(ref session) is not null, "the publisher's session seen (after its HELLO)");
-        var publisherSession = Volatile.Read(ref session)!;
+        var (publisher, publisherSession) = await ConnectWithSessionAsync(here);
         var peerDrops = routes.DroppedFor(RouteDropReason.Peer);
 
         Assert.True(link.SendPublication(Encoding.UTF8.GetBytes($"PUB {subject} @ts=1000 @hop=3 v=1\n"), new PubOrigin(publisherSession, "p1"u8.ToArray())));
@@ -510,6 +504,17 @@ public sealed class RouteTests
         await sub.SendAsync("SUB " + subject);
         var image = (await sub.ExpectAsync("IMAGE ")).Split(' ');
         Assert.Equal(("1", "v=2"), (image[3], image[^1])); // the refused one was never applied
+    }
+
+    /// <summary>A client connected to <paramref name="node"/>, with its session there (to give a publication that origin directly).</summary>
+    private static async Task<(LineClient Client, ClientSession Session)> ConnectWithSessionAsync(StreamFarmNode node)
+    {
+        ClientSession? session = null;
+        node.Server.AfterLineForTesting = s => _ = s.IsRoute ? null : Interlocked.CompareExchange(ref session, s, null);
+        var client = await node.ConnectAsync();
+        await Eventually.TrueAsync(() => Volatile.Read(ref session) is not null, "the client's session seen (after its HELLO)");
+        node.Server.AfterLineForTesting = null;
+        return (client, Volatile.Read(ref session)!);
     }
 
     private static byte[] RandomKey() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
