@@ -71,7 +71,7 @@ def connect():
     s.sendall(b"HELLO 1 client=check\n")
     return s
 s=connect()
-images=0;nf=0;wrong=0;stale=0;reconnects=0
+images=0;nf=0;wrong=0;stale=0;reconnects=0;bad=[]
 for i in range(0,N,1000):
     batch=range(i,min(N,i+1000))
     while True:
@@ -87,8 +87,12 @@ for i in range(0,N,1000):
                     got+=1
                     p=l.split(b" "); subj=int(p[1].split(b"/")[2])
                     if (b" v=%d "%subj) in l+b" ": bi+=1
-                    else: bw+=1
-                elif l.startswith(b"STATUS") and b"NOT_FOUND" in l: bn+=1; got+=1
+                    else:
+                        bw+=1
+                        if len(bad)<20: bad.append(l[:160].decode(errors="replace"))
+                elif l.startswith(b"STATUS") and b"NOT_FOUND" in l:
+                    bn+=1; got+=1
+                    if len(bad)<20: bad.append(l[:160].decode(errors="replace"))
                 elif l.startswith(b"STATUS") and b"STALE" in l: bs+=1
         if got==len(batch): break
         # the server closed the connection (BYE PAUSED after a stall of its own): again, afresh
@@ -96,6 +100,7 @@ for i in range(0,N,1000):
     images+=bi;wrong+=bw;nf+=bn;stale+=bs
     s.sendall(b"UNSUB "+b" ".join(b"/scale/%d"%j for j in batch)+b"\n")
 print("check at s4: images",images,"wrong",wrong,"not_found",nf,"stale",stale,"reconnects",reconnects)
+for l in bad: print("  not right:",l)
 PY
 for n in 2 3 4; do kill $(cat $OUT/s$n.pid); done
 echo "logs in $OUT"
