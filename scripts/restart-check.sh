@@ -94,6 +94,7 @@ for i in range(0,N,1000):
                     bn+=1; got+=1
                     if len(bad)<20: bad.append(l[:160].decode(errors="replace"))
                 elif l.startswith(b"STATUS") and b"STALE" in l: bs+=1
+                elif l.startswith(b"PING"): s.sendall(b"PONG"+l[4:]+b"\n") # else the server's idle timeout closes a checker waiting for a batch
         if got==len(batch): break
         # the server closed the connection (BYE PAUSED after a stall of its own): again, afresh
         reconnects+=1; s.close(); time.sleep(1); s=connect()

@@ -1209,6 +1209,6 @@ internal enum RouteDropReason
     /// <summary>The owner's route stayed down for the stall limit while its process was not known gone.</summary>
     Stalled,
 
-    /// <summary>Kept because nobody could be told it was not passed on (see <see cref="RouteManager.Keep"/>), it found no owner for <see cref="RouteManager.ParkLimit"/>.</summary>
+    /// <summary>Kept because its publisher could not be told (see <see cref="RouteManager.Keep"/>), then given up: it found no owner for <see cref="RouteManager.ParkLimit"/>.</summary>
     Expired,
 }
