@@ -190,8 +190,20 @@ public sealed class RouteRecoveryTests
         Assert.True(farm.Serves("s3", subject) && !farm.RouteUp("s1", "s3"), "the test needs s3 still the owner, unreached from s1: " + farm.Describe());
         Assert.Equal(dropped, farm.DroppedBy("s1")); // nothing refused: nobody to tell
 
+        // The route has been down longer than the stall limit now. A script that publishes and
+        // closes a moment later must not have its publication refused at once (it was "told" on a
+        // connection about to close, and lost: real processes, 8 of 40): each publication waits
+        // the limit itself, and by then its publisher has gone.
+        var script = farm.AddClient("script", "s1", [], reconnect: false);
+        farm.Eventually(() => script.IsWelcomed, TimeSpan.FromSeconds(5), "the script welcomed");
+        Assert.True(script.Publish(subject, "v", 21));
+        farm.Run(TimeSpan.FromMilliseconds(500)); // two housekeeping ticks
+        Assert.DoesNotContain(script.Events, e => e.Line.StartsWith("ERR ", StringComparison.Ordinal));
+        script.Stop();
+
         farm.Heal();
-        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=20", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), $"v=20 at s3's subscriber after the heal (seed {seed})");
+        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=21", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), $"v=21 at s3's subscriber after the heal (seed {seed})");
+        Assert.Contains(watcher.Events, e => e.Line.Contains(" v=20", StringComparison.Ordinal));
     }
 
     [Theory]
