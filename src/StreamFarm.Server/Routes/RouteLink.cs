@@ -271,7 +271,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
     {
         lock (_lock)
         {
-            var entry = new Entry(line, origin) { QueuedAt = _manager.Time.GetTimestamp() };
+            var entry = new Entry(line, origin);
             if (_sealed is not null)
             {
                 AddSealed(entry); // handed to the subject's current owner when the seal ends (even for a closing link)
@@ -294,6 +294,10 @@ internal sealed partial class RouteLink : IAsyncDisposable
             {
                 entry.Number = ++_sent;
                 _out.EnqueueControl(line);
+            }
+            else
+            {
+                entry.QueuedAt = _manager.Time.GetTimestamp(); // see RefuseIfStalled (no clock read while the route is up)
             }
 
             return true;
@@ -831,8 +835,11 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         public long Number { get; set; }
 
-        /// <summary>When it was queued for this peer (0: a copy, never refused).</summary>
-        public long QueuedAt { get; init; }
+        /// <summary>
+        /// When it was queued for this peer while the route was down; 0 when the route was up then
+        /// (so it has waited at least as long as the route has been down since), or for a copy.
+        /// </summary>
+        public long QueuedAt { get; set; }
     }
 
     private static partial class Log
