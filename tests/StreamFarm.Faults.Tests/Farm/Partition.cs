@@ -49,17 +49,21 @@ internal sealed class Partition : IHealable, IDisposable
         _farm.Note(bothWays ? $"partition: {id} cut off from {others} both ways" : $"partition: {id}'s packets to {others} dropped (one way)");
     }
 
-    /// <summary>Cuts two servers off from each other, both ways; each still reaches every other server (so the farm keeps both alive).</summary>
-    public void CutBetween(string a, string b)
+    /// <summary>Cuts two servers off from each other, both ways or only <paramref name="a"/>'s packets to <paramref name="b"/>; each still reaches every other server (so the farm keeps both alive).</summary>
+    public void CutBetween(string a, string b, bool bothWays = true)
     {
         var (x, y) = (_farm.Address(a), _farm.Address(b));
         Run($"add table inet {Table}");
         Run($"add chain inet {Table} out {{ type filter hook output priority 0 ; }}");
         Run($"add rule inet {Table} out ip saddr {x} ip daddr {y} drop");
-        Run($"add rule inet {Table} out ip saddr {y} ip daddr {x} drop");
+        if (bothWays)
+        {
+            Run($"add rule inet {Table} out ip saddr {y} ip daddr {x} drop");
+        }
+
         _active = true;
         _farm.PartitionStarted();
-        _farm.Note($"partition: {a} and {b} cut off from each other (both reach the others)");
+        _farm.Note(bothWays ? $"partition: {a} and {b} cut off from each other (both reach the others)" : $"partition: {a}'s packets to {b} dropped (one way; both reach the others)");
     }
 
     public void Heal()
