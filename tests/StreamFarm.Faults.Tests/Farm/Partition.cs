@@ -34,36 +34,28 @@ internal sealed class Partition : IHealable, IDisposable
     /// <summary>Cuts a server off from the other servers: both ways, or only its packets to them (one way).</summary>
     public void Cut(string id, bool bothWays)
     {
-        var me = _farm.Address(id);
         var others = string.Join(", ", _farm.Ids.Where(o => o != id).Select(_farm.Address));
-        Run($"add table inet {Table}");
-        Run($"add chain inet {Table} out {{ type filter hook output priority 0 ; }}");
-        Run($"add rule inet {Table} out ip saddr {me} ip daddr {{ {others} }} drop");
-        if (bothWays)
-        {
-            Run($"add rule inet {Table} out ip saddr {{ {others} }} ip daddr {me} drop");
-        }
-
-        _active = true;
-        _farm.PartitionStarted();
-        _farm.Note(bothWays ? $"partition: {id} cut off from {others} both ways" : $"partition: {id}'s packets to {others} dropped (one way)");
+        Drop(_farm.Address(id), $"{{ {others} }}", bothWays, bothWays ? $"partition: {id} cut off from {others} both ways" : $"partition: {id}'s packets to {others} dropped (one way)");
     }
 
     /// <summary>Cuts two servers off from each other, both ways or only <paramref name="a"/>'s packets to <paramref name="b"/>; each still reaches every other server (so the farm keeps both alive).</summary>
-    public void CutBetween(string a, string b, bool bothWays = true)
+    public void CutBetween(string a, string b, bool bothWays = true) =>
+        Drop(_farm.Address(a), _farm.Address(b), bothWays, bothWays ? $"partition: {a} and {b} cut off from each other (both reach the others)" : $"partition: {a}'s packets to {b} dropped (one way; both reach the others)");
+
+    /// <summary>Drops packets from <paramref name="from"/> to <paramref name="to"/> (an address or an nft set), and back when <paramref name="bothWays"/>.</summary>
+    private void Drop(string from, string to, bool bothWays, string note)
     {
-        var (x, y) = (_farm.Address(a), _farm.Address(b));
         Run($"add table inet {Table}");
         Run($"add chain inet {Table} out {{ type filter hook output priority 0 ; }}");
-        Run($"add rule inet {Table} out ip saddr {x} ip daddr {y} drop");
+        Run($"add rule inet {Table} out ip saddr {from} ip daddr {to} drop");
         if (bothWays)
         {
-            Run($"add rule inet {Table} out ip saddr {y} ip daddr {x} drop");
+            Run($"add rule inet {Table} out ip saddr {to} ip daddr {from} drop");
         }
 
         _active = true;
         _farm.PartitionStarted();
-        _farm.Note(bothWays ? $"partition: {a} and {b} cut off from each other (both reach the others)" : $"partition: {a}'s packets to {b} dropped (one way; both reach the others)");
+        _farm.Note(note);
     }
 
     public void Heal()
