@@ -168,7 +168,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         if ((last == 0 || _server.Time.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10)) && Interlocked.CompareExchange(ref d.LoggedAt, now, last) == last)
         {
             var since = count - Interlocked.Exchange(ref d.LoggedCount, count);
-            Log.PublicationsDropped(_log, since, reason.ToString(), Volatile.Read(ref d.Last) ?? "");
+            Log.PublicationsDropped(_log, since, reason.ToString(), Volatile.Read(ref d.Last) ?? "", reason == RouteDropReason.Expired ? "they had been kept because nobody was left to tell" : "their publishers were told");
         }
     }
 
@@ -1183,8 +1183,8 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "subject owners changed from [{Before}] to [{After}]")]
         public static partial void OwnersChanged(ILogger logger, string before, string after);
 
-        [LoggerMessage(EventId = 3021, Level = LogLevel.Warning, Message = "{Count} publication(s) not passed on to their owner ({Reason}), the last of {Subject}; their publishers were told")]
-        public static partial void PublicationsDropped(ILogger logger, long count, string reason, string subject);
+        [LoggerMessage(EventId = 3021, Level = LogLevel.Warning, Message = "{Count} publication(s) not passed on to their owner ({Reason}), the last of {Subject}; {Told}")]
+        public static partial void PublicationsDropped(ILogger logger, long count, string reason, string subject, string told);
 
         [LoggerMessage(EventId = 3020, Level = LogLevel.Warning, Message = "a copy of {Subject} found no owner for {Seconds} s (the servers' tables disagree): given up")]
         public static partial void SeedLost(ILogger logger, string subject, double seconds);
