@@ -9,7 +9,7 @@ namespace StreamFarm.Faults.Tests;
 /// <summary>
 /// Publishers that publish and close at once (a cron job, <c>printf ... | nc</c>): nobody is left to
 /// tell if the farm cannot apply what they sent, so the farm must not drop it. Real
-/// <c>streamfarm node</c> processes on 127.0.47, nftables between two of them.
+/// <c>streamfarm node</c> processes on 127.0.47, .48 and .49 (one farm per test), nftables between two of them or SIGSTOP.
 /// </summary>
 [Trait("Category", "Faults")]
 public sealed class ScriptPublisherTests(ITestOutputHelper output)
