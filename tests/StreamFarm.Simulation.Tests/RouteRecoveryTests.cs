@@ -170,11 +170,7 @@ public sealed class RouteRecoveryTests
         // a publisher that had already gone could not be told, and its publications were lost: the
         // subject showed its value from before the cut for good. Now they wait for the route.
         using var farm = ConvergedFarm(seed);
-        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
-        var subject = OwnedBy(all, "s3", "/kept/");
-        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
-        var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
-        farm.Eventually(() => publisher.IsWelcomed && publisher.Publish(subject, "v", 0) && watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3", TimeSpan.FromMilliseconds(50));
+        var (subject, publisher, watcher) = PublisherAtS1_WatcherAtS3(farm, "/kept/");
 
         farm.Partition(["s1"], ["s3"]);
         farm.Eventually(() => !farm.RouteUp("s1", "s3"), TimeSpan.FromSeconds(10), "s1's route to s3 closed (nothing received)");
@@ -220,13 +216,7 @@ public sealed class RouteRecoveryTests
         // after an orderly close), and the owner applied what its publisher had been told was not:
         // the route given up for silence now ends with a reset.
         using var farm = ConvergedFarm(seed);
-        var all = new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]);
-        var subject = OwnedBy(all, "s3", "/refused/");
-        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
-        var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
-        farm.Eventually(() => publisher.IsWelcomed && watcher.IsWelcomed, TimeSpan.FromSeconds(10), "both clients welcomed");
-        Assert.True(publisher.Publish(subject, "v", 0));
-        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3");
+        var (subject, publisher, watcher) = PublisherAtS1_WatcherAtS3(farm, "/refused/");
 
         farm.Partition(["s1"], ["s3"]);
         for (var v = 1; v <= 20; v++)
@@ -242,6 +232,21 @@ public sealed class RouteRecoveryTests
         farm.Run(TimeSpan.FromSeconds(2));
         var applied = watcher.Events.Where(e => Enumerable.Range(1, 20).Any(v => e.Line.EndsWith($" v={v}", StringComparison.Ordinal))).ToList();
         Assert.True(applied.Count == 0, $"publications refused to their publisher were applied at the owner (seed {seed}): {string.Join("; ", applied)}");
+    }
+
+    /// <summary>
+    /// In a farm of s1-s3: a subject s3 owns (the first <c>prefix0</c>, <c>prefix1</c>, ...), a
+    /// publisher at s1 and a subscriber of it at s3, once the publisher's <c>v=0</c> reached it.
+    /// </summary>
+    private static (string Subject, SimClient Publisher, SimClient Watcher) PublisherAtS1_WatcherAtS3(SimFarm farm, string prefix)
+    {
+        var subject = OwnedBy(new StreamFarm.Protocol.Ownership(["s1", "s2", "s3"]), "s3", prefix);
+        var publisher = farm.AddClient("pub", "s1", [], reconnect: false);
+        var watcher = farm.AddClient("watch", "s3", [subject], reconnect: false);
+        farm.Eventually(() => publisher.IsWelcomed && watcher.IsWelcomed, TimeSpan.FromSeconds(10), "both clients welcomed");
+        Assert.True(publisher.Publish(subject, "v", 0));
+        farm.Eventually(() => watcher.Events.Any(e => e.Line.Contains(" v=0", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "v=0 applied at s3");
+        return (subject, publisher, watcher);
     }
 
     /// <summary>A simulated farm (preset <c>lan</c>) once every server sees every other and its routes are up.</summary>

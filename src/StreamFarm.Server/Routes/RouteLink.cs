@@ -373,6 +373,7 @@ internal sealed partial class RouteLink : IAsyncDisposable
 
         if (refused is not null)
         {
+            var subject = RouteManager.SubjectOf(refused.Line);
             if (code == RttpErrorCode.Unavailable)
             {
                 // The peer could not pass it on (its route to the owner stalled, no room, the tables
@@ -380,15 +381,15 @@ internal sealed partial class RouteLink : IAsyncDisposable
                 // was lost without anyone knowing, one hop away from where the same loss was fixed
                 // (RefuseIfStalled): the peer cannot know whether this server's publisher is still
                 // there, so this server decides. Kept, it goes to whoever owns the subject next.
-                if (!RouteManager.CanBeTold(refused.Origin) && _manager.Keep(RouteManager.Unhopped(refused.Line), RouteDropReason.Peer, Peer))
+                if (_manager.KeepIfUntold(refused.Origin, RouteManager.Unhopped(refused.Line), RouteDropReason.Peer, Peer))
                 {
                     return;
                 }
 
-                _manager.CountDropped(RouteDropReason.Peer, RouteManager.SubjectOf(refused.Line));
+                _manager.CountDropped(RouteDropReason.Peer, subject);
             }
 
-            ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(RouteManager.SubjectOf(refused.Line)), code == RttpErrorCode.Unavailable ? $"{Peer} could not pass it on ({line})" : $"refused by {Peer}, the subject's owner ({line})", code);
+            ClientSession.Reject(refused.Origin, Encoding.UTF8.GetBytes(subject), code == RttpErrorCode.Unavailable ? $"{Peer} could not pass it on ({line})" : $"refused by {Peer}, the subject's owner ({line})", code);
         }
     }
 

@@ -52,7 +52,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     private long _seedsLost;
     private long _publicationsParked;
 
-    // Bytes of the publications parked (see Keep): at most MaxParkedPublicationBytes.
+    // Bytes of the publications parked (see KeepIfUntold): at most MaxParkedPublicationBytes.
     private long _parkedPublicationBytes;
 
     // Seeds (a record's copy or hand-over) that went round between servers whose tables disagree
@@ -65,7 +65,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     // the owner acknowledges), and a pass of the dispatch stops trying a route once it is full.
     private readonly Lock _parkLock = new();
 
-    // Publications that nobody can be told about park here too (Keep), bounded in bytes.
+    // Publications that nobody can be told about park here too (KeepIfUntold), bounded in bytes.
     private List<(byte[] Line, long Since, bool Publication)> _parked = [];
 
     /// <summary>How long a seed (or a publication nobody can be told about) that cannot find its owner is kept (tables that disagree longer than this are broken).</summary>
@@ -270,7 +270,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     /// <summary>Seeds kept back because the servers' tables disagreed on their owner (see <see cref="ParkLimit"/>).</summary>
     public long SeedsParked => Interlocked.Read(ref _seedsParked);
 
-    /// <summary>Publications kept back because nobody could be told they were not passed on (see <see cref="Keep"/>).</summary>
+    /// <summary>Publications kept back because nobody could be told they were not passed on (see <see cref="KeepIfUntold"/>).</summary>
     public long PublicationsParked => Interlocked.Read(ref _publicationsParked);
 
     /// <summary>Seeds given up after <see cref="ParkLimit"/> without finding their owner.</summary>
@@ -925,7 +925,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
         }
 
         var reason = hop >= 3 ? RouteDropReason.Hops : link is null ? RouteDropReason.NoRoute : RouteDropReason.Full;
-        if (!CanBeTold(origin) && Keep(RenderForward(frame, stamp, 0), reason, owner))
+        if (KeepIfUntold(origin, RenderForward(frame, stamp, 0), reason, owner))
         {
             return true;
         }
@@ -949,18 +949,20 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
     internal static bool CanBeTold(PubOrigin origin) => origin.Session is { CanBeTold: true };
 
     /// <summary>
-    /// Keeps a publication that could not be passed on and whose publisher cannot be told: parked
-    /// with the seeds, and dispatched again on the next housekeeping ticks to whoever owns its
-    /// subject then (values merge by stamp, so arriving late changes nothing but the time; a newer
-    /// value is never overwritten by it). False when what is parked is already
-    /// <see cref="MaxParkedPublicationBytes"/>: the caller drops it.
+    /// Keeps a publication that could not be passed on when its publisher cannot be told
+    /// (<see cref="CanBeTold"/>): parked with the seeds, and dispatched again on the next
+    /// housekeeping ticks to whoever owns its subject then (values merge by stamp, so arriving late
+    /// changes nothing but the time; a newer value is never overwritten by it). False when its
+    /// publisher can be told, or what is parked is already <see cref="MaxParkedPublicationBytes"/>:
+    /// the caller refuses it (counted, and its publisher told if it can be).
     /// </summary>
+    /// <param name="origin">Who published it.</param>
     /// <param name="line">The publication as it goes to an owner, without a hop count.</param>
     /// <param name="reason">Why it could not be passed on (<see cref="RouteDropReason.Full"/>: the owner's route is up but has no room).</param>
     /// <param name="owner">The owner it could not reach.</param>
-    internal bool Keep(byte[] line, RouteDropReason reason, string owner)
+    internal bool KeepIfUntold(PubOrigin origin, byte[] line, RouteDropReason reason, string owner)
     {
-        if (Interlocked.Read(ref _parkedPublicationBytes) + line.Length > MaxParkedPublicationBytes)
+        if (CanBeTold(origin) || Interlocked.Read(ref _parkedPublicationBytes) + line.Length > MaxParkedPublicationBytes)
         {
             return false;
         }
@@ -1026,7 +1028,7 @@ internal sealed partial class RouteManager : IUpstream, IAsyncDisposable
 
     private void Park(byte[] line) => Park(line, _parkSince);
 
-    /// <param name="line">The seed, or the publication (see <see cref="Keep"/>).</param>
+    /// <param name="line">The seed, or the publication (see <see cref="KeepIfUntold"/>).</param>
     /// <param name="since">When it started waiting (0: now).</param>
     /// <param name="publication">A publication (counted in <see cref="MaxParkedPublicationBytes"/>), not a seed.</param>
     private void Park(byte[] line, long since, bool publication = false)
@@ -1209,6 +1211,6 @@ internal enum RouteDropReason
     /// <summary>The owner's route stayed down for the stall limit while its process was not known gone.</summary>
     Stalled,
 
-    /// <summary>Kept because its publisher could not be told (see <see cref="RouteManager.Keep"/>), then given up: it found no owner for <see cref="RouteManager.ParkLimit"/>.</summary>
+    /// <summary>Kept because its publisher could not be told (see <see cref="RouteManager.KeepIfUntold"/>), then given up: it found no owner for <see cref="RouteManager.ParkLimit"/>.</summary>
     Expired,
 }
